@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Starts (or reuses) the real servers the integration tests need and exports
+# their addresses. Source it:   . scripts/testenv.sh start
+#                               . scripts/testenv.sh stop
+#
+#   KAFKA_BROKERS   Apache Kafka 4.x, single-node KRaft, from Maven Central jars
+#   REDIS_URL       redis-server from Debian
+#   DATABASE_URL    PostgreSQL 15 from Debian
+#
+# A variable that is already set and answers is reused; otherwise the server is
+# installed if missing and started on free ports in a temp dir. Only what this
+# script started is stopped.
+
+_recon_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+_log() { printf 'testenv: %s\n' "$*" >&2; }
+
+_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+_apt_install() {
+  # apt-get update once per run, then install what is missing.
+  if [ -z "${_recon_apt_updated:-}" ]; then
+    _log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null || return 1
+    _recon_apt_updated=1
+  fi
+  _log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}
+
+_wait_for() { # cmd... ; waits up to 60 s
+  local i
+  for i in $(seq 1 120); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  return 1
+}
+
+_start_redis() {
+  if [ -n "${REDIS_URL:-}" ]; then _log "reusing REDIS_URL=$REDIS_URL"; return 0; fi
+  command -v redis-server >/dev/null || _apt_install redis-server || return 1
+  local port dir
+  port=$(_free_port); dir="$RECON_TESTENV_DIR/redis"; mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
+    --save '' --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" || return 1
+  _wait_for redis-cli -p "$port" ping || { _log "redis did not start"; return 1; }
+  export REDIS_URL="redis://127.0.0.1:$port/0"
+  echo "$dir/redis.pid" >>"$RECON_TESTENV_DIR/pids"
+  _log "redis-server on $REDIS_URL"
+}
+
+_pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && { echo "$d"; return 0; }; done
+  return 1
+}
+
+_start_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then _log "reusing DATABASE_URL"; return 0; fi
+  local bin port dir
+  bin=$(_pg_bin) || { _apt_install postgresql && bin=$(_pg_bin); } || return 1
+  port=$(_free_port); dir="$RECON_TESTENV_DIR/pg"; mkdir -p "$dir"
+  local asuser=()
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+    chown postgres "$dir"; chmod 755 "$RECON_TESTENV_DIR"
+    asuser=(runuser -u postgres --)
+  fi
+  "${asuser[@]}" "$bin/initdb" -D "$dir/data" -U recon --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  "${asuser[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/pg.log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null \
+    || { cat "$dir/pg.log" >&2; return 1; }
+  "${asuser[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U recon recon || return 1
+  export DATABASE_URL="postgres://recon@127.0.0.1:$port/recon?sslmode=disable"
+  printf '%s\n' "pg:${asuser[*]}:$bin/pg_ctl:$dir/data" >>"$RECON_TESTENV_DIR/pids"
+  _log "postgresql on 127.0.0.1:$port"
+}
+
+_kafka_ready() { # a real metadata request through franz-go's kadm
+  (cd "$_recon_root" && go run ./scripts/kafkaready "$1")
+}
+
+_start_kafka() {
+  if [ -n "${KAFKA_BROKERS:-}" ]; then _log "reusing KAFKA_BROKERS=$KAFKA_BROKERS"; return 0; fi
+  command -v java >/dev/null || _apt_install openjdk-17-jre-headless || return 1
+  command -v mvn >/dev/null || _apt_install maven || return 1
+  local pom="$_recon_root/deploy/kafka/pom.xml" cpfile="$_recon_root/deploy/kafka/target/kafka.classpath"
+  if [ ! -s "$cpfile" ]; then
+    _log "resolving Apache Kafka jars from Maven Central"
+    mvn -q -B -f "$pom" validate >&2 || return 1
+  fi
+  local cp port cport dir id
+  cp=$(cat "$cpfile"); port=$(_free_port); cport=$(_free_port)
+  dir="$RECON_TESTENV_DIR/kafka"; mkdir -p "$dir/data"
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=4
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+PROPS
+  id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
+  java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+    || { cat "$dir/format.log" >&2; return 1; }
+  java -Xms256m -Xmx768m -XX:+UseSerialGC -Dlog4j2.configurationFile="$_recon_root/deploy/kafka/log4j2.properties" \
+    -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/broker.log" 2>&1 &
+  echo "$!" >"$dir/kafka.pid"
+  echo "$dir/kafka.pid" >>"$RECON_TESTENV_DIR/pids"
+  if ! _kafka_ready "127.0.0.1:$port"; then
+    _log "kafka did not become ready; last log lines:"; tail -20 "$dir/broker.log" >&2; return 1
+  fi
+  export KAFKA_BROKERS="127.0.0.1:$port"
+  export RECON_KAFKA_LOG="$dir/broker.log"
+  _log "apache kafka $(basename "$(tr ':' '\n' <"$cpfile" | grep kafka_2.13)" .jar) on $KAFKA_BROKERS"
+}
+
+recon_testenv_start() {
+  export RECON_TESTENV_DIR=${RECON_TESTENV_DIR:-$(mktemp -d /tmp/recon-testenv.XXXXXX)}
+  : >"$RECON_TESTENV_DIR/pids"
+  _start_redis && _start_postgres && _start_kafka
+}
+
+recon_testenv_stop() {
+  [ -n "${RECON_TESTENV_DIR:-}" ] && [ -f "$RECON_TESTENV_DIR/pids" ] || return 0
+  local line
+  while read -r line; do
+    case "$line" in
+      pg:*)
+        IFS=: read -r _ user ctl data <<<"$line"
+        if [ -n "$user" ]; then $user "$ctl" -D "$data" -m fast stop >/dev/null 2>&1
+        else "$ctl" -D "$data" -m fast stop >/dev/null 2>&1; fi ;;
+      *) [ -f "$line" ] && kill "$(cat "$line")" 2>/dev/null ;;
+    esac
+  done <"$RECON_TESTENV_DIR/pids"
+  sleep 1
+  rm -rf "$RECON_TESTENV_DIR"
+  unset RECON_TESTENV_DIR
+}
+
+case "${1:-}" in
+  start) recon_testenv_start ;;
+  stop) recon_testenv_stop ;;
+esac
