@@ -203,8 +203,8 @@ func TestDetect(t *testing.T) {
 	tests := map[string]format.Kind{
 		ledgerHeader: format.LedgerCSV,
 		"\xef\xbb\xbfaccount;currency;booking_date;value_date;amount\n": format.BankCSV,
-		"01,BANK,CUST,260101,0800,1,,,2/\n":                               format.Unknown,
-		"hello world\n":                                                   format.Unknown,
+		"01,BANK,CUST,260101,0800,1,,,2/\n":                             format.Unknown,
+		"hello world\n":                                                 format.Unknown,
 	}
 	for in, want := range tests {
 		if got := Detect([]byte(in)); got != want {

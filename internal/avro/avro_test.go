@@ -1,0 +1,221 @@
+package avro
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/schemas"
+)
+
+func TestTransactionRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	c, err := NewCodec(ctx, Embedded{}, "recon.bank.transactions-value", schemas.Transaction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vd := record.MakeDate(2026, 3, 3)
+	in := &record.Transaction{
+		ID: "b-1", Side: record.Bank, Account: "DE89", Currency: "EUR", Amount: money.New(-123450, 3),
+		BookingDate: record.MakeDate(2026, 3, 2), ValueDate: &vd, Reference: "INV-1", BankReference: "BR",
+		Counterparty: "ACME", Description: "rent", TypeCode: "NTRF", Provisional: true, StatementID: "s-1",
+		SourceFile: "bank/x.csv", SourcePosition: 7, Extra: map[string]string{"uetr": "u"},
+		IngestedAt: time.UnixMilli(1767225600123).UTC(),
+	}
+	b, err := c.Encode(nil, TransactionNative(in, "digest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != 0 || b[4] != byte(schemas.EmbeddedIDs[schemas.Transaction]) {
+		t.Fatalf("frame header % x", b[:5])
+	}
+	m, err := c.Decode(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := TransactionFromNative(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Amount.String() != "-123.45" {
+		t.Errorf("amount = %s", out.Amount)
+	}
+	out.Amount = in.Amount
+	if !reflect.DeepEqual(in, out) {
+		t.Errorf("round trip:\n in %+v\nout %+v", in, out)
+	}
+	if m["source_digest"] != "digest" {
+		t.Errorf("digest = %v", m["source_digest"])
+	}
+	if _, err := c.Decode(ctx, []byte("{\"json\":1}")); !errors.Is(err, ErrNotFramed) {
+		t.Errorf("unframed accepted: %v", err)
+	}
+	if _, err := c.Decode(ctx, append([]byte{0, 0, 0, 0, 99}, b[5:]...)); err == nil {
+		t.Error("unknown schema id accepted")
+	}
+}
+
+func TestStatementAndFileEventRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	c, err := NewCodec(ctx, Embedded{}, "recon.bank.statements-value", schemas.Statement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, cb := money.New(100000, 2), money.New(-5, 0)
+	od := record.MakeDate(2026, 1, 1)
+	in := &record.Statement{ID: "s", Account: "A", Currency: "JPY", OpeningBalance: &ob, ClosingBalance: &cb,
+		OpeningDate: &od, Entries: 3, EntriesTotal: money.New(-1005, 0), Format: "mt940", SourceFile: "f", SourcePosition: 1}
+	b, err := c.Encode(nil, StatementNative(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Decode(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := StatementFromNative(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.OpeningBalance.String() != "1000" || out.ClosingBalance.String() != "-5" || out.ClosingDate != nil ||
+		out.OpeningDate == nil || *out.OpeningDate != od || out.EntriesTotal.String() != "-1005" || out.Entries != 3 {
+		t.Errorf("statement = %+v", out)
+	}
+
+	fc, err := NewCodec(ctx, Embedded{}, "recon.files-value", schemas.FileEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fe := &FileEvent{Bucket: "b", Key: "bank/a b.csv", Outcome: OutcomeIngested, Records: 5, EventTime: time.UnixMilli(1000).UTC()}
+	b, err = fc.Encode(nil, FileEventNative(fe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = fc.Decode(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := FileEventFromNative(m); !reflect.DeepEqual(got, fe) {
+		t.Errorf("file event = %+v", got)
+	}
+}
+
+// fakeRegistry implements the few Schema Registry endpoints the client uses.
+type fakeRegistry struct {
+	mu       sync.Mutex
+	subjects map[string]map[string]int
+	byID     map[string]int
+	schemas  map[int]string
+	fail5xx  int
+	auth     string
+}
+
+func (f *fakeRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u, p, _ := r.BasicAuth(); f.auth != "" && u+":"+p != f.auth {
+		w.WriteHeader(401)
+		_, _ = w.Write([]byte(`{"error_code":40101,"message":"Unauthorized"}`))
+		return
+	}
+	if f.fail5xx > 0 {
+		f.fail5xx--
+		w.WriteHeader(503)
+		return
+	}
+	var body struct {
+		Schema string `json:"schema"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	switch {
+	case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/versions"):
+		subj := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/subjects/"), "/versions")
+		id, ok := f.byID[body.Schema]
+		if !ok {
+			id = len(f.schemas) + 100
+			f.byID[body.Schema] = id
+			f.schemas[id] = body.Schema
+		}
+		if f.subjects[subj] == nil {
+			f.subjects[subj] = map[string]int{}
+		}
+		f.subjects[subj][body.Schema] = id
+		_ = json.NewEncoder(w).Encode(map[string]int{"id": id})
+	case r.Method == "POST" && strings.HasPrefix(r.URL.Path, "/subjects/"):
+		subj := strings.TrimPrefix(r.URL.Path, "/subjects/")
+		id, ok := f.subjects[subj][body.Schema]
+		if !ok {
+			w.WriteHeader(404)
+			_, _ = w.Write([]byte(`{"error_code":40403,"message":"Schema not found"}`))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]int{"id": id})
+	case r.Method == "GET" && strings.HasPrefix(r.URL.Path, "/schemas/ids/"):
+		var id int
+		if _, err := fmt.Sscan(strings.TrimPrefix(r.URL.Path, "/schemas/ids/"), &id); err != nil || f.schemas[id] == "" {
+			w.WriteHeader(404)
+			_, _ = w.Write([]byte(`{"error_code":40403,"message":"Schema not found"}`))
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"schema": f.schemas[id]})
+	default:
+		w.WriteHeader(404)
+	}
+}
+
+func TestHTTPRegistry(t *testing.T) {
+	f := &fakeRegistry{subjects: map[string]map[string]int{}, byID: map[string]int{}, schemas: map[int]string{}, fail5xx: 2, auth: "u:p"}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	ctx := context.Background()
+	reg, err := NewHTTPRegistry(srv.URL, "u", "p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := NewCodec(ctx, reg, "recon.ledger.transactions-value", schemas.Transaction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.ID() < 100 {
+		t.Fatalf("id %d not from the registry", w.ID())
+	}
+	text, _ := schemas.Get(schemas.Transaction)
+	if id, err := reg.Lookup(ctx, "recon.ledger.transactions-value", text); err != nil || id != w.ID() {
+		t.Errorf("Lookup = %d, %v", id, err)
+	}
+	if _, err := reg.Lookup(ctx, "other-value", text); err == nil || !strings.Contains(err.Error(), "Schema not found") {
+		t.Errorf("Lookup of unknown subject: %v", err)
+	}
+	// A reader in another process resolves the id through the registry.
+	reg2, _ := NewHTTPRegistry(srv.URL, "u", "p", nil)
+	r := &Codec{name: "transaction", reg: reg2, readers: map[int]*goavroCodec{}}
+	tx := &record.Transaction{ID: "l-1", Side: record.Ledger, Account: "A", Currency: "USD", Amount: money.New(1, 0)}
+	b, err := w.Encode(nil, TransactionNative(tx, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Decode(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["id"] != "l-1" {
+		t.Errorf("decoded %v", m["id"])
+	}
+	bad, _ := NewHTTPRegistry(srv.URL, "u", "wrong", nil)
+	if _, err := bad.Schema(ctx, w.ID()); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("bad credentials: %v", err)
+	}
+	if _, err := NewHTTPRegistry("localhost:8081", "", "", nil); err == nil {
+		t.Error("url without scheme accepted")
+	}
+}

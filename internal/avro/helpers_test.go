@@ -1,0 +1,5 @@
+package avro
+
+import "github.com/linkedin/goavro/v2"
+
+type goavroCodec = goavro.Codec
