@@ -47,6 +47,10 @@ if not final:
             for out in outputs.get(key, []):
                 if not out.startswith(("=== ", "--- ")):
                     sys.stdout.write("    " + out)
+    for key, outs in sorted(outputs.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        for out in outs:
+            if "server: " in out and key[1] is not None:
+                print("   ", out.strip().split("server: ", 1)[1])
     for pkg in order:
         for out in outputs.get((pkg, None), []):
             if "server:" in out or out.startswith(("FAIL", "panic")):

@@ -1,0 +1,293 @@
+// Package kafka sets up franz-go clients the same way in every service:
+// brokers, TLS, SASL (PLAIN, SCRAM-SHA-256/512), client id, an idempotent
+// producer with Java-compatible murmur2 key partitioning, and topic
+// provisioning at start-up.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// The topics of DESIGN.md §3.
+const (
+	TopicFileEvents          = "recon.file-events"
+	TopicFiles               = "recon.files"
+	TopicBankTransactions    = "recon.bank.transactions"
+	TopicLedgerTransactions  = "recon.ledger.transactions"
+	TopicBankStatements      = "recon.bank.statements"
+	TopicMatches             = "recon.matches"
+	TopicBreaks              = "recon.breaks"
+	TopicResolutions         = "recon.resolutions"
+	TopicDLQ                 = "recon.dlq"
+	defaultPartitions        = 12
+	defaultRetention         = 7 * 24 * time.Hour
+	defaultReplicationFactor = -1 // the broker's default.replication.factor
+)
+
+// Config is how a service reaches Kafka.
+type Config struct {
+	Brokers  []string // host:port seeds
+	ClientID string   // default "recon"
+
+	TLS  TLSConfig
+	SASL SASLConfig
+
+	// Topic provisioning at start-up.
+	Partitions        int32         // partitions of the keyed topics; default 12
+	ReplicationFactor int16         // -1 = broker default
+	Retention         time.Duration // retention.ms of the data topics; default 7 days
+	Provision         bool          // create missing topics at start-up
+}
+
+// TLSConfig enables TLS to the brokers.
+type TLSConfig struct {
+	Enabled            bool
+	CAFile             string // PEM bundle; empty = system roots
+	CertFile, KeyFile  string // client certificate (mTLS)
+	ServerName         string
+	InsecureSkipVerify bool
+}
+
+// SASLConfig selects SASL authentication. Mechanism is PLAIN,
+// SCRAM-SHA-256 or SCRAM-SHA-512; empty disables SASL.
+type SASLConfig struct {
+	Mechanism string
+	User      string
+	Password  string // or PasswordFile
+	// PasswordFile is read at start-up (a mounted secret); it wins over Password.
+	PasswordFile string
+}
+
+// WithDefaults fills unset fields.
+func (c Config) WithDefaults() Config {
+	if c.ClientID == "" {
+		c.ClientID = "recon"
+	}
+	if c.Partitions == 0 {
+		c.Partitions = defaultPartitions
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = defaultReplicationFactor
+	}
+	if c.Retention == 0 {
+		c.Retention = defaultRetention
+	}
+	return c
+}
+
+// Validate reports configuration mistakes before anything connects.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka: no brokers (set RECON_KAFKA_BROKERS)"))
+	}
+	for _, b := range c.Brokers {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("kafka: broker %q: want host:port", b))
+		}
+	}
+	switch strings.ToUpper(c.SASL.Mechanism) {
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	default:
+		errs = append(errs, fmt.Errorf("kafka: SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism))
+	}
+	if c.SASL.Mechanism != "" && c.SASL.User == "" {
+		errs = append(errs, errors.New("kafka: SASL needs a user"))
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("kafka: TLS client certificate needs both a cert file and a key file"))
+	}
+	if c.Partitions < 0 {
+		errs = append(errs, errors.New("kafka: partitions must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Options turns the config into franz-go client options. The producer is
+// idempotent (franz-go's default), acks=all, and keyed records go to
+// murmur2(key) % partitions, exactly as Java clients place them.
+func (c Config) Options() ([]kgo.Opt, error) {
+	c = c.WithDefaults()
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.RecordPartitioner(Partitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}
+	if c.TLS.Enabled {
+		tc, err := c.TLS.config()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if c.SASL.Mechanism != "" {
+		pass := c.SASL.Password
+		if c.SASL.PasswordFile != "" {
+			b, err := os.ReadFile(c.SASL.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka: SASL password file: %w", err)
+			}
+			pass = strings.TrimRight(string(b), "\r\n")
+		}
+		switch strings.ToUpper(c.SASL.Mechanism) {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: c.SASL.User, Pass: pass}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: pass}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: pass}.AsSha512Mechanism()))
+		}
+	}
+	return opts, nil
+}
+
+// Partitioner places keyed records like the Java client's default
+// partitioner: toPositive(murmur2(key)) % partitions. Records without a key
+// are spread stickily.
+func Partitioner() kgo.Partitioner {
+	return kgo.StickyKeyPartitioner(nil) // nil hasher = Kafka's murmur2
+}
+
+func (t TLSConfig) config() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: TLS CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka: TLS CA file %s: no PEM certificates", t.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka: TLS client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// NewClient returns a client for cfg with extra options appended.
+func NewClient(cfg Config, extra ...kgo.Opt) (*kgo.Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := cfg.Options()
+	if err != nil {
+		return nil, err
+	}
+	return kgo.NewClient(append(opts, extra...)...)
+}
+
+// TopicSpec is a topic to provision.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	Configs    map[string]string
+}
+
+// Topics returns the project's topics for cfg: the keyed topics share one
+// partition count so that bank and ledger records of an account meet on the
+// same partition number.
+func Topics(cfg Config) []TopicSpec {
+	cfg = cfg.WithDefaults()
+	ret := strconv.FormatInt(cfg.Retention.Milliseconds(), 10)
+	data := map[string]string{"retention.ms": ret}
+	keyed := []string{TopicBankTransactions, TopicLedgerTransactions, TopicBankStatements, TopicResolutions}
+	var out []TopicSpec
+	for _, name := range keyed {
+		out = append(out, TopicSpec{Name: name, Partitions: cfg.Partitions, Configs: data})
+	}
+	for _, name := range []string{TopicMatches, TopicBreaks, TopicDLQ} {
+		out = append(out, TopicSpec{Name: name, Partitions: cfg.Partitions, Configs: data})
+	}
+	out = append(out,
+		TopicSpec{Name: TopicFileEvents, Partitions: 1, Configs: data},
+		TopicSpec{Name: TopicFiles, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
+	)
+	return out
+}
+
+// Provision creates the missing topics of specs and checks that the
+// co-partitioned topics that exist already have the expected partition
+// count. It is safe to run from every service at every start.
+func Provision(ctx context.Context, cl *kgo.Client, replication int16, specs []TopicSpec) error {
+	adm := kadm.NewClient(cl)
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = s.Name
+	}
+	existing, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return fmt.Errorf("kafka: list topics: %w", err)
+	}
+	var errs []error
+	for _, s := range specs {
+		if td, ok := existing[s.Name]; ok && td.Err == nil {
+			if s.Name == TopicBankTransactions || s.Name == TopicLedgerTransactions || s.Name == TopicBankStatements {
+				if got := int32(len(td.Partitions)); got != s.Partitions {
+					errs = append(errs, fmt.Errorf("kafka: topic %s has %d partitions, configured %d: the transaction topics must be co-partitioned", s.Name, got, s.Partitions))
+				}
+			}
+			continue
+		}
+		cfgs := map[string]*string{}
+		for k, v := range s.Configs {
+			cfgs[k] = kadm.StringPtr(v)
+		}
+		resp, err := adm.CreateTopic(ctx, s.Partitions, replication, cfgs, s.Name)
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("kafka: create topic %s: %w", s.Name, err))
+			continue
+		}
+		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("kafka: create topic %s: %w", s.Name, resp.Err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	// Wait until the new topics are visible in metadata.
+	for i := 0; i < 50; i++ {
+		td, err := adm.ListTopics(ctx, names...)
+		if err == nil {
+			ready := true
+			for _, n := range names {
+				if d, ok := td[n]; !ok || d.Err != nil {
+					ready = false
+				}
+			}
+			if ready {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("kafka: provisioned topics did not appear in metadata")
+}

@@ -1,0 +1,144 @@
+package kafka
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/testenv"
+)
+
+// javaPartitions: the partition the Java client (kafka-clients 4.1.1,
+// Utils.toPositive(Utils.murmur2(key)) % n) picks for each key, for n = 1, 3,
+// 4, 12 and 100. Computed with the real jar (see deploy/kafka).
+var javaPartitions = []struct {
+	key  string
+	want []int32
+}{
+	{"DE89370400440532013000|EUR", []int32{0, 0, 0, 0, 60}},
+	{"GB33BUKB20201555555555|GBP", []int32{0, 2, 0, 8, 64}},
+	{"123456789|USD", []int32{0, 0, 3, 3, 11}},
+	{"acct-1|EUR", []int32{0, 0, 3, 3, 63}},
+	{"acct-2|EUR", []int32{0, 2, 2, 2, 90}},
+	{"", []int32{0, 0, 1, 9, 81}},
+	{"x", []int32{0, 1, 2, 10, 46}},
+	{"0001234567|JPY", []int32{0, 1, 3, 7, 75}},
+	{"Müller|CHF", []int32{0, 1, 2, 10, 98}},
+	{"NL91ABNA0417164300|EUR", []int32{0, 1, 1, 1, 57}},
+}
+
+var partitionCounts = []int{1, 3, 4, 12, 100}
+
+func TestPartitionerMatchesJava(t *testing.T) {
+	tp := Partitioner().ForTopic("recon.bank.transactions")
+	for _, tt := range javaPartitions {
+		for i, n := range partitionCounts {
+			if got := tp.Partition(&kgo.Record{Key: []byte(tt.key)}, n); int32(got) != tt.want[i] {
+				t.Errorf("key %q, %d partitions: got %d, Java picks %d", tt.key, n, got, tt.want[i])
+			}
+		}
+	}
+}
+
+// TestProducedPartitions produces through a configured client and checks
+// where the records land.
+func TestProducedPartitions(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(12, "t12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cl, err := NewClient(Config{Brokers: cluster.ListenAddrs()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, tt := range javaPartitions {
+		r := &kgo.Record{Topic: "t12", Key: []byte(tt.key)}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if r.Partition != tt.want[3] {
+			t.Errorf("key %q landed on %d, Java picks %d", tt.key, r.Partition, tt.want[3])
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, "no brokers"},
+		{Config{Brokers: []string{"localhost"}}, "want host:port"},
+		{Config{Brokers: []string{"h:9092"}, SASL: SASLConfig{Mechanism: "GSSAPI", User: "u"}}, "SASL mechanism"},
+		{Config{Brokers: []string{"h:9092"}, SASL: SASLConfig{Mechanism: "PLAIN"}}, "needs a user"},
+		{Config{Brokers: []string{"h:9092"}, TLS: TLSConfig{Enabled: true, CertFile: "c"}}, "both a cert file and a key file"},
+		{Config{Brokers: []string{"h:9092"}, SASL: SASLConfig{Mechanism: "SCRAM-SHA-512", User: "u"}}, ""},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("Validate(%+v) = %v, want %q", tt.cfg, err, tt.want)
+		}
+	}
+	if _, err := (Config{Brokers: []string{"h:1"}, TLS: TLSConfig{Enabled: true, CAFile: "/nonexistent"}}).Options(); err == nil {
+		t.Error("missing CA file accepted")
+	}
+	dir := t.TempDir()
+	_ = os.WriteFile(dir+"/pw", []byte("secret\n"), 0o600)
+	if _, err := (Config{Brokers: []string{"h:1"}, SASL: SASLConfig{Mechanism: "PLAIN", User: "u", PasswordFile: dir + "/pw"}}).Options(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestProvisionRealKafka creates the project's topics on the real broker
+// (KAFKA_BROKERS) and checks partitions and configs, then runs again.
+func TestProvisionRealKafka(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	cfg := Config{Brokers: brokers, Partitions: 4}
+	cl, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	specs := Topics(cfg)
+	for i := range specs {
+		specs[i].Name = "provision-test-" + specs[i].Name
+	}
+	for round := 0; round < 2; round++ {
+		if err := Provision(ctx, cl, 1, specs); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	md, err := kadm.NewClient(cl).ListTopics(ctx, specs[0].Name, specs[len(specs)-1].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(md[specs[0].Name].Partitions); n != 4 {
+		t.Errorf("%s has %d partitions", specs[0].Name, n)
+	}
+	rc, err := kadm.NewClient(cl).DescribeTopicConfigs(ctx, specs[len(specs)-1].Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range rc[0].Configs {
+		if c.Key == "cleanup.policy" && c.MaybeValue() == "compact" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("%s is not compacted", specs[len(specs)-1].Name)
+	}
+}
