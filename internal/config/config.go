@@ -1,0 +1,143 @@
+// Package config loads a service's settings in one place: each setting is a
+// flag (--kafka-brokers) whose value may also come from the environment
+// (RECON_KAFKA_BROKERS) or from a YAML file given with --config (key
+// kafka-brokers or kafka_brokers). Precedence: flag, environment, file,
+// default. Secrets are best passed as *-file settings pointing at mounted
+// files, never logged.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EnvPrefix prefixes every environment variable.
+const EnvPrefix = "RECON_"
+
+// Loader collects a service's settings.
+type Loader struct {
+	fs         *flag.FlagSet
+	configFile string
+}
+
+// New returns a Loader for the named command.
+func New(name string) *Loader {
+	l := &Loader{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	l.fs.StringVar(&l.configFile, "config", os.Getenv(EnvPrefix+"CONFIG"), "YAML file of settings (keys are the flag names) [RECON_CONFIG]")
+	return l
+}
+
+// FlagSet exposes the flags (for usage output).
+func (l *Loader) FlagSet() *flag.FlagSet { return l.fs }
+
+// EnvName returns the environment variable of a setting.
+func EnvName(name string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func (l *Loader) usage(name, usage string) string {
+	return fmt.Sprintf("%s [%s]", usage, EnvName(name))
+}
+
+// String declares a string setting.
+func (l *Loader) String(p *string, name, def, usage string) { l.fs.StringVar(p, name, def, l.usage(name, usage)) }
+
+// Int declares an int setting.
+func (l *Loader) Int(p *int, name string, def int, usage string) { l.fs.IntVar(p, name, def, l.usage(name, usage)) }
+
+// Bool declares a bool setting.
+func (l *Loader) Bool(p *bool, name string, def bool, usage string) { l.fs.BoolVar(p, name, def, l.usage(name, usage)) }
+
+// Duration declares a duration setting ("30s", "5m").
+func (l *Loader) Duration(p *time.Duration, name string, def time.Duration, usage string) {
+	l.fs.DurationVar(p, name, def, l.usage(name, usage))
+}
+
+// List declares a comma-separated list setting.
+func (l *Loader) List(p *[]string, name string, def []string, usage string) {
+	*p = def
+	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (comma-separated; default %q)", strings.Join(def, ","))), func(s string) error {
+		*p = splitList(s)
+		return nil
+	})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Parse reads args, then fills every setting not given as a flag from the
+// environment and then from the --config file. It returns the remaining
+// positional arguments.
+func (l *Loader) Parse(args []string) ([]string, error) {
+	if err := l.fs.Parse(args); err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	l.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	file := map[string]string{}
+	if l.configFile != "" {
+		var err error
+		if file, err = readFile(l.configFile); err != nil {
+			return nil, err
+		}
+	}
+	var errs []error
+	l.fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "config" {
+			return
+		}
+		v, ok := os.LookupEnv(EnvName(f.Name))
+		src := EnvName(f.Name)
+		if !ok {
+			v, ok = file[f.Name]
+			src = l.configFile + ": " + f.Name
+		}
+		if !ok {
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", src, err))
+		}
+	})
+	return l.fs.Args(), errors.Join(errs...)
+}
+
+func readFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		key := strings.ReplaceAll(k, "_", "-")
+		switch t := v.(type) {
+		case []any:
+			parts := make([]string, len(t))
+			for i, p := range t {
+				parts[i] = fmt.Sprint(p)
+			}
+			out[key] = strings.Join(parts, ",")
+		case nil:
+		default:
+			out[key] = fmt.Sprint(t)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,78 @@
+// Package parse detects a statement file's format from its content (never
+// its name) and runs the matching parser.
+package parse
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/openrecon/recon/internal/csvformat"
+	"github.com/openrecon/recon/internal/format"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// sniffLen is how much of a file detection reads.
+const sniffLen = 8 << 10
+
+// Detect names the format of a file from its first bytes.
+func Detect(head []byte) format.Kind {
+	h := bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	t := bytes.TrimLeft(h, " \t\r\n")
+	switch {
+	case bytes.HasPrefix(t, []byte("01,")):
+		return format.BAI2
+	case bytes.HasPrefix(t, []byte("{1:")), bytes.HasPrefix(t, []byte(":20:")),
+		bytes.Contains(h, []byte("\n:20:")) && (bytes.Contains(h, []byte("\n:25:")) || bytes.Contains(h, []byte("\n:61:"))):
+		return format.MT940
+	case bytes.HasPrefix(t, []byte("<")) && (bytes.Contains(h, []byte("camt.05")) || bytes.Contains(h, []byte("<BkToCstmr"))):
+		return format.CAMT
+	}
+	return csvformat.Detect(h)
+}
+
+// Parsers maps each supported format to its parser. Formats that are
+// recognised but not in the map are reported as unsupported.
+var Parsers = map[format.Kind]format.Parser{
+	format.LedgerCSV: csvformat.Parser{},
+	format.BankCSV:   csvformat.Parser{},
+}
+
+// File detects r's format and parses it into sink. It returns the detected
+// format; the error is a file-level one (quarantine the file).
+func File(ctx context.Context, r io.Reader, src format.Source, sink format.Sink) (format.Kind, error) {
+	br := bufio.NewReaderSize(r, sniffLen)
+	head, err := br.Peek(sniffLen)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return format.Unknown, &format.ParseError{File: src.Name, Reason: "read: " + err.Error()}
+	}
+	kind := Detect(head)
+	if len(bytes.TrimSpace(head)) == 0 {
+		return format.Unknown, &format.ParseError{File: src.Name, Reason: "empty file"}
+	}
+	p, ok := Parsers[kind]
+	if !ok {
+		if kind == format.Unknown {
+			return kind, &format.ParseError{File: src.Name, Line: 1,
+				Reason: "unrecognised format: not BAI2, MT940/MT942, camt.05x, nor a CSV with the canonical bank or ledger columns"}
+		}
+		return kind, &format.ParseError{File: src.Name, Reason: fmt.Sprintf("format %s is recognised but not supported yet", kind)}
+	}
+	if kind == format.BAI2 || kind == format.MT940 || kind == format.CAMT {
+		if src.Side == record.Ledger {
+			return kind, &format.ParseError{File: src.Name, Reason: fmt.Sprintf("a %s file is a bank statement but arrived on the ledger side", kind)}
+		}
+		src.Side = record.Bank
+	}
+	if src.Side == "" {
+		switch kind {
+		case format.LedgerCSV:
+			src.Side = record.Ledger
+		case format.BankCSV:
+			src.Side = record.Bank
+		}
+	}
+	return kind, p.Parse(ctx, br, src, sink)
+}
