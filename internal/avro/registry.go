@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -185,4 +186,21 @@ func (r *HTTPRegistry) Schema(ctx context.Context, id int) (string, error) {
 	r.schemas[id] = out.Schema
 	r.mu.Unlock()
 	return out.Schema, nil
+}
+
+// NewRegistryFromConfig returns the HTTP registry at url, or Embedded when
+// url is empty. The password is read from passwordFile when given.
+func NewRegistryFromConfig(url, user, passwordFile string) (Registry, error) {
+	if url == "" {
+		return Embedded{}, nil
+	}
+	var pass string
+	if passwordFile != "" {
+		b, err := os.ReadFile(passwordFile)
+		if err != nil {
+			return nil, fmt.Errorf("schema registry password file: %w", err)
+		}
+		pass = strings.TrimRight(string(b), "\r\n")
+	}
+	return NewHTTPRegistry(url, user, pass, nil)
 }

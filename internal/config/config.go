@@ -46,13 +46,19 @@ func (l *Loader) usage(name, usage string) string {
 }
 
 // String declares a string setting.
-func (l *Loader) String(p *string, name, def, usage string) { l.fs.StringVar(p, name, def, l.usage(name, usage)) }
+func (l *Loader) String(p *string, name, def, usage string) {
+	l.fs.StringVar(p, name, def, l.usage(name, usage))
+}
 
 // Int declares an int setting.
-func (l *Loader) Int(p *int, name string, def int, usage string) { l.fs.IntVar(p, name, def, l.usage(name, usage)) }
+func (l *Loader) Int(p *int, name string, def int, usage string) {
+	l.fs.IntVar(p, name, def, l.usage(name, usage))
+}
 
 // Bool declares a bool setting.
-func (l *Loader) Bool(p *bool, name string, def bool, usage string) { l.fs.BoolVar(p, name, def, l.usage(name, usage)) }
+func (l *Loader) Bool(p *bool, name string, def bool, usage string) {
+	l.fs.BoolVar(p, name, def, l.usage(name, usage))
+}
 
 // Duration declares a duration setting ("30s", "5m").
 func (l *Loader) Duration(p *time.Duration, name string, def time.Duration, usage string) {

@@ -1,6 +1,12 @@
 package record
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/openrecon/recon/internal/money"
+)
 
 func TestDate(t *testing.T) {
 	d, err := ParseDate("2026-02-28")
@@ -34,5 +40,22 @@ func TestIDDeterministic(t *testing.T) {
 	}
 	if len(a) != 2+24 {
 		t.Errorf("id %q has length %d", a, len(a))
+	}
+}
+
+func TestTransactionJSON(t *testing.T) {
+	tx := &Transaction{ID: "x", Side: Bank, Account: "A", Currency: "EUR", Amount: money.New(5, 0), BookingDate: MakeDate(2026, 1, 2)}
+	b, err := json.Marshal(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, want := range []string{`"type":"transaction"`, `"amount":"5.00"`, `"booking_date":"2026-01-02"`, `"id":"x"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("%s lacks %s", s, want)
+		}
+	}
+	if strings.Count(s, `"amount"`) != 1 {
+		t.Errorf("amount twice: %s", s)
 	}
 }

@@ -1,0 +1,147 @@
+package ingestor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/openrecon/recon/internal/avro"
+)
+
+// Inbox folders: files are dropped into <inbox>/bank, <inbox>/ledger or
+// <inbox> itself; once handled they move to <inbox>/processed or
+// <inbox>/quarantine (with a .reason.txt beside them).
+const (
+	ProcessedDir  = "processed"
+	QuarantineDir = "quarantine"
+)
+
+type seenFile struct {
+	size  int64
+	mtime time.Time
+}
+
+// watchInbox polls the inbox and ingests files whose size and modification
+// time stayed the same across two polls (so half-written files wait).
+func (s *Service) watchInbox(ctx context.Context) error {
+	for _, d := range []string{"bank", "ledger", ProcessedDir, QuarantineDir} {
+		if err := os.MkdirAll(filepath.Join(s.cfg.Inbox, d), 0o755); err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		}
+	}
+	seen := map[string]seenFile{}
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := s.scanInbox(ctx, seen); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) scanInbox(ctx context.Context, seen map[string]seenFile) error {
+	var ready []string
+	now := map[string]bool{}
+	for _, dir := range []string{"", "bank", "ledger"} {
+		ents, err := os.ReadDir(filepath.Join(s.cfg.Inbox, dir))
+		if err != nil {
+			return fmt.Errorf("inbox: %w", err)
+		}
+		for _, e := range ents {
+			name := e.Name()
+			if !e.Type().IsRegular() || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".part") {
+				continue
+			}
+			rel := filepath.Join(dir, name)
+			info, err := e.Info()
+			if err != nil {
+				continue
+			}
+			now[rel] = true
+			cur := seenFile{size: info.Size(), mtime: info.ModTime()}
+			if prev, ok := seen[rel]; ok && prev == cur {
+				ready = append(ready, rel)
+			}
+			seen[rel] = cur
+		}
+	}
+	for rel := range seen {
+		if !now[rel] {
+			delete(seen, rel)
+		}
+	}
+	sort.Strings(ready)
+	for _, rel := range ready {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if _, err := s.IngestInboxFile(ctx, rel); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		delete(seen, rel)
+	}
+	return nil
+}
+
+// IngestInboxFile ingests <inbox>/rel and moves it to processed/ or
+// quarantine/.
+func (s *Service) IngestInboxFile(ctx context.Context, rel string) (*Result, error) {
+	full := filepath.Join(s.cfg.Inbox, rel)
+	name := filepath.ToSlash(rel)
+	j := &job{name: name, side: SideOf(name)}
+	j.open = func(context.Context) (io.ReadCloser, error) {
+		f, err := os.Open(full)
+		if err != nil {
+			return nil, errPermanent{err}
+		}
+		return f, nil
+	}
+	j.quarantine = func(_ context.Context, reason string) (string, error) {
+		dst := uniquePath(filepath.Join(s.cfg.Inbox, QuarantineDir, filepath.Base(rel)))
+		if err := os.Rename(full, dst); err != nil {
+			return "", err
+		}
+		return dst, os.WriteFile(dst+".reason.txt", []byte(reason+"\n"), 0o644)
+	}
+	res, err := s.ingestWithRetry(ctx, j)
+	if err != nil {
+		return nil, err
+	}
+	if res.Outcome != avro.OutcomeQuarantined {
+		dst := uniquePath(filepath.Join(s.cfg.Inbox, ProcessedDir, filepath.Base(rel)))
+		if err := os.Rename(full, dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("inbox: move to processed: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// uniquePath adds a numeric suffix when p exists.
+func uniquePath(p string) string {
+	if _, err := os.Stat(p); err != nil {
+		return p
+	}
+	ext := filepath.Ext(p)
+	base := strings.TrimSuffix(p, ext)
+	for i := 1; ; i++ {
+		q := fmt.Sprintf("%s.%d%s", base, i, ext)
+		if _, err := os.Stat(q); err != nil {
+			return q
+		}
+	}
+}

@@ -1,0 +1,304 @@
+package ingestor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/format"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/parse"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// dlqSampleLimit bounds how much of a quarantined file travels in its DLQ
+// record (the file itself stays in quarantine).
+const dlqSampleLimit = 256 << 10
+
+// ingest handles one file end to end. A returned error is transient (the
+// caller retries); permanent problems end as a QUARANTINED result.
+func (s *Service) ingest(ctx context.Context, j *job) (*Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+	res := &Result{Bucket: j.bucket, Key: j.key, ETag: j.etag, Side: string(j.side), EventTime: j.eventTime, Size: j.size}
+	if res.Key == "" {
+		res.Key = j.name
+	}
+
+	f, digest, size, err := s.spool(ctx, j)
+	if err != nil {
+		var perm errPermanent
+		if errors.As(err, &perm) {
+			return s.quarantine(ctx, j, res, nil, err.Error())
+		}
+		return nil, err
+	}
+	defer f.Close()
+	res.Digest, res.Size = digest, size
+	s.m.bytes.Add(float64(size))
+
+	if prev, ok := s.ledger.ingested(digest); ok {
+		res.Outcome, res.Format = avro.OutcomeDuplicate, prev.Format
+		s.m.files.WithLabelValues(prev.Format, "duplicate").Inc()
+		s.log.Info("file already ingested", "file", j.name, "digest", digest, "first_key", prev.Key)
+		return res, nil
+	}
+
+	if err := s.prod.BeginTransaction(); err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	sink := &producingSink{s: s, ctx: ctx, digest: digest, file: j.name}
+	kind, perr := s.parseSafely(ctx, f, format.Source{Name: j.name, Digest: digest, Side: j.side}, sink)
+	res.Format = string(kind)
+	if perr == nil {
+		perr = sink.firstErr()
+	}
+	var pe *format.ParseError
+	if perr != nil && !errors.As(perr, &pe) {
+		// Not the file's fault (Kafka, context): abort and retry.
+		s.abort(ctx)
+		return nil, perr
+	}
+	if pe != nil {
+		s.abort(ctx)
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		sample, _ := io.ReadAll(io.LimitReader(f, dlqSampleLimit))
+		return s.quarantine(ctx, j, res, sample, pe.Error())
+	}
+	res.Outcome = avro.OutcomeIngested
+	res.Records, res.Rejected, res.Statements = sink.records, sink.rejected, sink.statements
+	if err := s.produceOutcome(ctx, res); err != nil {
+		s.abort(ctx)
+		return nil, err
+	}
+	if err := s.commit(ctx); err != nil {
+		return nil, err
+	}
+	s.ledger.add(res)
+	s.m.files.WithLabelValues(res.Format, "ingested").Inc()
+	for side, n := range sink.bySide {
+		s.m.records.WithLabelValues(string(side)).Add(float64(n))
+	}
+	if sink.rejected > 0 {
+		s.m.rejected.WithLabelValues(res.Format).Add(float64(sink.rejected))
+	}
+	s.m.duration.WithLabelValues(res.Format).Observe(time.Since(start).Seconds())
+	s.log.Info("file ingested", "file", j.name, "format", res.Format, "digest", digest,
+		"records", res.Records, "rejected", res.Rejected, "statements", res.Statements,
+		"bytes", size, "seconds", time.Since(start).Seconds())
+	return res, nil
+}
+
+// parseSafely runs the parser and turns a panic into a file-level error,
+// so that no input can crash the ingestor.
+func (s *Service) parseSafely(ctx context.Context, r io.Reader, src format.Source, sink format.Sink) (kind format.Kind, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("parser panic", "file", src.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = &format.ParseError{File: src.Name, Reason: fmt.Sprintf("internal parser error: %v (reported to the log)", p)}
+		}
+	}()
+	return parse.File(ctx, r, src, sink)
+}
+
+// quarantine records a file that cannot be ingested: a DLQ record with the
+// reason (and the start of the file) and a QUARANTINED outcome, in one
+// transaction; then the file is moved aside.
+func (s *Service) quarantine(ctx context.Context, j *job, res *Result, sample []byte, reason string) (*Result, error) {
+	res.Outcome, res.Reason = avro.OutcomeQuarantined, reason
+	if res.Format == "" {
+		res.Format = string(format.Unknown)
+	}
+	if err := s.prod.BeginTransaction(); err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	hdr := map[string]string{"recon.stage": "file", "recon.reason": reason, "recon.file": j.name,
+		"recon.digest": res.Digest, "recon.format": res.Format, "recon.side": string(j.side)}
+	if j.bucket != "" {
+		hdr["recon.bucket"] = j.bucket
+	}
+	if int64(len(sample)) < res.Size {
+		hdr["recon.truncated"] = "true"
+	}
+	s.produceAsync(ctx, dlqRecord([]byte(j.name), sample, hdr))
+	if err := s.produceOutcome(ctx, res); err != nil {
+		s.abort(ctx)
+		return nil, err
+	}
+	if err := s.commit(ctx); err != nil {
+		return nil, err
+	}
+	s.m.files.WithLabelValues(res.Format, "quarantined").Inc()
+	where := ""
+	if j.quarantine != nil {
+		var err error
+		if where, err = j.quarantine(ctx, reason); err != nil {
+			s.log.Error("could not move file to quarantine", "file", j.name, "err", err)
+		}
+	}
+	s.log.Warn("file quarantined", "file", j.name, "reason", reason, "quarantine", where)
+	return res, nil
+}
+
+func (s *Service) produceOutcome(ctx context.Context, res *Result) error {
+	v, err := s.codecs.file.Encode(nil, avro.FileEventNative(res))
+	if err != nil {
+		return err
+	}
+	key := res.Digest
+	if key == "" {
+		key = res.Bucket + "/" + res.Key
+	}
+	s.produceAsync(ctx, &kgo.Record{Topic: kafka.TopicFiles, Key: []byte(key), Value: v})
+	return nil
+}
+
+// produceAsync produces within the open transaction; errors surface at
+// commit through the flush.
+func (s *Service) produceAsync(ctx context.Context, r *kgo.Record) {
+	s.prod.Produce(ctx, r, s.recordProduced)
+}
+
+func (s *Service) recordProduced(r *kgo.Record, err error) {
+	if err != nil {
+		s.log.Error("produce failed", "topic", r.Topic, "err", err)
+	}
+}
+
+// commit flushes and commits the transaction; any failed record aborts it.
+func (s *Service) commit(ctx context.Context) error {
+	if err := s.prod.Flush(ctx); err != nil {
+		s.abort(ctx)
+		return fmt.Errorf("flush: %w", err)
+	}
+	if err := s.prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		s.abort(ctx)
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
+
+func (s *Service) abort(ctx context.Context) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.prod.AbortBufferedRecords(actx); err != nil {
+		s.log.Error("abort buffered records", "err", err)
+	}
+	if err := s.prod.EndTransaction(actx, kgo.TryAbort); err != nil {
+		s.log.Error("abort transaction", "err", err)
+	}
+}
+
+func (s *Service) publishDLQ(ctx context.Context, key, value []byte, hdr map[string]string) error {
+	if err := s.prod.BeginTransaction(); err != nil {
+		return err
+	}
+	s.produceAsync(ctx, dlqRecord(key, value, hdr))
+	if err := s.commit(ctx); err != nil {
+		s.m.dlqErrs.Inc()
+		return err
+	}
+	return nil
+}
+
+func dlqRecord(key, value []byte, hdr map[string]string) *kgo.Record {
+	r := &kgo.Record{Topic: kafka.TopicDLQ, Key: key, Value: value}
+	for k, v := range hdr {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return r
+}
+
+// producingSink turns parsed records into Kafka records of the open
+// transaction.
+type producingSink struct {
+	s      *Service
+	ctx    context.Context
+	digest string
+	file   string
+
+	records, rejected, statements int64
+	bySide                        map[record.Side]int64
+
+	mu  sync.Mutex
+	err error
+	buf []byte
+}
+
+var _ format.Sink = (*producingSink)(nil)
+
+func (p *producingSink) fail(r *kgo.Record, err error) {
+	if err != nil {
+		p.mu.Lock()
+		if p.err == nil {
+			p.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *producingSink) firstErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+func (p *producingSink) Transaction(t *record.Transaction) error {
+	if err := p.firstErr(); err != nil {
+		return err
+	}
+	t.IngestedAt = time.Now().Truncate(time.Millisecond)
+	v, err := p.s.codecs.tx.Encode(nil, avro.TransactionNative(t, p.digest))
+	if err != nil {
+		return &format.ParseError{File: p.file, Entry: t.SourcePosition, Reason: "encode: " + err.Error()}
+	}
+	topic := kafka.TopicBankTransactions
+	if t.Side == record.Ledger {
+		topic = kafka.TopicLedgerTransactions
+	}
+	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: topic, Key: []byte(t.Key()), Value: v}, p.fail)
+	p.records++
+	if p.bySide == nil {
+		p.bySide = map[record.Side]int64{}
+	}
+	p.bySide[t.Side]++
+	return nil
+}
+
+func (p *producingSink) Statement(st *record.Statement) error {
+	v, err := p.s.codecs.stmt.Encode(nil, avro.StatementNative(st))
+	if err != nil {
+		return &format.ParseError{File: p.file, Entry: st.SourcePosition, Reason: "encode statement: " + err.Error()}
+	}
+	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: kafka.TopicBankStatements, Key: []byte(st.Key()), Value: v}, p.fail)
+	p.statements++
+	return nil
+}
+
+func (p *producingSink) Reject(e *format.ParseError) error {
+	p.rejected++
+	hdr := map[string]string{
+		"recon.stage": "parse", "recon.error": e.Error(), "recon.file": e.File,
+		"recon.reason": e.Reason, "recon.field": e.Field, "recon.digest": p.digest,
+		"recon.entry": strconv.FormatInt(e.Entry, 10),
+	}
+	if e.Line > 0 {
+		hdr["recon.line"] = strconv.Itoa(e.Line)
+	}
+	if e.Path != "" {
+		hdr["recon.path"] = e.Path
+	}
+	p.s.prod.Produce(p.ctx, dlqRecord([]byte(e.File), e.Raw, hdr), p.fail)
+	return nil
+}

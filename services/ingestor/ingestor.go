@@ -1,0 +1,326 @@
+// Package ingestor turns statement and ledger files into transaction
+// records. Files arrive as S3 event notifications on recon.file-events (read
+// from S3 or an S3-compatible store) or in a local inbox folder; each file is
+// detected by content, parsed, and produced in one Kafka transaction: its
+// records keyed by account|currency, its bad entries to recon.dlq, and its
+// outcome to recon.files. A file whose digest was already ingested is
+// skipped, so a file delivered twice is ingested once.
+package ingestor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/s3event"
+	"github.com/openrecon/recon/schemas"
+)
+
+// Deps are what the ingestor is given rather than builds.
+type Deps struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// Store overrides the S3 client built from Config.S3 (tests).
+	Store objectStore
+}
+
+// Service is a running ingestor.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	store objectStore
+
+	prod   *kgo.Client // transactional producer
+	codecs struct{ tx, stmt, file *avro.Codec }
+
+	ledger *fileLedger
+	ready  atomic.Bool
+	mu     sync.Mutex // one file at a time through the transactional producer
+}
+
+// New connects to Kafka, provisions topics and loads the file ledger.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(deps.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: deps.Log.With("service", "ingestor"), m: m, store: deps.Store}
+	if s.store == nil && cfg.ConsumeEvents {
+		st, err := newS3Store(ctx, cfg.S3)
+		if err != nil {
+			return nil, err
+		}
+		s.store = st
+	}
+	s.prod, err = kafka.NewClient(cfg.Kafka,
+		kgo.TransactionalID(cfg.TransactionalID),
+		kgo.TransactionTimeout(cfg.TransactionTimeout),
+		kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.MaxBufferedRecords(50_000),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Kafka.Provision {
+		if err := kafka.Provision(ctx, s.prod, cfg.Kafka.WithDefaults().ReplicationFactor, kafka.Topics(cfg.Kafka)); err != nil {
+			s.prod.Close()
+			return nil, err
+		}
+	}
+	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	if err != nil {
+		s.prod.Close()
+		return nil, err
+	}
+	for _, c := range []struct {
+		dst         **avro.Codec
+		topic, name string
+	}{
+		{&s.codecs.tx, kafka.TopicBankTransactions, schemas.Transaction},
+		{&s.codecs.stmt, kafka.TopicBankStatements, schemas.Statement},
+		{&s.codecs.file, kafka.TopicFiles, schemas.FileEvent},
+	} {
+		if *c.dst, err = avro.NewCodec(ctx, reg, c.topic+"-value", c.name); err != nil {
+			s.prod.Close()
+			return nil, err
+		}
+	}
+	if _, err := avro.NewCodec(ctx, reg, kafka.TopicLedgerTransactions+"-value", schemas.Transaction); err != nil {
+		s.prod.Close()
+		return nil, err
+	}
+	s.ledger, err = loadFileLedger(ctx, cfg.Kafka, s.codecs.file, s.log)
+	if err != nil {
+		s.prod.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ready reports whether the service has loaded its state and is consuming.
+func (s *Service) Ready() error {
+	if !s.ready.Load() {
+		return errors.New("starting")
+	}
+	return nil
+}
+
+// Run consumes file events and watches the inbox until ctx ends, then
+// finishes the file in hand and returns.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.prod.Close()
+	defer s.ledger.close()
+	errc := make(chan error, 2)
+	var wg sync.WaitGroup
+	if s.cfg.ConsumeEvents {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- s.consumeEvents(ctx) }()
+	}
+	if s.cfg.Inbox != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- s.watchInbox(ctx) }()
+	}
+	s.ready.Store(true)
+	s.log.Info("ingestor started", "inbox", s.cfg.Inbox, "consume_events", s.cfg.ConsumeEvents)
+	var first error
+	go func() { wg.Wait(); close(errc) }()
+	for err := range errc {
+		if err != nil && !errors.Is(err, context.Canceled) && first == nil {
+			first = err
+		}
+	}
+	s.ready.Store(false)
+	return first
+}
+
+// consumeEvents reads recon.file-events and ingests every object announced,
+// committing an event's offset only once all its files are done.
+func (s *Service) consumeEvents(ctx context.Context) error {
+	cl, err := kafka.NewClient(s.cfg.Kafka,
+		kgo.ConsumerGroup(s.cfg.Group),
+		kgo.ConsumeTopics(kafka.TopicFileEvents),
+		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ClientID(s.cfg.Kafka.ClientID+"-events"),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			s.log.Error("fetch failed", "topic", t, "partition", p, "err", err)
+		})
+		var done []*kgo.Record
+		var stop error
+		fetches.EachRecord(func(r *kgo.Record) {
+			if stop != nil {
+				return
+			}
+			if err := s.handleEvent(ctx, r); err != nil {
+				stop = err
+				return
+			}
+			done = append(done, r)
+		})
+		if len(done) > 0 {
+			if err := cl.CommitRecords(context.WithoutCancel(ctx), done...); err != nil {
+				s.log.Warn("commit failed; events will be redelivered and recognised as duplicates", "err", err)
+			}
+		}
+		if stop != nil {
+			return stop
+		}
+	}
+}
+
+// handleEvent ingests the objects of one event. Undecodable events go to
+// the DLQ; transient fetch or produce failures are retried until ctx ends.
+func (s *Service) handleEvent(ctx context.Context, r *kgo.Record) error {
+	objs, err := decodeEvent(r.Value, s.codecs.file, ctx)
+	if err != nil {
+		s.log.Warn("bad file event", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+		return s.retry(ctx, "dlq", func() error {
+			return s.publishDLQ(ctx, r.Key, r.Value, map[string]string{
+				"recon.stage": "file-event", "recon.reason": err.Error(),
+				"recon.source.topic": r.Topic, "recon.source.partition": strconv.Itoa(int(r.Partition)),
+				"recon.source.offset": strconv.FormatInt(r.Offset, 10),
+			})
+		})
+	}
+	for _, o := range objs {
+		job := &job{name: o.Key, bucket: o.Bucket, key: o.Key, side: SideOf(o.Key), etag: o.ETag, size: o.Size, eventTime: o.EventTime}
+		job.open = func(ctx context.Context) (io.ReadCloser, error) { return s.store.Get(ctx, o.Bucket, o.Key) }
+		job.quarantine = func(ctx context.Context, reason string) (string, error) {
+			return s.store.Quarantine(ctx, o.Bucket, o.Key, reason)
+		}
+		if _, err := s.ingestWithRetry(ctx, job); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeEvent accepts an S3 notification (JSON) or an Avro FileEvent.
+func decodeEvent(v []byte, fc *avro.Codec, ctx context.Context) ([]s3event.Object, error) {
+	if len(v) > 0 && v[0] == 0 {
+		m, err := fc.Decode(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		fe := avro.FileEventFromNative(m)
+		if fe.Key == "" || fe.Bucket == "" {
+			return nil, errors.New("file event without bucket or key")
+		}
+		return []s3event.Object{{Bucket: fe.Bucket, Key: fe.Key, Size: fe.Size, ETag: fe.ETag, EventTime: fe.EventTime}}, nil
+	}
+	return s3event.Decode(v)
+}
+
+// retry runs fn until it succeeds, fails permanently or ctx ends, backing
+// off from 200 ms to 30 s.
+func (s *Service) retry(ctx context.Context, stage string, fn func() error) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		var perm errPermanent
+		if errors.As(err, &perm) {
+			return err
+		}
+		s.m.retries.WithLabelValues(stage).Inc()
+		s.log.Warn("transient failure, retrying", "stage", stage, "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// job is one file to ingest.
+type job struct {
+	name              string // source_file of its records
+	bucket, key, etag string
+	side              record.Side
+	size              int64
+	eventTime         time.Time
+	open              func(context.Context) (io.ReadCloser, error)
+	quarantine        func(ctx context.Context, reason string) (string, error)
+}
+
+// Result is the outcome of one file.
+type Result = avro.FileEvent
+
+func (s *Service) ingestWithRetry(ctx context.Context, j *job) (*Result, error) {
+	var res *Result
+	err := s.retry(ctx, "ingest", func() error {
+		var err error
+		res, err = s.ingest(ctx, j)
+		return err
+	})
+	return res, err
+}
+
+// spool copies the file to a temp file, hashing it on the way, so that the
+// digest (the seed of every record id) is known before parsing starts.
+func (s *Service) spool(ctx context.Context, j *job) (*os.File, string, int64, error) {
+	rc, err := j.open(ctx)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp(s.cfg.TempDir, "recon-ingest-*")
+	if err != nil {
+		return nil, "", 0, fmt.Errorf("spool: %w", err)
+	}
+	_ = os.Remove(f.Name()) // unlinked: disappears with the handle
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(rc, s.cfg.MaxFileSize+1))
+	if err != nil {
+		f.Close()
+		return nil, "", 0, fmt.Errorf("read %s: %w", j.name, err)
+	}
+	if n > s.cfg.MaxFileSize {
+		f.Close()
+		return nil, "", n, errPermanent{fmt.Errorf("file is larger than the %d MiB limit (max-file-mb)", s.cfg.MaxFileSize>>20)}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, "", 0, err
+	}
+	return f, hex.EncodeToString(h.Sum(nil)), n, nil
+}

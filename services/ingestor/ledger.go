@@ -1,0 +1,115 @@
+package ingestor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/kafka"
+)
+
+// fileLedger knows which file digests were ingested. Its durable form is the
+// compacted topic recon.files (one outcome per digest, written in the same
+// transaction as the file's records); at start-up it is read to its end, and
+// a background reader keeps following what other instances commit.
+type fileLedger struct {
+	mu     sync.RWMutex
+	byHash map[string]*avro.FileEvent
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log *slog.Logger) (*fileLedger, error) {
+	l := &fileLedger{byHash: map[string]*avro.FileEvent{}, done: make(chan struct{})}
+	cl, err := kafka.NewClient(kc,
+		kgo.ConsumeTopics(kafka.TopicFiles),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ClientID(kc.WithDefaults().ClientID+"-files"),
+	)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, kafka.TopicFiles)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("file ledger: list end offsets: %w", err)
+	}
+	target := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			target[o.Partition] = o.Offset
+		}
+	})
+	apply := func(r *kgo.Record) {
+		m, err := codec.Decode(ctx, r.Value)
+		if err != nil {
+			log.Warn("file ledger: undecodable record", "offset", r.Offset, "err", err)
+			return
+		}
+		fe := avro.FileEventFromNative(m)
+		if fe.Outcome == avro.OutcomeIngested && fe.Digest != "" {
+			l.add(fe)
+		}
+	}
+	start := time.Now()
+	// Read to the end offsets seen at start. With read_committed the last
+	// offsets may be transaction markers that are never delivered, so a
+	// partition also counts as caught up when a fetch brings nothing new.
+	for len(target) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			cl.Close()
+			return nil, ctx.Err()
+		}
+		if fetches.Empty() {
+			break
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			apply(r)
+			if r.Offset+1 >= target[r.Partition] {
+				delete(target, r.Partition)
+			}
+		})
+	}
+	log.Info("file ledger loaded", "files", len(l.byHash), "seconds", time.Since(start).Seconds())
+	fctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	go func() {
+		defer close(l.done)
+		defer cl.Close()
+		for fctx.Err() == nil {
+			fetches := cl.PollFetches(fctx)
+			fetches.EachRecord(apply)
+		}
+	}()
+	return l, nil
+}
+
+func (l *fileLedger) ingested(digest string) (*avro.FileEvent, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	fe, ok := l.byHash[digest]
+	return fe, ok
+}
+
+func (l *fileLedger) add(fe *avro.FileEvent) {
+	l.mu.Lock()
+	if _, ok := l.byHash[fe.Digest]; !ok {
+		l.byHash[fe.Digest] = fe
+	}
+	l.mu.Unlock()
+}
+
+func (l *fileLedger) close() {
+	l.cancel()
+	<-l.done
+}

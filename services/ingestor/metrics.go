@@ -1,0 +1,44 @@
+package ingestor
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openrecon/recon/internal/telemetry"
+)
+
+type metrics struct {
+	files    *prometheus.CounterVec
+	records  *prometheus.CounterVec
+	rejected *prometheus.CounterVec
+	bytes    prometheus.Counter
+	duration *prometheus.HistogramVec
+	retries  *prometheus.CounterVec
+	dlqErrs  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	ns, sub := telemetry.Namespace, "ingest"
+	m := &metrics{
+		files: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "files_total",
+			Help: "Files handled, by detected format and outcome (ingested, duplicate, quarantined)."}, []string{"format", "outcome"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "records_total",
+			Help: "Transaction records produced, by side."}, []string{"side"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "rejected_records_total",
+			Help: "Bad entries sent to the DLQ, by format."}, []string{"format"}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "bytes_total",
+			Help: "Bytes of files read."}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "file_duration_seconds",
+			Help:    "Time to ingest one file, from first byte read to transaction commit.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12)}, []string{"format"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "retries_total",
+			Help: "Transient failures retried, by stage (fetch, produce)."}, []string{"stage"}),
+		dlqErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dlq_errors_total",
+			Help: "Failures to publish to the DLQ (the file is retried)."}),
+	}
+	for _, c := range []prometheus.Collector{m.files, m.records, m.rejected, m.bytes, m.duration, m.retries, m.dlqErrs} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
