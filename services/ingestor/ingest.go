@@ -286,8 +286,15 @@ func (p *producingSink) Statement(st *record.Statement) error {
 	return nil
 }
 
+// logRejects is how many rejected entries per file are logged one by one;
+// all of them go to the DLQ.
+const logRejects = 10
+
 func (p *producingSink) Reject(e *format.ParseError) error {
 	p.rejected++
+	if p.rejected <= logRejects {
+		p.s.log.Warn("entry rejected", "file", e.File, "line", e.Line, "field", e.Field, "err", e.Error())
+	}
 	hdr := map[string]string{
 		"recon.stage": "parse", "recon.error": e.Error(), "recon.file": e.File,
 		"recon.reason": e.Reason, "recon.field": e.Field, "recon.digest": p.digest,

@@ -1,0 +1,74 @@
+// Command recon is the one binary of the project: `recon <service>` runs one
+// service, `recon up` runs all of them in one process on embedded defaults,
+// and `recon parse` prints what the parsers read from statement files.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+var commands = []command{
+	{"up", "run every service in one process on embedded defaults (in-process Kafka, local inbox)", runUp},
+	{"ingestor", "run the ingestor service (file events and inbox -> transaction topics)", runIngestor},
+	{"parse", "print the statements and transactions of files as JSON lines", runParse},
+	{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+		_, err := fmt.Fprintln(stdout, "recon", version)
+		return err
+	}},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: recon <command> [flags]\n\ncommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nEvery flag can also be set as RECON_<FLAG> in the environment or in a YAML file given with --config.\nrecon <command> -h lists a command's flags.")
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks a usage error (exit 2); other errors exit 1.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands {
+		if c.name == args[0] {
+			err := c.run(ctx, args[1:], stdout, stderr)
+			switch {
+			case err == nil, errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			default:
+				fmt.Fprintf(stderr, "recon %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "recon: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
