@@ -68,8 +68,9 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.Kafka.SASL.Mechanism, "kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	l.String(&c.Kafka.SASL.User, "kafka-sasl-user", "", "SASL user")
 	l.String(&c.Kafka.SASL.PasswordFile, "kafka-sasl-password-file", "", "file holding the SASL password")
-	var parts int
+	var parts, repl int
 	l.Int(&parts, "kafka-partitions", 12, "partitions of the keyed topics when created")
+	l.Int(&repl, "kafka-replication-factor", -1, "replication factor of created topics (-1: broker default)")
 	l.Bool(&c.Kafka.Provision, "kafka-provision", true, "create missing topics at start-up")
 	l.Duration(&c.Kafka.Retention, "kafka-retention", 7*24*time.Hour, "retention of the data topics when created")
 	l.String(&c.Group, "group", "recon-ingestor", "consumer group on recon.file-events")
@@ -94,6 +95,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.OpsAddr, "ops-addr", ":9101", "address of /metrics, /healthz, /readyz (empty: off)")
 	c.afterParse = func() {
 		c.Kafka.Partitions = int32(parts)
+		c.Kafka.ReplicationFactor = int16(repl)
 		c.MaxFileSize = int64(maxMB) << 20
 	}
 }

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"parse", "demo/bank/2026-03-02-statement.csv", "demo/ledger/2026-03-02-gl.csv"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 12 {
+		t.Fatalf("%d lines", len(lines))
+	}
+	var first, last map[string]any
+	_ = json.Unmarshal([]byte(lines[0]), &first)
+	_ = json.Unmarshal([]byte(lines[11]), &last)
+	if first["type"] != "transaction" || first["side"] != "bank" || first["amount"] != "-1250.00" || first["source_position"] != 1.0 {
+		t.Errorf("first = %v", first)
+	}
+	if last["id"] != "GL-100006" || last["side"] != "ledger" || last["amount"] != "-75.00" {
+		t.Errorf("last = %v", last)
+	}
+	// Same input, same output (deterministic ids).
+	var again bytes.Buffer
+	run([]string{"parse", "demo/bank/2026-03-02-statement.csv", "demo/ledger/2026-03-02-gl.csv"}, &again, io.Discard)
+	if again.String() != out.String() {
+		t.Error("parse output differs between runs")
+	}
+}
+
+func TestParseReportsBadRows(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "gl.csv")
+	_ = os.WriteFile(f, []byte("id,account,currency,booking_date,amount\nA,X,EUR,2026-01-01,1\nB,X,EUR,2026-13-01,1\n"), 0o644)
+	var out, errb bytes.Buffer
+	if code := run([]string{"parse", f}, &out, &errb); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(errb.String(), f+":3: entry 2: booking_date:") || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("stdout %q stderr %q", out.String(), errb.String())
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var errb bytes.Buffer
+	if code := run([]string{"nope"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "nope"`) {
+		t.Errorf("exit %d %q", code, errb.String())
+	}
+	if code := run([]string{"parse"}, io.Discard, &errb); code != 2 {
+		t.Errorf("parse without files: exit %d", code)
+	}
+	var out bytes.Buffer
+	if code := run(nil, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "parse") {
+		t.Errorf("help: %d %q", code, out.String())
+	}
+}
+
+// TestUpDemo runs the all-in-one mode with the demo files and waits until
+// both are ingested.
+func TestUpDemo(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncWriter{}
+	done := make(chan error, 1)
+	go func() {
+		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn"}, out, io.Discard)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ents, _ := os.ReadDir(filepath.Join(dir, "inbox", "processed"))
+		if len(ents) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo files not processed; output: %s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	addr := regexp.MustCompile(`metrics: http://([^/]+)/metrics`).FindStringSubmatch(out.String())
+	if addr == nil {
+		t.Fatalf("no metrics address in %q", out.String())
+	}
+	resp, err := http.Get("http://" + addr[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`recon_ingest_records_total{side="bank"} 6`, `recon_ingest_records_total{side="ledger"} 6`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("up: %v", err)
+	}
+}
+
+// syncWriter is a buffer written by the service and read by the test.
+type syncWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
