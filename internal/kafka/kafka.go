@@ -271,7 +271,8 @@ func Provision(ctx context.Context, cl *kgo.Client, replication int16, specs []T
 	}
 	// Wait until the new topics are visible in metadata.
 	for i := 0; i < 50; i++ {
-		td, err := adm.ListTopics(ctx) // all topics: kfake answers named look-ups of new topics late
+		cl.PurgeTopicsFromClient(names...) // kadm answers from cached metadata otherwise
+		td, err := adm.ListTopics(ctx, names...)
 		if err == nil {
 			ready := true
 			for _, n := range names {

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -114,7 +115,7 @@ func TestProvisionRealKafka(t *testing.T) {
 	defer cancel()
 	specs := Topics(cfg)
 	for i := range specs {
-		specs[i].Name = "provision-test-" + specs[i].Name
+		specs[i].Name = fmt.Sprintf("provision-test-%d-%s", time.Now().UnixNano(), specs[i].Name)
 	}
 	for round := 0; round < 2; round++ {
 		if err := Provision(ctx, cl, 1, specs); err != nil {
