@@ -331,7 +331,7 @@ func TestS3NotificationToTopics(t *testing.T) {
 	h.mark()
 	h.produce(kafka.TopicFileEvents, s3Notification("bank/March 2026, stmt.csv", "ledger/gl.csv"))
 	waitFor(t, func() bool {
-		return testutil.ToFloat64(mustCounter(t, reg, "recon_ingest_files_total", "outcome", "duplicate")) >= 2
+		return counterSum(t, reg, "recon_ingest_files_total", "outcome", "duplicate") >= 2
 	})
 	again := h.read()
 	for _, topic := range []string{kafka.TopicBankTransactions, kafka.TopicLedgerTransactions, kafka.TopicFiles} {
@@ -397,34 +397,27 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-func mustCounter(t *testing.T, g prometheus.Gatherer, name, label, value string) prometheus.Collector {
+// counterSum sums the series of a counter family whose label has value.
+func counterSum(t *testing.T, g prometheus.Gatherer, name, label, value string) int {
 	t.Helper()
-	return gathered{g, name, label, value}
-}
-
-// gathered sums a metric family's series whose label matches.
-type gathered struct {
-	g                  prometheus.Gatherer
-	name, label, value string
-}
-
-func (g gathered) Describe(chan<- *prometheus.Desc) {}
-func (g gathered) Collect(ch chan<- prometheus.Metric) {
-	mfs, _ := g.g.Gather()
-	sum := 0.0
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0
 	for _, mf := range mfs {
-		if mf.GetName() != g.name {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == g.label && l.GetValue() == g.value {
-					sum += m.GetCounter().GetValue()
+				if l.GetName() == label && l.GetValue() == value {
+					sum += int(m.GetCounter().GetValue())
 				}
 			}
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("x", "x", nil, nil), prometheus.GaugeValue, sum)
+	return sum
 }
 
 func TestMetricsLint(t *testing.T) {
