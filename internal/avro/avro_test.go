@@ -219,3 +219,53 @@ func TestHTTPRegistry(t *testing.T) {
 		t.Error("url without scheme accepted")
 	}
 }
+
+func TestMatchAndBreakRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	mc, err := NewCodec(ctx, Embedded{}, "recon.matches-value", schemas.Match)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := func(id string, side record.Side, amt int64) record.Item {
+		return record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(amt, 2), BookingDate: record.MakeDate(2026, 3, 2),
+			Reference: "R", Counterparty: "C", Description: "D", SourceFile: "f", SourcePosition: 3, IngestedAt: time.UnixMilli(5).UTC()}
+	}
+	m := &record.Match{MatchID: record.MatchID("a", "b"), Rule: "exact", Confidence: 10000, Status: record.Auto,
+		Account: "A", Currency: "EUR", Bank: []record.Item{it("a", record.Bank, -100)}, Ledger: []record.Item{it("b", record.Ledger, -100)},
+		Difference: money.New(0, 2), ClearsBreakIDs: []string{"k-1"}, DecidedAt: record.MakeDate(2026, 3, 2).Time()}
+	b, err := mc.Encode(nil, MatchNative(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := mc.Decode(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := MatchFromNative(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, m) {
+		t.Errorf("match round trip:\n got %+v\nwant %+v", got, m)
+	}
+	bc, _ := NewCodec(ctx, Embedded{}, "recon.breaks-value", schemas.Break)
+	br := &record.Break{BreakID: record.BreakID("a", record.Unmatched, 0), Side: record.Bank, Reason: record.Unmatched,
+		Account: "A", Currency: "EUR", Record: it("a", record.Bank, 5),
+		Candidates: []record.Candidate{{ID: "z", Currency: "EUR", Amount: money.New(6, 2), BookingDate: 3, Reference: "Q", Score: 5000, Note: "amount"}},
+		WindowClosedAt: record.MakeDate(2026, 3, 6)}
+	b, err = bc.Encode(nil, BreakNative(br))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err = bc.Decode(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := BreakFromNative(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gb, br) {
+		t.Errorf("break round trip:\n got %+v\nwant %+v", gb, br)
+	}
+}

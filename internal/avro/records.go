@@ -242,3 +242,151 @@ func decimal(v any, currency string) (money.Decimal, error) {
 }
 
 func dateOf(t time.Time) record.Date { return record.Date(t.Unix() / 86400) }
+
+func itemNative(it record.Item) map[string]any {
+	return map[string]any{
+		"id": it.ID, "amount": it.Amount.Rat(), "booking_date": it.BookingDate.Time(),
+		"reference": it.Reference, "counterparty": it.Counterparty, "description": it.Description,
+		"source_file": it.SourceFile, "source_position": it.SourcePosition, "ingested_at": it.IngestedAt.UTC(),
+	}
+}
+
+func itemFromNative(v any, side record.Side, currency string) (record.Item, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return record.Item{}, fmt.Errorf("match item is not a record")
+	}
+	it := record.Item{ID: str(m["id"]), Side: side, Currency: currency, Reference: str(m["reference"]),
+		Counterparty: str(m["counterparty"]), Description: str(m["description"]),
+		SourceFile: str(m["source_file"]), SourcePosition: i64(m["source_position"])}
+	var err error
+	if it.Amount, err = decimal(m["amount"], currency); err != nil {
+		return it, fmt.Errorf("item %s: amount: %w", it.ID, err)
+	}
+	if d, ok := m["booking_date"].(time.Time); ok {
+		it.BookingDate = dateOf(d)
+	}
+	if ts, ok := m["ingested_at"].(time.Time); ok {
+		it.IngestedAt = ts
+	}
+	return it, nil
+}
+
+// MatchNative returns the Avro native form of m (schemas/match.avsc).
+func MatchNative(m *record.Match) map[string]any {
+	items := func(its []record.Item) []any {
+		out := make([]any, len(its))
+		for i, it := range its {
+			out[i] = itemNative(it)
+		}
+		return out
+	}
+	clears := make([]any, len(m.ClearsBreakIDs))
+	for i, id := range m.ClearsBreakIDs {
+		clears[i] = id
+	}
+	return map[string]any{
+		"match_id": m.MatchID, "rule": m.Rule, "confidence": int32(m.Confidence),
+		"status": strings.ToUpper(string(m.Status)), "account": m.Account, "currency": m.Currency,
+		"bank": items(m.Bank), "ledger": items(m.Ledger), "difference": m.Difference.Rat(),
+		"explanation": m.Explanation, "clears_break_ids": clears, "decided_at": m.DecidedAt.UTC(),
+	}
+}
+
+// MatchFromNative maps a decoded Match back.
+func MatchFromNative(n map[string]any) (*record.Match, error) {
+	m := &record.Match{MatchID: str(n["match_id"]), Rule: str(n["rule"]), Account: str(n["account"]),
+		Currency: str(n["currency"]), Explanation: str(n["explanation"]),
+		Status: record.MatchStatus(strings.ToLower(str(n["status"])))}
+	if c, ok := n["confidence"].(int32); ok {
+		m.Confidence = record.Confidence(c)
+	}
+	var err error
+	if m.Difference, err = decimal(n["difference"], m.Currency); err != nil {
+		return nil, fmt.Errorf("match %s: difference: %w", m.MatchID, err)
+	}
+	for _, f := range []struct {
+		name string
+		side record.Side
+		dst  *[]record.Item
+	}{{"bank", record.Bank, &m.Bank}, {"ledger", record.Ledger, &m.Ledger}} {
+		arr, _ := n[f.name].([]any)
+		for _, v := range arr {
+			it, err := itemFromNative(v, f.side, m.Currency)
+			if err != nil {
+				return nil, fmt.Errorf("match %s: %w", m.MatchID, err)
+			}
+			*f.dst = append(*f.dst, it)
+		}
+	}
+	if arr, ok := n["clears_break_ids"].([]any); ok {
+		for _, v := range arr {
+			m.ClearsBreakIDs = append(m.ClearsBreakIDs, str(v))
+		}
+	}
+	if ts, ok := n["decided_at"].(time.Time); ok {
+		m.DecidedAt = ts
+	}
+	return m, nil
+}
+
+// BreakNative returns the Avro native form of b (schemas/break.avsc).
+func BreakNative(b *record.Break) map[string]any {
+	cands := make([]any, len(b.Candidates))
+	for i, c := range b.Candidates {
+		cands[i] = map[string]any{"id": c.ID, "amount": c.Amount.Rat(), "booking_date": c.BookingDate.Time(),
+			"reference": c.Reference, "score": int32(c.Score), "note": c.Note}
+	}
+	r := b.Record
+	return map[string]any{
+		"break_id": b.BreakID, "side": strings.ToUpper(string(b.Side)), "reason": strings.ToUpper(string(b.Reason)),
+		"account": b.Account, "currency": b.Currency, "record_id": r.ID, "amount": r.Amount.Rat(),
+		"booking_date": r.BookingDate.Time(), "reference": r.Reference, "counterparty": r.Counterparty,
+		"description": r.Description, "source_file": r.SourceFile, "source_position": r.SourcePosition,
+		"candidates": cands, "window_closed_at": b.WindowClosedAt.Time(), "ingested_at": r.IngestedAt.UTC(),
+	}
+}
+
+// BreakFromNative maps a decoded Break back.
+func BreakFromNative(n map[string]any) (*record.Break, error) {
+	b := &record.Break{BreakID: str(n["break_id"]), Reason: record.BreakReason(strings.ToLower(str(n["reason"]))),
+		Account: str(n["account"]), Currency: str(n["currency"])}
+	side, err := record.ParseSide(str(n["side"]))
+	if err != nil {
+		return nil, fmt.Errorf("break %s: %w", b.BreakID, err)
+	}
+	b.Side = side
+	b.Record = record.Item{ID: str(n["record_id"]), Side: side, Currency: b.Currency, Reference: str(n["reference"]),
+		Counterparty: str(n["counterparty"]), Description: str(n["description"]),
+		SourceFile: str(n["source_file"]), SourcePosition: i64(n["source_position"])}
+	if b.Record.Amount, err = decimal(n["amount"], b.Currency); err != nil {
+		return nil, fmt.Errorf("break %s: amount: %w", b.BreakID, err)
+	}
+	if d, ok := n["booking_date"].(time.Time); ok {
+		b.Record.BookingDate = dateOf(d)
+	}
+	if ts, ok := n["ingested_at"].(time.Time); ok {
+		b.Record.IngestedAt = ts
+	}
+	if d, ok := n["window_closed_at"].(time.Time); ok {
+		b.WindowClosedAt = dateOf(d)
+	}
+	b.Candidates = []record.Candidate{}
+	if arr, ok := n["candidates"].([]any); ok {
+		for _, v := range arr {
+			cm, _ := v.(map[string]any)
+			c := record.Candidate{ID: str(cm["id"]), Currency: b.Currency, Reference: str(cm["reference"]), Note: str(cm["note"])}
+			if s, ok := cm["score"].(int32); ok {
+				c.Score = int(s)
+			}
+			if c.Amount, err = decimal(cm["amount"], b.Currency); err != nil {
+				return nil, fmt.Errorf("break %s: candidate amount: %w", b.BreakID, err)
+			}
+			if d, ok := cm["booking_date"].(time.Time); ok {
+				c.BookingDate = dateOf(d)
+			}
+			b.Candidates = append(b.Candidates, c)
+		}
+	}
+	return b, nil
+}

@@ -43,6 +43,9 @@ const (
 type Config struct {
 	Brokers  []string // host:port seeds
 	ClientID string   // default "recon"
+	// TopicPrefix is put before every topic name ("" in production; a run
+	// id for `recon reconcile` on shared servers, so runs do not mix).
+	TopicPrefix string
 
 	TLS  TLSConfig
 	SASL SASLConfig
@@ -72,6 +75,9 @@ type SASLConfig struct {
 	// PasswordFile is read at start-up (a mounted secret); it wins over Password.
 	PasswordFile string
 }
+
+// Topic returns the full name of one of the Topic* constants.
+func (c Config) Topic(name string) string { return c.TopicPrefix + name }
 
 // WithDefaults fills unset fields.
 func (c Config) WithDefaults() Config {
@@ -206,6 +212,9 @@ type TopicSpec struct {
 	Name       string
 	Partitions int32
 	Configs    map[string]string
+	// CoPartitioned topics must have exactly Partitions partitions: records
+	// of one account meet on the same partition number across them.
+	CoPartitioned bool
 }
 
 // Topics returns the project's topics for cfg: the keyed topics share one
@@ -218,14 +227,14 @@ func Topics(cfg Config) []TopicSpec {
 	keyed := []string{TopicBankTransactions, TopicLedgerTransactions, TopicBankStatements, TopicResolutions}
 	var out []TopicSpec
 	for _, name := range keyed {
-		out = append(out, TopicSpec{Name: name, Partitions: cfg.Partitions, Configs: data})
+		out = append(out, TopicSpec{Name: cfg.Topic(name), Partitions: cfg.Partitions, Configs: data, CoPartitioned: true})
 	}
 	for _, name := range []string{TopicMatches, TopicBreaks, TopicDLQ} {
-		out = append(out, TopicSpec{Name: name, Partitions: cfg.Partitions, Configs: data})
+		out = append(out, TopicSpec{Name: cfg.Topic(name), Partitions: cfg.Partitions, Configs: data})
 	}
 	out = append(out,
-		TopicSpec{Name: TopicFileEvents, Partitions: 1, Configs: data},
-		TopicSpec{Name: TopicFiles, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
+		TopicSpec{Name: cfg.Topic(TopicFileEvents), Partitions: 1, Configs: data},
+		TopicSpec{Name: cfg.Topic(TopicFiles), Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
 	)
 	return out
 }
@@ -246,9 +255,9 @@ func Provision(ctx context.Context, cl *kgo.Client, replication int16, specs []T
 	var errs []error
 	for _, s := range specs {
 		if td, ok := existing[s.Name]; ok && td.Err == nil {
-			if s.Name == TopicBankTransactions || s.Name == TopicLedgerTransactions || s.Name == TopicBankStatements {
+			if s.CoPartitioned {
 				if got := int32(len(td.Partitions)); got != s.Partitions {
-					errs = append(errs, fmt.Errorf("kafka: topic %s has %d partitions, configured %d: the transaction topics must be co-partitioned", s.Name, got, s.Partitions))
+					errs = append(errs, fmt.Errorf("kafka: topic %s has %d partitions, configured %d: the keyed input topics must be co-partitioned", s.Name, got, s.Partitions))
 				}
 			}
 			continue

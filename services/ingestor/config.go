@@ -61,6 +61,7 @@ type S3Config struct {
 func (c *Config) Register(l *config.Loader) {
 	l.List(&c.Kafka.Brokers, "kafka-brokers", []string{"localhost:9092"}, "Kafka seed brokers")
 	l.String(&c.Kafka.ClientID, "kafka-client-id", "recon-ingestor", "Kafka client id")
+	l.String(&c.Kafka.TopicPrefix, "kafka-topic-prefix", "", "prefix of every topic name")
 	l.Bool(&c.Kafka.TLS.Enabled, "kafka-tls", false, "use TLS to the brokers")
 	l.String(&c.Kafka.TLS.CAFile, "kafka-tls-ca-file", "", "PEM CA bundle for the brokers")
 	l.String(&c.Kafka.TLS.CertFile, "kafka-tls-cert-file", "", "client certificate (mTLS)")

@@ -131,7 +131,7 @@ func (s *Service) quarantine(ctx context.Context, j *job, res *Result, sample []
 	if int64(len(sample)) < res.Size {
 		hdr["recon.truncated"] = "true"
 	}
-	s.produceAsync(ctx, dlqRecord([]byte(j.name), sample, hdr))
+	s.produceAsync(ctx, s.dlqRecord([]byte(j.name), sample, hdr))
 	if err := s.produceOutcome(ctx, res); err != nil {
 		s.abort(ctx)
 		return nil, err
@@ -160,7 +160,7 @@ func (s *Service) produceOutcome(ctx context.Context, res *Result) error {
 	if key == "" {
 		key = res.Bucket + "/" + res.Key
 	}
-	s.produceAsync(ctx, &kgo.Record{Topic: kafka.TopicFiles, Key: []byte(key), Value: v})
+	s.produceAsync(ctx, &kgo.Record{Topic: s.cfg.Kafka.Topic(kafka.TopicFiles), Key: []byte(key), Value: v})
 	return nil
 }
 
@@ -204,7 +204,7 @@ func (s *Service) publishDLQ(ctx context.Context, key, value []byte, hdr map[str
 	if err := s.prod.BeginTransaction(); err != nil {
 		return err
 	}
-	s.produceAsync(ctx, dlqRecord(key, value, hdr))
+	s.produceAsync(ctx, s.dlqRecord(key, value, hdr))
 	if err := s.commit(ctx); err != nil {
 		s.m.dlqErrs.Inc()
 		return err
@@ -212,8 +212,8 @@ func (s *Service) publishDLQ(ctx context.Context, key, value []byte, hdr map[str
 	return nil
 }
 
-func dlqRecord(key, value []byte, hdr map[string]string) *kgo.Record {
-	r := &kgo.Record{Topic: kafka.TopicDLQ, Key: key, Value: value}
+func (s *Service) dlqRecord(key, value []byte, hdr map[string]string) *kgo.Record {
+	r := &kgo.Record{Topic: s.cfg.Kafka.Topic(kafka.TopicDLQ), Key: key, Value: value}
 	for k, v := range hdr {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
@@ -263,9 +263,9 @@ func (p *producingSink) Transaction(t *record.Transaction) error {
 	if err != nil {
 		return &format.ParseError{File: p.file, Entry: t.SourcePosition, Reason: "encode: " + err.Error()}
 	}
-	topic := kafka.TopicBankTransactions
+	topic := p.s.cfg.Kafka.Topic(kafka.TopicBankTransactions)
 	if t.Side == record.Ledger {
-		topic = kafka.TopicLedgerTransactions
+		topic = p.s.cfg.Kafka.Topic(kafka.TopicLedgerTransactions)
 	}
 	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: topic, Key: []byte(t.Key()), Value: v}, p.fail)
 	p.records++
@@ -281,7 +281,7 @@ func (p *producingSink) Statement(st *record.Statement) error {
 	if err != nil {
 		return &format.ParseError{File: p.file, Entry: st.SourcePosition, Reason: "encode statement: " + err.Error()}
 	}
-	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: kafka.TopicBankStatements, Key: []byte(st.Key()), Value: v}, p.fail)
+	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: p.s.cfg.Kafka.Topic(kafka.TopicBankStatements), Key: []byte(st.Key()), Value: v}, p.fail)
 	p.statements++
 	return nil
 }
@@ -306,6 +306,6 @@ func (p *producingSink) Reject(e *format.ParseError) error {
 	if e.Path != "" {
 		hdr["recon.path"] = e.Path
 	}
-	p.s.prod.Produce(p.ctx, dlqRecord([]byte(e.File), e.Raw, hdr), p.fail)
+	p.s.prod.Produce(p.ctx, p.s.dlqRecord([]byte(e.File), e.Raw, hdr), p.fail)
 	return nil
 }

@@ -101,16 +101,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		dst         **avro.Codec
 		topic, name string
 	}{
-		{&s.codecs.tx, kafka.TopicBankTransactions, schemas.Transaction},
-		{&s.codecs.stmt, kafka.TopicBankStatements, schemas.Statement},
-		{&s.codecs.file, kafka.TopicFiles, schemas.FileEvent},
+		{&s.codecs.tx, s.cfg.Kafka.Topic(kafka.TopicBankTransactions), schemas.Transaction},
+		{&s.codecs.stmt, s.cfg.Kafka.Topic(kafka.TopicBankStatements), schemas.Statement},
+		{&s.codecs.file, s.cfg.Kafka.Topic(kafka.TopicFiles), schemas.FileEvent},
 	} {
 		if *c.dst, err = avro.NewCodec(ctx, reg, c.topic+"-value", c.name); err != nil {
 			s.prod.Close()
 			return nil, err
 		}
 	}
-	if _, err := avro.NewCodec(ctx, reg, kafka.TopicLedgerTransactions+"-value", schemas.Transaction); err != nil {
+	if _, err := avro.NewCodec(ctx, reg, s.cfg.Kafka.Topic(kafka.TopicLedgerTransactions)+"-value", schemas.Transaction); err != nil {
 		s.prod.Close()
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) consumeEvents(ctx context.Context) error {
 	cl, err := kafka.NewClient(s.cfg.Kafka,
 		kgo.ConsumerGroup(s.cfg.Group),
-		kgo.ConsumeTopics(kafka.TopicFileEvents),
+		kgo.ConsumeTopics(s.cfg.Kafka.Topic(kafka.TopicFileEvents)),
 		kgo.DisableAutoCommit(),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -28,7 +28,7 @@ type fileLedger struct {
 func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log *slog.Logger) (*fileLedger, error) {
 	l := &fileLedger{byHash: map[string]*avro.FileEvent{}, done: make(chan struct{})}
 	cl, err := kafka.NewClient(kc,
-		kgo.ConsumeTopics(kafka.TopicFiles),
+		kgo.ConsumeTopics(kc.Topic(kafka.TopicFiles)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ClientID(kc.WithDefaults().ClientID+"-files"),
@@ -36,7 +36,7 @@ func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log
 	if err != nil {
 		return nil, err
 	}
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, kafka.TopicFiles)
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, kc.Topic(kafka.TopicFiles))
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("file ledger: list end offsets: %w", err)

@@ -1,0 +1,150 @@
+package record
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openrecon/recon/internal/money"
+)
+
+// MatchStatus says whether a match is final.
+type MatchStatus string
+
+// Match statuses.
+const (
+	Auto      MatchStatus = "auto"      // matched by a rule
+	Proposed  MatchStatus = "proposed"  // a person must confirm
+	Confirmed MatchStatus = "confirmed" // confirmed or made by a person
+)
+
+// BreakReason says why a record is a break.
+type BreakReason string
+
+// Break reasons (DESIGN.md §4).
+const (
+	Unmatched      BreakReason = "unmatched"
+	AmountMismatch BreakReason = "amount_mismatch"
+	Duplicate      BreakReason = "duplicate"
+	Ambiguous      BreakReason = "ambiguous"
+	Late           BreakReason = "late"
+)
+
+// Item is a record as matches and breaks carry it (the REC of DESIGN.md §6).
+type Item struct {
+	ID             string        `json:"id"`
+	Side           Side          `json:"-"`
+	Currency       string        `json:"-"`
+	Amount         money.Decimal `json:"amount"`
+	BookingDate    Date          `json:"booking_date"`
+	Reference      string        `json:"reference"`
+	Counterparty   string        `json:"counterparty,omitempty"`
+	Description    string        `json:"description,omitempty"`
+	SourceFile     string        `json:"source_file"`
+	SourcePosition int64         `json:"source_position"`
+	IngestedAt     time.Time     `json:"-"`
+}
+
+// MarshalJSON writes the amount with the currency's minor unit digits.
+func (it Item) MarshalJSON() ([]byte, error) {
+	type plain Item
+	return json.Marshal(struct {
+		Amount string `json:"amount"`
+		plain
+	}{money.Format(it.Amount, it.Currency), plain(it)})
+}
+
+// ItemOf returns the Item view of a transaction.
+func ItemOf(t *Transaction) Item {
+	return Item{ID: t.ID, Side: t.Side, Currency: t.Currency, Amount: t.Amount, BookingDate: t.BookingDate,
+		Reference: t.Reference, Counterparty: t.Counterparty, Description: t.Description,
+		SourceFile: t.SourceFile, SourcePosition: t.SourcePosition, IngestedAt: t.IngestedAt}
+}
+
+// Match is a decision that bank and ledger records belong together.
+type Match struct {
+	MatchID        string        `json:"match_id"`
+	Rule           string        `json:"rule"`
+	Confidence     Confidence    `json:"confidence"`
+	Status         MatchStatus   `json:"status"`
+	Account        string        `json:"account"`
+	Currency       string        `json:"currency"`
+	Bank           []Item        `json:"bank"`
+	Ledger         []Item        `json:"ledger"`
+	Difference     money.Decimal `json:"-"`
+	Explanation    string        `json:"explanation,omitempty"`
+	ClearsBreakIDs []string      `json:"clears_break_ids,omitempty"`
+	DecidedAt      time.Time     `json:"-"`
+}
+
+// MarshalJSON adds the difference as a decimal string.
+func (m *Match) MarshalJSON() ([]byte, error) {
+	type plain Match
+	return json.Marshal(struct {
+		Difference string `json:"difference"`
+		*plain
+	}{money.Format(m.Difference, m.Currency), (*plain)(m)})
+}
+
+// Confidence is in basis points: 10000 = certain. JSON writes it as a
+// decimal fraction (0.9731).
+type Confidence int
+
+// MarshalJSON writes c/10000 exactly.
+func (c Confidence) MarshalJSON() ([]byte, error) {
+	return []byte(money.New(int64(c), 4).Trim(1).String()), nil
+}
+
+// Candidate is a counterpart that came close to a break's record.
+type Candidate struct {
+	ID          string        `json:"id"`
+	Currency    string        `json:"-"`
+	Amount      money.Decimal `json:"amount"`
+	BookingDate Date          `json:"booking_date"`
+	Reference   string        `json:"reference"`
+	Score       int           `json:"score"`
+	Note        string        `json:"note,omitempty"`
+}
+
+// MarshalJSON writes the amount with the currency's minor unit digits.
+func (c Candidate) MarshalJSON() ([]byte, error) {
+	type plain Candidate
+	return json.Marshal(struct {
+		Amount string `json:"amount"`
+		plain
+	}{money.Format(c.Amount, c.Currency), plain(c)})
+}
+
+// Break is a record without an acceptable counterpart when its window closed.
+type Break struct {
+	BreakID        string      `json:"break_id"`
+	Side           Side        `json:"side"`
+	Reason         BreakReason `json:"reason"`
+	Account        string      `json:"account"`
+	Currency       string      `json:"currency"`
+	Record         Item        `json:"record"`
+	Candidates     []Candidate `json:"candidates"`
+	WindowClosedAt Date        `json:"window_closed_at"`
+}
+
+// MatchID is the deterministic id of a match: a hash of its sorted member ids.
+func MatchID(ids ...string) string {
+	s := append([]string(nil), ids...)
+	sort.Strings(s)
+	return "m-" + shortHash(strings.Join(s, "\x00"))
+}
+
+// BreakID is the deterministic id of a break of record id for reason; n
+// tells apart several breaks of one record (a duplicate's occurrence).
+func BreakID(recordID string, reason BreakReason, n int) string {
+	return "k-" + shortHash(recordID+"\x00"+string(reason)+"\x00"+strconv.Itoa(n))
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:12])
+}
