@@ -251,7 +251,7 @@ func TestMatchAndBreakRoundTrip(t *testing.T) {
 	bc, _ := NewCodec(ctx, Embedded{}, "recon.breaks-value", schemas.Break)
 	br := &record.Break{BreakID: record.BreakID("a", record.Unmatched, 0), Side: record.Bank, Reason: record.Unmatched,
 		Account: "A", Currency: "EUR", Record: it("a", record.Bank, 5),
-		Candidates: []record.Candidate{{ID: "z", Currency: "EUR", Amount: money.New(6, 2), BookingDate: 3, Reference: "Q", Score: 5000, Note: "amount"}},
+		Candidates:     []record.Candidate{{ID: "z", Currency: "EUR", Amount: money.New(6, 2), BookingDate: 3, Reference: "Q", Score: 5000, Note: "amount"}},
 		WindowClosedAt: record.MakeDate(2026, 3, 6)}
 	b, err = bc.Encode(nil, BreakNative(br))
 	if err != nil {

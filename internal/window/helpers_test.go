@@ -1,0 +1,8 @@
+package window
+
+import (
+	"strconv"
+	"time"
+)
+
+func randSuffix() string { return strconv.FormatInt(time.Now().UnixNano(), 36) }
