@@ -16,12 +16,14 @@ import (
 // Rec is a record in the matching window.
 type Rec struct {
 	record.Item
-	Account     string `json:"a"`
-	NormRef     string `json:"n"`
-	BreakID     string `json:"k,omitempty"` // set once reported as a break; a late match clears it
-	Broken      bool   `json:"-"`
-	Provisional bool   `json:"p,omitempty"`
+	Account     string
+	NormRef     string
+	BreakID     string // set once reported as a break; a late match clears it
+	Provisional bool
 }
+
+// Broken reports whether r was already reported as a break.
+func (r *Rec) Broken() bool { return r.BreakID != "" }
 
 // Rule is one step of the waterfall. v0 has the exact rule only:
 // normalised reference equal, amount equal, booking dates at most
