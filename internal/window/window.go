@@ -199,10 +199,11 @@ func (s *Store) Has(ctx context.Context, p int32, ids []string) (map[string]*eng
 
 // OutEntry is one output waiting in the outbox.
 type OutEntry struct {
-	ID    string // stream entry id, set when read back
-	Topic string
-	Key   []byte
-	Value []byte
+	ID      string // stream entry id, set when read back
+	Topic   string
+	Key     []byte
+	Value   []byte
+	Headers map[string]string
 }
 
 // Batch is the change one batch of input makes to a partition.
@@ -210,7 +211,7 @@ type Batch struct {
 	// From and To per topic: the batch covers offsets [From, To).
 	From, To   map[string]int64
 	StreamTime record.Date
-	Put        []*engine.Rec // new pending records, with CloseAt
+	Put        []*engine.Rec // new records: pending until CloseAt, or already broken (kept until ExpireAt)
 	CloseAt    map[string]record.Date
 	Matched    []*engine.Rec // records leaving the window
 	Broken     []*engine.Rec // pending records now reported as breaks (BreakID set)
@@ -281,14 +282,19 @@ for j = 1, n do
 end
 local st = tonumber(redis.call('HGET', meta, 'st') or '-2147483648')
 if tonumber(ARGV[2]) > st then redis.call('HSET', meta, 'st', ARGV[2]) end
--- put: id, blob, index key number, side letter, close
+-- put: id, blob, index key number, side letter, score, mode (p: pending
+-- until score; k: already broken, kept until score)
 n = tonumber(ARGV[i]); i = i + 1
 for j = 1, n do
   redis.call('HSET', rec, ARGV[i], ARGV[i+1])
   redis.call('SADD', KEYS[tonumber(ARGV[i+2])], ARGV[i])
-  redis.call('ZADD', due, ARGV[i+4], ARGV[i])
-  redis.call('HINCRBY', meta, 'p' .. ARGV[i+3], 1)
-  i = i + 5
+  if ARGV[i+5] == 'p' then
+    redis.call('ZADD', due, ARGV[i+4], ARGV[i])
+    redis.call('HINCRBY', meta, 'p' .. ARGV[i+3], 1)
+  else
+    redis.call('ZADD', exp, ARGV[i+4], ARGV[i])
+  end
+  i = i + 6
 end
 -- remove (matched or expired): id, index key number, side letter, was pending (1/0)
 n = tonumber(ARGV[i]); i = i + 1
@@ -309,11 +315,11 @@ for j = 1, n do
   redis.call('HINCRBY', meta, 'p' .. ARGV[i+2], -1)
   i = i + 4
 end
--- outbox: topic, key, value
+-- outbox: topic, key, value, headers
 n = tonumber(ARGV[i]); i = i + 1
 for j = 1, n do
-  redis.call('XADD', outbox, '*', 't', ARGV[i], 'k', ARGV[i+1], 'v', ARGV[i+2])
-  i = i + 3
+  redis.call('XADD', outbox, '*', 't', ARGV[i], 'k', ARGV[i+1], 'v', ARGV[i+2], 'h', ARGV[i+3])
+  i = i + 4
 end
 return 'OK'
 `)
@@ -341,7 +347,11 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) error
 		if err != nil {
 			return err
 		}
-		args = append(args, r.ID, blob, idx(s.IndexKey(p, r.Side, r)), string(r.Side[0]), int(b.CloseAt[r.ID]))
+		mode, score := "p", b.CloseAt[r.ID]
+		if r.Broken() {
+			mode, score = "k", b.ExpireAt[r.ID]
+		}
+		args = append(args, r.ID, blob, idx(s.IndexKey(p, r.Side, r)), string(r.Side[0]), int(score), mode)
 	}
 	rm := append(append([]*engine.Rec(nil), b.Matched...), b.Expired...)
 	args = append(args, len(rm))
@@ -362,7 +372,11 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) error
 	}
 	args = append(args, len(b.Out))
 	for _, o := range b.Out {
-		args = append(args, o.Topic, o.Key, o.Value)
+		h, err := json.Marshal(o.Headers)
+		if err != nil {
+			return err
+		}
+		args = append(args, o.Topic, o.Key, o.Value, h)
 	}
 	err := applyScript.Run(ctx, s.rdb, keys, args...).Err()
 	switch {
@@ -384,7 +398,13 @@ func (s *Store) Outbox(ctx context.Context, p int32, max int64) ([]OutEntry, err
 	}
 	out := make([]OutEntry, len(msgs))
 	for i, m := range msgs {
-		out[i] = OutEntry{ID: m.ID, Topic: fmt.Sprint(m.Values["t"]), Key: []byte(fmt.Sprint(m.Values["k"])), Value: []byte(fmt.Sprint(m.Values["v"]))}
+		str := func(k string) string { v, _ := m.Values[k].(string); return v }
+		out[i] = OutEntry{ID: m.ID, Topic: str("t"), Key: []byte(str("k")), Value: []byte(str("v"))}
+		if h := str("h"); h != "" && h != "null" {
+			if err := json.Unmarshal([]byte(h), &out[i].Headers); err != nil {
+				return nil, fmt.Errorf("window: outbox entry %s headers: %w", m.ID, err)
+			}
+		}
 	}
 	return out, nil
 }

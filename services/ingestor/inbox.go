@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/record"
 )
 
 // Inbox folders: files are dropped into <inbox>/bank, <inbox>/ledger or
@@ -144,4 +145,19 @@ func uniquePath(p string) string {
 			return q
 		}
 	}
+}
+
+// IngestPath ingests a local file in place (no move), as `recon reconcile`
+// does with its --bank and --ledger files. side may be empty (content
+// decides). The file's records carry name as their source_file.
+func (s *Service) IngestPath(ctx context.Context, path, name string, side record.Side) (*Result, error) {
+	j := &job{name: name, side: side}
+	j.open = func(context.Context) (io.ReadCloser, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, errPermanent{err}
+		}
+		return f, nil
+	}
+	return s.ingestWithRetry(ctx, j)
 }

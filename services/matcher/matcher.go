@@ -1,0 +1,333 @@
+// Package matcher joins the bank and ledger transaction streams. One
+// consumer group reads both topics (and the statement balances, which move
+// time); partition N of every topic belongs to the same instance (range
+// assignment over co-partitioned topics). Each partition's window state
+// lives in Redis (internal/window); every fetched batch of a partition is
+// decided in Go by the pure engine and applied to Redis in one fenced Lua
+// call that also appends the outputs to the partition's outbox. The outbox
+// is then produced to recon.matches / recon.breaks and trimmed once
+// acknowledged.
+package matcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/window"
+	"github.com/openrecon/recon/schemas"
+)
+
+// Config is the matcher's configuration.
+type Config struct {
+	Kafka kafka.Config
+	Group string
+
+	RegistryURL, RegistryUser, RegistryPasswordFile string
+
+	// RedisURL is redis://host:port/db (or rediss://); RedisPrefix namespaces
+	// the keys.
+	RedisURL    string
+	RedisPrefix string
+
+	Rules engine.Config
+	// RetentionDays keeps a broken record this long after its window closed,
+	// so a late counterpart still matches and clears the break.
+	RetentionDays int
+	// MaxBatch bounds the records taken per poll.
+	MaxBatch int
+	OpsAddr  string
+}
+
+// Validate reports configuration mistakes.
+func (c *Config) Validate() error {
+	errs := []error{c.Kafka.Validate()}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group is empty"))
+	}
+	if c.RetentionDays <= 0 {
+		c.RetentionDays = 62
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 5000
+	}
+	if len(c.Rules.Rules) == 0 {
+		c.Rules = engine.DefaultConfig()
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the matcher is given.
+type Deps struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// Redis overrides RedisURL (miniredis in the all-in-one mode).
+	Redis redis.UniversalClient
+}
+
+// partition is the in-memory view of a partition this instance owns.
+type partition struct {
+	epoch      int64
+	offsets    map[string]int64
+	streamTime record.Date
+}
+
+// Service is a running matcher.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	m     *metrics
+	store *window.Store
+	rdb   redis.UniversalClient
+	eng   *engine.Engine
+
+	cl, prod *kgo.Client
+	codecs   struct{ tx, stmt, match, brk *avro.Codec }
+	topics   struct{ bank, ledger, stmt, matches, breaks, dlq string }
+
+	mu        sync.Mutex
+	owned     map[int32]*partition
+	pendingBy map[int32]map[record.Side]int64
+	processed atomic.Int64 // input records applied (transactions)
+	ready     atomic.Bool
+}
+
+// New connects to Redis and Kafka.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
+		owned: map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}}
+	var err error
+	if s.m, err = newMetrics(deps.Registry); err != nil {
+		return nil, err
+	}
+	s.rdb = deps.Redis
+	if s.rdb == nil {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		s.rdb = redis.NewClient(opt)
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	s.store = window.New(s.rdb, cfg.RedisPrefix)
+	k := cfg.Kafka
+	s.topics.bank, s.topics.ledger, s.topics.stmt = k.Topic(kafka.TopicBankTransactions), k.Topic(kafka.TopicLedgerTransactions), k.Topic(kafka.TopicBankStatements)
+	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)
+
+	if s.prod, err = kafka.NewClient(cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out")); err != nil {
+		return nil, err
+	}
+	if cfg.Kafka.Provision {
+		if err := kafka.Provision(ctx, s.prod, cfg.Kafka.WithDefaults().ReplicationFactor, kafka.Topics(cfg.Kafka)); err != nil {
+			s.prod.Close()
+			return nil, err
+		}
+	}
+	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	if err != nil {
+		s.prod.Close()
+		return nil, err
+	}
+	for _, c := range []struct {
+		dst         **avro.Codec
+		topic, name string
+	}{{&s.codecs.tx, s.topics.bank, schemas.Transaction}, {&s.codecs.stmt, s.topics.stmt, schemas.Statement},
+		{&s.codecs.match, s.topics.matches, schemas.Match}, {&s.codecs.brk, s.topics.breaks, schemas.Break}} {
+		if *c.dst, err = avro.NewCodec(ctx, reg, c.topic+"-value", c.name); err != nil {
+			s.prod.Close()
+			return nil, err
+		}
+	}
+	s.cl, err = kafka.NewClient(cfg.Kafka,
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(s.topics.bank, s.topics.ledger, s.topics.stmt),
+		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AutoCommitMarks(),
+		kgo.AdjustFetchOffsetsFn(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onRevoked),
+		kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-in"),
+	)
+	if err != nil {
+		s.prod.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Processed is the number of input transactions applied since start.
+func (s *Service) Processed() int64 { return s.processed.Load() }
+
+// Ready reports whether the matcher consumes with partitions assigned.
+func (s *Service) Ready() error {
+	if !s.ready.Load() {
+		return errors.New("not consuming")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.owned) == 0 {
+		return errors.New("no partitions assigned")
+	}
+	return nil
+}
+
+// onAssigned claims the newly assigned partitions in Redis (fencing any
+// previous owner), publishes what their outboxes still hold, and resumes
+// each topic-partition from the offset stored with the state.
+func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	parts := map[int32]bool{}
+	for _, ps := range offs {
+		for p := range ps {
+			parts[p] = true
+		}
+	}
+	for p := range parts {
+		st, err := s.store.Claim(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime}
+		s.mu.Unlock()
+		if err := s.drainOutbox(ctx, p); err != nil {
+			return nil, err
+		}
+		for t, ps := range offs {
+			if _, ok := ps[p]; ok {
+				if o, ok := st.Offsets[t]; ok {
+					ps[p] = kgo.NewOffset().At(o).WithEpoch(-1)
+				}
+			}
+		}
+		s.setPending(p, st.Pending)
+		s.log.Info("partition claimed", "partition", p, "epoch", st.Epoch, "stream_time", st.StreamTime.String())
+	}
+	return offs, nil
+}
+
+func (s *Service) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	s.mu.Lock()
+	for _, ps := range revoked {
+		for _, p := range ps {
+			delete(s.owned, p)
+			delete(s.pendingBy, p)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// setPending records p's pending counts and sets the gauge to the sum over
+// the partitions this instance owns.
+func (s *Service) setPending(p int32, by map[record.Side]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pendingBy[p] = by
+	var bank, ledger int64
+	for _, m := range s.pendingBy {
+		bank += m[record.Bank]
+		ledger += m[record.Ledger]
+	}
+	s.m.pending.WithLabelValues("bank").Set(float64(bank))
+	s.m.pending.WithLabelValues("ledger").Set(float64(ledger))
+}
+
+// Run consumes until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.prod.Close()
+	defer s.cl.Close()
+	s.ready.Store(true)
+	defer s.ready.Store(false)
+	lagTick := time.NewTicker(10 * time.Second)
+	defer lagTick.Stop()
+	for {
+		fetches := s.cl.PollRecords(ctx, s.cfg.MaxBatch)
+		if ctx.Err() != nil {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			s.log.Error("fetch failed", "topic", t, "partition", p, "err", err)
+		})
+		byPart := map[int32][]*kgo.Record{}
+		fetches.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
+		parts := make([]int32, 0, len(byPart))
+		for p := range byPart {
+			parts = append(parts, p)
+		}
+		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+		for _, p := range parts {
+			if err := s.processBatch(ctx, p, byPart[p], 0); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			s.cl.MarkCommitRecords(byPart[p]...)
+		}
+		select {
+		case <-lagTick.C:
+			s.updateLag(ctx)
+		default:
+		}
+	}
+}
+
+// CloseAll treats the end of input as the close of every window: every
+// owned partition's stream time jumps past all pending records, which
+// become breaks. Used by `recon reconcile`.
+func (s *Service) CloseAll(ctx context.Context) error {
+	s.mu.Lock()
+	parts := make([]int32, 0, len(s.owned))
+	for p := range s.owned {
+		parts = append(parts, p)
+	}
+	s.mu.Unlock()
+	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	for _, p := range parts {
+		if err := s.processBatch(ctx, p, nil, endOfTime); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// endOfTime is a stream time after every date.
+const endOfTime record.Date = 1 << 30
+
+func (s *Service) updateLag(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	lag, err := kafkaLag(lctx, s.cl, s.cfg.Group)
+	if err != nil {
+		return
+	}
+	for t, n := range lag {
+		s.m.lag.WithLabelValues(t).Set(float64(n))
+	}
+}

@@ -1,0 +1,70 @@
+package matcher
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+type metrics struct {
+	records *prometheus.CounterVec
+	matches *prometheus.CounterVec
+	breaks  *prometheus.CounterVec
+	pending *prometheus.GaugeVec
+	latency prometheus.Histogram
+	lag     *prometheus.GaugeVec
+	fenced  prometheus.Counter
+	poison  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_records_total",
+			Help: "Input transactions decided by the matcher, by side."}, []string{"side"}),
+		matches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_matches_total",
+			Help: "Matches made, by rule."}, []string{"rule"}),
+		breaks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_breaks_total",
+			Help: "Breaks reported, by reason."}, []string{"reason"}),
+		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_pending_records",
+			Help: "Records waiting for a counterpart in the windows this instance owns, by side."}, []string{"side"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_match_latency_seconds",
+			Help:    "Time from ingestion of the later member of a match to the decision.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_consumer_lag_records",
+			Help: "Records the matcher's consumer group has yet to read, by topic."}, []string{"topic"}),
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_fenced_total",
+			Help: "Batches refused because another instance had claimed the partition."}),
+		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_poison_records_total",
+			Help: "Undecodable input records sent to the DLQ."}),
+	}
+	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.pending, m.latency, m.lag, m.fenced, m.poison} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// kafkaLag returns the group's lag per topic.
+func kafkaLag(ctx context.Context, cl *kgo.Client, group string) (map[string]int64, error) {
+	lags, err := kadm.NewClient(cl).Lag(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, gl := range lags {
+		for t, ps := range gl.Lag {
+			for _, l := range ps {
+				if l.Lag > 0 {
+					out[t] += l.Lag
+				}
+			}
+			if _, ok := out[t]; !ok {
+				out[t] = 0
+			}
+		}
+	}
+	return out, nil
+}
