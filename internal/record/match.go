@@ -36,26 +36,32 @@ const (
 
 // Item is a record as matches and breaks carry it (the REC of DESIGN.md §6).
 type Item struct {
-	ID             string        `json:"id"`
-	Side           Side          `json:"-"`
-	Currency       string        `json:"-"`
-	Amount         money.Decimal `json:"amount"`
-	BookingDate    Date          `json:"booking_date"`
-	Reference      string        `json:"reference"`
-	Counterparty   string        `json:"counterparty,omitempty"`
-	Description    string        `json:"description,omitempty"`
-	SourceFile     string        `json:"source_file"`
-	SourcePosition int64         `json:"source_position"`
-	IngestedAt     time.Time     `json:"-"`
+	ID             string
+	Side           Side
+	Currency       string
+	Amount         money.Decimal
+	BookingDate    Date
+	Reference      string
+	Counterparty   string
+	Description    string
+	SourceFile     string
+	SourcePosition int64
+	IngestedAt     time.Time
 }
 
 // MarshalJSON writes the amount with the currency's minor unit digits.
 func (it Item) MarshalJSON() ([]byte, error) {
-	type plain Item
 	return json.Marshal(struct {
-		Amount string `json:"amount"`
-		plain
-	}{money.Format(it.Amount, it.Currency), plain(it)})
+		ID             string `json:"id"`
+		Amount         string `json:"amount"`
+		BookingDate    Date   `json:"booking_date"`
+		Reference      string `json:"reference"`
+		Counterparty   string `json:"counterparty,omitempty"`
+		Description    string `json:"description,omitempty"`
+		SourceFile     string `json:"source_file"`
+		SourcePosition int64  `json:"source_position"`
+	}{it.ID, money.Format(it.Amount, it.Currency), it.BookingDate, it.Reference, it.Counterparty,
+		it.Description, it.SourceFile, it.SourcePosition})
 }
 
 // ItemOf returns the Item view of a transaction.
@@ -67,27 +73,37 @@ func ItemOf(t *Transaction) Item {
 
 // Match is a decision that bank and ledger records belong together.
 type Match struct {
-	MatchID        string        `json:"match_id"`
-	Rule           string        `json:"rule"`
-	Confidence     Confidence    `json:"confidence"`
-	Status         MatchStatus   `json:"status"`
-	Account        string        `json:"account"`
-	Currency       string        `json:"currency"`
-	Bank           []Item        `json:"bank"`
-	Ledger         []Item        `json:"ledger"`
-	Difference     money.Decimal `json:"-"`
-	Explanation    string        `json:"explanation,omitempty"`
-	ClearsBreakIDs []string      `json:"clears_break_ids,omitempty"`
-	DecidedAt      time.Time     `json:"-"`
+	MatchID        string
+	Rule           string
+	Confidence     Confidence
+	Status         MatchStatus
+	Account        string
+	Currency       string
+	Bank           []Item
+	Ledger         []Item
+	Difference     money.Decimal
+	Explanation    string
+	ClearsBreakIDs []string
+	DecidedAt      time.Time
 }
 
-// MarshalJSON adds the difference as a decimal string.
+// MarshalJSON writes the contract form of DESIGN.md §6, with the
+// difference as a decimal string.
 func (m *Match) MarshalJSON() ([]byte, error) {
-	type plain Match
 	return json.Marshal(struct {
-		Difference string `json:"difference"`
-		*plain
-	}{money.Format(m.Difference, m.Currency), (*plain)(m)})
+		MatchID        string      `json:"match_id"`
+		Rule           string      `json:"rule"`
+		Confidence     Confidence  `json:"confidence"`
+		Status         MatchStatus `json:"status"`
+		Account        string      `json:"account"`
+		Currency       string      `json:"currency"`
+		Bank           []Item      `json:"bank"`
+		Ledger         []Item      `json:"ledger"`
+		Difference     string      `json:"difference"`
+		Explanation    string      `json:"explanation,omitempty"`
+		ClearsBreakIDs []string    `json:"clears_break_ids,omitempty"`
+	}{m.MatchID, m.Rule, m.Confidence, m.Status, m.Account, m.Currency, m.Bank, m.Ledger,
+		money.Format(m.Difference, m.Currency), m.Explanation, m.ClearsBreakIDs})
 }
 
 // Confidence is in basis points: 10000 = certain. JSON writes it as a

@@ -46,8 +46,7 @@ func BenchmarkIngestCSV(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.prod.Close()
-	defer s.ledger.close()
+	defer s.Close()
 	if err := os.MkdirAll(filepath.Join(inbox, "ledger"), 0o755); err != nil {
 		b.Fatal(err)
 	}

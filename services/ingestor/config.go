@@ -21,6 +21,9 @@ type Config struct {
 	TransactionalID string
 	// ConsumeEvents turns on consumption of recon.file-events.
 	ConsumeEvents bool
+	// Manual: files are handed in by the caller (IngestPath), as in
+	// `recon reconcile`; neither events nor an inbox are needed.
+	Manual bool
 
 	// Schema Registry; empty URL = embedded schema ids.
 	RegistryURL, RegistryUser, RegistryPasswordFile string
@@ -117,7 +120,7 @@ func (c *Config) Validate() error {
 	if c.Group == "" && c.ConsumeEvents {
 		errs = append(errs, errors.New("group is empty"))
 	}
-	if !c.ConsumeEvents && c.Inbox == "" {
+	if !c.ConsumeEvents && c.Inbox == "" && !c.Manual {
 		errs = append(errs, errors.New("nothing to do: consume-events is off and no inbox is set"))
 	}
 	if c.Inbox != "" {

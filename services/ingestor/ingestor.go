@@ -130,11 +130,16 @@ func (s *Service) Ready() error {
 	return nil
 }
 
+// Close releases the Kafka clients; Run calls it on return.
+func (s *Service) Close() {
+	s.ledger.close()
+	s.prod.Close()
+}
+
 // Run consumes file events and watches the inbox until ctx ends, then
 // finishes the file in hand and returns.
 func (s *Service) Run(ctx context.Context) error {
-	defer s.prod.Close()
-	defer s.ledger.close()
+	defer s.Close()
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	if s.cfg.ConsumeEvents {

@@ -56,10 +56,12 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		kr  *kgo.Record
 	}
 	var ins []input
+	applied := 0
 	for _, kr := range recs {
 		if kr.Offset < ps.offsets[kr.Topic] {
 			continue
 		}
+		applied++
 		if _, ok := b.wb.From[kr.Topic]; !ok {
 			b.wb.From[kr.Topic] = max(kr.Offset, ps.offsets[kr.Topic])
 		}
@@ -137,14 +139,14 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		b.wb.Put = append(b.wb.Put, r)
 		b.putIDs[r.ID] = true
 		b.wb.CloseAt[r.ID] = s.eng.CloseDate(r)
-		if b.wb.CloseAt[r.ID] <= b.streamTime {
+		if b.wb.CloseAt[r.ID] <= b.streamTime && !s.cfg.HoldWindows {
 			b.lateIDs[r.ID] = true // its window had closed before it arrived
 		}
 	}
 	if force != 0 {
 		b.streamTime = max(b.streamTime, force)
 	}
-	if err := b.closeWindows(ctx); err != nil {
+	if err := b.closeWindows(ctx, force); err != nil {
 		return err
 	}
 	b.wb.StreamTime = b.streamTime
@@ -185,7 +187,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	}
 	ps.streamTime = b.streamTime
 	s.mu.Unlock()
-	s.processed.Add(int64(len(ins)))
+	s.processed.Add(int64(applied))
 	for k, n := range b.counts {
 		kind, label, _ := cut(k)
 		switch kind {
@@ -276,9 +278,13 @@ func (b *batch) emitBreak(br *record.Break) {
 
 // closeWindows turns the pending records whose window closed by the stream
 // time into breaks, and forgets broken records past their retention.
-func (b *batch) closeWindows(ctx context.Context) error {
+func (b *batch) closeWindows(ctx context.Context, force record.Date) error {
 	s := b.s
-	dueIDs, err := s.store.Due(ctx, b.p, b.streamTime)
+	horizon := b.streamTime
+	if s.cfg.HoldWindows {
+		horizon = force // 0 unless closing everything
+	}
+	dueIDs, err := s.store.Due(ctx, b.p, horizon)
 	if err != nil {
 		return err
 	}
@@ -308,7 +314,7 @@ func (b *batch) closeWindows(ctx context.Context) error {
 		b.wb.Broken = append(b.wb.Broken, r)
 	}
 	for _, r := range b.wb.Put {
-		if b.removed[r.ID] || b.wb.CloseAt[r.ID] > b.streamTime {
+		if b.removed[r.ID] || b.wb.CloseAt[r.ID] > horizon {
 			continue
 		}
 		reason := record.Unmatched
@@ -317,7 +323,7 @@ func (b *batch) closeWindows(ctx context.Context) error {
 		}
 		breakRec(r, reason) // stays a Put, stored as broken
 	}
-	expIDs, err := s.store.Expired(ctx, b.p, b.streamTime)
+	expIDs, err := s.store.Expired(ctx, b.p, horizon)
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,11 @@ type Config struct {
 	RetentionDays int
 	// MaxBatch bounds the records taken per poll.
 	MaxBatch int
-	OpsAddr  string
+	// HoldWindows keeps every window open until CloseAll (a one-off
+	// reconciliation of complete files: the end of input closes them, and
+	// the order the two inputs are read in cannot cause early breaks).
+	HoldWindows bool
+	OpsAddr     string
 }
 
 // Validate reports configuration mistakes.
@@ -99,6 +103,7 @@ type Service struct {
 	codecs   struct{ tx, stmt, match, brk *avro.Codec }
 	topics   struct{ bank, ledger, stmt, matches, breaks, dlq string }
 
+	procMu    sync.Mutex // one batch at a time (the poll loop, CloseAll)
 	mu        sync.Mutex
 	owned     map[int32]*partition
 	pendingBy map[int32]map[record.Side]int64
@@ -182,7 +187,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Processed is the number of input transactions applied since start.
+// Processed is the number of input records (transactions, statements and
+// undecodable ones) applied since start.
 func (s *Service) Processed() int64 { return s.processed.Load() }
 
 // Ready reports whether the matcher consumes with partitions assigned.
@@ -282,7 +288,10 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 		for _, p := range parts {
-			if err := s.processBatch(ctx, p, byPart[p], 0); err != nil {
+			s.procMu.Lock()
+			err := s.processBatch(ctx, p, byPart[p], 0)
+			s.procMu.Unlock()
+			if err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -309,12 +318,25 @@ func (s *Service) CloseAll(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
 	for _, p := range parts {
 		if err := s.processBatch(ctx, p, nil, endOfTime); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Owned returns the partitions this instance owns.
+func (s *Service) Owned() []int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]int32, 0, len(s.owned))
+	for p := range s.owned {
+		out = append(out, p)
+	}
+	return out
 }
 
 // endOfTime is a stream time after every date.

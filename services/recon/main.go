@@ -24,6 +24,8 @@ type command struct {
 
 var commands = []command{
 	{"up", "run every service in one process on embedded defaults (in-process Kafka, local inbox)", runUp},
+	{"reconcile", "reconcile files once: --bank FILE... --ledger FILE... --out DIR", runReconcile},
+	{"gen", "generate a bank CSV and a ledger CSV with known matches", runGen},
 	{"ingestor", "run the ingestor service (file events and inbox -> transaction topics)", runIngestor},
 	{"parse", "print the statements and transactions of files as JSON lines", runParse},
 	{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/internal/telemetry"
+	"github.com/openrecon/recon/services/reconcile"
+)
+
+func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg reconcile.Config
+	var logLevel string
+	cfg.Bank, cfg.Ledger, args = fileArgs(args)
+	l := config.New("recon reconcile")
+	fs := l.FlagSet()
+	fs.SetOutput(stderr)
+	fs.Bool("bank", false, "bank statement files follow (--bank a.sta b.xml)")
+	fs.Bool("ledger", false, "ledger files follow (--ledger gl.csv)")
+	l.String(&cfg.Out, "out", "", "output folder for matches.jsonl, breaks.jsonl, summary.json")
+	l.List(&cfg.Brokers, "kafka-brokers", nil, "real Kafka brokers (default: in-process)")
+	l.String(&cfg.RedisURL, "redis-url", "", "real Redis (default: in-process)")
+	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
+	l.String(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: recon reconcile --bank FILE... --ledger FILE... --out DIR")
+		fs.PrintDefaults()
+	}
+	rest, err := l.Parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: unexpected %q (files go after --bank or --ledger)", errUsage, rest[0])
+	}
+	cfg.Progress = stdout
+	cfg.Log = telemetry.NewLogger(stderr, logLevel, "text")
+	if err := cfg.Validate(); err != nil {
+		fs.Usage()
+		return fmt.Errorf("%w\n%v", errUsage, err)
+	}
+	_, err = reconcile.Run(ctx, cfg)
+	return err
+}
+
+// fileArgs takes the files that follow --bank and --ledger (each flag may
+// be given several times, each followed by one or more files, so shell globs
+// work) out of args and returns the rest.
+func fileArgs(args []string) (bank, ledger, rest []string) {
+	var cur *[]string
+	for _, a := range args {
+		switch {
+		case a == "--bank" || a == "-bank":
+			cur = &bank
+		case a == "--ledger" || a == "-ledger":
+			cur = &ledger
+		case strings.HasPrefix(a, "--bank=") || strings.HasPrefix(a, "-bank="):
+			bank = append(bank, a[strings.Index(a, "=")+1:])
+			cur = nil
+		case strings.HasPrefix(a, "--ledger=") || strings.HasPrefix(a, "-ledger="):
+			ledger = append(ledger, a[strings.Index(a, "=")+1:])
+			cur = nil
+		case strings.HasPrefix(a, "-") && a != "-":
+			cur = nil
+			rest = append(rest, a)
+		case cur != nil:
+			*cur = append(*cur, a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return bank, ledger, rest
+}

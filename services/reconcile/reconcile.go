@@ -1,0 +1,203 @@
+// Package reconcile runs the real pipeline once over a set of files: the
+// ingestor produces them to the transaction topics, the matcher joins them
+// with Redis window state, the end of input closes every window, and the
+// final matches and breaks are written as JSON lines with a summary. It runs
+// on embedded defaults (in-process Kafka and Redis) or on real servers.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/services/ingestor"
+	"github.com/openrecon/recon/services/matcher"
+)
+
+// Config is one reconciliation run.
+type Config struct {
+	Bank, Ledger []string // input files
+	Out          string   // output folder
+
+	// Real servers; empty = embedded.
+	Brokers  []string
+	RedisURL string
+
+	Partitions int // of the run's topics; default 4
+	Rules      engine.Config
+
+	// Progress receives progress lines and the final summary (nil: none).
+	Progress io.Writer
+	Log      *slog.Logger
+}
+
+// Validate reports bad arguments.
+func (c *Config) Validate() error {
+	var errs []error
+	if len(c.Bank) == 0 && len(c.Ledger) == 0 {
+		errs = append(errs, errors.New("no input: give --bank and/or --ledger files"))
+	}
+	for _, f := range append(append([]string(nil), c.Bank...), c.Ledger...) {
+		if st, err := os.Stat(f); err != nil {
+			errs = append(errs, err)
+		} else if st.IsDir() {
+			errs = append(errs, fmt.Errorf("%s is a folder, not a file", f))
+		}
+	}
+	if c.Out == "" {
+		errs = append(errs, errors.New("no --out folder"))
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 4
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return errors.Join(errs...)
+}
+
+// Run reconciles and writes DIR/matches.jsonl, DIR/breaks.jsonl,
+// DIR/rejected.jsonl and DIR/summary.json.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	run := strconv.FormatInt(start.UnixNano(), 36)
+	kc := kafka.Config{Brokers: cfg.Brokers, Partitions: int32(cfg.Partitions), Provision: true, ClientID: "recon-reconcile"}
+	if len(cfg.Brokers) == 0 {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return nil, fmt.Errorf("embedded kafka: %w", err)
+		}
+		defer cluster.Close()
+		kc.Brokers = cluster.ListenAddrs()
+		kc.ReplicationFactor = 1
+	} else {
+		kc.TopicPrefix = "recon-reconcile-" + run + "."
+	}
+	var rdb redis.UniversalClient
+	if cfg.RedisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.Start(); err != nil {
+			return nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		defer mr.Close()
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	} else {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		rdb = redis.NewClient(opt)
+	}
+	defer rdb.Close()
+
+	// Ingest.
+	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "recon-reconcile-" + run, Manual: true,
+		MaxFileSize: 4 << 30, TempDir: os.TempDir(), TransactionTimeout: 15 * time.Minute},
+		ingestor.Deps{Log: cfg.Log, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		return nil, err
+	}
+	sum := &Summary{Files: []FileSummary{}}
+	var inputs int64
+	for _, f := range []struct {
+		files []string
+		side  record.Side
+	}{{cfg.Bank, record.Bank}, {cfg.Ledger, record.Ledger}} {
+		for _, path := range f.files {
+			t0 := time.Now()
+			res, err := ing.IngestPath(ctx, path, path, f.side)
+			if err != nil {
+				ing.Close()
+				return nil, fmt.Errorf("ingest %s: %w", path, err)
+			}
+			fs := FileSummary{File: path, Side: string(f.side), Format: res.Format, Outcome: res.Outcome,
+				Records: res.Records, Rejected: res.Rejected, Statements: res.Statements, Reason: res.Reason}
+			sum.Files = append(sum.Files, fs)
+			inputs += res.Records + res.Statements
+			fmt.Fprintf(cfg.Progress, "ingested %s: %s, %d records, %d rejected (%.1fs)\n", path, describeOutcome(res), res.Records, res.Rejected, time.Since(t0).Seconds())
+		}
+	}
+	ing.Close()
+
+	// Match.
+	mctx, stopMatcher := context.WithCancel(ctx)
+	defer stopMatcher()
+	m, err := matcher.New(mctx, matcher.Config{Kafka: kc, Group: "recon-reconcile-" + run, RedisPrefix: "reconcile-" + run,
+		Rules: cfg.Rules, HoldWindows: true}, matcher.Deps{Log: cfg.Log, Registry: prometheus.NewRegistry(), Redis: rdb})
+	if err != nil {
+		return nil, err
+	}
+	merr := make(chan error, 1)
+	go func() { merr <- m.Run(mctx) }()
+	t0 := time.Now()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for m.Processed() < inputs {
+		select {
+		case err := <-merr:
+			return nil, fmt.Errorf("matcher stopped: %v", err)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+			n := m.Processed()
+			fmt.Fprintf(cfg.Progress, "matching: %d/%d records (%.0f/s)\n", n, inputs, float64(n)/time.Since(t0).Seconds())
+		}
+	}
+	if err := m.CloseAll(ctx); err != nil {
+		return nil, fmt.Errorf("close windows: %w", err)
+	}
+	stopMatcher()
+	if err := <-merr; err != nil {
+		return nil, fmt.Errorf("matcher: %w", err)
+	}
+	fmt.Fprintf(cfg.Progress, "matched %d records in %.1fs\n", inputs, time.Since(t0).Seconds())
+
+	// Collect the outputs.
+	out, err := collect(ctx, kc)
+	if err != nil {
+		return nil, err
+	}
+	if err := write(cfg.Out, out, sum); err != nil {
+		return nil, err
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	if err := writeJSON(filepath.Join(cfg.Out, "summary.json"), sum); err != nil {
+		return nil, err
+	}
+	sum.Print(cfg.Progress, cfg.Out)
+	return sum, nil
+}
+
+func describeOutcome(res *avro.FileEvent) string {
+	switch res.Outcome {
+	case avro.OutcomeDuplicate:
+		return "skipped: same content as a file already ingested"
+	case avro.OutcomeQuarantined:
+		return "QUARANTINED: " + res.Reason
+	}
+	return res.Format
+}
