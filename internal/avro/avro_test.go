@@ -249,7 +249,7 @@ func TestMatchAndBreakRoundTrip(t *testing.T) {
 		t.Errorf("match round trip:\n got %+v\nwant %+v", got, m)
 	}
 	bc, _ := NewCodec(ctx, Embedded{}, "recon.breaks-value", schemas.Break)
-	br := &record.Break{BreakID: record.BreakID("a", record.Unmatched, 0), Side: record.Bank, Reason: record.Unmatched,
+	br := &record.Break{BreakID: record.BreakID(it("a", record.Bank, 5), record.Unmatched), Side: record.Bank, Reason: record.Unmatched,
 		Account: "A", Currency: "EUR", Record: it("a", record.Bank, 5),
 		Candidates:     []record.Candidate{{ID: "z", Currency: "EUR", Amount: money.New(6, 2), BookingDate: 3, Reference: "Q", Score: 5000, Note: "amount"}},
 		WindowClosedAt: record.MakeDate(2026, 3, 6)}

@@ -154,10 +154,12 @@ func MatchID(ids ...string) string {
 	return "m-" + shortHash(strings.Join(s, "\x00"))
 }
 
-// BreakID is the deterministic id of a break of record id for reason; n
-// tells apart several breaks of one record (a duplicate's occurrence).
-func BreakID(recordID string, reason BreakReason, n int) string {
-	return "k-" + shortHash(recordID+"\x00"+string(reason)+"\x00"+strconv.Itoa(n))
+// BreakID is the deterministic id of a break of it for reason. It covers
+// the record's place in its source as well as its id, because an upstream
+// id can occur twice (a duplicate posting) and each occurrence is its own
+// break.
+func BreakID(it Item, reason BreakReason) string {
+	return "k-" + shortHash(it.ID+"\x00"+it.SourceFile+"\x00"+strconv.FormatInt(it.SourcePosition, 10)+"\x00"+string(reason))
 }
 
 func shortHash(s string) string {

@@ -259,7 +259,7 @@ func (b *batch) match(r *engine.Rec, d engine.Decision) {
 // duplicate reports a record whose id is already in the window.
 func (b *batch) duplicate(r *engine.Rec) {
 	br := &record.Break{
-		BreakID: record.BreakID(r.ID+"@"+r.SourceFile+"#"+strconv.FormatInt(r.SourcePosition, 10), record.Duplicate, 0),
+		BreakID: record.BreakID(r.Item, record.Duplicate),
 		Side:    r.Side, Reason: record.Duplicate, Account: r.Account, Currency: r.Currency,
 		Record: r.Item, Candidates: []record.Candidate{}, WindowClosedAt: r.BookingDate,
 	}
@@ -301,7 +301,7 @@ func (b *batch) closeWindows(ctx context.Context, force record.Date) error {
 	retention := record.Date(s.cfg.RetentionDays)
 	breakRec := func(r *engine.Rec, reason record.BreakReason) {
 		closeAt := s.eng.CloseDate(r)
-		r.BreakID = record.BreakID(r.ID, reason, 0)
+		r.BreakID = record.BreakID(r.Item, reason)
 		b.emitBreak(&record.Break{BreakID: r.BreakID, Side: r.Side, Reason: reason, Account: r.Account,
 			Currency: r.Currency, Record: r.Item, Candidates: []record.Candidate{}, WindowClosedAt: closeAt})
 		b.wb.ExpireAt[r.ID] = closeAt + retention

@@ -1,0 +1,212 @@
+package reconcile
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openrecon/recon/internal/gen"
+	"github.com/openrecon/recon/internal/testenv"
+)
+
+type rec struct {
+	ID             string `json:"id"`
+	SourceFile     string `json:"source_file"`
+	SourcePosition int64  `json:"source_position"`
+}
+
+type matchLine struct {
+	MatchID string `json:"match_id"`
+	Bank    []rec  `json:"bank"`
+	Ledger  []rec  `json:"ledger"`
+}
+
+type breakLine struct {
+	BreakID string `json:"break_id"`
+	Side    string `json:"side"`
+	Reason  string `json:"reason"`
+	Record  rec    `json:"record"`
+}
+
+func readLines[T any](t *testing.T, path string) []T {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []T
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var v T
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func generate(t *testing.T, dir string, cfg gen.Config) *gen.Truth {
+	t.Helper()
+	var b, l bytes.Buffer
+	truth, err := gen.Write(cfg, &b, &l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(dir, "bank.csv"), b.Bytes(), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "ledger.csv"), l.Bytes(), 0o644)
+	return truth
+}
+
+// countLines counts data rows (not the header, not blank lines) of a CSV.
+func countRows(t *testing.T, path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		if strings.TrimSpace(l) != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// assertEachInputOnce: every good input row appears exactly once across
+// matches.jsonl and breaks.jsonl, and every bad one in rejected.jsonl.
+func assertEachInputOnce(t *testing.T, out string, inputs map[string]int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, m := range readLines[matchLine](t, filepath.Join(out, "matches.jsonl")) {
+		if len(m.Bank) == 0 || len(m.Ledger) == 0 {
+			t.Errorf("match %s lacks a side", m.MatchID)
+		}
+		for _, r := range append(m.Bank, m.Ledger...) {
+			seen[fmt.Sprintf("%s#%d", r.SourceFile, r.SourcePosition)]++
+		}
+	}
+	for _, b := range readLines[breakLine](t, filepath.Join(out, "breaks.jsonl")) {
+		seen[fmt.Sprintf("%s#%d", b.Record.SourceFile, b.Record.SourcePosition)]++
+	}
+	for _, r := range readLines[Rejected](t, filepath.Join(out, "rejected.jsonl")) {
+		seen[fmt.Sprintf("%s#%d", r.File, r.Entry)]++
+	}
+	for file, n := range inputs {
+		for pos := 1; pos <= n; pos++ {
+			k := fmt.Sprintf("%s#%d", file, pos)
+			if seen[k] != 1 {
+				t.Errorf("input %s appears %d times", k, seen[k])
+			}
+			delete(seen, k)
+		}
+	}
+	for k, n := range seen {
+		t.Errorf("output names %s (%d times), which is not an input", k, n)
+	}
+}
+
+func TestReconcileGenerated(t *testing.T) {
+	dir := t.TempDir()
+	truth := generate(t, dir, gen.Config{Pairs: 3000, BankOnly: 40, LedgerOnly: 35, Seed: 7})
+	bank, ledger := filepath.Join(dir, "bank.csv"), filepath.Join(dir, "ledger.csv")
+	run := func(out string) *Summary {
+		sum, err := Run(context.Background(), Config{Bank: []string{bank}, Ledger: []string{ledger}, Out: out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	out1, out2 := filepath.Join(dir, "o1"), filepath.Join(dir, "o2")
+	sum := run(out1)
+	if sum.Matches != 3000 || sum.BySide["bank"] != 40 || sum.BySide["ledger"] != 35 || sum.Rate != "0.9876" {
+		t.Errorf("summary %+v", sum)
+	}
+	got := map[int64]string{}
+	for _, m := range readLines[matchLine](t, filepath.Join(out1, "matches.jsonl")) {
+		got[m.Bank[0].SourcePosition] = m.Ledger[0].ID
+	}
+	for pos, id := range truth.Pairs {
+		if got[pos] != id {
+			t.Errorf("bank row %d matched %q, truth %q", pos, got[pos], id)
+		}
+	}
+	assertEachInputOnce(t, out1, map[string]int{bank: countRows(t, bank), ledger: countRows(t, ledger)})
+	run(out2)
+	for _, f := range []string{"matches.jsonl", "breaks.jsonl"} {
+		a, _ := os.ReadFile(filepath.Join(out1, f))
+		b, _ := os.ReadFile(filepath.Join(out2, f))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s differs between two runs", f)
+		}
+	}
+}
+
+// TestEachInputOnceAnyInput: noisy inputs (duplicate ids, same-reference
+// traps, equal amounts, bad rows, several files) still put every input row
+// in exactly one place.
+func TestEachInputOnceAnyInput(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		dir := t.TempDir()
+		rng := rand.New(rand.NewPCG(seed, 99))
+		refs := []string{"A-1", "a 1", "B-2", "", "C3", "c-3", "X"}
+		var bank, ledger strings.Builder
+		bank.WriteString("account,currency,booking_date,amount,reference\n")
+		ledger.WriteString("id,account,currency,booking_date,amount,reference\n")
+		nb, nl := 300, 300
+		for i := 0; i < nb; i++ {
+			amt := fmt.Sprintf("%d.00", rng.IntN(5)-2)
+			if rng.IntN(50) == 0 {
+				amt = "bad"
+			}
+			fmt.Fprintf(&bank, "ACC%d,EUR,2026-03-%02d,%s,%s\n", rng.IntN(3), 1+rng.IntN(28), amt, refs[rng.IntN(len(refs))])
+		}
+		for i := 0; i < nl; i++ {
+			fmt.Fprintf(&ledger, "L%d,ACC%d,EUR,2026-03-%02d,%d.00,%s\n", rng.IntN(250), rng.IntN(3), 1+rng.IntN(28), rng.IntN(5)-2, refs[rng.IntN(len(refs))])
+		}
+		b1, l1, l2 := filepath.Join(dir, "b1.csv"), filepath.Join(dir, "l1.csv"), filepath.Join(dir, "l2.csv")
+		_ = os.WriteFile(b1, []byte(bank.String()), 0o644)
+		half := strings.SplitAfterN(ledger.String(), "\n", nl/2+1)
+		_ = os.WriteFile(l1, []byte(strings.Join(half[:nl/2], "")), 0o644)
+		_ = os.WriteFile(l2, []byte("id,account,currency,booking_date,amount,reference\n"+half[nl/2]), 0o644)
+		out := filepath.Join(dir, "out")
+		if _, err := Run(context.Background(), Config{Bank: []string{b1}, Ledger: []string{l1, l2}, Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		assertEachInputOnce(t, out, map[string]int{b1: nb, l1: countRows(t, l1), l2: countRows(t, l2)})
+	}
+}
+
+// TestRealServersSameAsEmbedded: on real Apache Kafka and Redis the sorted
+// matches.jsonl and breaks.jsonl are byte-identical to the embedded run's.
+func TestRealServersSameAsEmbedded(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	redisURL := testenv.Redis(t)
+	dir := t.TempDir()
+	generate(t, dir, gen.Config{Pairs: 2000, BankOnly: 25, LedgerOnly: 25, Seed: 11})
+	bank, ledger := filepath.Join(dir, "bank.csv"), filepath.Join(dir, "ledger.csv")
+	emb, real := filepath.Join(dir, "emb"), filepath.Join(dir, "real")
+	if _, err := Run(context.Background(), Config{Bank: []string{bank}, Ledger: []string{ledger}, Out: emb}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), Config{Bank: []string{bank}, Ledger: []string{ledger}, Out: real,
+		Brokers: brokers, RedisURL: redisURL, Partitions: 4}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"matches.jsonl", "breaks.jsonl"} {
+		a, _ := os.ReadFile(filepath.Join(emb, f))
+		b, _ := os.ReadFile(filepath.Join(real, f))
+		if len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: embedded (%d bytes) and real servers (%d bytes) differ", f, len(a), len(b))
+		}
+	}
+}
