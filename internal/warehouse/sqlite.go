@@ -1,0 +1,140 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	_ "modernc.org/sqlite" // SQLite driver, pure Go
+)
+
+type sqliteStore struct{ db *sql.DB }
+
+var _ Store = (*sqliteStore)(nil)
+
+func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("warehouse: open %s: %w", path, err)
+	}
+	return &sqliteStore{db: db}, nil
+}
+
+func (s *sqliteStore) Close() { s.db.Close() }
+
+func (s *sqliteStore) Migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS recon_schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)`); err != nil {
+		return fmt.Errorf("warehouse: migrations table: %w", err)
+	}
+	for i := range migrations {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recon_schema_migrations WHERE version = ?`, i+1).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrationSQL(SQLite, i)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("warehouse: migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_schema_migrations (version) VALUES (?)`, i+1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *sqliteStore) Write(ctx context.Context, consumer string, b *Batch) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, t := range tables(b) {
+		if len(t.rows) == 0 {
+			continue
+		}
+		q := fmt.Sprintf("INSERT OR IGNORE INTO %s (%s) VALUES (%s)", t.name, strings.Join(t.cols, ", "),
+			strings.TrimSuffix(strings.Repeat("?, ", len(t.cols)), ", "))
+		st, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("warehouse: %w", err)
+		}
+		for _, row := range t.rows {
+			if _, err := st.ExecContext(ctx, sqliteArgs(row)...); err != nil {
+				st.Close()
+				return fmt.Errorf("warehouse: insert %s: %w", t.name, err)
+			}
+		}
+		st.Close()
+	}
+	for _, o := range b.Offsets {
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO recon_loader_offsets (consumer, topic, partition_id, next_offset) VALUES (?, ?, ?, ?)`,
+			consumer, o.Topic, o.Partition, o.Next); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// sqliteArgs formats timestamps as RFC 3339 text.
+func sqliteArgs(row []any) []any {
+	out := make([]any, len(row))
+	for i, v := range row {
+		if t, ok := v.(interface{ Format(string) string }); ok {
+			out[i] = t.Format("2006-01-02T15:04:05.000Z07:00")
+			continue
+		}
+		out[i] = v
+	}
+	return out
+}
+
+func (s *sqliteStore) Offsets(ctx context.Context, consumer string) (map[string]map[int32]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT topic, partition_id, next_offset FROM recon_loader_offsets WHERE consumer = ?`, consumer)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[int32]int64{}
+	for rows.Next() {
+		var t string
+		var p int32
+		var o int64
+		if err := rows.Scan(&t, &p, &o); err != nil {
+			return nil, err
+		}
+		if out[t] == nil {
+			out[t] = map[int32]int64{}
+		}
+		out[t][p] = o
+	}
+	return out, rows.Err()
+}
+
+func (s *sqliteStore) Counts(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, t := range []string{"recon_matches", "recon_match_items", "recon_breaks", "recon_break_clears"} {
+		var n int64
+		if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t).Scan(&n); err != nil {
+			return nil, err
+		}
+		out[t] = n
+	}
+	return out, nil
+}

@@ -1,0 +1,152 @@
+// Package warehouse writes matches and breaks to the reporting database:
+// Amazon Redshift (through pgx), PostgreSQL, or an SQLite file for the
+// all-in-one mode. Every write is idempotent on match_id / break_id, and the
+// consumed Kafka offsets are stored in the same database transaction, so a
+// loader that restarts resumes exactly where its last commit ended.
+//
+// Tables (shaped for BI tools):
+//
+//	recon_matches        one row per match (rule, confidence, status, difference)
+//	recon_match_items    one row per member record of a match
+//	recon_breaks         one row per break (the unmatched record and why)
+//	recon_break_clears   break_id -> match_id for breaks a late match closed
+//	recon_break_status   view: every break with status open/cleared
+//	recon_loader_offsets consumer, topic, partition -> next offset
+package warehouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/openrecon/recon/internal/record"
+)
+
+// Dialect is the SQL flavour of the database.
+type Dialect string
+
+// Supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	Redshift Dialect = "redshift"
+	SQLite   Dialect = "sqlite"
+)
+
+// Offset is a consumed position to store with a batch.
+type Offset struct {
+	Topic     string
+	Partition int32
+	Next      int64
+}
+
+// Batch is what one database transaction writes.
+type Batch struct {
+	Matches []*record.Match
+	Breaks  []*record.Break
+	Offsets []Offset
+}
+
+// Rows counts the rows a batch carries (for metrics).
+func (b *Batch) Rows() (matches, items, breaks, clears int) {
+	for _, m := range b.Matches {
+		items += len(m.Bank) + len(m.Ledger)
+		clears += len(m.ClearsBreakIDs)
+	}
+	return len(b.Matches), items, len(b.Breaks), clears
+}
+
+// Store is a warehouse connection.
+type Store interface {
+	// Migrate creates or upgrades the tables.
+	Migrate(ctx context.Context) error
+	// Write stores a batch and its offsets in one transaction.
+	Write(ctx context.Context, consumer string, b *Batch) error
+	// Offsets returns the stored next offsets of consumer.
+	Offsets(ctx context.Context, consumer string) (map[string]map[int32]int64, error)
+	// Counts returns row counts of the main tables (tests, operations).
+	Counts(ctx context.Context) (map[string]int64, error)
+	Close()
+}
+
+// Open connects to url: postgres://… or postgresql://… (PostgreSQL),
+// redshift://… (Amazon Redshift, spoken to with the PostgreSQL protocol),
+// sqlite:PATH or file:PATH (SQLite).
+func Open(ctx context.Context, url string) (Store, error) {
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return openPG(ctx, url, Postgres)
+	case strings.HasPrefix(url, "redshift://"):
+		return openPG(ctx, "postgres://"+strings.TrimPrefix(url, "redshift://"), Redshift)
+	case strings.HasPrefix(url, "sqlite:"), strings.HasPrefix(url, "file:"):
+		return openSQLite(ctx, strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "file:"))
+	}
+	return nil, fmt.Errorf("warehouse url %q: want postgres://, redshift:// or sqlite:PATH", redact(url))
+}
+
+func redact(url string) string {
+	if i := strings.Index(url, "@"); i >= 0 {
+		if j := strings.Index(url, "://"); j >= 0 && j < i {
+			return url[:j+3] + "***" + url[i:]
+		}
+	}
+	return url
+}
+
+// Columns of each table, in insert order. The staging tables of the
+// Redshift path and the SQLite inserts use the same lists.
+var (
+	matchCols = []string{"match_id", "rule", "confidence", "status", "account", "currency", "difference",
+		"explanation", "decided_at"}
+	itemCols = []string{"match_id", "side", "record_id", "amount", "booking_date", "reference", "counterparty",
+		"description", "source_file", "source_position", "ingested_at"}
+	breakCols = []string{"break_id", "side", "reason", "account", "currency", "record_id", "amount",
+		"booking_date", "reference", "counterparty", "description", "source_file", "source_position",
+		"window_closed_at", "candidates"}
+	clearCols = []string{"break_id", "match_id"}
+)
+
+// table describes one target table for the generic write paths.
+type table struct {
+	name string
+	cols []string
+	key  []string // natural key: idempotency
+	rows [][]any
+}
+
+// tables turns a batch into rows per table. Amounts are decimal strings
+// (cast to NUMERIC by the database), dates ISO strings.
+func tables(b *Batch) []*table {
+	m := &table{name: "recon_matches", cols: matchCols, key: []string{"match_id"}}
+	it := &table{name: "recon_match_items", cols: itemCols, key: []string{"match_id", "side", "record_id"}}
+	br := &table{name: "recon_breaks", cols: breakCols, key: []string{"break_id"}}
+	cl := &table{name: "recon_break_clears", cols: clearCols, key: []string{"break_id"}}
+	for _, x := range b.Matches {
+		m.rows = append(m.rows, []any{x.MatchID, x.Rule, confidence(x.Confidence), string(x.Status), x.Account,
+			x.Currency, x.Difference.String(), x.Explanation, x.DecidedAt.UTC()})
+		for _, side := range []struct {
+			name  string
+			items []record.Item
+		}{{"bank", x.Bank}, {"ledger", x.Ledger}} {
+			for _, i := range side.items {
+				it.rows = append(it.rows, []any{x.MatchID, side.name, i.ID, i.Amount.String(), i.BookingDate.String(),
+					i.Reference, i.Counterparty, i.Description, i.SourceFile, i.SourcePosition, i.IngestedAt.UTC()})
+			}
+		}
+		for _, id := range x.ClearsBreakIDs {
+			cl.rows = append(cl.rows, []any{id, x.MatchID})
+		}
+	}
+	for _, x := range b.Breaks {
+		cands, _ := json.Marshal(x.Candidates)
+		r := x.Record
+		br.rows = append(br.rows, []any{x.BreakID, string(x.Side), string(x.Reason), x.Account, x.Currency, r.ID,
+			r.Amount.String(), r.BookingDate.String(), r.Reference, r.Counterparty, r.Description, r.SourceFile,
+			r.SourcePosition, x.WindowClosedAt.String(), string(cands)})
+	}
+	return []*table{m, it, br, cl}
+}
+
+func confidence(c record.Confidence) string {
+	return fmt.Sprintf("%d.%04d", int(c)/10000, int(c)%10000)
+}

@@ -1,0 +1,191 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/testenv"
+)
+
+func sampleBatch(n int) *Batch {
+	b := &Batch{}
+	for i := 0; i < n; i++ {
+		it := func(id string, side record.Side) record.Item {
+			return record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(int64(-12345-i), 2),
+				BookingDate: record.MakeDate(2026, 3, 2), Reference: "INV-" + id, Counterparty: "O'Brien, \"Ltd\"",
+				SourceFile: "f.csv", SourcePosition: int64(i + 1), IngestedAt: time.UnixMilli(1772400000000).UTC()}
+		}
+		bank, ledger := it(fmt.Sprintf("b-%d", i), record.Bank), it(fmt.Sprintf("L%d", i), record.Ledger)
+		b.Matches = append(b.Matches, &record.Match{MatchID: record.MatchID(bank.ID, ledger.ID), Rule: "exact", Confidence: 9731,
+			Status: record.Auto, Account: "DE89", Currency: "EUR", Bank: []record.Item{bank}, Ledger: []record.Item{ledger},
+			Difference: money.New(0, 2), Explanation: "x", DecidedAt: bank.BookingDate.Time()})
+		brk := it(fmt.Sprintf("b-x%d", i), record.Bank)
+		b.Breaks = append(b.Breaks, &record.Break{BreakID: record.BreakID(brk, record.Unmatched), Side: record.Bank,
+			Reason: record.Unmatched, Account: "DE89", Currency: "EUR", Record: brk, Candidates: []record.Candidate{},
+			WindowClosedAt: brk.BookingDate + 4})
+	}
+	// The first match clears the first break (a late counterpart).
+	b.Matches[0].ClearsBreakIDs = []string{b.Breaks[0].BreakID}
+	b.Offsets = []Offset{{"recon.matches", 0, int64(n)}, {"recon.breaks", 1, 7}}
+	return b
+}
+
+func TestRedshiftSQL(t *testing.T) {
+	b := sampleBatch(3)
+	s := &pgStore{dialect: Redshift}
+	var all []string
+	for _, st := range s.statements("loader", b) {
+		all = append(all, st.sql)
+		if n := strings.Count(st.sql, "$"); n != len(st.args) {
+			t.Errorf("%d placeholders, %d args: %s", n, len(st.args), st.sql)
+		}
+	}
+	sql := strings.Join(all, ";\n")
+	for _, bad := range []string{"ON CONFLICT", "COPY", "UNIQUE", "UPSERT"} {
+		if strings.Contains(sql, bad) {
+			t.Errorf("Redshift SQL uses %s:\n%s", bad, sql)
+		}
+	}
+	for _, want := range []string{
+		"CREATE TEMP TABLE stage_recon_matches (LIKE recon_matches)",
+		"DELETE FROM recon_matches USING stage_recon_matches WHERE recon_matches.match_id = stage_recon_matches.match_id",
+		"INSERT INTO recon_matches (match_id, rule, confidence, status, account, currency, difference, explanation, decided_at) SELECT DISTINCT",
+		"recon_match_items.match_id = stage_recon_match_items.match_id AND recon_match_items.side = stage_recon_match_items.side AND recon_match_items.record_id = stage_recon_match_items.record_id",
+		"CAST($3 AS NUMERIC(5,4))", "CAST($7 AS NUMERIC(38,6))", "DROP TABLE stage_recon_breaks",
+		"DELETE FROM recon_loader_offsets WHERE consumer = $1 AND topic = $2 AND partition_id = $3",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("Redshift SQL lacks %q", want)
+		}
+	}
+	pg := (&pgStore{dialect: Postgres}).statements("loader", b)
+	if !strings.Contains(pg[0].sql, "ON CONFLICT (match_id) DO NOTHING") {
+		t.Errorf("postgres SQL: %s", pg[0].sql)
+	}
+	// Large batches are split under the parameter limit.
+	big := valuesChunks("t", matchCols, make([][]any, 20000), "")
+	for _, st := range big {
+		if len(st.args) > maxParams {
+			t.Errorf("%d parameters in one statement", len(st.args))
+		}
+	}
+}
+
+func stores(t *testing.T) map[string]Store {
+	ctx := context.Background()
+	out := map[string]Store{}
+	lite, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["sqlite"] = lite
+	url := testenv.Postgres(t)
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, d := range []string{"postgres", "redshift"} {
+		schema := fmt.Sprintf("t_%s_%d", d, time.Now().UnixNano())
+		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+			t.Fatal(err)
+		}
+		u := url + sep + "search_path=" + schema
+		if d == "redshift" {
+			u = "redshift://" + strings.SplitN(u, "://", 2)[1]
+		}
+		s, err := Open(ctx, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[d] = s
+	}
+	return out
+}
+
+// TestWriteIdempotent: every dialect stores a batch once, however often it
+// is written, with its offsets; a late match's clear shows in the view.
+func TestWriteIdempotent(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			defer s.Close()
+			ctx := context.Background()
+			for i := 0; i < 2; i++ {
+				if err := s.Migrate(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b := sampleBatch(50)
+			for i := 0; i < 3; i++ {
+				if err := s.Write(ctx, "loader", b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			counts, err := s.Counts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int64{"recon_matches": 50, "recon_match_items": 100, "recon_breaks": 50, "recon_break_clears": 1}
+			for k, v := range want {
+				if counts[k] != v {
+					t.Errorf("%s = %d, want %d", k, counts[k], v)
+				}
+			}
+			offs, err := s.Offsets(ctx, "loader")
+			if err != nil || offs["recon.matches"][0] != 50 || offs["recon.breaks"][1] != 7 {
+				t.Errorf("offsets %v %v", offs, err)
+			}
+			b.Offsets = []Offset{{"recon.matches", 0, 60}}
+			b.Matches, b.Breaks = nil, nil
+			if err := s.Write(ctx, "loader", b); err != nil {
+				t.Fatal(err)
+			}
+			if offs, _ := s.Offsets(ctx, "loader"); offs["recon.matches"][0] != 60 {
+				t.Errorf("offset not moved: %v", offs)
+			}
+			open, amount := breakStatus(t, s)
+			if open != 49 {
+				t.Errorf("open breaks = %d, want 49", open)
+			}
+			if amount != "-123.45" {
+				t.Errorf("first match amount = %q", amount)
+			}
+		})
+	}
+}
+
+func breakStatus(t *testing.T, s Store) (int, string) {
+	ctx := context.Background()
+	var open int
+	var amount string
+	switch st := s.(type) {
+	case *pgStore:
+		if err := st.pool.QueryRow(ctx, `SELECT COUNT(*) FROM recon_break_status WHERE status = 'open'`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.pool.QueryRow(ctx, `SELECT amount::text FROM recon_match_items WHERE record_id = 'b-0'`).Scan(&amount); err != nil {
+			t.Fatal(err)
+		}
+		amount = strings.TrimRight(amount, "0") // NUMERIC(38,6) prints -123.450000
+	case *sqliteStore:
+		if err := st.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recon_break_status WHERE status = 'open'`).Scan(&open); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.db.QueryRowContext(ctx, `SELECT amount FROM recon_match_items WHERE record_id = 'b-0'`).Scan(&amount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return open, amount
+}
