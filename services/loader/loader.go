@@ -1,0 +1,320 @@
+// Package loader sinks matches and breaks into the warehouse. It reads both
+// topics with read_committed, batches by size and time, and writes each
+// batch and the offsets it covers in one database transaction. Offsets are
+// never committed to Kafka: on assignment the loader resumes from the
+// offsets stored in the warehouse, so a crash between the write and any
+// acknowledgement loses and duplicates nothing.
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/warehouse"
+	"github.com/openrecon/recon/schemas"
+)
+
+// Config is the loader's configuration.
+type Config struct {
+	Kafka kafka.Config
+	Group string
+	// DatabaseURL: postgres://…, redshift://… or sqlite:PATH.
+	DatabaseURL string
+	// BatchSize and BatchInterval bound a batch: whichever comes first.
+	BatchSize                                       int
+	BatchInterval                                   time.Duration
+	RegistryURL, RegistryUser, RegistryPasswordFile string
+	OpsAddr                                         string
+}
+
+// Validate reports configuration mistakes.
+func (c *Config) Validate() error {
+	errs := []error{c.Kafka.Validate()}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group is empty"))
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("database-url is empty"))
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 5000
+	}
+	if c.BatchInterval <= 0 {
+		c.BatchInterval = time.Second
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the loader is given.
+type Deps struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	// Store overrides DatabaseURL.
+	Store warehouse.Store
+}
+
+// Service is a running loader.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	store   warehouse.Store
+	cl      *kgo.Client
+	mc, bc  *avro.Codec
+	topics  struct{ matches, breaks string }
+	m       *metrics
+	ready   atomic.Bool
+	loaded  atomic.Int64
+	mu      sync.Mutex
+	lastErr error
+}
+
+type metrics struct {
+	rows     *prometheus.CounterVec
+	batches  prometheus.Counter
+	duration prometheus.Histogram
+	errors   prometheus.Counter
+}
+
+// New opens the warehouse, migrates it and prepares the consumer.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Service{cfg: cfg, log: deps.Log.With("service", "loader"), store: deps.Store}
+	s.topics.matches, s.topics.breaks = cfg.Kafka.Topic(kafka.TopicMatches), cfg.Kafka.Topic(kafka.TopicBreaks)
+	s.m = &metrics{
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_loader_rows_total",
+			Help: "Rows written to the warehouse, by table (replays included)."}, []string{"table"}),
+		batches: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_loader_batches_total",
+			Help: "Batches committed to the warehouse."}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_loader_batch_duration_seconds",
+			Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.002, 2.5, 12)}),
+		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_loader_errors_total",
+			Help: "Failed batch writes (retried)."}),
+	}
+	for _, c := range []prometheus.Collector{s.m.rows, s.m.batches, s.m.duration, s.m.errors} {
+		if err := deps.Registry.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	if s.store == nil {
+		st, err := warehouse.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		s.store = st
+	}
+	if err := s.store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	if s.mc, err = avro.NewCodec(ctx, reg, s.topics.matches+"-value", schemas.Match); err != nil {
+		return nil, err
+	}
+	if s.bc, err = avro.NewCodec(ctx, reg, s.topics.breaks+"-value", schemas.Break); err != nil {
+		return nil, err
+	}
+	s.cl, err = kafka.NewClient(cfg.Kafka,
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(s.topics.matches, s.topics.breaks),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.AdjustFetchOffsetsFn(s.resume),
+		kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-loader"),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// resume starts every assigned partition at the offset stored in the
+// warehouse (or the start, when none is stored).
+func (s *Service) resume(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	stored, err := s.store.Offsets(ctx, s.cfg.Group)
+	if err != nil {
+		return nil, err
+	}
+	for t, ps := range offs {
+		for p := range ps {
+			if o, ok := stored[t][p]; ok {
+				ps[p] = kgo.NewOffset().At(o).WithEpoch(-1)
+			} else {
+				ps[p] = kgo.NewOffset().AtStart()
+			}
+		}
+	}
+	return offs, nil
+}
+
+// Loaded is the number of records (matches and breaks) written since start.
+func (s *Service) Loaded() int64 { return s.loaded.Load() }
+
+// Ready reports whether the loader consumes and its last write worked.
+func (s *Service) Ready() error {
+	if !s.ready.Load() {
+		return errors.New("not consuming")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// Run loads until ctx ends; the batch in hand is written before it returns.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.store.Close()
+	defer s.cl.Close()
+	s.ready.Store(true)
+	defer s.ready.Store(false)
+	for ctx.Err() == nil {
+		recs := s.poll(ctx)
+		if len(recs) > 0 {
+			if err := s.writeWithRetry(ctx, recs); err != nil {
+				s.cl.AllowRebalance()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+		s.cl.AllowRebalance()
+	}
+	return nil
+}
+
+// poll gathers up to BatchSize records, waiting at most BatchInterval once
+// the first record is in hand.
+func (s *Service) poll(ctx context.Context) []*kgo.Record {
+	var recs []*kgo.Record
+	deadline := time.Time{}
+	for len(recs) < s.cfg.BatchSize {
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if !deadline.IsZero() {
+			pctx, cancel = context.WithDeadline(ctx, deadline)
+		}
+		f := s.cl.PollRecords(pctx, s.cfg.BatchSize-len(recs))
+		cancel()
+		f.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				s.log.Error("fetch failed", "topic", t, "partition", p, "err", err)
+			}
+		})
+		f.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
+			break
+		}
+		if len(recs) > 0 && deadline.IsZero() {
+			deadline = time.Now().Add(s.cfg.BatchInterval)
+		}
+		if len(recs) == 0 && f.Empty() {
+			break
+		}
+	}
+	return recs
+}
+
+// writeWithRetry writes the batch, retrying transient database failures with
+// backoff. Consumption waits meanwhile (backpressure), so memory stays
+// bounded by one batch.
+func (s *Service) writeWithRetry(ctx context.Context, recs []*kgo.Record) error {
+	b, err := s.batch(ctx, recs)
+	if err != nil {
+		return err
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		start := time.Now()
+		err := s.store.Write(ctx, s.cfg.Group, b)
+		s.mu.Lock()
+		s.lastErr = err
+		s.mu.Unlock()
+		if err == nil {
+			s.m.duration.Observe(time.Since(start).Seconds())
+			s.m.batches.Inc()
+			m, it, br, cl := b.Rows()
+			s.m.rows.WithLabelValues("recon_matches").Add(float64(m))
+			s.m.rows.WithLabelValues("recon_match_items").Add(float64(it))
+			s.m.rows.WithLabelValues("recon_breaks").Add(float64(br))
+			s.m.rows.WithLabelValues("recon_break_clears").Add(float64(cl))
+			s.loaded.Add(int64(len(recs)))
+			return nil
+		}
+		s.m.errors.Inc()
+		s.log.Warn("warehouse write failed, retrying", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// batch decodes records into a warehouse batch with the offsets after them.
+// An undecodable record cannot be loaded; it is logged and skipped past (its
+// offset is still stored), and the matcher's outputs are the only producer.
+func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Batch, error) {
+	b := &warehouse.Batch{}
+	next := map[string]map[int32]int64{}
+	for _, r := range recs {
+		if next[r.Topic] == nil {
+			next[r.Topic] = map[int32]int64{}
+		}
+		next[r.Topic][r.Partition] = r.Offset + 1
+		switch r.Topic {
+		case s.topics.matches:
+			n, err := s.mc.Decode(ctx, r.Value)
+			var m *record.Match
+			if err == nil {
+				m, err = avro.MatchFromNative(n)
+			}
+			if err != nil {
+				s.log.Error("undecodable match skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+				continue
+			}
+			b.Matches = append(b.Matches, m)
+		case s.topics.breaks:
+			n, err := s.bc.Decode(ctx, r.Value)
+			var br *record.Break
+			if err == nil {
+				br, err = avro.BreakFromNative(n)
+			}
+			if err != nil {
+				s.log.Error("undecodable break skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+				continue
+			}
+			b.Breaks = append(b.Breaks, br)
+		default:
+			return nil, fmt.Errorf("record from unexpected topic %s", r.Topic)
+		}
+	}
+	for t, ps := range next {
+		for p, o := range ps {
+			b.Offsets = append(b.Offsets, warehouse.Offset{Topic: t, Partition: p, Next: o})
+		}
+	}
+	return b, nil
+}

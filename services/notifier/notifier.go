@@ -1,0 +1,442 @@
+// Package notifier tells people about breaks. It consumes recon.breaks and
+// sends each break to its channels: a webhook (JSON signed with
+// HMAC-SHA256, retried with backoff), a digest mode (at most one webhook
+// message per interval carrying many breaks), and the log. A break is
+// notified once: its id is recorded in Redis after the channel accepted it
+// and checked before sending, so restarts and replays do not notify twice;
+// every message also carries an idempotency key for receivers that dedupe.
+package notifier
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/schemas"
+)
+
+// Headers of a webhook request.
+const (
+	HeaderTimestamp   = "X-Recon-Timestamp"
+	HeaderSignature   = "X-Recon-Signature"
+	HeaderIdempotency = "Idempotency-Key"
+)
+
+// Config is the notifier's configuration.
+type Config struct {
+	Kafka kafka.Config
+	Group string
+
+	RedisURL    string
+	RedisPrefix string
+	// DedupeTTL is how long a notified break id is remembered.
+	DedupeTTL time.Duration
+
+	// WebhookURL enables the webhook channel; the secret signs the body.
+	WebhookURL        string
+	WebhookSecretFile string
+	webhookSecret     []byte
+	// Digest > 0 sends at most one webhook message per interval.
+	Digest time.Duration
+	// MaxAttempts bounds delivery tries of one message (0: until it succeeds).
+	MaxAttempts int
+	// Log enables the log channel (one line per break).
+	Log bool
+
+	RegistryURL, RegistryUser, RegistryPasswordFile string
+	OpsAddr                                         string
+}
+
+// WithSecret sets the webhook secret directly (tests, embedded mode).
+func (c Config) WithSecret(secret string) Config {
+	c.webhookSecret = []byte(secret)
+	return c
+}
+
+// Validate reports configuration mistakes.
+func (c *Config) Validate() error {
+	errs := []error{c.Kafka.Validate()}
+	if c.Group == "" {
+		errs = append(errs, errors.New("group is empty"))
+	}
+	if c.WebhookURL == "" && !c.Log {
+		errs = append(errs, errors.New("no channel: set webhook-url or log"))
+	}
+	if c.WebhookSecretFile != "" {
+		b, err := os.ReadFile(c.WebhookSecretFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("webhook-secret-file: %w", err))
+		}
+		c.webhookSecret = bytes.TrimRight(b, "\r\n")
+	}
+	if c.WebhookURL != "" && len(c.webhookSecret) == 0 {
+		errs = append(errs, errors.New("the webhook needs a secret (webhook-secret-file) to sign with"))
+	}
+	if c.DedupeTTL <= 0 {
+		c.DedupeTTL = 90 * 24 * time.Hour
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = "recon"
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the notifier is given.
+type Deps struct {
+	Log      *slog.Logger
+	Registry prometheus.Registerer
+	Redis    redis.UniversalClient
+	HTTP     *http.Client
+}
+
+// Service is a running notifier.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	rdb   redis.UniversalClient
+	http  *http.Client
+	cl    *kgo.Client
+	codec *avro.Codec
+	m     struct {
+		sent, skipped, failed *prometheus.CounterVec
+	}
+	ready    atomic.Bool
+	notified atomic.Int64
+}
+
+// New prepares the notifier.
+func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	s := &Service{cfg: cfg, log: deps.Log.With("service", "notifier"), rdb: deps.Redis, http: deps.HTTP}
+	if s.http == nil {
+		s.http = &http.Client{Timeout: 15 * time.Second}
+	}
+	s.m.sent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notifications_total",
+		Help: "Breaks notified, by channel."}, []string{"channel"})
+	s.m.skipped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notifications_skipped_total",
+		Help: "Breaks not notified again because they already were, by channel."}, []string{"channel"})
+	s.m.failed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notification_failures_total",
+		Help: "Failed delivery attempts (retried), by channel."}, []string{"channel"})
+	for _, c := range []prometheus.Collector{s.m.sent, s.m.skipped, s.m.failed} {
+		if err := deps.Registry.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	if s.rdb == nil {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		s.rdb = redis.NewClient(opt)
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	if err != nil {
+		return nil, err
+	}
+	topic := cfg.Kafka.Topic(kafka.TopicBreaks)
+	if s.codec, err = avro.NewCodec(ctx, reg, topic+"-value", schemas.Break); err != nil {
+		return nil, err
+	}
+	s.cl, err = kafka.NewClient(cfg.Kafka,
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-notifier"),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Notified is the number of breaks notified since start.
+func (s *Service) Notified() int64 { return s.notified.Load() }
+
+// Ready reports whether the notifier consumes.
+func (s *Service) Ready() error {
+	if !s.ready.Load() {
+		return errors.New("not consuming")
+	}
+	return nil
+}
+
+// Run notifies until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	defer s.cl.Close()
+	s.ready.Store(true)
+	defer s.ready.Store(false)
+	var pending []*record.Break // digest mode: breaks waiting for the next message
+	var pendingRecs []*kgo.Record
+	nextDigest := time.Now().Add(s.cfg.Digest)
+	for ctx.Err() == nil {
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if s.cfg.Digest > 0 {
+			pctx, cancel = context.WithDeadline(ctx, nextDigest)
+		}
+		f := s.cl.PollRecords(pctx, 1000)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		var recs []*kgo.Record
+		f.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		breaks := make([]*record.Break, 0, len(recs))
+		for _, r := range recs {
+			n, err := s.codec.Decode(ctx, r.Value)
+			var b *record.Break
+			if err == nil {
+				b, err = avro.BreakFromNative(n)
+			}
+			if err != nil {
+				s.log.Error("undecodable break skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+				continue
+			}
+			breaks = append(breaks, b)
+		}
+		if s.cfg.Digest > 0 {
+			pending = append(pending, breaks...)
+			pendingRecs = append(pendingRecs, recs...)
+			if time.Now().Before(nextDigest) {
+				continue
+			}
+			breaks, recs = pending, pendingRecs
+			pending, pendingRecs = nil, nil
+			nextDigest = time.Now().Add(s.cfg.Digest)
+		}
+		if err := s.deliver(ctx, breaks); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if len(recs) > 0 {
+			if err := s.cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
+				s.log.Warn("offset commit failed; breaks will be re-read and skipped as notified", "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) dedupeKey(breakID string) string {
+	return s.cfg.RedisPrefix + ":notified:" + breakID
+}
+
+// deliver sends the breaks not yet notified to every channel and records
+// them as notified.
+func (s *Service) deliver(ctx context.Context, breaks []*record.Break) error {
+	if len(breaks) == 0 {
+		return nil
+	}
+	fresh, err := s.unnotified(ctx, breaks)
+	if err != nil {
+		return err
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if s.cfg.Log {
+		for _, b := range fresh {
+			s.log.Info("break", "break_id", b.BreakID, "side", string(b.Side), "reason", string(b.Reason),
+				"currency", b.Currency, "amount", b.Record.Amount.String(), "booking_date", b.Record.BookingDate.String(),
+				"reference", b.Record.Reference, "record_id", b.Record.ID)
+		}
+		s.m.sent.WithLabelValues("log").Add(float64(len(fresh)))
+	}
+	if s.cfg.WebhookURL == "" {
+		return s.markAll(ctx, fresh)
+	}
+	if s.cfg.Digest > 0 {
+		err := s.post(ctx, digestKey(fresh), Message{Type: "breaks.digest", Breaks: fresh})
+		if err != nil && !errors.Is(err, errRefused) {
+			return err
+		}
+		if err != nil {
+			s.log.Error("webhook refused a digest; its breaks are not notified again", "breaks", len(fresh), "err", err)
+		} else {
+			s.m.sent.WithLabelValues("webhook").Add(float64(len(fresh)))
+		}
+		return s.markAll(ctx, fresh)
+	}
+	for _, b := range fresh {
+		err := s.post(ctx, b.BreakID, Message{Type: "break", Breaks: []*record.Break{b}})
+		if err != nil && !errors.Is(err, errRefused) {
+			return err
+		}
+		if err != nil {
+			s.log.Error("webhook refused a break; it is not notified again", "break_id", b.BreakID, "err", err)
+		} else {
+			s.m.sent.WithLabelValues("webhook").Inc()
+			s.notified.Add(1)
+		}
+		if err := s.markNotified(ctx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markAll records breaks as notified.
+func (s *Service) markAll(ctx context.Context, bs []*record.Break) error {
+	pipe := s.rdb.Pipeline()
+	for _, b := range bs {
+		pipe.Set(ctx, s.dedupeKey(b.BreakID), "1", s.cfg.DedupeTTL)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("dedupe record: %w", err)
+	}
+	s.notified.Add(int64(len(bs)))
+	return nil
+}
+
+// errRefused marks a webhook answer that retrying cannot change (4xx).
+var errRefused = errors.New("refused")
+
+func (s *Service) unnotified(ctx context.Context, breaks []*record.Break) ([]*record.Break, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, len(breaks))
+	for i, b := range breaks {
+		cmds[i] = pipe.Exists(ctx, s.dedupeKey(b.BreakID))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("dedupe lookup: %w", err)
+	}
+	var fresh []*record.Break
+	seen := map[string]bool{}
+	for i, b := range breaks {
+		if cmds[i].Val() > 0 || seen[b.BreakID] {
+			s.m.skipped.WithLabelValues("all").Inc()
+			continue
+		}
+		seen[b.BreakID] = true
+		fresh = append(fresh, b)
+	}
+	return fresh, nil
+}
+
+func (s *Service) markNotified(ctx context.Context, b *record.Break) error {
+	return s.rdb.Set(ctx, s.dedupeKey(b.BreakID), "1", s.cfg.DedupeTTL).Err()
+}
+
+func digestKey(bs []*record.Break) string {
+	h := sha256.New()
+	for _, b := range bs {
+		h.Write([]byte(b.BreakID))
+	}
+	return "digest-" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// Message is the webhook body.
+type Message struct {
+	Type   string          `json:"type"` // "break" or "breaks.digest"
+	Breaks []*record.Break `json:"breaks"`
+}
+
+// Sign returns the signature header value for body sent at ts:
+// "v1=" + hex(HMAC-SHA256(secret, ts + "." + body)).
+func Sign(secret []byte, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(strconv.FormatInt(ts, 10)))
+	mac.Write([]byte("."))
+	mac.Write(body)
+	return "v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+// Verify checks a received webhook: the signature matches and the
+// timestamp is within tolerance of now (replay protection). Receivers can
+// use it as the reference implementation.
+func Verify(secret []byte, tsHeader, sigHeader string, body []byte, now time.Time, tolerance time.Duration) error {
+	ts, err := strconv.ParseInt(tsHeader, 10, 64)
+	if err != nil {
+		return errors.New("bad timestamp")
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > tolerance || d < -tolerance {
+		return errors.New("timestamp outside tolerance")
+	}
+	want := Sign(secret, ts, body)
+	for _, part := range strings.Split(sigHeader, ",") {
+		if hmac.Equal([]byte(strings.TrimSpace(part)), []byte(want)) {
+			return nil
+		}
+	}
+	return errors.New("signature mismatch")
+}
+
+// post sends one message, retrying 429/5xx and network errors with
+// exponential backoff; other 4xx answers are permanent.
+func (s *Service) post(ctx context.Context, key string, msg Message) error {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	backoff := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		ts := time.Now().Unix()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.WebhookURL, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("User-Agent", "recon-notifier")
+		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(HeaderSignature, Sign(s.cfg.webhookSecret, ts, body))
+		req.Header.Set(HeaderIdempotency, key)
+		resp, err := s.http.Do(req)
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			if status >= 200 && status < 300 {
+				return nil
+			}
+			if status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout {
+				return fmt.Errorf("webhook %s: HTTP %d: %w", key, status, errRefused)
+			}
+		}
+		s.m.failed.WithLabelValues("webhook").Inc()
+		if s.cfg.MaxAttempts > 0 && attempt >= s.cfg.MaxAttempts {
+			return fmt.Errorf("webhook %s: gave up after %d attempts (last: status %d, %v)", key, attempt, status, err)
+		}
+		s.log.Warn("webhook delivery failed, retrying", "key", key, "status", status, "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Minute)
+	}
+}
