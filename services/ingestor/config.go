@@ -62,28 +62,13 @@ type S3Config struct {
 
 // Register declares the settings on l; call Parse on l, then Validate.
 func (c *Config) Register(l *config.Loader) {
-	l.List(&c.Kafka.Brokers, "kafka-brokers", []string{"localhost:9092"}, "Kafka seed brokers")
-	l.String(&c.Kafka.ClientID, "kafka-client-id", "recon-ingestor", "Kafka client id")
-	l.String(&c.Kafka.TopicPrefix, "kafka-topic-prefix", "", "prefix of every topic name")
-	l.Bool(&c.Kafka.TLS.Enabled, "kafka-tls", false, "use TLS to the brokers")
-	l.String(&c.Kafka.TLS.CAFile, "kafka-tls-ca-file", "", "PEM CA bundle for the brokers")
-	l.String(&c.Kafka.TLS.CertFile, "kafka-tls-cert-file", "", "client certificate (mTLS)")
-	l.String(&c.Kafka.TLS.KeyFile, "kafka-tls-key-file", "", "client key (mTLS)")
-	l.String(&c.Kafka.SASL.Mechanism, "kafka-sasl-mechanism", "", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
-	l.String(&c.Kafka.SASL.User, "kafka-sasl-user", "", "SASL user")
-	l.String(&c.Kafka.SASL.PasswordFile, "kafka-sasl-password-file", "", "file holding the SASL password")
-	var parts, repl int
-	l.Int(&parts, "kafka-partitions", 12, "partitions of the keyed topics when created")
-	l.Int(&repl, "kafka-replication-factor", -1, "replication factor of created topics (-1: broker default)")
-	l.Bool(&c.Kafka.Provision, "kafka-provision", true, "create missing topics at start-up")
-	l.Duration(&c.Kafka.Retention, "kafka-retention", 7*24*time.Hour, "retention of the data topics when created")
+	finishKafka := c.Kafka.Register(l, "recon-ingestor")
 	l.String(&c.Group, "group", "recon-ingestor", "consumer group on recon.file-events")
 	host, _ := os.Hostname()
 	l.String(&c.TransactionalID, "transactional-id", "recon-ingestor-"+host, "Kafka transactional id (stable per instance)")
 	l.Bool(&c.ConsumeEvents, "consume-events", true, "consume S3 event notifications from recon.file-events")
-	l.String(&c.RegistryURL, "schema-registry-url", "", "Schema Registry URL (empty: embedded schema ids)")
-	l.String(&c.RegistryUser, "schema-registry-user", "", "Schema Registry basic-auth user")
-	l.String(&c.RegistryPasswordFile, "schema-registry-password-file", "", "file holding the Schema Registry password")
+	var reg kafka.RegistryFlags
+	reg.Register(l)
 	l.String(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint for S3-compatible stores (empty: AWS)")
 	l.String(&c.S3.Region, "s3-region", "us-east-1", "S3 region")
 	l.Bool(&c.S3.PathStyle, "s3-path-style", false, "path-style S3 addressing (most S3-compatible stores)")
@@ -98,8 +83,8 @@ func (c *Config) Register(l *config.Loader) {
 	l.Duration(&c.TransactionTimeout, "transaction-timeout", 5*time.Minute, "Kafka transaction timeout for one file")
 	l.String(&c.OpsAddr, "ops-addr", ":9101", "address of /metrics, /healthz, /readyz (empty: off)")
 	c.afterParse = func() {
-		c.Kafka.Partitions = int32(parts)
-		c.Kafka.ReplicationFactor = int16(repl)
+		finishKafka()
+		c.RegistryURL, c.RegistryUser, c.RegistryPasswordFile = reg.URL, reg.User, reg.PasswordFile
 		c.MaxFileSize = int64(maxMB) << 20
 	}
 }

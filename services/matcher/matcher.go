@@ -54,7 +54,13 @@ type Config struct {
 	// reconciliation of complete files: the end of input closes them, and
 	// the order the two inputs are read in cannot cause early breaks).
 	HoldWindows bool
-	OpsAddr     string
+	// IdleAdvance moves a partition's stream time up to today's date (UTC)
+	// once it has had no input for this long, so that windows close on a
+	// quiet account (0: only event time moves time).
+	IdleAdvance time.Duration
+	// Now is the clock of IdleAdvance (tests); default time.Now.
+	Now     func() time.Time
+	OpsAddr string
 }
 
 // Validate reports configuration mistakes.
@@ -72,6 +78,12 @@ func (c *Config) Validate() error {
 	if len(c.Rules.Rules) == 0 {
 		c.Rules = engine.DefaultConfig()
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.HoldWindows && c.IdleAdvance > 0 {
+		errs = append(errs, errors.New("hold-windows and idle-advance exclude each other"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -88,6 +100,7 @@ type partition struct {
 	epoch      int64
 	offsets    map[string]int64
 	streamTime record.Date
+	lastInput  time.Time // wall clock of the last input (or the claim)
 }
 
 // Service is a running matcher.
@@ -220,7 +233,7 @@ func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.
 			return nil, err
 		}
 		s.mu.Lock()
-		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime}
+		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime, lastInput: s.cfg.Now()}
 		s.mu.Unlock()
 		if err := s.drainOutbox(ctx, p); err != nil {
 			return nil, err
@@ -273,12 +286,19 @@ func (s *Service) Run(ctx context.Context) error {
 	lagTick := time.NewTicker(10 * time.Second)
 	defer lagTick.Stop()
 	for {
-		fetches := s.cl.PollRecords(ctx, s.cfg.MaxBatch)
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if s.cfg.IdleAdvance > 0 {
+			pctx, cancel = context.WithTimeout(ctx, min(time.Second, s.cfg.IdleAdvance))
+		}
+		fetches := s.cl.PollRecords(pctx, s.cfg.MaxBatch)
+		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			s.log.Error("fetch failed", "topic", t, "partition", p, "err", err)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				s.log.Error("fetch failed", "topic", t, "partition", p, "err", err)
+			}
 		})
 		byPart := map[int32][]*kgo.Record{}
 		fetches.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
@@ -299,12 +319,50 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.cl.MarkCommitRecords(byPart[p]...)
 		}
+		if err := s.advanceIdle(ctx, byPart); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
 		select {
 		case <-lagTick.C:
 			s.updateLag(ctx)
 		default:
 		}
 	}
+}
+
+// advanceIdle moves the stream time of partitions without input for
+// IdleAdvance up to today, closing their due windows.
+func (s *Service) advanceIdle(ctx context.Context, got map[int32][]*kgo.Record) error {
+	if s.cfg.IdleAdvance <= 0 {
+		return nil
+	}
+	now := s.cfg.Now()
+	today := record.Date(now.Unix() / 86400)
+	var idle []int32
+	s.mu.Lock()
+	for p, ps := range s.owned {
+		if len(got[p]) > 0 {
+			ps.lastInput = now
+			continue
+		}
+		if now.Sub(ps.lastInput) >= s.cfg.IdleAdvance && ps.streamTime < today {
+			idle = append(idle, p)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(idle, func(i, j int) bool { return idle[i] < idle[j] })
+	for _, p := range idle {
+		s.procMu.Lock()
+		err := s.processBatch(ctx, p, nil, today)
+		s.procMu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CloseAll treats the end of input as the close of every window: every

@@ -27,6 +27,9 @@ var commands = []command{
 	{"reconcile", "reconcile files once: --bank FILE... --ledger FILE... --out DIR", runReconcile},
 	{"gen", "generate a bank CSV and a ledger CSV with known matches", runGen},
 	{"ingestor", "run the ingestor service (file events and inbox -> transaction topics)", runIngestor},
+	{"matcher", "run the matcher service (transaction topics + Redis windows -> matches, breaks)", runMatcher},
+	{"loader", "run the loader service (matches, breaks -> warehouse)", runLoader},
+	{"notifier", "run the notifier service (breaks -> webhook, log)", runNotifier},
 	{"parse", "print the statements and transactions of files as JSON lines", runParse},
 	{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 		_, err := fmt.Fprintln(stdout, "recon", version)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -77,7 +80,7 @@ func TestUpDemo(t *testing.T) {
 	out := &syncWriter{}
 	done := make(chan error, 1)
 	go func() {
-		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn"}, out, io.Discard)
+		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn", "--idle-advance", "500ms"}, out, io.Discard)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -104,6 +107,23 @@ func TestUpDemo(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// The demo day ends in 5 matches and 2 breaks in the SQLite warehouse.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "recon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for {
+		var m, b int
+		_ = db.QueryRow("SELECT (SELECT COUNT(*) FROM recon_matches), (SELECT COUNT(*) FROM recon_breaks)").Scan(&m, &b)
+		if m == 5 && b == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warehouse holds %d matches and %d breaks, want 5 and 2", m, b)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {

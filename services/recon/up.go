@@ -3,35 +3,48 @@ package main
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/services/ingestor"
+	"github.com/openrecon/recon/services/loader"
+	"github.com/openrecon/recon/services/matcher"
+	"github.com/openrecon/recon/services/notifier"
 )
 
-// runUp runs the services in one process on embedded defaults: an
-// in-process Kafka (kfake) and a local inbox folder.
+// runUp runs every service in one process on embedded defaults: an
+// in-process Kafka (kfake), an in-process Redis (miniredis), an SQLite
+// warehouse and a local inbox folder.
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, opsAddr, logLevel string
+	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile string
 	var partitions int
 	var demo bool
+	var idle time.Duration
 	l := config.New("recon up")
 	l.FlagSet().SetOutput(stderr)
-	l.String(&dataDir, "data-dir", "recon-data", "folder for the inbox and results")
+	l.String(&dataDir, "data-dir", "recon-data", "folder for the inbox and the SQLite warehouse")
 	l.String(&opsAddr, "ops-addr", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
 	l.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	l.Int(&partitions, "partitions", 4, "partitions of the keyed topics")
 	l.Bool(&demo, "demo", false, "drop the sample bank statement and ledger files into the inbox")
+	l.Duration(&idle, "idle-advance", 5*time.Second, "close the windows of a quiet account after this long (stream time moves to today)")
+	l.String(&webhookURL, "webhook-url", "", "also POST breaks to this webhook")
+	l.String(&webhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
 	if _, err := l.Parse(args); err != nil {
 		return err
 	}
@@ -42,34 +55,91 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	log := telemetry.NewLogger(stderr, logLevel, "text")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(partitions), kafka.TopicBankTransactions, kafka.TopicLedgerTransactions))
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		return fmt.Errorf("embedded kafka: %w", err)
 	}
 	defer cluster.Close()
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		return fmt.Errorf("embedded redis: %w", err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	dbPath := filepath.Join(dataDir, "recon.db")
+
 	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: int32(partitions), ReplicationFactor: 1, Provision: true, ClientID: "recon-up"}
 	reg := telemetry.NewRegistry()
-	icfg := ingestor.Config{Kafka: kc, TransactionalID: "recon-up-ingestor", Inbox: inbox,
-		PollInterval: 500 * time.Millisecond, MaxFileSize: 2 << 30, TempDir: os.TempDir(), TransactionTimeout: 5 * time.Minute}
-	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: log, Registry: reg})
+	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "recon-up-ingestor", Inbox: inbox,
+		PollInterval: 500 * time.Millisecond, MaxFileSize: 2 << 30, TempDir: os.TempDir(), TransactionTimeout: 5 * time.Minute},
+		ingestor.Deps{Log: log, Registry: reg})
 	if err != nil {
 		return err
 	}
-	ops, err := telemetry.Serve(opsAddr, reg, telemetry.Checks{"ingestor": ing.Ready}, log, nil)
+	mat, err := matcher.New(ctx, matcher.Config{Kafka: kc, Group: "recon-matcher", IdleAdvance: idle},
+		matcher.Deps{Log: log, Registry: reg, Redis: rdb})
+	if err != nil {
+		return err
+	}
+	lo, err := loader.New(ctx, loader.Config{Kafka: kc, Group: "recon-loader", DatabaseURL: "sqlite:" + dbPath, BatchInterval: 500 * time.Millisecond},
+		loader.Deps{Log: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	ncfg := notifier.Config{Kafka: kc, Group: "recon-notifier", Log: true, WebhookURL: webhookURL, WebhookSecretFile: webhookSecretFile}
+	no, err := notifier.New(ctx, ncfg, notifier.Deps{Log: log, Registry: reg, Redis: rdb})
+	if err != nil {
+		return err
+	}
+	services := map[string]runnable{"ingestor": ing, "matcher": mat, "loader": lo, "notifier": no}
+	checks := telemetry.Checks{}
+	for name, s := range services {
+		checks[name] = s.Ready
+	}
+	ops, err := telemetry.Serve(opsAddr, reg, checks, log, nil)
 	if err != nil {
 		return err
 	}
 	defer ops.Close()
 	abs, _ := filepath.Abs(inbox)
-	fmt.Fprintf(stdout, "recon up: embedded Kafka at %s\n  inbox:   %s (drop files into bank/ or ledger/)\n  metrics: http://%s/metrics\n  done files move to %s, bad ones to %s\nCtrl-C stops.\n",
-		cluster.ListenAddrs()[0], abs, ops.Addr, filepath.Join(abs, ingestor.ProcessedDir), filepath.Join(abs, ingestor.QuarantineDir))
+	absDB, _ := filepath.Abs(dbPath)
+	fmt.Fprintf(stdout, "recon up: all services in one process (embedded Kafka %s, embedded Redis %s)\n", cluster.ListenAddrs()[0], mr.Addr())
+	fmt.Fprintf(stdout, "  inbox:   %s (drop files into bank/ or ledger/)\n", abs)
+	fmt.Fprintf(stdout, "  results: %s (SQLite: tables recon_matches, recon_match_items, recon_breaks; view recon_break_status)\n", absDB)
+	fmt.Fprintf(stdout, "  breaks:  logged below as they happen\n")
+	fmt.Fprintf(stdout, "  metrics: http://%s/metrics\n", ops.Addr)
+	fmt.Fprintf(stdout, "  handled files move to %s, unreadable ones to %s\nCtrl-C stops.\n",
+		filepath.Join(abs, ingestor.ProcessedDir), filepath.Join(abs, ingestor.QuarantineDir))
 	if demo {
 		if err := copyDemo(inbox); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "  demo files copied into the inbox")
 	}
-	return ing.Run(ctx)
+	return runAll(ctx, log, services)
+}
+
+// runAll runs the services until ctx ends or one fails (which stops the rest).
+func runAll(ctx context.Context, log *slog.Logger, services map[string]runnable) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(services))
+	for name, s := range services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("service stopped", "service", name, "err", err)
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 //go:embed demo

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/telemetry"
+	"github.com/openrecon/recon/services/loader"
+	"github.com/openrecon/recon/services/matcher"
+	"github.com/openrecon/recon/services/notifier"
+)
+
+// runnable is a service as main runs it.
+type runnable interface {
+	Run(ctx context.Context) error
+	Ready() error
+}
+
+// common are the settings every service command has.
+type common struct {
+	logLevel, logFormat, opsAddr string
+	reg                          kafka.RegistryFlags
+}
+
+func (c *common) register(l *config.Loader, opsAddr string) {
+	l.String(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	l.String(&c.logFormat, "log-format", "json", "json or text")
+	l.String(&c.opsAddr, "ops-addr", opsAddr, "address of /metrics, /healthz, /readyz (empty: off)")
+	c.reg.Register(l)
+}
+
+// serve runs svc with its operational endpoints until ctx ends.
+func serve(ctx context.Context, name string, c common, reg *prometheus.Registry, log *slog.Logger, svc runnable) error {
+	ops, err := telemetry.Serve(c.opsAddr, reg, telemetry.Checks{name: svc.Ready}, log, nil)
+	if err != nil {
+		return err
+	}
+	defer ops.Close()
+	return svc.Run(ctx)
+}
+
+func parseConfig(l *config.Loader, args []string, stderr io.Writer, finish ...func()) error {
+	l.FlagSet().SetOutput(stderr)
+	if _, err := l.Parse(args); err != nil {
+		return err
+	}
+	for _, f := range finish {
+		f()
+	}
+	return nil
+}
+
+func runMatcher(ctx context.Context, args []string, _, stderr io.Writer) error {
+	var cfg matcher.Config
+	var c common
+	l := config.New("recon matcher")
+	fk := cfg.Kafka.Register(l, "recon-matcher")
+	c.register(l, ":9102")
+	l.String(&cfg.Group, "group", "recon-matcher", "consumer group over the transaction topics")
+	l.String(&cfg.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis holding the window state")
+	l.String(&cfg.RedisPrefix, "redis-prefix", "recon", "prefix of the Redis keys")
+	l.Int(&cfg.RetentionDays, "retention-days", 62, "days a break stays matchable by a late counterpart")
+	l.Int(&cfg.MaxBatch, "max-batch", 5000, "records per poll")
+	l.Duration(&cfg.IdleAdvance, "idle-advance", time.Minute, "advance a quiet partition's stream time to today after this long (0: off)")
+	if err := parseConfig(l, args, stderr, fk); err != nil {
+		return err
+	}
+	cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile = c.reg.URL, c.reg.User, c.reg.PasswordFile
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := telemetry.NewLogger(os.Stderr, c.logLevel, c.logFormat)
+	reg := telemetry.NewRegistry()
+	svc, err := matcher.New(ctx, cfg, matcher.Deps{Log: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "matcher", c, reg, log, svc)
+}
+
+func runLoader(ctx context.Context, args []string, _, stderr io.Writer) error {
+	var cfg loader.Config
+	var c common
+	l := config.New("recon loader")
+	fk := cfg.Kafka.Register(l, "recon-loader")
+	c.register(l, ":9103")
+	l.String(&cfg.Group, "group", "recon-loader", "consumer group over matches and breaks")
+	l.String(&cfg.DatabaseURL, "database-url", "", "warehouse: postgres://…, redshift://… or sqlite:PATH")
+	l.Int(&cfg.BatchSize, "batch-size", 5000, "records per warehouse transaction at most")
+	l.Duration(&cfg.BatchInterval, "batch-interval", time.Second, "longest wait to fill a batch")
+	if err := parseConfig(l, args, stderr, fk); err != nil {
+		return err
+	}
+	cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile = c.reg.URL, c.reg.User, c.reg.PasswordFile
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := telemetry.NewLogger(os.Stderr, c.logLevel, c.logFormat)
+	reg := telemetry.NewRegistry()
+	svc, err := loader.New(ctx, cfg, loader.Deps{Log: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "loader", c, reg, log, svc)
+}
+
+func runNotifier(ctx context.Context, args []string, _, stderr io.Writer) error {
+	var cfg notifier.Config
+	var c common
+	l := config.New("recon notifier")
+	fk := cfg.Kafka.Register(l, "recon-notifier")
+	c.register(l, ":9104")
+	l.String(&cfg.Group, "group", "recon-notifier", "consumer group over breaks")
+	l.String(&cfg.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis remembering notified breaks")
+	l.String(&cfg.RedisPrefix, "redis-prefix", "recon", "prefix of the Redis keys")
+	l.String(&cfg.WebhookURL, "webhook-url", "", "POST breaks here (JSON, HMAC-SHA256 signed)")
+	l.String(&cfg.WebhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
+	l.Duration(&cfg.Digest, "digest", 0, "send at most one webhook message per interval carrying many breaks (0: one per break)")
+	l.Int(&cfg.MaxAttempts, "max-attempts", 0, "delivery tries per message (0: until delivered)")
+	l.Bool(&cfg.Log, "log-breaks", true, "log one line per break")
+	if err := parseConfig(l, args, stderr, fk); err != nil {
+		return err
+	}
+	cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile = c.reg.URL, c.reg.User, c.reg.PasswordFile
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := telemetry.NewLogger(os.Stderr, c.logLevel, c.logFormat)
+	reg := telemetry.NewRegistry()
+	svc, err := notifier.New(ctx, cfg, notifier.Deps{Log: log, Registry: reg})
+	if err != nil {
+		return err
+	}
+	return serve(ctx, "notifier", c, reg, log, svc)
+}
