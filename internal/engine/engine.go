@@ -7,6 +7,7 @@ package engine
 import (
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/openrecon/recon/internal/money"
@@ -20,6 +21,9 @@ type Rec struct {
 	NormRef     string
 	BreakID     string // set once reported as a break; a late match clears it
 	Provisional bool
+	// PendingSince is when the record entered the window (wall clock); a
+	// record becomes a break only after a minimum time in the window.
+	PendingSince time.Time
 }
 
 // Broken reports whether r was already reported as a break.

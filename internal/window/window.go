@@ -238,12 +238,14 @@ type stored struct {
 	I   int64  `json:"t,omitempty"`
 	K   string `json:"k,omitempty"`
 	V   bool   `json:"v,omitempty"`
+	W   int64  `json:"w,omitempty"`
 }
 
 func encode(r *engine.Rec) (string, error) {
 	b, err := json.Marshal(stored{ID: r.ID, S: string(r.Side), Acc: r.Account, C: r.Currency, Amt: r.Amount.String(),
 		D: int32(r.BookingDate), R: r.Reference, N: r.NormRef, CP: r.Counterparty, De: r.Description,
-		F: r.SourceFile, P: r.SourcePosition, I: r.IngestedAt.UnixMilli(), K: r.BreakID, V: r.Provisional})
+		F: r.SourceFile, P: r.SourcePosition, I: r.IngestedAt.UnixMilli(), K: r.BreakID, V: r.Provisional,
+		W: r.PendingSince.UnixMilli()})
 	return string(b), err
 }
 
@@ -259,7 +261,7 @@ func decode(s string) (*engine.Rec, error) {
 	r := &engine.Rec{Item: record.Item{ID: st.ID, Side: record.Side(st.S), Currency: st.C, Amount: amt,
 		BookingDate: record.Date(st.D), Reference: st.R, Counterparty: st.CP, Description: st.De,
 		SourceFile: st.F, SourcePosition: st.P, IngestedAt: time.UnixMilli(st.I).UTC()},
-		Account: st.Acc, NormRef: st.N, BreakID: st.K, Provisional: st.V}
+		Account: st.Acc, NormRef: st.N, BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC()}
 	return r, nil
 }
 

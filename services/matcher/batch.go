@@ -34,10 +34,16 @@ type batch struct {
 	counts     map[string]int // metric label -> count
 }
 
-// processBatch decides recs (records of partition p from any input topic)
-// and applies the result. force, when non-zero, sets the stream time (end
-// of input).
-func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record, force record.Date) error {
+// timeMove says how a batch moves time besides its records.
+type timeMove struct {
+	to    record.Date // stream time becomes at least this (0: no change)
+	final bool        // end of input: close every window now
+	tick  bool        // no input: look at the due windows again
+}
+
+// processBatch decides recs (records of partition p from any input topic),
+// closes the windows that are due and applies the result.
+func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record, mv timeMove) error {
 	s.mu.Lock()
 	ps := s.owned[p]
 	s.mu.Unlock()
@@ -85,9 +91,10 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 			ins = append(ins, input{r, kr})
 		}
 	}
-	if len(b.wb.To) == 0 && force == 0 {
+	if len(b.wb.To) == 0 && mv.to == 0 && !mv.tick && !mv.final {
 		return nil
 	}
+	now := s.cfg.Now()
 
 	// Load what the batch needs from Redis: counterpart candidates and the
 	// ids already in the window (duplicates).
@@ -136,6 +143,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		}
 		own := s.store.IndexKey(p, r.Side, r)
 		b.added[own] = append(b.added[own], r)
+		r.PendingSince = now
 		b.wb.Put = append(b.wb.Put, r)
 		b.putIDs[r.ID] = true
 		b.wb.CloseAt[r.ID] = s.eng.CloseDate(r)
@@ -143,10 +151,8 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 			b.lateIDs[r.ID] = true // its window had closed before it arrived
 		}
 	}
-	if force != 0 {
-		b.streamTime = max(b.streamTime, force)
-	}
-	if err := b.closeWindows(ctx, force); err != nil {
+	b.streamTime = max(b.streamTime, mv.to)
+	if err := b.closeWindows(ctx, mv, now); err != nil {
 		return err
 	}
 	b.wb.StreamTime = b.streamTime
@@ -158,6 +164,10 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		}
 	}
 	b.wb.Put = put
+	if len(b.wb.To) == 0 && len(b.wb.Put)+len(b.wb.Matched)+len(b.wb.Broken)+len(b.wb.Expired)+len(b.wb.Out) == 0 &&
+		b.streamTime == ps.streamTime {
+		return nil // a tick that found nothing to do
+	}
 
 	err = s.store.Apply(ctx, p, ps.epoch, b.wb)
 	switch {
@@ -277,12 +287,17 @@ func (b *batch) emitBreak(br *record.Break) {
 }
 
 // closeWindows turns the pending records whose window closed by the stream
-// time into breaks, and forgets broken records past their retention.
-func (b *batch) closeWindows(ctx context.Context, force record.Date) error {
+// time into breaks, and forgets broken records past their retention. A
+// record younger than MinPending in the window waits (its counterpart may
+// be in the next batch); the end of input closes everything.
+func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) error {
 	s := b.s
 	horizon := b.streamTime
-	if s.cfg.HoldWindows {
-		horizon = force // 0 unless closing everything
+	if s.cfg.HoldWindows && !mv.final {
+		horizon = 0
+	}
+	young := func(r *engine.Rec) bool {
+		return !mv.final && s.cfg.MinPending > 0 && now.Sub(r.PendingSince) < s.cfg.MinPending
 	}
 	dueIDs, err := s.store.Due(ctx, b.p, horizon)
 	if err != nil {
@@ -307,14 +322,14 @@ func (b *batch) closeWindows(ctx context.Context, force record.Date) error {
 		b.wb.ExpireAt[r.ID] = closeAt + retention
 	}
 	for _, r := range stored {
-		if r.Broken() {
+		if r.Broken() || young(r) {
 			continue
 		}
 		breakRec(r, record.Unmatched)
 		b.wb.Broken = append(b.wb.Broken, r)
 	}
 	for _, r := range b.wb.Put {
-		if b.removed[r.ID] || b.wb.CloseAt[r.ID] > horizon {
+		if b.removed[r.ID] || b.wb.CloseAt[r.ID] > horizon || young(r) {
 			continue
 		}
 		reason := record.Unmatched

@@ -54,6 +54,10 @@ type Config struct {
 	// reconciliation of complete files: the end of input closes them, and
 	// the order the two inputs are read in cannot cause early breaks).
 	HoldWindows bool
+	// MinPending is the least wall-clock time a record stays in the window
+	// before it can become a break, so that a counterpart produced moments
+	// later (the other file of the same day) still matches first.
+	MinPending time.Duration
 	// IdleAdvance moves a partition's stream time up to today's date (UTC)
 	// once it has had no input for this long, so that windows close on a
 	// quiet account (0: only event time moves time).
@@ -101,6 +105,7 @@ type partition struct {
 	offsets    map[string]int64
 	streamTime record.Date
 	lastInput  time.Time // wall clock of the last input (or the claim)
+	lastTick   time.Time
 }
 
 // Service is a running matcher.
@@ -287,8 +292,8 @@ func (s *Service) Run(ctx context.Context) error {
 	defer lagTick.Stop()
 	for {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if s.cfg.IdleAdvance > 0 {
-			pctx, cancel = context.WithTimeout(ctx, min(time.Second, s.cfg.IdleAdvance))
+		if !s.cfg.HoldWindows {
+			pctx, cancel = context.WithTimeout(ctx, time.Second) // ticks close windows on quiet partitions
 		}
 		fetches := s.cl.PollRecords(pctx, s.cfg.MaxBatch)
 		cancel()
@@ -309,7 +314,7 @@ func (s *Service) Run(ctx context.Context) error {
 		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
 		for _, p := range parts {
 			s.procMu.Lock()
-			err := s.processBatch(ctx, p, byPart[p], 0)
+			err := s.processBatch(ctx, p, byPart[p], timeMove{})
 			s.procMu.Unlock()
 			if err != nil {
 				if ctx.Err() != nil {
@@ -319,7 +324,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.cl.MarkCommitRecords(byPart[p]...)
 		}
-		if err := s.advanceIdle(ctx, byPart); err != nil {
+		if err := s.tick(ctx, byPart); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -333,30 +338,42 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// advanceIdle moves the stream time of partitions without input for
-// IdleAdvance up to today, closing their due windows.
-func (s *Service) advanceIdle(ctx context.Context, got map[int32][]*kgo.Record) error {
-	if s.cfg.IdleAdvance <= 0 {
+// tick looks again, at most once a second, at the due windows of owned
+// partitions that hold pending records but got no input in this poll, and
+// moves the stream time of those quiet for IdleAdvance up to today.
+func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
+	if s.cfg.HoldWindows {
 		return nil
 	}
 	now := s.cfg.Now()
 	today := record.Date(now.Unix() / 86400)
-	var idle []int32
+	type job struct {
+		p  int32
+		mv timeMove
+	}
+	var jobs []job
 	s.mu.Lock()
 	for p, ps := range s.owned {
 		if len(got[p]) > 0 {
 			ps.lastInput = now
 			continue
 		}
-		if now.Sub(ps.lastInput) >= s.cfg.IdleAdvance && ps.streamTime < today {
-			idle = append(idle, p)
+		pending := s.pendingBy[p][record.Bank] + s.pendingBy[p][record.Ledger]
+		if pending == 0 || now.Sub(ps.lastTick) < time.Second {
+			continue
 		}
+		ps.lastTick = now
+		mv := timeMove{tick: true}
+		if s.cfg.IdleAdvance > 0 && now.Sub(ps.lastInput) >= s.cfg.IdleAdvance && ps.streamTime < today {
+			mv.to = today
+		}
+		jobs = append(jobs, job{p, mv})
 	}
 	s.mu.Unlock()
-	sort.Slice(idle, func(i, j int) bool { return idle[i] < idle[j] })
-	for _, p := range idle {
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].p < jobs[j].p })
+	for _, j := range jobs {
 		s.procMu.Lock()
-		err := s.processBatch(ctx, p, nil, today)
+		err := s.processBatch(ctx, j.p, nil, j.mv)
 		s.procMu.Unlock()
 		if err != nil {
 			return err
@@ -379,7 +396,7 @@ func (s *Service) CloseAll(ctx context.Context) error {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
 	for _, p := range parts {
-		if err := s.processBatch(ctx, p, nil, endOfTime); err != nil {
+		if err := s.processBatch(ctx, p, nil, timeMove{to: endOfTime, final: true}); err != nil {
 			return err
 		}
 	}

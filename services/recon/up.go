@@ -77,7 +77,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mat, err := matcher.New(ctx, matcher.Config{Kafka: kc, Group: "recon-matcher", IdleAdvance: idle},
+	mat, err := matcher.New(ctx, matcher.Config{Kafka: kc, Group: "recon-matcher", IdleAdvance: idle, MinPending: min(idle, 2*time.Second)},
 		matcher.Deps{Log: log, Registry: reg, Redis: rdb})
 	if err != nil {
 		return err
