@@ -1,0 +1,122 @@
+package loader
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/warehouse"
+	"github.com/openrecon/recon/schemas"
+)
+
+// produce writes n matches and n breaks (from start), each twice, as an
+// outbox replay after a crash would.
+func produce(t *testing.T, kc kafka.Config, start, n int) {
+	ctx := context.Background()
+	cl, err := kafka.NewClient(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kc)); err != nil {
+		t.Fatal(err)
+	}
+	mc, _ := avro.NewCodec(ctx, avro.Embedded{}, "m", schemas.Match)
+	bc, _ := avro.NewCodec(ctx, avro.Embedded{}, "b", schemas.Break)
+	for i := start; i < start+n; i++ {
+		it := func(id string, side record.Side) record.Item {
+			return record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(int64(i), 2), BookingDate: 20000, SourcePosition: int64(i)}
+		}
+		m := &record.Match{MatchID: record.MatchID(fmt.Sprint("b", i), fmt.Sprint("l", i)), Rule: "exact", Confidence: 10000,
+			Status: record.Auto, Account: "A", Currency: "EUR", Bank: []record.Item{it(fmt.Sprint("b", i), record.Bank)},
+			Ledger: []record.Item{it(fmt.Sprint("l", i), record.Ledger)}, Difference: money.New(0, 2), DecidedAt: time.Unix(0, 0)}
+		bi := it(fmt.Sprint("x", i), record.Bank)
+		br := &record.Break{BreakID: record.BreakID(bi, record.Unmatched), Side: record.Bank, Reason: record.Unmatched,
+			Account: "A", Currency: "EUR", Record: bi, Candidates: []record.Candidate{}, WindowClosedAt: 20004}
+		mv, _ := mc.Encode(nil, avro.MatchNative(m))
+		bv, _ := bc.Encode(nil, avro.BreakNative(br))
+		for j := 0; j < 2; j++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: kc.Topic(kafka.TopicMatches), Key: []byte(m.MatchID), Value: mv},
+				&kgo.Record{Topic: kc.Topic(kafka.TopicBreaks), Key: []byte(br.BreakID), Value: bv}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func load(t *testing.T, cfg Config, want int64) *prometheus.Registry {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Loaded() < want {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("loaded %d of %d records", s.Loaded(), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := s.Loaded(); got != want {
+		t.Errorf("loaded %d records, want exactly %d (a restart must resume after the stored offsets)", got, want)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// TestResumeFromWarehouseOffsets: the loader writes each match and break
+// once, however often they are produced, and a restarted loader reads on
+// from the offsets it stored in the warehouse (it commits none to Kafka).
+func TestResumeFromWarehouseOffsets(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 3}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "w.db")
+	cfg := Config{Kafka: kc, Group: "loader", DatabaseURL: db, BatchSize: 7, BatchInterval: 50 * time.Millisecond}
+	produce(t, kc, 0, 40)
+	reg := load(t, cfg, 160)
+	produce(t, kc, 40, 10)
+	load(t, cfg, 40) // only the new records
+	st, err := warehouse.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts, _ := st.Counts(context.Background())
+	if counts["recon_matches"] != 50 || counts["recon_breaks"] != 50 || counts["recon_match_items"] != 100 {
+		t.Errorf("counts %v", counts)
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
