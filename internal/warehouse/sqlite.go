@@ -108,33 +108,12 @@ func sqliteArgs(row []any) []any {
 func (s *sqliteStore) Offsets(ctx context.Context, consumer string) (map[string]map[int32]int64, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT topic, partition_id, next_offset FROM recon_loader_offsets WHERE consumer = ?`, consumer)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("warehouse: offsets: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]map[int32]int64{}
-	for rows.Next() {
-		var t string
-		var p int32
-		var o int64
-		if err := rows.Scan(&t, &p, &o); err != nil {
-			return nil, err
-		}
-		if out[t] == nil {
-			out[t] = map[int32]int64{}
-		}
-		out[t][p] = o
-	}
-	return out, rows.Err()
+	return scanOffsets(rows)
 }
 
 func (s *sqliteStore) Counts(ctx context.Context) (map[string]int64, error) {
-	out := map[string]int64{}
-	for _, t := range []string{"recon_matches", "recon_match_items", "recon_breaks", "recon_break_clears"} {
-		var n int64
-		if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t).Scan(&n); err != nil {
-			return nil, err
-		}
-		out[t] = n
-	}
-	return out, nil
+	return counts(func(q string, n *int64) error { return s.db.QueryRowContext(ctx, q).Scan(n) })
 }

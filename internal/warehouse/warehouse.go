@@ -150,3 +150,41 @@ func tables(b *Batch) []*table {
 func confidence(c record.Confidence) string {
 	return fmt.Sprintf("%d.%04d", int(c)/10000, int(c)%10000)
 }
+
+// rows is what pgx.Rows and *sql.Rows share.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanOffsets reads (topic, partition_id, next_offset) rows.
+func scanOffsets(r rows) (map[string]map[int32]int64, error) {
+	out := map[string]map[int32]int64{}
+	for r.Next() {
+		var t string
+		var p int32
+		var o int64
+		if err := r.Scan(&t, &p, &o); err != nil {
+			return nil, err
+		}
+		if out[t] == nil {
+			out[t] = map[int32]int64{}
+		}
+		out[t][p] = o
+	}
+	return out, r.Err()
+}
+
+// counts runs COUNT(*) over the main tables through one query function.
+func counts(query func(sql string, n *int64) error) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, t := range []string{"recon_matches", "recon_match_items", "recon_breaks", "recon_break_clears"} {
+		var n int64
+		if err := query("SELECT COUNT(*) FROM "+t, &n); err != nil {
+			return nil, fmt.Errorf("warehouse: count %s: %w", t, err)
+		}
+		out[t] = n
+	}
+	return out, nil
+}
