@@ -10,7 +10,12 @@ var minorUnits = map[string]int{
 	"XPF": 0, "XAU": 0, "XAG": 0, "XPT": 0, "XPD": 0, "XDR": 0, "XSU": 0, "XUA": 0,
 	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
 	"CLF": 4, "UYW": 4,
+	// Historical codes (old statements, archives).
+	"ITL": 0, "ESP": 0, "BEF": 0, "LUF": 0, "GRD": 0, "PTE": 0,
 }
+
+// historical are withdrawn ISO 4217 codes that old statements still carry.
+const historical = "DEM FRF ITL NLG BEF ATS ESP PTE FIM IEP GRD LUF XEU CSK SIT SKK EEK LTL LVL CYP MTL"
 
 // iso4217 is every active ISO 4217 alphabetic code (list of 2026), so that a
 // typo such as "EUX" is caught at ingestion instead of creating a new account.
@@ -26,8 +31,10 @@ const iso4217 = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF
 
 var known = func() map[string]bool {
 	m := make(map[string]bool, 200)
-	for i := 0; i+3 <= len(iso4217); i += 4 {
-		m[iso4217[i:i+3]] = true
+	for _, list := range []string{iso4217, historical} {
+		for i := 0; i+3 <= len(list); i += 4 {
+			m[list[i:i+3]] = true
+		}
 	}
 	return m
 }()
@@ -41,7 +48,8 @@ func MinorUnits(currency string) int {
 	return 2
 }
 
-// KnownCurrency reports whether code is an ISO 4217 alphabetic code.
+// KnownCurrency reports whether code is an ISO 4217 alphabetic code, current
+// or historical (DEM, FRF … appear in archived statements).
 func KnownCurrency(code string) bool { return known[code] }
 
 // Format returns d with the currency's minor-unit decimals, or more when d

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openrecon/recon/internal/csvformat"
 	"github.com/openrecon/recon/internal/format"
+	"github.com/openrecon/recon/internal/mt940"
 	"github.com/openrecon/recon/internal/record"
 )
 
@@ -24,8 +25,7 @@ func Detect(head []byte) format.Kind {
 	switch {
 	case bytes.HasPrefix(t, []byte("01,")):
 		return format.BAI2
-	case bytes.HasPrefix(t, []byte("{1:")), bytes.HasPrefix(t, []byte(":20:")),
-		bytes.Contains(h, []byte("\n:20:")) && (bytes.Contains(h, []byte("\n:25:")) || bytes.Contains(h, []byte("\n:61:"))):
+	case bytes.HasPrefix(t, []byte("{1:")), swiftTagLines(h) >= 2, swiftTagLines(firstLine(t)) == 1:
 		return format.MT940
 	case bytes.HasPrefix(t, []byte("<")) && (bytes.Contains(h, []byte("camt.05")) || bytes.Contains(h, []byte("<BkToCstmr"))):
 		return format.CAMT
@@ -33,11 +33,35 @@ func Detect(head []byte) format.Kind {
 	return csvformat.Detect(h)
 }
 
+// swiftTagLines counts lines of head that open with an MT940 balance,
+// entry or reference tag (":20:", ":25:", ":60F:", ":61:", ":62F:", ":86:" …).
+func swiftTagLines(head []byte) int {
+	n := 0
+	for _, line := range bytes.Split(head, []byte("\n")) {
+		line = bytes.TrimLeft(line, " \t\r")
+		for _, tag := range []string{":20:", ":25:", ":28C:", ":60F:", ":60M:", ":61:", ":62F:", ":62M:", ":86:", ":34F:"} {
+			if bytes.HasPrefix(line, []byte(tag)) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func firstLine(b []byte) []byte {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i]
+	}
+	return b
+}
+
 // Parsers maps each supported format to its parser. Formats that are
 // recognised but not in the map are reported as unsupported.
 var Parsers = map[format.Kind]format.Parser{
 	format.LedgerCSV: csvformat.Parser{},
 	format.BankCSV:   csvformat.Parser{},
+	format.MT940:     mt940.Parser{},
 }
 
 // File detects r's format and parses it into sink. It returns the detected
