@@ -34,10 +34,10 @@ func parseInfo(lines []string) info {
 	switch {
 	case germanStart.MatchString(joinedTight) || strings.HasPrefix(joinedTight, "?00"):
 		in.raw = joinedTight
-		in.subfields(joinedTight, germanField)
+		in.subfields(joinedTight, germanField, germanRemittance)
 	case angleStart.MatchString(joinedTight):
 		in.raw = joinedTight
-		in.subfields(joinedTight, angleField)
+		in.subfields(joinedTight, angleField, angleRemittance)
 	default:
 		in.raw = strings.TrimSpace(strings.Join(trimAll(lines), " "))
 		if strings.HasPrefix(in.raw, "/") {
@@ -60,7 +60,13 @@ func trimAll(lines []string) []string {
 }
 
 // subfields splits "166?00TEXT?20…" (or ">20…") into numbered fields.
-func (in *info) subfields(s string, sep *regexp.Regexp) {
+// Subfields that carry remittance text, per dialect.
+var (
+	germanRemittance = []string{"20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "60", "61", "62", "63"}
+	angleRemittance  = []string{"20", "21", "22", "23", "24", "25", "26"}
+)
+
+func (in *info) subfields(s string, sep *regexp.Regexp, remittance []string) {
 	if len(s) >= 3 && s[0] >= '0' && s[0] <= '9' {
 		in.extra["transaction_code"] = s[:3]
 		s = s[3:]
@@ -77,7 +83,7 @@ func (in *info) subfields(s string, sep *regexp.Regexp) {
 	// Remittance lines wrap mid-word, so they join without a space; a line
 	// that opens with a new keyword ("SVWZ+", "MTLG:") starts a new value.
 	var desc strings.Builder
-	for _, k := range []string{"20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "60", "61", "62", "63"} {
+	for _, k := range remittance {
 		v := fields[k]
 		if desc.Len() > 0 && keywordStart.MatchString(v) {
 			desc.WriteString("\n")
