@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/openrecon/recon/internal/bai2"
 	"github.com/openrecon/recon/internal/csvformat"
 	"github.com/openrecon/recon/internal/format"
 	"github.com/openrecon/recon/internal/mt940"
@@ -62,6 +63,7 @@ var Parsers = map[format.Kind]format.Parser{
 	format.LedgerCSV: csvformat.Parser{},
 	format.BankCSV:   csvformat.Parser{},
 	format.MT940:     mt940.Parser{},
+	format.BAI2:      bai2.Parser{},
 }
 
 // File detects r's format and parses it into sink. It returns the detected
