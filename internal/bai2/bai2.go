@@ -35,6 +35,7 @@ type Parser struct {
 var _ format.Parser = Parser{}
 
 type account struct {
+	g                *group
 	number, currency string
 	line             int
 	opening, closing *money.Decimal
@@ -242,11 +243,19 @@ func (st *parser) record(rec *rawRecord) error {
 		if err := st.checkCount(rec.line, "49 number of records", at(f, 1), st.a.records); err != nil {
 			return err
 		}
-		st.g.control.add(st.a.control)
+		st.a.g.control.add(st.a.control)
 		return st.flushAccount()
 	case "98":
 		if st.g == nil {
 			return st.problem(rec.line, "98", "group trailer without a group")
+		}
+		if st.a != nil {
+			if err := st.problem(st.a.line, "49", "account "+st.a.number+" has no trailer (49)"); err != nil {
+				return err
+			}
+			if err := st.flushAccount(); err != nil {
+				return err
+			}
 		}
 		if err := st.checkControl(rec.line, "98 group control total", at(f, 0), st.g.control, st.g.currency); err != nil {
 			return err
@@ -307,7 +316,7 @@ func (st *parser) checkCount(line int, field, stated string, got int) error {
 func (st *parser) account(rec *rawRecord, f []string) error {
 	st.g.accounts++
 	st.stmts++
-	a := &account{number: strings.TrimSpace(at(f, 0)), currency: st.g.currency, line: rec.line, control: newBig(),
+	a := &account{g: st.g, number: strings.TrimSpace(at(f, 0)), currency: st.g.currency, line: rec.line, control: newBig(),
 		records: rec.count, stmtPos: st.stmts}
 	if c := strings.TrimSpace(at(f, 1)); c != "" {
 		if !money.KnownCurrency(c) {
@@ -453,9 +462,9 @@ func (st *parser) detail(rec *rawRecord) error {
 		}
 	}
 	t := &record.Transaction{ID: record.ID("b", st.src.Digest, st.pos, 0), Side: record.Bank, Account: a.number,
-		Currency: a.currency, Amount: d, BookingDate: st.g.asOf, ValueDate: valueDate, BankReference: bankRef,
+		Currency: a.currency, Amount: d, BookingDate: a.g.asOf, ValueDate: valueDate, BankReference: bankRef,
 		Reference: custRef, TypeCode: code, SourceFile: st.src.Name, SourcePosition: st.pos,
-		StatementID: record.ID("s", st.src.Digest, a.stmtPos, 0), Provisional: st.g.modifier == "1" || st.g.modifier == "3"}
+		StatementID: record.ID("s", st.src.Digest, a.stmtPos, 0), Provisional: a.g.modifier == "1" || a.g.modifier == "3"}
 	t.Extra = map[string]string{}
 	if funds != "" {
 		t.Extra["funds_type"] = funds
@@ -581,10 +590,10 @@ func (st *parser) flushAccount() error {
 			return err
 		}
 	}
-	asOf := st.g.asOf
+	asOf := a.g.asOf
 	stmt := &record.Statement{ID: record.ID("s", st.src.Digest, a.stmtPos, 0), Account: a.number, Currency: a.currency,
 		Entries: len(a.entries), EntriesTotal: total, Format: "bai2", SourceFile: st.src.Name, SourcePosition: a.stmtPos,
-		OpeningBalance: a.opening, ClosingBalance: a.closing, Provisional: st.g.modifier == "1" || st.g.modifier == "3"}
+		OpeningBalance: a.opening, ClosingBalance: a.closing, Provisional: a.g.modifier == "1" || a.g.modifier == "3"}
 	if a.opening != nil {
 		stmt.OpeningDate = &asOf
 	}
