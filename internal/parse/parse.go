@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/openrecon/recon/internal/bai2"
+	"github.com/openrecon/recon/internal/camt"
 	"github.com/openrecon/recon/internal/csvformat"
 	"github.com/openrecon/recon/internal/format"
 	"github.com/openrecon/recon/internal/mt940"
@@ -64,6 +65,7 @@ var Parsers = map[format.Kind]format.Parser{
 	format.BankCSV:   csvformat.Parser{},
 	format.MT940:     mt940.Parser{},
 	format.BAI2:      bai2.Parser{},
+	format.CAMT:      camt.Parser{},
 }
 
 // File detects r's format and parses it into sink. It returns the detected
