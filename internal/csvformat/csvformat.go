@@ -348,3 +348,5 @@ func latin1ToUTF8(s string) string {
 	}
 	return b.String()
 }
+
+func utf8Valid(s string) bool { return utf8.ValidString(s) }

@@ -68,9 +68,27 @@ var Parsers = map[format.Kind]format.Parser{
 	format.CAMT:      camt.Parser{},
 }
 
+// Detector detects formats and parses files, with CSV mapping profiles for
+// layouts other than the canonical ones.
+type Detector struct {
+	Profiles []*csvformat.Profile
+}
+
+// NewDetector returns a detector with the built-in CSV profiles and extra.
+func NewDetector(extra ...*csvformat.Profile) *Detector {
+	return &Detector{Profiles: append(extra, csvformat.BuiltinProfiles()...)}
+}
+
+var defaultDetector = NewDetector()
+
+// File parses with the built-in profiles (see Detector.File).
+func File(ctx context.Context, r io.Reader, src format.Source, sink format.Sink) (format.Kind, error) {
+	return defaultDetector.File(ctx, r, src, sink)
+}
+
 // File detects r's format and parses it into sink. It returns the detected
 // format; the error is a file-level one (quarantine the file).
-func File(ctx context.Context, r io.Reader, src format.Source, sink format.Sink) (format.Kind, error) {
+func (d *Detector) File(ctx context.Context, r io.Reader, src format.Source, sink format.Sink) (format.Kind, error) {
 	br := bufio.NewReaderSize(r, sniffLen)
 	head, err := br.Peek(sniffLen)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
@@ -81,10 +99,15 @@ func File(ctx context.Context, r io.Reader, src format.Source, sink format.Sink)
 		return format.Unknown, &format.ParseError{File: src.Name, Reason: "empty file"}
 	}
 	p, ok := Parsers[kind]
+	if kind == format.Unknown {
+		if prof := csvformat.MatchProfile(head, d.Profiles); prof != nil {
+			kind, p, ok = format.Kind("csv-profile:"+prof.Name), csvformat.ProfileParser{Profile: prof}, true
+		}
+	}
 	if !ok {
 		if kind == format.Unknown {
 			return kind, &format.ParseError{File: src.Name, Line: 1,
-				Reason: "unrecognised format: not BAI2, MT940/MT942, camt.05x, nor a CSV with the canonical bank or ledger columns"}
+				Reason: "unrecognised format: not BAI2, MT940/MT942, camt.05x, a CSV with the canonical bank or ledger columns, nor a layout of any CSV profile"}
 		}
 		return kind, &format.ParseError{File: src.Name, Reason: fmt.Sprintf("format %s is recognised but not supported yet", kind)}
 	}

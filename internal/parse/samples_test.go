@@ -56,7 +56,7 @@ var negative = map[string]string{
 }
 
 // implemented says which sample folders have their format's parser.
-var implemented = map[string]bool{"mt940": true, "bai2": true, "camt053": true, "camt052_054": true}
+var implemented = map[string]bool{"mt940": true, "bai2": true, "camt053": true, "camt052_054": true, "csv": true}
 
 type sampleSink struct {
 	format.Collector

@@ -35,6 +35,10 @@ type Config struct {
 	Inbox        string
 	PollInterval time.Duration
 
+	// CSVProfiles is a YAML profile file or a folder of them, for CSV
+	// layouts beyond the canonical ones and the built-in profiles.
+	CSVProfiles string
+
 	// MaxFileSize rejects larger files (quarantined with a reason).
 	MaxFileSize int64
 	// TempDir holds downloaded objects while they are parsed.
@@ -77,6 +81,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.S3.QuarantinePrefix, "s3-quarantine-prefix", "quarantine/", "where unreadable objects are copied (empty: no copy)")
 	l.String(&c.Inbox, "inbox", "", "folder to watch for files (bank/ and ledger/ subfolders)")
 	l.Duration(&c.PollInterval, "inbox-poll", time.Second, "inbox polling interval")
+	l.String(&c.CSVProfiles, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
 	var maxMB int
 	l.Int(&maxMB, "max-file-mb", 2048, "largest file accepted, in MiB")
 	l.String(&c.TempDir, "temp-dir", os.TempDir(), "where objects are spooled while parsed")

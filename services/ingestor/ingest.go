@@ -15,7 +15,6 @@ import (
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/format"
 	"github.com/openrecon/recon/internal/kafka"
-	"github.com/openrecon/recon/internal/parse"
 	"github.com/openrecon/recon/internal/record"
 )
 
@@ -109,7 +108,7 @@ func (s *Service) parseSafely(ctx context.Context, r io.Reader, src format.Sourc
 			err = &format.ParseError{File: src.Name, Reason: fmt.Sprintf("internal parser error: %v (reported to the log)", p)}
 		}
 	}()
-	return parse.File(ctx, r, src, sink)
+	return s.detector.File(ctx, r, src, sink)
 }
 
 // quarantine records a file that cannot be ingested: a DLQ record with the

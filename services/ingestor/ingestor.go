@@ -25,7 +25,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/csvformat"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/parse"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/s3event"
 	"github.com/openrecon/recon/schemas"
@@ -49,9 +51,10 @@ type Service struct {
 	prod   *kgo.Client // transactional producer
 	codecs struct{ tx, stmt, file *avro.Codec }
 
-	ledger *fileLedger
-	ready  atomic.Bool
-	mu     sync.Mutex // one file at a time through the transactional producer
+	ledger   *fileLedger
+	detector *parse.Detector
+	ready    atomic.Bool
+	mu       sync.Mutex // one file at a time through the transactional producer
 }
 
 // New connects to Kafka, provisions topics and loads the file ledger.
@@ -70,6 +73,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "ingestor"), m: m, store: deps.Store}
+	var profiles []*csvformat.Profile
+	if cfg.CSVProfiles != "" {
+		if profiles, err = csvformat.LoadProfiles(cfg.CSVProfiles); err != nil {
+			return nil, err
+		}
+	}
+	s.detector = parse.NewDetector(profiles...)
 	if s.store == nil && cfg.ConsumeEvents {
 		st, err := newS3Store(ctx, cfg.S3)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/internal/csvformat"
 	"github.com/openrecon/recon/internal/format"
 	"github.com/openrecon/recon/internal/parse"
 	"github.com/openrecon/recon/internal/record"
@@ -23,8 +24,9 @@ import (
 // a file could not be read or an entry was rejected.
 func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l := config.New("recon parse")
-	var sideFlag string
+	var sideFlag, profilesPath string
 	l.String(&sideFlag, "side", "", "bank or ledger (default: from the file's folder, then its content)")
+	l.String(&profilesPath, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
 	l.FlagSet().SetOutput(stderr)
 	l.FlagSet().Usage = func() {
 		fmt.Fprintln(stderr, "usage: recon parse [--side bank|ledger] FILE...")
@@ -38,6 +40,13 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		l.FlagSet().Usage()
 		return errUsage
 	}
+	var profiles []*csvformat.Profile
+	if profilesPath != "" {
+		if profiles, err = csvformat.LoadProfiles(profilesPath); err != nil {
+			return err
+		}
+	}
+	det := parse.NewDetector(profiles...)
 	var side record.Side
 	if sideFlag != "" {
 		if side, err = record.ParseSide(sideFlag); err != nil {
@@ -53,7 +62,7 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if s == "" {
 			s = ingestor.SideOf(filepath.ToSlash(name))
 		}
-		if err := parseOne(ctx, name, s, sink); err != nil {
+		if err := parseOne(ctx, det, name, s, sink); err != nil {
 			fmt.Fprintln(stderr, err)
 			failed++
 		}
@@ -69,7 +78,7 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func parseOne(ctx context.Context, name string, side record.Side, sink format.Sink) error {
+func parseOne(ctx context.Context, det *parse.Detector, name string, side record.Side, sink format.Sink) error {
 	f, err := os.Open(name)
 	if err != nil {
 		return err
@@ -82,7 +91,7 @@ func parseOne(ctx context.Context, name string, side record.Side, sink format.Si
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	_, err = parse.File(ctx, f, format.Source{Name: name, Digest: hex.EncodeToString(h.Sum(nil)), Side: side}, sink)
+	_, err = det.File(ctx, f, format.Source{Name: name, Digest: hex.EncodeToString(h.Sum(nil)), Side: side}, sink)
 	return err
 }
 

@@ -24,6 +24,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	l.List(&cfg.Brokers, "kafka-brokers", nil, "real Kafka brokers (default: in-process)")
 	l.String(&cfg.RedisURL, "redis-url", "", "real Redis (default: in-process)")
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
+	l.String(&cfg.CSVProfiles, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
 	l.String(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: recon reconcile --bank FILE... --ledger FILE... --out DIR")

@@ -39,7 +39,9 @@ type Config struct {
 	RedisURL string
 
 	Partitions int // of the run's topics; default 4
-	Rules      engine.Config
+	// CSVProfiles: extra CSV mapping profiles (file or folder).
+	CSVProfiles string
+	Rules       engine.Config
 
 	// Progress receives progress lines and the final summary (nil: none).
 	Progress io.Writer
@@ -115,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer rdb.Close()
 
 	// Ingest.
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "recon-reconcile-" + run, Manual: true,
+	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "recon-reconcile-" + run, Manual: true, CSVProfiles: cfg.CSVProfiles,
 		MaxFileSize: 4 << 30, TempDir: os.TempDir(), TransactionTimeout: 15 * time.Minute},
 		ingestor.Deps{Log: cfg.Log, Registry: prometheus.NewRegistry()})
 	if err != nil {
