@@ -1,7 +1,6 @@
 package mt940
 
 import (
-	"regexp"
 	"strings"
 )
 
@@ -14,14 +13,60 @@ type info struct {
 	extra        map[string]string
 }
 
+// Hand-written scanners: :86: is parsed once per entry and regular
+// expressions made it the parser's bottleneck.
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+// germanStart: "166?…"; angleStart: "020>20…" or "020^20…".
+func germanStart(s string) bool {
+	return len(s) >= 4 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) && s[3] == '?'
+}
+
+func angleStart(s string) bool {
+	return len(s) >= 6 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) && (s[3] == '>' || s[3] == '^') && isDigit(s[4]) && isDigit(s[5])
+}
+
+// keywordStart: a line opening with a new keyword ("SVWZ+", "MTLG:").
+func keywordStart(s string) bool {
+	return len(s) >= 5 && isUpper(s[0]) && isUpper(s[1]) && isUpper(s[2]) && isUpper(s[3]) && (s[4] == '+' || s[4] == ':')
+}
+
+// fieldMarks finds subfield marks: a separator byte (one of seps) and two
+// digits, as [start, end, code start, code end].
+func fieldMarks(s, seps string) [][]int {
+	var out [][]int
+	for i := 0; i+2 < len(s); i++ {
+		if strings.IndexByte(seps, s[i]) >= 0 && isDigit(s[i+1]) && isDigit(s[i+2]) {
+			out = append(out, []int{i, i + 3, i + 1, i + 3})
+			i += 2
+		}
+	}
+	return out
+}
+
+var sepaKeywords = map[string]bool{"EREF": true, "KREF": true, "MREF": true, "CRED": true, "DEBT": true, "SVWZ": true,
+	"ABWA": true, "ABWE": true, "IBAN": true, "COAM": true, "OAMT": true}
+
+// sepaMarks finds "EREF+", "SVWZ+", "BIC+" … in remittance text.
+func sepaMarks(s string) [][]int {
+	var out [][]int
+	for i := 3; i < len(s); i++ {
+		if s[i] != '+' {
+			continue
+		}
+		if i >= 4 && sepaKeywords[s[i-4:i]] {
+			out = append(out, []int{i - 4, i + 1, i - 4, i})
+		} else if s[i-3:i] == "BIC" {
+			out = append(out, []int{i - 3, i + 1, i - 3, i})
+		}
+	}
+	return out
+}
+
 var (
-	germanStart  = regexp.MustCompile(`^\d{3}\?`)
-	angleStart   = regexp.MustCompile(`^\d{3}[>^]\d{2}`)
-	keywordStart = regexp.MustCompile(`^[A-Z]{4}[+:]`)
-	germanField  = regexp.MustCompile(`\?(\d{2})`)
-	angleField   = regexp.MustCompile(`[>^](\d{2})`)
-	sepaKeys     = regexp.MustCompile(`(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE|IBAN|BIC|COAM|OAMT|SVWZ)\+`)
-	slashTags    = []string{"EREF", "KREF", "MARF", "CRED", "REMI", "CNTP", "ORDP", "BENM", "NAME", "IBAN", "BIC", "ADDR",
+	slashTags = []string{"EREF", "KREF", "MARF", "CRED", "REMI", "CNTP", "ORDP", "BENM", "NAME", "IBAN", "BIC", "ADDR",
 		"CSID", "RTRN", "PURP", "OCMT", "CHGS", "EXCH", "TRCD", "PREF", "ULTB", "ULTD", "ACCW", "BUSP", "SVCL", "PT", "PY", "FT"}
 )
 
@@ -32,12 +77,12 @@ func parseInfo(lines []string) info {
 	joinedTight := strings.Join(lines, "")
 	in := info{extra: map[string]string{}}
 	switch {
-	case germanStart.MatchString(joinedTight) || strings.HasPrefix(joinedTight, "?00"):
+	case germanStart(joinedTight) || strings.HasPrefix(joinedTight, "?00"):
 		in.raw = joinedTight
-		in.subfields(joinedTight, germanField, germanRemittance)
-	case angleStart.MatchString(joinedTight):
+		in.subfields(joinedTight, "?", germanRemittance)
+	case angleStart(joinedTight):
 		in.raw = joinedTight
-		in.subfields(joinedTight, angleField, angleRemittance)
+		in.subfields(joinedTight, ">^", angleRemittance)
 	default:
 		in.raw = strings.TrimSpace(strings.Join(trimAll(lines), " "))
 		if strings.HasPrefix(in.raw, "/") {
@@ -66,12 +111,12 @@ var (
 	angleRemittance  = []string{"20", "21", "22", "23", "24", "25", "26"}
 )
 
-func (in *info) subfields(s string, sep *regexp.Regexp, remittance []string) {
+func (in *info) subfields(s string, seps string, remittance []string) {
 	if len(s) >= 3 && s[0] >= '0' && s[0] <= '9' {
 		in.extra["transaction_code"] = s[:3]
 		s = s[3:]
 	}
-	locs := sep.FindAllStringSubmatchIndex(s, -1)
+	locs := fieldMarks(s, seps)
 	fields := map[string]string{}
 	for i, l := range locs {
 		end := len(s)
@@ -85,7 +130,7 @@ func (in *info) subfields(s string, sep *regexp.Regexp, remittance []string) {
 	var desc strings.Builder
 	for _, k := range remittance {
 		v := fields[k]
-		if desc.Len() > 0 && keywordStart.MatchString(v) {
+		if desc.Len() > 0 && keywordStart(v) {
 			desc.WriteString("\n")
 		}
 		desc.WriteString(v)
@@ -109,7 +154,7 @@ func (in *info) subfields(s string, sep *regexp.Regexp, remittance []string) {
 	}
 	text := desc.String()
 	// SEPA keywords inside the remittance text.
-	keys := sepaKeys.FindAllStringSubmatchIndex(text, -1)
+	keys := sepaMarks(text)
 	if len(keys) == 0 {
 		in.description = strings.TrimSpace(strings.ReplaceAll(text, "\n", " "))
 		return

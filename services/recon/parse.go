@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/csvformat"
@@ -25,7 +26,9 @@ import (
 func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l := config.New("recon parse")
 	var sideFlag, profilesPath string
+	var countOnly bool
 	l.String(&sideFlag, "side", "", "bank or ledger (default: from the file's folder, then its content)")
+	l.Bool(&countOnly, "count", false, "print only the counts (and peak memory), not the records")
 	l.String(&profilesPath, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
 	l.FlagSet().SetOutput(stderr)
 	l.FlagSet().Usage = func() {
@@ -55,7 +58,7 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	defer out.Flush()
-	sink := &jsonSink{enc: json.NewEncoder(out), stderr: stderr}
+	sink := &jsonSink{enc: json.NewEncoder(out), stderr: stderr, quiet: countOnly}
 	failed := 0
 	for _, name := range files {
 		s := side
@@ -72,6 +75,11 @@ func runParse(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fmt.Fprintf(stderr, "parsed %d file(s): %d statement(s), %d transaction(s), %d rejected entr(ies), %d unreadable file(s)\n",
 		len(files), sink.statements, sink.transactions, sink.rejects, failed)
+	if countOnly {
+		if hwm := peakRSS(); hwm != "" {
+			fmt.Fprintf(stderr, "peak memory (VmHWM): %s\n", hwm)
+		}
+	}
 	if failed > 0 || sink.rejects > 0 {
 		return fmt.Errorf("%d unreadable file(s), %d rejected entr(ies)", failed, sink.rejects)
 	}
@@ -98,17 +106,38 @@ func parseOne(ctx context.Context, det *parse.Detector, name string, side record
 type jsonSink struct {
 	enc                               *json.Encoder
 	stderr                            io.Writer
+	quiet                             bool
 	statements, transactions, rejects int
 }
 
 func (s *jsonSink) Statement(st *record.Statement) error {
 	s.statements++
+	if s.quiet {
+		return nil
+	}
 	return s.enc.Encode(st)
 }
 
 func (s *jsonSink) Transaction(t *record.Transaction) error {
 	s.transactions++
+	if s.quiet {
+		return nil
+	}
 	return s.enc.Encode(t)
+}
+
+// peakRSS reads the process's peak resident set size (Linux).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return ""
 }
 
 func (s *jsonSink) Reject(e *format.ParseError) error {
