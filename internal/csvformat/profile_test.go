@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/openrecon/recon/internal/format"
+	"github.com/openrecon/recon/internal/money"
 )
 
 func TestBuiltinProfiles(t *testing.T) {
@@ -114,4 +115,23 @@ columns: {account: 1, currency: 2, booking_date: 3, amount: 4}
 	if len(c.Transactions) != 2 || c.Transactions[0].Amount.String() != "-3.5" || c.Transactions[1].SourcePosition != 2 {
 		t.Errorf("%+v %v", c.Transactions, c.Rejects)
 	}
+}
+
+func FuzzProfile(f *testing.F) {
+	p := BuiltinProfiles()
+	f.Add("TransactionId,CardId,Date,ValutaDate,Amount,Currency,MerchantName\nT1,C1,2025-03-01 15:12:22,2025-03-03 00:00:00,29.000,CHF,X\n")
+	f.Add("Document No;GL Account;Posting Date;Debit Amount;Credit Amount;Currency Code\nD;1200;2026-01-01;5;;EUR\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		prof := MatchProfile([]byte(in), p)
+		if prof == nil {
+			return
+		}
+		var c format.Collector
+		_ = ProfileParser{Profile: prof}.Parse(context.Background(), strings.NewReader(in), format.Source{Name: "f", Digest: "d"}, &c)
+		for _, tx := range c.Transactions {
+			if tx.Account == "" || tx.ID == "" || !money.KnownCurrency(tx.Currency) {
+				t.Fatalf("bad transaction %+v", tx)
+			}
+		}
+	})
 }
