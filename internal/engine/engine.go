@@ -1,14 +1,18 @@
 // Package engine decides matches. It is pure: no I/O, no clocks. The
-// matcher feeds it a record and the pending counterparts that share the
-// record's match key and reference; it answers which one, if any, matches
-// and when an unmatched record's window closes.
+// matcher feeds it records and their candidate counterparts; it applies an
+// ordered waterfall of rules (reference comparison, amount and fee
+// tolerance, date window, counterparty similarity, cardinality 1:1, 1:N and
+// N:1 by bounded subset sum) and answers with matches, each with its
+// confidence and explanation, duplicates and ambiguities, and for what stays
+// unmatched the reason and the closest candidates.
 package engine
 
 import (
-	"strconv"
+	"fmt"
+	"math/big"
+	"sort"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
@@ -19,7 +23,8 @@ type Rec struct {
 	record.Item
 	Account     string
 	NormRef     string
-	BreakID     string // set once reported as a break; a late match clears it
+	Keys        []string // reference keys (Prepare)
+	BreakID     string   // set once reported as a break; a late match clears it
 	Provisional bool
 	// PendingSince is when the record entered the window (wall clock); a
 	// record becomes a break only after a minimum time in the window.
@@ -29,40 +34,18 @@ type Rec struct {
 // Broken reports whether r was already reported as a break.
 func (r *Rec) Broken() bool { return r.BreakID != "" }
 
-// Rule is one step of the waterfall. v0 has the exact rule only:
-// normalised reference equal, amount equal, booking dates at most
-// DateWindow days apart.
-type Rule struct {
-	Name       string
-	DateWindow int // days, either direction
-}
-
-// Config is the engine's configuration.
-type Config struct {
-	Rules []Rule
-	// GraceDays is added to the widest window before a pending record
-	// becomes a break, for late files.
-	GraceDays int
-}
-
-// DefaultConfig is the built-in rule set.
-func DefaultConfig() Config {
-	return Config{Rules: []Rule{{Name: "exact", DateWindow: 3}}, GraceDays: 1}
-}
-
 // Engine applies a Config.
 type Engine struct {
 	cfg       Config
 	maxWindow int
 }
 
-// New returns an engine for cfg.
+// New returns an engine for cfg (which Validate prepared).
 func New(cfg Config) *Engine {
-	e := &Engine{cfg: cfg}
-	for _, r := range cfg.Rules {
-		e.maxWindow = max(e.maxWindow, r.DateWindow)
+	if err := cfg.Validate(); err != nil {
+		panic(err) // callers load configs through ParseConfig or DefaultConfig
 	}
-	return e
+	return &Engine{cfg: cfg, maxWindow: cfg.maxWindow()}
 }
 
 // CloseDate is the stream time at which an unmatched r becomes a break.
@@ -70,62 +53,280 @@ func (e *Engine) CloseDate(r *Rec) record.Date {
 	return r.BookingDate + record.Date(e.maxWindow+e.cfg.GraceDays)
 }
 
-// Decision is the engine's answer for one record.
-type Decision struct {
-	Counterpart *Rec // nil: no match
-	Rule        string
-	Confidence  record.Confidence
-	Difference  money.Decimal
-	Explanation string
+// Group is a match decision.
+type Group struct {
+	Bank, Ledger []*Rec
+	Rule         string
+	Confidence   record.Confidence
+	Status       record.MatchStatus
+	Difference   money.Decimal // bank sum - ledger sum
+	Explanation  string
 }
 
-// Match picks r's counterpart among cands (records of the other side with
-// the same account, currency and normalised reference). Ties go to the
-// closest date, then the smallest id, so the choice does not depend on the
-// order the candidates are given in.
-func (e *Engine) Match(r *Rec, cands []*Rec) Decision {
-	if r.NormRef == "" {
-		return Decision{}
+// Decision is the engine's answer for an arriving record.
+type Decision struct {
+	Match *Group
+	// Duplicates are pending records of the counterpart's side identical to
+	// the one matched: the same posting twice.
+	Duplicates []*Rec
+	// Ambiguous lists equally good candidates when nothing was matched.
+	Ambiguous []*Rec
+}
+
+func bankLedger(a, b *Rec) (*Rec, *Rec) {
+	if a.Side == record.Bank {
+		return a, b
 	}
-	for _, rule := range e.cfg.Rules {
-		var best *Rec
-		bestGap := 0
-		for _, c := range cands {
-			if c.Side == r.Side || c.NormRef != r.NormRef || !c.Amount.Equal(r.Amount) {
-				continue
-			}
-			gap := int(c.BookingDate - r.BookingDate)
-			if gap < 0 {
-				gap = -gap
-			}
-			if gap > rule.DateWindow {
-				continue
-			}
-			if best == nil || gap < bestGap || (gap == bestGap && c.ID < best.ID) {
-				best, bestGap = c, gap
-			}
+	return b, a
+}
+
+// dayGap returns bank date - ledger date in days (calendar or business).
+func dayGap(bank, ledger record.Date, business bool) int {
+	if !business {
+		return int(bank - ledger)
+	}
+	from, to, sign := ledger, bank, 1
+	if to < from {
+		from, to, sign = bank, ledger, -1
+	}
+	n := 0
+	for d := from; d < to; d++ {
+		if wd := (int(d) + 4) % 7; wd != 5 && wd != 6 { // 1970-01-01 was a Thursday
+			n++
 		}
-		if best != nil {
-			expl := "reference and amount equal"
-			if bestGap > 0 {
-				expl += ", dates " + strconv.Itoa(bestGap) + " day(s) apart"
-			}
-			return Decision{Counterpart: best, Rule: rule.Name, Confidence: 10000,
-				Difference: money.New(0, 0), Explanation: expl}
+	}
+	return sign * n
+}
+
+// pairScore checks bank b against ledger l under rule r. It returns the
+// confidence and the explanation, or ok=false.
+func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.Decimal, expl string, ok bool) {
+	if b.Account != l.Account || b.Currency != l.Currency || b.Amount.Sign() != l.Amount.Sign() {
+		return
+	}
+	var parts []string
+	switch r.Reference {
+	case "exact":
+		if b.Reference == "" || strings.TrimSpace(b.Reference) != strings.TrimSpace(l.Reference) {
+			return
 		}
+		parts = append(parts, "reference equal")
+	case "normalized":
+		if b.NormRef == "" || b.NormRef != l.NormRef {
+			return
+		}
+		parts = append(parts, "reference equal (normalised)")
+	case "contains":
+		if !sharesKey(b, l) {
+			return
+		}
+		parts = append(parts, "reference found in the other side's text")
+	}
+	d, err := b.Amount.Sub(l.Amount)
+	if err != nil {
+		return
+	}
+	diff = d
+	if !e.amountOK(r, b.Amount, l.Amount) {
+		return
+	}
+	gap = dayGap(b.BookingDate, l.BookingDate, r.Date.BusinessDays)
+	if gap < -r.Date.Before || gap > r.Date.After {
+		return
+	}
+	conf = r.Confidence
+	if diff.IsZero() {
+		parts = append(parts, "amount equal")
+	} else {
+		parts = append(parts, fmt.Sprintf("amount differs by %s", money.Format(diff, b.Currency)))
+		conf -= 300
+	}
+	if gap != 0 {
+		parts = append(parts, fmt.Sprintf("dates %d day(s) apart", abs(gap)))
+		conf -= 50 * abs(gap)
+	}
+	sim := Similarity(b.Counterparty, l.Counterparty)
+	if r.Counterparty.MinSimilarity > 0 {
+		if sim < r.Counterparty.MinSimilarity {
+			return
+		}
+		parts = append(parts, fmt.Sprintf("counterparty %d%% similar", sim))
+	}
+	if sim >= 0 && sim < 100 {
+		conf -= (100 - sim) * 5
+	}
+	if conf < r.MinConfidence {
+		return
+	}
+	return conf, gap, diff, strings.Join(parts, ", "), true
+}
+
+// amountOK: within the absolute or percent tolerance, or lower on the bank
+// side by at most the fee (the bank deducted a charge).
+func (e *Engine) amountOK(r *Rule, bank, ledger money.Decimal) bool {
+	d, err := bank.Sub(ledger)
+	if err != nil {
+		return false
+	}
+	ad, _ := d.Abs()
+	if ad.IsZero() || ad.Cmp(r.abs) <= 0 {
+		return true
+	}
+	if !r.pct.IsZero() {
+		al, _ := ledger.Abs()
+		// tolerance = |ledger| * pct / 100, compared without division
+		lhs := ad.Rat()
+		rhs := al.Rat()
+		rhs.Mul(rhs, r.pct.Rat())
+		rhs.Quo(rhs, ratHundred)
+		if lhs.Cmp(rhs) <= 0 {
+			return true
+		}
+	}
+	if !r.fee.IsZero() {
+		// Money in: the bank credits less; money out: it debits more. Either
+		// way ledger - bank is the fee, positive.
+		short, err := ledger.Sub(bank)
+		if err == nil && short.Sign() > 0 && short.Cmp(r.fee) <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
+
+// twins reports whether a and b (same side) are the same posting twice.
+func twins(a, b *Rec) bool {
+	return a.Side == b.Side && a.Account == b.Account && a.Currency == b.Currency && a.Amount.Equal(b.Amount) &&
+		a.BookingDate == b.BookingDate && a.NormRef == b.NormRef && a.Counterparty == b.Counterparty && a.Description == b.Description
+}
+
+type scored struct {
+	c    *Rec
+	conf int
+	gap  int
+	diff money.Decimal
+	expl string
+}
+
+func better(x, y scored) bool {
+	if x.conf != y.conf {
+		return x.conf > y.conf
+	}
+	if abs(x.gap) != abs(y.gap) {
+		return abs(x.gap) < abs(y.gap)
+	}
+	ax, _ := x.diff.Abs()
+	ay, _ := y.diff.Abs()
+	if c := ax.Cmp(ay); c != 0 {
+		return c < 0
+	}
+	return x.c.ID < y.c.ID
+}
+
+func equalRank(x, y scored) bool {
+	ax, _ := x.diff.Abs()
+	ay, _ := y.diff.Abs()
+	return x.conf == y.conf && abs(x.gap) == abs(y.gap) && ax.Equal(ay)
+}
+
+// best ranks r's candidates under one 1:1 rule. It returns the winner,
+// the twins of the winner among the others, and the tied non-twins.
+func (e *Engine) best(rule *Rule, r *Rec, pool []*Rec) (win *scored, dups []*Rec, tied []*Rec) {
+	var list []scored
+	for _, c := range pool {
+		if c.Side == r.Side {
+			continue
+		}
+		b, l := bankLedger(r, c)
+		conf, gap, diff, expl, ok := e.pairScore(rule, b, l)
+		if ok {
+			list = append(list, scored{c, conf, gap, diff, expl})
+		}
+	}
+	if len(list) == 0 {
+		return nil, nil, nil
+	}
+	sort.Slice(list, func(i, j int) bool { return better(list[i], list[j]) })
+	w := list[0]
+	for _, s := range list[1:] {
+		if !equalRank(w, s) {
+			break
+		}
+		if twins(w.c, s.c) {
+			dups = append(dups, s.c)
+		} else {
+			tied = append(tied, s.c)
+		}
+	}
+	return &w, dups, tied
+}
+
+func (e *Engine) group(rule *Rule, b, l []*Rec, conf int, expl string) *Group {
+	status := record.Auto
+	if rule.Action == "propose" {
+		status = record.Proposed
+	}
+	sum := func(rs []*Rec) money.Decimal {
+		t := money.New(0, 0)
+		for _, r := range rs {
+			t, _ = t.Add(r.Amount)
+		}
+		return t
+	}
+	diff, _ := sum(b).Sub(sum(l))
+	sortRecs(b)
+	sortRecs(l)
+	return &Group{Bank: b, Ledger: l, Rule: rule.Name, Confidence: record.Confidence(max(conf, 0)), Status: status,
+		Difference: diff, Explanation: expl}
+}
+
+func sortRecs(rs []*Rec) {
+	sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
+}
+
+// Match decides an arriving record r against the pending records of pool
+// (either side; the same-side ones serve the group rules). Only 1:1 rules
+// decide on arrival; groups are assembled when windows close (MatchPool),
+// once every member had time to arrive.
+func (e *Engine) Match(r *Rec, pool []*Rec) Decision {
+	for i := range e.cfg.Rules {
+		rule := &e.cfg.Rules[i]
+		if rule.Cardinality != "1:1" || rule.Action != "auto" {
+			continue
+		}
+		win, dups, tied := e.best(rule, r, pool)
+		if win == nil {
+			continue
+		}
+		if len(tied) > 0 {
+			return Decision{Ambiguous: append([]*Rec{win.c}, tied...)}
+		}
+		// r must also be the counterpart's best: another pending record of
+		// r's side that fits the counterpart better waits for the close.
+		if back, _, backTied := e.best(rule, win.c, append(sameSide(pool, r.Side), r)); back == nil || back.c != r || len(backTied) > 0 {
+			continue
+		}
+		b, l := bankLedger(r, win.c)
+		return Decision{Match: e.group(rule, []*Rec{b}, []*Rec{l}, win.conf, win.expl), Duplicates: dups}
 	}
 	return Decision{}
 }
 
-// NormalizeRef upper-cases a reference and drops everything but letters
-// and digits: "inv-2026/00123 " -> "INV202600123".
-func NormalizeRef(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToUpper(r))
+func sameSide(pool []*Rec, side record.Side) []*Rec {
+	var out []*Rec
+	for _, c := range pool {
+		if c.Side == side {
+			out = append(out, c)
 		}
 	}
-	return b.String()
+	return out
 }
+
+var ratHundred = big.NewRat(100, 1)

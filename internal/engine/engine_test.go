@@ -1,65 +1,261 @@
 package engine
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 )
 
-func rec(id string, side record.Side, ref string, cents int64, day int) *Rec {
-	return &Rec{Item: record.Item{ID: id, Side: side, Amount: money.New(cents, 2), BookingDate: record.Date(20000 + day), Reference: ref},
-		NormRef: NormalizeRef(ref)}
+var eng = New(DefaultConfig())
+
+func mk(id string, side record.Side, ref, desc, cp string, cents int64, date string) *Rec {
+	d, _ := record.ParseDate(date)
+	r := &Rec{Item: record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(cents, 2), BookingDate: d,
+		Reference: ref, Description: desc, Counterparty: cp}, Account: "A"}
+	eng.Prepare(r)
+	return r
 }
 
-func TestExactRule(t *testing.T) {
-	e := New(DefaultConfig())
-	b := rec("b1", record.Bank, "INV-1", -1000, 5)
+func matchedIDs(res PoolResult) []string {
+	var out []string
+	for _, g := range res.Matches {
+		var ids []string
+		for _, r := range append(append([]*Rec(nil), g.Bank...), g.Ledger...) {
+			ids = append(ids, r.ID)
+		}
+		sort.Strings(ids)
+		out = append(out, g.Rule+":"+strings.Join(ids, "+"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestRuleFeatures(t *testing.T) {
 	tests := []struct {
-		name  string
-		cands []*Rec
-		want  string
+		name string
+		recs []*Rec
+		want []string
 	}{
-		{"equal", []*Rec{rec("l1", record.Ledger, "inv 1", -1000, 5)}, "l1"},
-		{"amount differs", []*Rec{rec("l1", record.Ledger, "INV-1", -1001, 5)}, ""},
-		{"sign differs", []*Rec{rec("l1", record.Ledger, "INV-1", 1000, 5)}, ""},
-		{"outside window", []*Rec{rec("l1", record.Ledger, "INV-1", -1000, 9)}, ""},
-		{"edge of window", []*Rec{rec("l1", record.Ledger, "INV-1", -1000, 2)}, "l1"},
-		{"same side ignored", []*Rec{rec("b2", record.Bank, "INV-1", -1000, 5)}, ""},
-		{"closest date wins", []*Rec{rec("l1", record.Ledger, "INV-1", -1000, 7), rec("l2", record.Ledger, "INV-1", -1000, 4)}, "l2"},
-		{"tie by id, any order", []*Rec{rec("l9", record.Ledger, "INV-1", -1000, 6), rec("l3", record.Ledger, "INV-1", -1000, 4)}, "l3"},
-		{"tie by id, reversed", []*Rec{rec("l3", record.Ledger, "INV-1", -1000, 4), rec("l9", record.Ledger, "INV-1", -1000, 6)}, "l3"},
-		{"scale-insensitive amount", []*Rec{{Item: record.Item{ID: "l1", Side: record.Ledger, Amount: money.New(-10, 0), BookingDate: 20005}, NormRef: "INV1"}}, "l1"},
+		{"normalised reference", []*Rec{mk("b1", record.Bank, "INV-1/ab", "", "", 10000, "2026-03-02"), mk("l1", record.Ledger, "inv 1 AB", "", "", 10000, "2026-03-01")},
+			[]string{"exact:b1+l1"}},
+		{"reference in remittance text, written another way", []*Rec{mk("b1", record.Bank, "", "Payment inv 2026 00123 thank you", "", -5000, "2026-03-02"), mk("l1", record.Ledger, "INV-2026-00123", "", "", -5000, "2026-03-02")},
+			[]string{"reference-in-text:b1+l1"}},
+		{"compact invoice number", []*Rec{mk("b1", record.Bank, "INV202600123", "", "", -5000, "2026-03-02"), mk("l1", record.Ledger, "INV-2026-123", "", "", -5000, "2026-03-02")},
+			[]string{"reference-in-text:b1+l1"}},
+		{"fee deducted", []*Rec{mk("b1", record.Bank, "SO-88412", "", "", 984950, "2026-03-03"), mk("l1", record.Ledger, "SO-88412", "", "", 985000, "2026-03-02")},
+			[]string{"fee-deducted:b1+l1"}},
+		{"fee too large", []*Rec{mk("b1", record.Bank, "SO-88412", "", "", 980000, "2026-03-03"), mk("l1", record.Ledger, "SO-88412", "", "", 985000, "2026-03-02")},
+			nil},
+		{"bank never gets more than the ledger by the fee rule", []*Rec{mk("b1", record.Bank, "SO-88412", "", "", 985100, "2026-03-03"), mk("l1", record.Ledger, "SO-88412", "", "", 985000, "2026-03-02")},
+			nil},
+		{"outside the date window", []*Rec{mk("b1", record.Bank, "INV-1", "", "", 100, "2026-03-20"), mk("l1", record.Ledger, "INV-1", "", "", 100, "2026-03-02")},
+			nil},
+		{"opposite signs never match", []*Rec{mk("b1", record.Bank, "INV-1", "", "", 100, "2026-03-02"), mk("l1", record.Ledger, "INV-1", "", "", -100, "2026-03-02")},
+			nil},
+		{"no reference: counterparty and amount, proposed", []*Rec{mk("b1", record.Bank, "", "card", "ACME Office Supplies GmbH", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")},
+			[]string{"amount-date-counterparty:b1+l1"}},
+		{"no reference, different counterparty", []*Rec{mk("b1", record.Bank, "", "card", "Contoso", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")},
+			nil},
+		{"batch payout 1:N", []*Rec{mk("b1", record.Bank, "", "CARD PAYOUT PO-7781", "", 30000, "2026-03-04"),
+			mk("l1", record.Ledger, "PO-7781", "", "", 10000, "2026-03-02"), mk("l2", record.Ledger, "PO-7781", "", "", 12000, "2026-03-02"),
+			mk("l3", record.Ledger, "PO-7781", "", "", 8000, "2026-03-03"), mk("l4", record.Ledger, "PO-7781", "", "", 99900, "2026-03-03")},
+			[]string{"batch:b1+l1+l2+l3"}},
+		{"instalments N:1", []*Rec{mk("l1", record.Ledger, "INV-2026-0005", "", "", 30000, "2026-03-01"),
+			mk("b1", record.Bank, "INV 2026 0005", "", "", 15000, "2026-03-05"), mk("b2", record.Bank, "inv-2026-5", "", "", 15000, "2026-04-01")},
+			[]string{"instalments:b1+b2+l1"}},
 	}
 	for _, tt := range tests {
-		d := e.Match(b, tt.cands)
-		got := ""
-		if d.Counterpart != nil {
-			got = d.Counterpart.ID
-		}
-		if got != tt.want {
-			t.Errorf("%s: matched %q, want %q", tt.name, got, tt.want)
-		}
-		if got != "" && (d.Rule != "exact" || d.Confidence != 10000) {
-			t.Errorf("%s: decision %+v", tt.name, d)
+		res := eng.MatchPool(tt.recs)
+		if got := matchedIDs(res); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%s: matched %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if d := e.Match(rec("b", record.Bank, "  -- ", 1, 1), []*Rec{rec("l", record.Ledger, "", 1, 1)}); d.Counterpart != nil {
-		t.Error("empty references matched")
+	// The fee is recorded as an explained variance.
+	res := eng.MatchPool([]*Rec{mk("b1", record.Bank, "SO-88412", "", "", 984950, "2026-03-03"), mk("l1", record.Ledger, "SO-88412", "", "", 985000, "2026-03-02")})
+	if g := res.Matches[0]; g.Difference.String() != "-0.50" || !strings.Contains(g.Explanation, "amount differs by -0.50") || g.Status != record.Auto {
+		t.Errorf("fee match %+v", g)
 	}
-}
-
-func TestCloseDate(t *testing.T) {
-	e := New(DefaultConfig())
-	if got := e.CloseDate(rec("b", record.Bank, "x", 1, 0)); got != 20004 {
-		t.Errorf("close = %d", got)
+	res = eng.MatchPool([]*Rec{mk("b1", record.Bank, "", "card", "ACME Office Supplies GmbH", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")})
+	if res.Matches[0].Status != record.Proposed {
+		t.Error("amount-and-counterparty matches are proposed, not auto")
 	}
 }
 
-func TestNormalizeRef(t *testing.T) {
-	for in, want := range map[string]string{"inv-2026/00123 ": "INV202600123", "Ümlaut 1": "ÜMLAUT1", "": ""} {
+func TestBusinessDays(t *testing.T) {
+	cfg, err := ParseConfig([]byte("rules:\n- name: bd\n  date: {before: 1, after: 1, business_days: true}\n"), "bd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(cfg)
+	fri, mon := mk("l1", record.Ledger, "X1", "", "", 100, "2026-03-06"), mk("b1", record.Bank, "X1", "", "", 100, "2026-03-09")
+	if got := matchedIDs(e.MatchPool([]*Rec{fri, mon})); len(got) != 1 {
+		t.Errorf("Friday to Monday is one business day: %v", got)
+	}
+	if got := matchedIDs(New(DefaultConfig()).MatchPool([]*Rec{mk("l1", record.Ledger, "X1", "", "", 100, "2026-03-02"), mk("b1", record.Bank, "X1", "", "", 100, "2026-03-09")})); len(got) != 0 {
+		t.Errorf("seven calendar days with a 5-day window: %v", got)
+	}
+}
+
+func TestDuplicatesAmbiguityMismatch(t *testing.T) {
+	// The same posting twice: one matches, the copy is a duplicate.
+	b := mk("b1", record.Bank, "INV-7", "", "", 100, "2026-03-02")
+	l1, l2 := mk("l1", record.Ledger, "INV-7", "rent", "X", 100, "2026-03-02"), mk("l2", record.Ledger, "INV-7", "rent", "X", 100, "2026-03-02")
+	res := eng.MatchPool([]*Rec{b, l2, l1})
+	if got := matchedIDs(res); len(got) != 1 || got[0] != "exact:b1+l1" || res.Duplicates[l2] != l1 {
+		t.Fatalf("duplicate: %v %v", got, res.Duplicates)
+	}
+	if reason, cs := eng.Explain(l2, nil, res); reason != record.Duplicate || cs[0].ID != "l1" {
+		t.Errorf("explain duplicate: %s %v", reason, cs)
+	}
+	// Two different postings, equally good: nothing matched, ambiguous.
+	l3 := mk("l3", record.Ledger, "INV-7", "rent March", "Y", 100, "2026-03-02")
+	res = eng.MatchPool([]*Rec{b, l1, l3})
+	if got := matchedIDs(res); len(got) != 0 {
+		t.Fatalf("ambiguous pair matched: %v", got)
+	}
+	if reason, cs := eng.Explain(b, []*Rec{l1, l3}, res); reason != record.Ambiguous || len(cs) != 2 {
+		t.Errorf("explain ambiguous: %s %v", reason, cs)
+	}
+	// The same reference, a different amount: amount mismatch.
+	l4 := mk("l4", record.Ledger, "INV-9", "", "", 15000, "2026-03-02")
+	b9 := mk("b9", record.Bank, "INV-9", "", "", 10000, "2026-03-02")
+	res = eng.MatchPool([]*Rec{b9, l4})
+	if reason, cs := eng.Explain(b9, []*Rec{l4}, res); reason != record.AmountMismatch || len(cs) != 1 || !strings.Contains(cs[0].Note, "-50.00") {
+		t.Errorf("explain mismatch: %s %v", reason, cs)
+	}
+}
+
+func TestArrivalMatch(t *testing.T) {
+	b := mk("b1", record.Bank, "INV-7", "", "", 100, "2026-03-02")
+	l1 := mk("l1", record.Ledger, "INV-7", "", "", 100, "2026-03-02")
+	if d := eng.Match(b, []*Rec{l1}); d.Match == nil || d.Match.Ledger[0] != l1 {
+		t.Errorf("arrival: %+v", d)
+	}
+	l2 := mk("l2", record.Ledger, "INV-7", "other", "", 100, "2026-03-02")
+	if d := eng.Match(b, []*Rec{l1, l2}); d.Match != nil || len(d.Ambiguous) != 2 {
+		t.Errorf("arrival with a tie: %+v", d)
+	}
+	// A better-fitting bank record already pending keeps the ledger record.
+	b0 := mk("b0", record.Bank, "INV-7", "", "", 100, "2026-03-02")
+	bLate := mk("b2", record.Bank, "INV-7", "", "", 100, "2026-03-06")
+	if d := eng.Match(bLate, []*Rec{l1, b0}); d.Match != nil {
+		t.Errorf("arrival took a counterpart that fits another pending record better: %+v", d.Match)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	_, err := ParseConfig([]byte(`rules:
+- name: a
+  reference: fuzzy
+  amount: {absolute: "-1"}
+  cardinality: "2:2"
+  action: maybe
+- name: a
+  date: {before: 99}
+extractors:
+- name: x
+  pattern: "(["
+`), "r.yaml")
+	if err == nil {
+		t.Fatal("bad rules accepted")
+	}
+	for _, want := range []string{"rules r.yaml", `rules[0] (a): reference "fuzzy"`, "amount.absolute", "cardinality", "action", "rules[1] (a): name used twice", "date.before", "extractors[0] (x): pattern"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := ParseConfig([]byte("rules:\n- name: a\n  tolerance: 1\n"), "r.yaml"); err == nil || !strings.Contains(err.Error(), "tolerance") {
+		t.Errorf("unknown key: %v", err)
+	}
+}
+
+// randomPool builds a noisy pool: pairs, fees, batches, duplicates, traps.
+func randomPool(seed uint64) []*Rec {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var recs []*Rec
+	n := 0
+	id := func(p string) string { n++; return fmt.Sprintf("%s%03d", p, n) }
+	for i := 0; i < 40; i++ {
+		cents := rng.Int64N(50000) + 100
+		ref := fmt.Sprintf("INV-2026-%05d", rng.IntN(30))
+		d := fmt.Sprintf("2026-03-%02d", 1+rng.IntN(20))
+		switch rng.IntN(5) {
+		case 0:
+			recs = append(recs, mk(id("b"), record.Bank, ref, "", "", cents, d), mk(id("l"), record.Ledger, ref, "", "", cents, d))
+		case 1:
+			recs = append(recs, mk(id("b"), record.Bank, "", "paid "+ref, "", cents-int64(rng.IntN(500)), d), mk(id("l"), record.Ledger, ref, "", "", cents, d))
+		case 2:
+			recs = append(recs, mk(id("b"), record.Bank, ref, "", "", cents*2, d), mk(id("l"), record.Ledger, ref, "", "", cents, d), mk(id("l"), record.Ledger, ref, "", "", cents, d))
+		case 3:
+			recs = append(recs, mk(id("l"), record.Ledger, ref, "dup", "", cents, d), mk(id("l"), record.Ledger, ref, "dup", "", cents, d), mk(id("b"), record.Bank, ref, "", "", cents, d))
+		default:
+			recs = append(recs, mk(id("b"), record.Bank, "", "", "", cents, d))
+		}
+	}
+	return recs
+}
+
+// Property tests: no record in two matches; a group's sums agree within
+// the rule's tolerance; the result does not depend on input order.
+func TestPoolProperties(t *testing.T) {
+	for seed := uint64(1); seed <= 30; seed++ {
+		recs := randomPool(seed)
+		res := eng.MatchPool(recs)
+		seen := map[string]bool{}
+		for _, g := range res.Matches {
+			var bs, ls money.Decimal
+			for _, r := range g.Bank {
+				bs, _ = bs.Add(r.Amount)
+			}
+			for _, r := range g.Ledger {
+				ls, _ = ls.Add(r.Amount)
+			}
+			for _, r := range append(append([]*Rec(nil), g.Bank...), g.Ledger...) {
+				if seen[r.ID] {
+					t.Fatalf("seed %d: %s in two matches", seed, r.ID)
+				}
+				seen[r.ID] = true
+			}
+			d, _ := bs.Sub(ls)
+			ad, _ := d.Abs()
+			if ad.Cmp(money.New(2500, 2)) > 0 || !d.Equal(g.Difference) {
+				t.Fatalf("seed %d: group %s bank %s ledger %s difference %s", seed, g.Rule, bs, ls, g.Difference)
+			}
+		}
+		for d := range res.Duplicates {
+			if seen[d.ID] {
+				t.Fatalf("seed %d: duplicate %s is also matched", seed, d.ID)
+			}
+		}
+		want := strings.Join(matchedIDs(res), ",")
+		for k := 0; k < 3; k++ {
+			shuffled := append([]*Rec(nil), recs...)
+			rand.New(rand.NewPCG(seed, uint64(k))).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			if got := strings.Join(matchedIDs(eng.MatchPool(shuffled)), ","); got != want {
+				t.Fatalf("seed %d: order changes the result:\n%s\n%s", seed, got, want)
+			}
+		}
+	}
+}
+
+func TestNormalizeAndSimilarity(t *testing.T) {
+	for in, want := range map[string]string{"inv-2026/00123 ": "INV202600123", "000123": "123", "Ümlaut 1": "ÜMLAUT1", "": ""} {
 		if got := NormalizeRef(in); got != want {
 			t.Errorf("NormalizeRef(%q) = %q", in, got)
 		}
+	}
+	if s := Similarity("ACME Office Supplies GmbH", "Acme Office Supplies"); s != 100 {
+		t.Errorf("similarity %d", s)
+	}
+	if s := Similarity("Contoso Ltd", "Acme"); s != 0 {
+		t.Errorf("similarity %d", s)
+	}
+	if s := Similarity("", "Acme"); s != -1 {
+		t.Errorf("similarity with an empty name %d", s)
 	}
 }

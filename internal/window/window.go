@@ -53,10 +53,23 @@ func (s *Store) key(p int32, name string) string {
 	return s.prefix + ":{p" + strconv.Itoa(int(p)) + "}:" + name
 }
 
-// IndexKey names the set of pending ids of one side with one match key and
-// normalised reference.
-func (s *Store) IndexKey(p int32, side record.Side, r *engine.Rec) string {
-	return s.key(p, "i:"+string(side[0])+":"+r.Account+"|"+r.Currency+"|"+r.NormRef)
+// KeyIndex names the set of ids of one side, match key and reference key.
+func (s *Store) KeyIndex(p int32, side record.Side, account, currency, refKey string) string {
+	return s.key(p, "i:"+string(side[0])+":"+account+"|"+currency+"|"+refKey)
+}
+
+// MatchKeyIndex names the set of all ids of one side and match key.
+func (s *Store) MatchKeyIndex(p int32, side record.Side, account, currency string) string {
+	return s.key(p, "m:"+string(side[0])+":"+account+"|"+currency)
+}
+
+// indexesOf lists every index set r belongs to.
+func (s *Store) indexesOf(p int32, r *engine.Rec) []string {
+	out := []string{s.MatchKeyIndex(p, r.Side, r.Account, r.Currency)}
+	for _, k := range r.Keys {
+		out = append(out, s.KeyIndex(p, r.Side, r.Account, r.Currency, k))
+	}
+	return out
 }
 
 // State is a partition's durable progress.
@@ -213,7 +226,7 @@ type Batch struct {
 	StreamTime record.Date
 	Put        []*engine.Rec // new records: pending until CloseAt, or already broken (kept until ExpireAt)
 	CloseAt    map[string]record.Date
-	Matched    []*engine.Rec // records leaving the window
+	Matched    []*engine.Rec // records leaving the window (matched, or duplicates reported)
 	Broken     []*engine.Rec // pending records now reported as breaks (BreakID set)
 	ExpireAt   map[string]record.Date
 	Expired    []*engine.Rec // broken records past retention
@@ -223,29 +236,30 @@ type Batch struct {
 // stored is the Redis form of a window record (short keys: it is kept per
 // pending record).
 type stored struct {
-	ID  string `json:"i"`
-	S   string `json:"s"`
-	Acc string `json:"a"`
-	C   string `json:"c"`
-	Amt string `json:"m"`
-	D   int32  `json:"d"`
-	R   string `json:"r,omitempty"`
-	N   string `json:"n,omitempty"`
-	CP  string `json:"cp,omitempty"`
-	De  string `json:"de,omitempty"`
-	F   string `json:"f,omitempty"`
-	P   int64  `json:"p,omitempty"`
-	I   int64  `json:"t,omitempty"`
-	K   string `json:"k,omitempty"`
-	V   bool   `json:"v,omitempty"`
-	W   int64  `json:"w,omitempty"`
+	ID  string   `json:"i"`
+	S   string   `json:"s"`
+	Acc string   `json:"a"`
+	C   string   `json:"c"`
+	Amt string   `json:"m"`
+	D   int32    `json:"d"`
+	R   string   `json:"r,omitempty"`
+	N   string   `json:"n,omitempty"`
+	CP  string   `json:"cp,omitempty"`
+	De  string   `json:"de,omitempty"`
+	F   string   `json:"f,omitempty"`
+	P   int64    `json:"p,omitempty"`
+	I   int64    `json:"t,omitempty"`
+	K   string   `json:"k,omitempty"`
+	V   bool     `json:"v,omitempty"`
+	W   int64    `json:"w,omitempty"`
+	Ks  []string `json:"ks,omitempty"`
 }
 
 func encode(r *engine.Rec) (string, error) {
 	b, err := json.Marshal(stored{ID: r.ID, S: string(r.Side), Acc: r.Account, C: r.Currency, Amt: r.Amount.String(),
 		D: int32(r.BookingDate), R: r.Reference, N: r.NormRef, CP: r.Counterparty, De: r.Description,
 		F: r.SourceFile, P: r.SourcePosition, I: r.IngestedAt.UnixMilli(), K: r.BreakID, V: r.Provisional,
-		W: r.PendingSince.UnixMilli()})
+		W: r.PendingSince.UnixMilli(), Ks: r.Keys})
 	return string(b), err
 }
 
@@ -261,7 +275,7 @@ func decode(s string) (*engine.Rec, error) {
 	r := &engine.Rec{Item: record.Item{ID: st.ID, Side: record.Side(st.S), Currency: st.C, Amount: amt,
 		BookingDate: record.Date(st.D), Reference: st.R, Counterparty: st.CP, Description: st.De,
 		SourceFile: st.F, SourcePosition: st.P, IngestedAt: time.UnixMilli(st.I).UTC()},
-		Account: st.Acc, NormRef: st.N, BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC()}
+		Account: st.Acc, NormRef: st.N, BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks}
 	return r, nil
 }
 
@@ -284,29 +298,32 @@ for j = 1, n do
 end
 local st = tonumber(redis.call('HGET', meta, 'st') or '-2147483648')
 if tonumber(ARGV[2]) > st then redis.call('HSET', meta, 'st', ARGV[2]) end
--- put: id, blob, index key number, side letter, score, mode (p: pending
--- until score; k: already broken, kept until score)
+-- put: id, blob, side letter, score, mode (p: pending until score; k:
+-- already broken, kept until score), index count, index key numbers
 n = tonumber(ARGV[i]); i = i + 1
 for j = 1, n do
   redis.call('HSET', rec, ARGV[i], ARGV[i+1])
-  redis.call('SADD', KEYS[tonumber(ARGV[i+2])], ARGV[i])
-  if ARGV[i+5] == 'p' then
-    redis.call('ZADD', due, ARGV[i+4], ARGV[i])
-    redis.call('HINCRBY', meta, 'p' .. ARGV[i+3], 1)
+  if ARGV[i+4] == 'p' then
+    redis.call('ZADD', due, ARGV[i+3], ARGV[i])
+    redis.call('HINCRBY', meta, 'p' .. ARGV[i+2], 1)
   else
-    redis.call('ZADD', exp, ARGV[i+4], ARGV[i])
+    redis.call('ZADD', exp, ARGV[i+3], ARGV[i])
   end
-  i = i + 6
+  local nk = tonumber(ARGV[i+5])
+  for k = 1, nk do redis.call('SADD', KEYS[tonumber(ARGV[i+5+k])], ARGV[i]) end
+  i = i + 6 + nk
 end
--- remove (matched or expired): id, index key number, side letter, was pending (1/0)
+-- remove (matched, duplicate or expired): id, side letter, was pending
+-- (1/0), index count, index key numbers
 n = tonumber(ARGV[i]); i = i + 1
 for j = 1, n do
   redis.call('HDEL', rec, ARGV[i])
-  redis.call('SREM', KEYS[tonumber(ARGV[i+1])], ARGV[i])
   redis.call('ZREM', due, ARGV[i])
   redis.call('ZREM', exp, ARGV[i])
-  if ARGV[i+3] == '1' then redis.call('HINCRBY', meta, 'p' .. ARGV[i+2], -1) end
-  i = i + 4
+  if ARGV[i+2] == '1' then redis.call('HINCRBY', meta, 'p' .. ARGV[i+1], -1) end
+  local nk = tonumber(ARGV[i+3])
+  for k = 1, nk do redis.call('SREM', KEYS[tonumber(ARGV[i+3+k])], ARGV[i]) end
+  i = i + 4 + nk
 end
 -- broken: id, blob, side letter, expire
 n = tonumber(ARGV[i]); i = i + 1
@@ -353,7 +370,11 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) error
 		if r.Broken() {
 			mode, score = "k", b.ExpireAt[r.ID]
 		}
-		args = append(args, r.ID, blob, idx(s.IndexKey(p, r.Side, r)), string(r.Side[0]), int(score), mode)
+		ix := s.indexesOf(p, r)
+		args = append(args, r.ID, blob, string(r.Side[0]), int(score), mode, len(ix))
+		for _, k := range ix {
+			args = append(args, idx(k))
+		}
 	}
 	rm := append(append([]*engine.Rec(nil), b.Matched...), b.Expired...)
 	args = append(args, len(rm))
@@ -362,7 +383,11 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) error
 		if r.Broken() {
 			pending = "0"
 		}
-		args = append(args, r.ID, idx(s.IndexKey(p, r.Side, r)), string(r.Side[0]), pending)
+		ix := s.indexesOf(p, r)
+		args = append(args, r.ID, string(r.Side[0]), pending, len(ix))
+		for _, k := range ix {
+			args = append(args, idx(k))
+		}
 	}
 	args = append(args, len(b.Broken))
 	for _, r := range b.Broken {
@@ -422,4 +447,30 @@ func (s *Store) Ack(ctx context.Context, p int32, ids ...string) error {
 // OutboxLen is the number of unacknowledged outputs of p.
 func (s *Store) OutboxLen(ctx context.Context, p int32) (int64, error) {
 	return s.rdb.XLen(ctx, s.key(p, "outbox")).Result()
+}
+
+// Pool returns the records in any of the given index sets, each once.
+func (s *Store) Pool(ctx context.Context, p int32, keys []string) ([]*engine.Rec, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.SMembers(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("window: pool: %w", err)
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, c := range cmds {
+		for _, id := range c.Val() {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return s.Records(ctx, p, ids)
 }

@@ -15,8 +15,10 @@ import (
 )
 
 func rec(id string, side record.Side, ref string) *engine.Rec {
-	return &engine.Rec{Item: record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(-100, 2), BookingDate: 100, Reference: ref},
-		Account: "A", NormRef: engine.NormalizeRef(ref)}
+	r := &engine.Rec{Item: record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(-100, 2), BookingDate: 100, Reference: ref},
+		Account: "A"}
+	engine.New(engine.DefaultConfig()).Prepare(r)
+	return r
 }
 
 func stores(t *testing.T) map[string]*Store {
@@ -56,8 +58,10 @@ func TestApplyLifecycle(t *testing.T) {
 			if !errors.Is(err, ErrApplied) {
 				t.Errorf("re-apply: %v", err)
 			}
-			cands, err := s.Candidates(ctx, 3, []string{s.IndexKey(3, record.Bank, l1)})
-			if err != nil || len(cands[s.IndexKey(3, record.Bank, l1)]) != 1 {
+			key := s.KeyIndex(3, record.Bank, l1.Account, l1.Currency, l1.NormRef)
+			all := s.MatchKeyIndex(3, record.Bank, "A", "EUR")
+			cands, err := s.Candidates(ctx, 3, []string{key, all})
+			if err != nil || len(cands[key]) != 1 || len(cands[all]) != 1 {
 				t.Fatalf("candidates %v %v", cands, err)
 			}
 			due, _ := s.Due(ctx, 3, 103)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,11 +26,10 @@ type batch struct {
 	wb *window.Batch
 
 	streamTime record.Date
-	added      map[string][]*engine.Rec // index key -> records put by this batch
-	removed    map[string]bool          // ids matched by this batch
-	seen       map[string]bool          // ids arriving in this batch
-	putIDs     map[string]bool          // ids put by this batch
-	matches    int
+	added      []*engine.Rec   // records put by this batch, still pending
+	removed    map[string]bool // ids leaving the window in this batch
+	seen       map[string]bool // ids arriving in this batch
+	putIDs     map[string]bool // ids put by this batch
 	latencies  []float64
 	lateIDs    map[string]bool
 	counts     map[string]int // metric label -> count
@@ -53,15 +54,11 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	b := &batch{s: s, p: p, ps: ps, streamTime: ps.streamTime,
 		wb: &window.Batch{From: map[string]int64{}, To: map[string]int64{}, CloseAt: map[string]record.Date{},
 			ExpireAt: map[string]record.Date{}},
-		added: map[string][]*engine.Rec{}, removed: map[string]bool{}, seen: map[string]bool{}, putIDs: map[string]bool{},
+		removed: map[string]bool{}, seen: map[string]bool{}, putIDs: map[string]bool{},
 		lateIDs: map[string]bool{}, counts: map[string]int{}}
 
 	// Decode, skipping what the stored offsets say was applied.
-	type input struct {
-		rec *engine.Rec
-		kr  *kgo.Record
-	}
-	var ins []input
+	var ins []*engine.Rec
 	applied := 0
 	for _, kr := range recs {
 		if kr.Offset < ps.offsets[kr.Topic] {
@@ -88,7 +85,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 				b.poison(kr, err)
 				continue
 			}
-			ins = append(ins, input{r, kr})
+			ins = append(ins, r)
 		}
 	}
 	if len(b.wb.To) == 0 && mv.to == 0 && !mv.tick && !mv.final {
@@ -96,54 +93,53 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	}
 	now := s.cfg.Now()
 
-	// Load what the batch needs from Redis: counterpart candidates and the
-	// ids already in the window (duplicates).
-	keys := make([]string, 0, len(ins))
+	// The records already in the window: those with the same ids
+	// (duplicates), and the candidates sharing a reference key.
 	ids := make([]string, 0, len(ins))
-	for _, in := range ins {
-		keys = append(keys, s.store.IndexKey(p, other(in.rec.Side), in.rec))
-		ids = append(ids, in.rec.ID)
-	}
-	cands, err := s.store.Candidates(ctx, p, keys)
-	if err != nil {
-		return err
+	var keys []string
+	for _, r := range ins {
+		ids = append(ids, r.ID)
+		if s.cfg.HoldWindows {
+			continue // nothing is decided on arrival
+		}
+		for _, side := range []record.Side{record.Bank, record.Ledger} {
+			for _, k := range r.Keys {
+				keys = append(keys, s.store.KeyIndex(p, side, r.Account, r.Currency, k))
+			}
+		}
 	}
 	existing, err := s.store.Has(ctx, p, ids)
 	if err != nil {
 		return err
 	}
+	stored, err := s.store.Pool(ctx, p, keys)
+	if err != nil {
+		return err
+	}
 
-	for _, in := range ins {
-		r := in.rec
+	for _, r := range ins {
 		if r.BookingDate > b.streamTime {
 			b.streamTime = r.BookingDate
 		}
 		b.counts["records:"+string(r.Side)]++
 		if existing[r.ID] != nil || b.seen[r.ID] {
-			b.duplicate(r)
+			b.duplicateOf(r, nil)
 			continue
 		}
 		b.seen[r.ID] = true
-		key := s.store.IndexKey(p, other(r.Side), r)
-		var pool []*engine.Rec
-		for _, c := range cands[key] {
-			if !b.removed[c.ID] {
-				pool = append(pool, c)
+		if !s.cfg.HoldWindows {
+			pool := b.pool(r, stored)
+			d := s.eng.Match(r, pool)
+			if d.Match != nil {
+				b.apply(d.Match)
+				for _, dup := range d.Duplicates {
+					b.duplicateOf(dup, d.Match)
+				}
+				continue
 			}
 		}
-		for _, c := range b.added[key] {
-			if !b.removed[c.ID] {
-				pool = append(pool, c)
-			}
-		}
-		d := s.eng.Match(r, pool)
-		if d.Counterpart != nil {
-			b.match(r, d)
-			continue
-		}
-		own := s.store.IndexKey(p, r.Side, r)
-		b.added[own] = append(b.added[own], r)
 		r.PendingSince = now
+		b.added = append(b.added, r)
 		b.wb.Put = append(b.wb.Put, r)
 		b.putIDs[r.ID] = true
 		b.wb.CloseAt[r.ID] = s.eng.CloseDate(r)
@@ -156,7 +152,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		return err
 	}
 	b.wb.StreamTime = b.streamTime
-	// Records matched by this batch that were put by it never reach Redis.
+	// Records of this batch that left the window again never reach Redis.
 	put := b.wb.Put[:0]
 	for _, r := range b.wb.Put {
 		if !b.removed[r.ID] {
@@ -199,7 +195,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	s.mu.Unlock()
 	s.processed.Add(int64(applied))
 	for k, n := range b.counts {
-		kind, label, _ := cut(k)
+		kind, label, _ := strings.Cut(k, ":")
 		switch kind {
 		case "records":
 			s.m.records.WithLabelValues(label).Add(float64(n))
@@ -218,13 +214,34 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	return s.drainOutbox(ctx, p)
 }
 
-func cut(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == ':' {
-			return s[:i], s[i+1:], true
+// pool is what r is decided against on arrival: the stored records and the
+// ones this batch put, sharing one of r's reference keys, still in the window.
+func (b *batch) pool(r *engine.Rec, stored []*engine.Rec) []*engine.Rec {
+	var out []*engine.Rec
+	share := func(c *engine.Rec) bool {
+		if c.Account != r.Account || c.Currency != r.Currency || b.removed[c.ID] || c.ID == r.ID {
+			return false
+		}
+		for _, k := range c.Keys {
+			for _, m := range r.Keys {
+				if k == m {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, c := range stored {
+		if share(c) {
+			out = append(out, c)
 		}
 	}
-	return s, "", false
+	for _, c := range b.added {
+		if share(c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func other(s record.Side) record.Side {
@@ -234,30 +251,48 @@ func other(s record.Side) record.Side {
 	return record.Bank
 }
 
-func (b *batch) match(r *engine.Rec, d engine.Decision) {
-	c := d.Counterpart
-	b.removed[c.ID] = true
-	if !b.putIDs[c.ID] {
-		b.wb.Matched = append(b.wb.Matched, c)
+// leave takes a record out of the window: a stored one is removed from
+// Redis; one put or arriving in this batch simply never gets there.
+func (b *batch) leave(r *engine.Rec) {
+	if b.removed[r.ID] {
+		return
 	}
-	bank, ledger := r, c
-	if r.Side == record.Ledger {
-		bank, ledger = c, r
+	b.removed[r.ID] = true
+	if !b.seen[r.ID] {
+		b.wb.Matched = append(b.wb.Matched, r)
 	}
-	m := &record.Match{
-		MatchID: record.MatchID(bank.ID, ledger.ID), Rule: d.Rule, Confidence: d.Confidence, Status: record.Auto,
-		Account: r.Account, Currency: r.Currency, Bank: []record.Item{bank.Item}, Ledger: []record.Item{ledger.Item},
-		Difference: d.Difference, Explanation: d.Explanation,
-		DecidedAt: max(bank.BookingDate, ledger.BookingDate).Time(),
+}
+
+// apply publishes a match and takes its members out of the window.
+func (b *batch) apply(g *engine.Group) {
+	var ids []string
+	var clears []string
+	var latest int64
+	var bank, ledger []record.Item
+	decided := record.Date(0)
+	for _, r := range append(append([]*engine.Rec(nil), g.Bank...), g.Ledger...) {
+		ids = append(ids, r.ID)
+		if r.Broken() {
+			clears = append(clears, r.BreakID)
+		}
+		latest = max(latest, r.IngestedAt.UnixMilli())
+		decided = max(decided, r.BookingDate)
+		b.leave(r)
 	}
-	if c.Broken() {
-		m.ClearsBreakIDs = []string{c.BreakID}
+	for _, r := range g.Bank {
+		bank = append(bank, r.Item)
 	}
-	latest := max(bank.IngestedAt.UnixMilli(), ledger.IngestedAt.UnixMilli())
+	for _, r := range g.Ledger {
+		ledger = append(ledger, r.Item)
+	}
+	first := g.Bank[0]
+	m := &record.Match{MatchID: record.MatchID(ids...), Rule: g.Rule, Confidence: g.Confidence, Status: g.Status,
+		Account: first.Account, Currency: first.Currency, Bank: bank, Ledger: ledger, Difference: g.Difference,
+		Explanation: g.Explanation, ClearsBreakIDs: clears, DecidedAt: decided.Time()}
 	if latest > 0 {
 		b.latencies = append(b.latencies, time.Since(time.UnixMilli(latest)).Seconds())
 	}
-	b.counts["matches:"+d.Rule]++
+	b.counts["matches:"+g.Rule]++
 	v, err := b.s.codecs.match.Encode(nil, avro.MatchNative(m))
 	if err != nil {
 		b.s.log.Error("encode match", "err", err)
@@ -266,13 +301,21 @@ func (b *batch) match(r *engine.Rec, d engine.Decision) {
 	b.wb.Out = append(b.wb.Out, window.OutEntry{Topic: b.s.topics.matches, Key: []byte(m.MatchID), Value: v})
 }
 
-// duplicate reports a record whose id is already in the window.
-func (b *batch) duplicate(r *engine.Rec) {
-	br := &record.Break{
-		BreakID: record.BreakID(r.Item, record.Duplicate),
-		Side:    r.Side, Reason: record.Duplicate, Account: r.Account, Currency: r.Currency,
-		Record: r.Item, Candidates: []record.Candidate{}, WindowClosedAt: r.BookingDate,
+// duplicateOf reports r as a duplicate break: a record whose id is already
+// in the window (g nil), or the twin of a matched record, and takes it out.
+func (b *batch) duplicateOf(r *engine.Rec, g *engine.Group) {
+	cands := []record.Candidate{}
+	if g != nil {
+		twin := g.Ledger[0]
+		if r.Side == record.Bank {
+			twin = g.Bank[0]
+		}
+		cands = append(cands, record.Candidate{ID: twin.ID, Currency: twin.Currency, Amount: twin.Amount,
+			BookingDate: twin.BookingDate, Reference: twin.Reference, Score: 10000, Note: "matched twin of this record"})
+		b.leave(r)
 	}
+	br := &record.Break{BreakID: record.BreakID(r.Item, record.Duplicate), Side: r.Side, Reason: record.Duplicate,
+		Account: r.Account, Currency: r.Currency, Record: r.Item, Candidates: cands, WindowClosedAt: r.BookingDate}
 	b.emitBreak(br)
 }
 
@@ -286,10 +329,12 @@ func (b *batch) emitBreak(br *record.Break) {
 	b.wb.Out = append(b.wb.Out, window.OutEntry{Topic: b.s.topics.breaks, Key: []byte(br.BreakID), Value: v})
 }
 
-// closeWindows turns the pending records whose window closed by the stream
-// time into breaks, and forgets broken records past their retention. A
-// record younger than MinPending in the window waits (its counterpart may
-// be in the next batch); the end of input closes everything.
+// closeWindows decides the records whose window closed by the stream time:
+// all the pending records of their account and currency are matched as a
+// pool (groups, instalments, ties resolved, duplicates), and the due
+// records still unmatched become breaks with their reason and closest
+// candidates. A record younger than MinPending in the window waits; the end
+// of input closes everything. Broken records past retention are forgotten.
 func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) error {
 	s := b.s
 	horizon := b.streamTime
@@ -303,40 +348,102 @@ func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) er
 	if err != nil {
 		return err
 	}
-	var dueIn []string
-	for _, id := range dueIDs {
-		if !b.removed[id] {
-			dueIn = append(dueIn, id)
-		}
-	}
-	stored, err := s.store.Records(ctx, b.p, dueIn)
+	dueStored, err := s.store.Records(ctx, b.p, dueIDs)
 	if err != nil {
 		return err
 	}
+	due := map[string]*engine.Rec{}
+	for _, r := range dueStored {
+		if !r.Broken() && !b.removed[r.ID] && !young(r) {
+			due[r.ID] = r
+		}
+	}
+	for _, r := range b.added {
+		if !b.removed[r.ID] && b.wb.CloseAt[r.ID] <= horizon && !young(r) {
+			due[r.ID] = r
+		}
+	}
+	// One pool per account and currency with something due.
+	type mk struct{ account, currency string }
+	var keys []mk
+	seenKey := map[mk]bool{}
+	for _, r := range due {
+		k := mk{r.Account, r.Currency}
+		if !seenKey[k] {
+			seenKey[k] = true
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].account != keys[j].account {
+			return keys[i].account < keys[j].account
+		}
+		return keys[i].currency < keys[j].currency
+	})
 	retention := record.Date(s.cfg.RetentionDays)
-	breakRec := func(r *engine.Rec, reason record.BreakReason) {
-		closeAt := s.eng.CloseDate(r)
-		r.BreakID = record.BreakID(r.Item, reason)
-		b.emitBreak(&record.Break{BreakID: r.BreakID, Side: r.Side, Reason: reason, Account: r.Account,
-			Currency: r.Currency, Record: r.Item, Candidates: []record.Candidate{}, WindowClosedAt: closeAt})
-		b.wb.ExpireAt[r.ID] = closeAt + retention
-	}
-	for _, r := range stored {
-		if r.Broken() || young(r) {
-			continue
+	for _, k := range keys {
+		stored, err := s.store.Pool(ctx, b.p, []string{
+			s.store.MatchKeyIndex(b.p, record.Bank, k.account, k.currency),
+			s.store.MatchKeyIndex(b.p, record.Ledger, k.account, k.currency)})
+		if err != nil {
+			return err
 		}
-		breakRec(r, record.Unmatched)
-		b.wb.Broken = append(b.wb.Broken, r)
-	}
-	for _, r := range b.wb.Put {
-		if b.removed[r.ID] || b.wb.CloseAt[r.ID] > horizon || young(r) {
-			continue
+		byID := map[string]*engine.Rec{}
+		for _, r := range stored {
+			if !b.removed[r.ID] {
+				byID[r.ID] = r
+			}
 		}
-		reason := record.Unmatched
-		if b.lateIDs[r.ID] {
-			reason = record.Late
+		for _, r := range b.added {
+			if !b.removed[r.ID] && r.Account == k.account && r.Currency == k.currency {
+				byID[r.ID] = r
+			}
 		}
-		breakRec(r, reason) // stays a Put, stored as broken
+		pool := make([]*engine.Rec, 0, len(byID))
+		for _, r := range byID {
+			if r2, ok := due[r.ID]; ok {
+				r = r2
+			}
+			pool = append(pool, r)
+		}
+		res := s.eng.MatchPool(pool)
+		for _, g := range res.Matches {
+			b.apply(g)
+		}
+		var dups []*engine.Rec
+		for d := range res.Duplicates {
+			dups = append(dups, d)
+		}
+		sort.Slice(dups, func(i, j int) bool { return dups[i].ID < dups[j].ID })
+		for _, d := range dups {
+			if d.Broken() || b.removed[d.ID] {
+				continue
+			}
+			twin := res.Duplicates[d]
+			g := &engine.Group{Bank: []*engine.Rec{twin}, Ledger: []*engine.Rec{twin}}
+			b.duplicateOf(d, g)
+		}
+		var closing []*engine.Rec
+		for _, r := range due {
+			if r.Account == k.account && r.Currency == k.currency && !b.removed[r.ID] {
+				closing = append(closing, r)
+			}
+		}
+		sort.Slice(closing, func(i, j int) bool { return closing[i].ID < closing[j].ID })
+		for _, r := range closing {
+			reason, cands := s.eng.Explain(r, pool, res)
+			if reason == record.Unmatched && b.lateIDs[r.ID] {
+				reason = record.Late
+			}
+			closeAt := s.eng.CloseDate(r)
+			r.BreakID = record.BreakID(r.Item, reason)
+			b.emitBreak(&record.Break{BreakID: r.BreakID, Side: r.Side, Reason: reason, Account: r.Account,
+				Currency: r.Currency, Record: r.Item, Candidates: cands, WindowClosedAt: closeAt})
+			b.wb.ExpireAt[r.ID] = closeAt + retention
+			if !b.putIDs[r.ID] {
+				b.wb.Broken = append(b.wb.Broken, r) // stored: becomes broken; put ones are stored broken
+			}
+		}
 	}
 	expIDs, err := s.store.Expired(ctx, b.p, horizon)
 	if err != nil {
@@ -389,7 +496,9 @@ func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engin
 	if t.Amount.Scale() > money.MaxScale {
 		return nil, errors.New("amount scale")
 	}
-	return &engine.Rec{Item: record.ItemOf(t), Account: t.Account, NormRef: engine.NormalizeRef(t.Reference), Provisional: t.Provisional}, nil
+	r := &engine.Rec{Item: record.ItemOf(t), Account: t.Account, Provisional: t.Provisional}
+	s.eng.Prepare(r)
+	return r, nil
 }
 
 func (s *Service) decodeStatement(ctx context.Context, kr *kgo.Record) (*record.Statement, error) {

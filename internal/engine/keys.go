@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"sort"
+	"strings"
+	"unicode"
+)
+
+// NormalizeRef upper-cases a reference and drops everything but letters
+// and digits, and leading zeros: "inv-2026/00123 " -> "INV202600123",
+// "000123" -> "123".
+func NormalizeRef(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if b.Len() == 0 && r == '0' {
+				continue
+			}
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
+}
+
+// Prepare fills r's normalised reference and its reference keys: the
+// normalised reference, reference-like tokens of the reference, bank
+// reference and description (at least 4 characters with a digit), and
+// what the extractors find in them.
+func (e *Engine) Prepare(r *Rec) {
+	r.NormRef = NormalizeRef(r.Reference)
+	keys := map[string]bool{}
+	if r.NormRef != "" {
+		keys[r.NormRef] = true
+	}
+	for _, text := range []string{r.Reference, r.Description} {
+		for _, tok := range strings.FieldsFunc(text, func(c rune) bool {
+			return !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == '-' || c == '/' || c == '_')
+		}) {
+			n := NormalizeRef(tok)
+			if len(n) >= 4 && strings.ContainsAny(n, "0123456789") {
+				keys[n] = true
+			}
+		}
+		for i := range e.cfg.Extractors {
+			e.cfg.Extractors[i].apply(text, keys)
+		}
+	}
+	r.Keys = r.Keys[:0]
+	for k := range keys {
+		r.Keys = append(r.Keys, k)
+	}
+	sort.Strings(r.Keys)
+}
+
+// sharesKey reports whether a and b have a reference key in common.
+func sharesKey(a, b *Rec) bool {
+	i, j := 0, 0
+	for i < len(a.Keys) && j < len(b.Keys) {
+		switch {
+		case a.Keys[i] == b.Keys[j]:
+			return true
+		case a.Keys[i] < b.Keys[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return false
+}
+
+var legalForms = map[string]bool{"GMBH": true, "AG": true, "LTD": true, "INC": true, "LLC": true, "BV": true, "NV": true,
+	"SA": true, "SAS": true, "SRL": true, "SPA": true, "PLC": true, "CO": true, "CORP": true, "KG": true, "OY": true, "AB": true}
+
+func nameTokens(s string) map[string]bool {
+	out := map[string]bool{}
+	for _, t := range strings.FieldsFunc(strings.ToUpper(s), func(c rune) bool { return !(unicode.IsLetter(c) || unicode.IsDigit(c)) }) {
+		if len(t) > 1 && !legalForms[t] {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// Similarity of two counterparty names, 0–100: the share of the shorter
+// name's tokens (legal forms dropped) found in the other. -1 when either is
+// empty.
+func Similarity(a, b string) int {
+	ta, tb := nameTokens(a), nameTokens(b)
+	if len(ta) == 0 || len(tb) == 0 {
+		return -1
+	}
+	if len(ta) > len(tb) {
+		ta, tb = tb, ta
+	}
+	common := 0
+	for t := range ta {
+		if tb[t] {
+			common++
+		}
+	}
+	return common * 100 / len(ta)
+}

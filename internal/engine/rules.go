@@ -1,0 +1,252 @@
+package engine
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/openrecon/recon/internal/money"
+)
+
+// Config is a rules file: an ordered waterfall of rules, the reference
+// extractors they share, and the grace added to every window.
+//
+//	grace_days: 1
+//	extractors:
+//	  - name: invoice
+//	    pattern: '(?i)\bINV[\s\-_/]*(\d{4})[\s\-_/]*(\d{1,6})\b'
+//	    template: 'INV$1-$2'          # groups; $2 is zero-padded to 6 digits with pad: {2: 6}
+//	    pad: {2: 6}
+//	rules:
+//	  - name: exact
+//	    reference: normalized         # exact | normalized | contains | none
+//	    amount: {absolute: "0", percent: "0", fee: "0"}
+//	    date: {before: 3, after: 3, business_days: false}
+//	    counterparty: {min_similarity: 0}   # 0-100; 0 = not compared
+//	    cardinality: "1:1"            # 1:1 | 1:N (one bank, many ledger) | N:1
+//	    max_candidates: 12            # 1:N / N:1 search
+//	    max_group: 6
+//	    confidence: 10000             # basis points before penalties
+//	    min_confidence: 9000
+//	    action: auto                  # auto | propose
+type Config struct {
+	GraceDays  int         `yaml:"grace_days"`
+	Extractors []Extractor `yaml:"extractors"`
+	Rules      []Rule      `yaml:"rules"`
+}
+
+// Extractor turns references written many ways ("INV-2026-00123",
+// "INV202600123", "inv 2026 00123") into one key.
+type Extractor struct {
+	Name     string      `yaml:"name"`
+	Pattern  string      `yaml:"pattern"`
+	Template string      `yaml:"template"`
+	Pad      map[int]int `yaml:"pad"`
+	re       *regexp.Regexp
+}
+
+// Rule is one step of the waterfall.
+type Rule struct {
+	Name      string `yaml:"name"`
+	Reference string `yaml:"reference"`
+	Amount    struct {
+		Absolute string `yaml:"absolute"`
+		Percent  string `yaml:"percent"`
+		Fee      string `yaml:"fee"`
+	} `yaml:"amount"`
+	Date struct {
+		Before       int  `yaml:"before"`
+		After        int  `yaml:"after"`
+		BusinessDays bool `yaml:"business_days"`
+	} `yaml:"date"`
+	Counterparty struct {
+		MinSimilarity int `yaml:"min_similarity"`
+	} `yaml:"counterparty"`
+	Cardinality   string `yaml:"cardinality"`
+	MaxCandidates int    `yaml:"max_candidates"`
+	MaxGroup      int    `yaml:"max_group"`
+	Confidence    int    `yaml:"confidence"`
+	MinConfidence int    `yaml:"min_confidence"`
+	Action        string `yaml:"action"`
+
+	abs, pct, fee money.Decimal
+}
+
+//go:embed default-rules.yaml
+var defaultRules []byte
+
+// DefaultConfig is the built-in rule set (default-rules.yaml).
+func DefaultConfig() Config {
+	c, err := ParseConfig(defaultRules, "default-rules.yaml")
+	if err != nil {
+		panic(err) // a broken built-in is a build error; TestDefaultRules catches it
+	}
+	return c
+}
+
+// LoadConfig reads a rules file.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return ParseConfig(b, path)
+}
+
+// ParseConfig reads and validates rules YAML; every problem is reported
+// with the rule it belongs to.
+func ParseConfig(b []byte, file string) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("rules %s: %w", file, err)
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("rules %s:\n%w", file, err)
+	}
+	return c, nil
+}
+
+// Validate checks the rules and prepares them.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(where, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
+	}
+	if c.GraceDays < 0 {
+		bad("grace_days", "must not be negative")
+	}
+	for i := range c.Extractors {
+		x := &c.Extractors[i]
+		where := fmt.Sprintf("extractors[%d] (%s)", i, x.Name)
+		re, err := regexp.Compile(x.Pattern)
+		if err != nil {
+			bad(where, "pattern: %v", err)
+			continue
+		}
+		x.re = re
+		if x.Template == "" {
+			bad(where, "template is empty")
+		}
+	}
+	if len(c.Rules) == 0 {
+		bad("rules", "at least one rule is needed")
+	}
+	names := map[string]bool{}
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		where := fmt.Sprintf("rules[%d] (%s)", i, r.Name)
+		if r.Name == "" {
+			bad(where, "name is empty")
+		}
+		if names[r.Name] {
+			bad(where, "name used twice")
+		}
+		names[r.Name] = true
+		switch r.Reference {
+		case "exact", "normalized", "contains", "none":
+		case "":
+			r.Reference = "normalized"
+		default:
+			bad(where, "reference %q: want exact, normalized, contains or none", r.Reference)
+		}
+		for _, a := range []struct {
+			name, v string
+			dst     *money.Decimal
+		}{{"amount.absolute", r.Amount.Absolute, &r.abs}, {"amount.percent", r.Amount.Percent, &r.pct}, {"amount.fee", r.Amount.Fee, &r.fee}} {
+			if a.v == "" {
+				*a.dst = money.New(0, 0)
+				continue
+			}
+			d, err := money.Parse(a.v)
+			if err != nil || d.Sign() < 0 {
+				bad(where, "%s %q: want a non-negative decimal", a.name, a.v)
+			}
+			*a.dst = d
+		}
+		if r.Date.Before < 0 || r.Date.After < 0 || r.Date.Before > 60 || r.Date.After > 60 {
+			bad(where, "date.before and date.after: 0 to 60 days")
+		}
+		if r.Counterparty.MinSimilarity < 0 || r.Counterparty.MinSimilarity > 100 {
+			bad(where, "counterparty.min_similarity: 0 to 100")
+		}
+		switch r.Cardinality {
+		case "", "1:1":
+			r.Cardinality = "1:1"
+		case "1:N", "N:1":
+			if r.MaxCandidates == 0 {
+				r.MaxCandidates = 12
+			}
+			if r.MaxGroup == 0 {
+				r.MaxGroup = 6
+			}
+			if r.MaxCandidates > 24 || r.MaxGroup > 10 || r.MaxGroup < 2 {
+				bad(where, "max_candidates up to 24 and max_group 2 to 10 (the subset search is bounded)")
+			}
+		default:
+			bad(where, "cardinality %q: want 1:1, 1:N or N:1", r.Cardinality)
+		}
+		if r.Confidence == 0 {
+			r.Confidence = 10000
+		}
+		if r.Confidence < 0 || r.Confidence > 10000 || r.MinConfidence < 0 || r.MinConfidence > 10000 {
+			bad(where, "confidence and min_confidence: 0 to 10000 basis points")
+		}
+		switch r.Action {
+		case "", "auto":
+			r.Action = "auto"
+		case "propose":
+		default:
+			bad(where, "action %q: want auto or propose", r.Action)
+		}
+		if r.Reference == "none" && r.Counterparty.MinSimilarity == 0 && r.abs.IsZero() && r.pct.IsZero() && r.Cardinality == "1:1" && r.Action == "auto" {
+			// Allowed, but amount-and-date-only auto matching is the classic
+			// source of false matches: note it in the error list only when
+			// the window is wide.
+			if r.Date.Before+r.Date.After > 6 {
+				bad(where, "reference none with a %d-day window auto-matches on amount alone; narrow the window, require counterparty similarity or use action: propose", r.Date.Before+r.Date.After)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// maxWindow is the widest date window of any rule (days).
+func (c *Config) maxWindow() int {
+	w := 0
+	for _, r := range c.Rules {
+		w = max(w, r.Date.Before, r.Date.After)
+	}
+	if w == 0 {
+		w = 3
+	}
+	return w
+}
+
+func (x *Extractor) apply(text string, out map[string]bool) {
+	if x.re == nil {
+		return
+	}
+	for _, m := range x.re.FindAllStringSubmatch(text, -1) {
+		key := x.Template
+		for g := len(m) - 1; g >= 1; g-- {
+			v := strings.TrimLeft(m[g], "0")
+			if w, ok := x.Pad[g]; ok {
+				for len(v) < w {
+					v = "0" + v
+				}
+			} else if v == "" {
+				v = "0"
+			}
+			key = strings.ReplaceAll(key, fmt.Sprintf("$%d", g), v)
+		}
+		out[NormalizeRef(key)] = true
+	}
+}
