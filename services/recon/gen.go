@@ -16,6 +16,8 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg gen.Config
 	var out, form string
 	var seed, statements, per int
+	var noisy bool
+	var bankFormat string
 	l := config.New("recon gen")
 	l.FlagSet().SetOutput(stderr)
 	l.String(&out, "out", "gen", "output folder (csv: bank.csv, ledger.csv) or file (statement formats)")
@@ -24,6 +26,8 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	l.Int(&cfg.LedgerOnly, "ledger-only", 10, "ledger postings without a counterpart")
 	l.Int(&cfg.Accounts, "accounts", 50, "distinct accounts")
 	l.Int(&seed, "seed", 1, "random seed (same seed, same files)")
+	l.Bool(&noisy, "noisy", false, "a realistic day with known truth and the noise real data has (date shifts, reformatted and missing references, fees, batches, instalments, duplicates, same-amount traps, unmatched items): bank.<format>, ledger.csv, truth.json")
+	l.String(&bankFormat, "bank-format", "csv", "with --noisy: the bank file's format (csv, mt940, camt053, bai2)")
 	l.String(&form, "format", "csv", "csv (a bank CSV and a ledger CSV with known matches), or one statement file: mt940, bai2, camt053")
 	l.Int(&statements, "statements", 100, "statements in a statement file")
 	l.Int(&per, "entries-per-statement", 100, "entries per statement")
@@ -31,6 +35,9 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg.Seed = uint64(seed)
+	if noisy {
+		return writeNoisy(out, bankFormat, cfg.Seed, stdout)
+	}
 	if w, ok := map[string]func(io.Writer, gen.StatementConfig) (int, error){
 		"mt940": gen.WriteMT940, "bai2": gen.WriteBAI2, "camt053": gen.WriteCAMT053}[form]; ok {
 		f, err := os.Create(out)
@@ -67,5 +74,63 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s: %d pairs, %d bank-only, %d ledger-only\n",
 		bank.Name(), ledger.Name(), cfg.Pairs, cfg.BankOnly, cfg.LedgerOnly)
+	return nil
+}
+
+// writeNoisy writes the noisy day of `recon gen --noisy`.
+func writeNoisy(dir, bankFormat string, seed uint64, stdout io.Writer) error {
+	n := gen.DefaultNoise()
+	n.Seed, n.BankFormat = seed, bankFormat
+	ext := map[string]string{"csv": "csv", "mt940": "sta", "camt053": "xml", "bai2": "bai"}[bankFormat]
+	if ext == "" {
+		return fmt.Errorf("%w: --bank-format %q: want csv, mt940, camt053 or bai2", errUsage, bankFormat)
+	}
+	n.BankFileName = "bank." + ext
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	files := map[string]*os.File{}
+	for _, name := range []string{n.BankFileName, "ledger.csv", "truth.json"} {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		files[name] = f
+	}
+	if err := gen.WriteNoisy(n, files[n.BankFileName], files["ledger.csv"], files["truth.json"]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s, %s and %s (truth)\n", filepath.Join(dir, n.BankFileName), filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "truth.json"))
+	return nil
+}
+
+// runScore compares a reconcile output folder with a truth file.
+func runScore(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	var truthPath, out string
+	var minP, minR, minB float64
+	l := config.New("recon score")
+	l.FlagSet().SetOutput(stderr)
+	l.String(&truthPath, "truth", "gen/truth.json", "truth file written by recon gen --noisy")
+	l.String(&out, "out", "out", "the folder recon reconcile wrote")
+	l.FlagSet().Float64Var(&minP, "min-precision", 0, "exit 1 when pair precision is below this")
+	l.FlagSet().Float64Var(&minR, "min-recall", 0, "exit 1 when pair recall is below this")
+	l.FlagSet().Float64Var(&minB, "min-break-recall", 0, "exit 1 when break recall is below this")
+	if _, err := l.Parse(args); err != nil {
+		return err
+	}
+	truth, err := gen.ReadTruth(truthPath)
+	if err != nil {
+		return err
+	}
+	s, err := gen.ScoreDir(out, truth)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "pair precision %.4f (%d of %d predicted links right)\npair recall    %.4f (%d of %d true links found)\nbreak recall   %.4f (%d of %d expected breaks reported)\n",
+		s.Precision, s.CorrectLinks, s.PredictedLinks, s.Recall, s.CorrectLinks, s.TruthLinks, s.BreakRecall, s.FoundBreaks, s.TruthBreaks)
+	if s.Precision < minP || s.Recall < minR || s.BreakRecall < minB {
+		return fmt.Errorf("below the targets (precision >= %.4f, recall >= %.4f, break recall >= %.4f)", minP, minR, minB)
+	}
 	return nil
 }

@@ -25,7 +25,8 @@ type command struct {
 var commands = []command{
 	{"up", "run every service in one process on embedded defaults (in-process Kafka, local inbox)", runUp},
 	{"reconcile", "reconcile files once: --bank FILE... --ledger FILE... --out DIR", runReconcile},
-	{"gen", "generate a bank CSV and a ledger CSV with known matches", runGen},
+	{"gen", "generate bank and ledger files with known matches (--noisy: a realistic day with truth.json)", runGen},
+	{"score", "score a reconcile output against a generated truth (pair precision, recall, break recall)", runScore},
 	{"ingestor", "run the ingestor service (file events and inbox -> transaction topics)", runIngestor},
 	{"matcher", "run the matcher service (transaction topics + Redis windows -> matches, breaks)", runMatcher},
 	{"loader", "run the loader service (matches, breaks -> warehouse)", runLoader},

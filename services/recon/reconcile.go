@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/services/reconcile"
 )
@@ -24,6 +25,8 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	l.List(&cfg.Brokers, "kafka-brokers", nil, "real Kafka brokers (default: in-process)")
 	l.String(&cfg.RedisURL, "redis-url", "", "real Redis (default: in-process)")
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
+	var rulesFile string
+	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
 	l.String(&cfg.CSVProfiles, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
 	l.String(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fs.Usage = func() {
@@ -37,6 +40,13 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(rest) > 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected %q (files go after --bank or --ledger)", errUsage, rest[0])
+	}
+	if rulesFile != "" {
+		rules, err := engine.LoadConfig(rulesFile)
+		if err != nil {
+			return err
+		}
+		cfg.Rules = rules
 	}
 	cfg.Progress = stdout
 	cfg.Log = telemetry.NewLogger(stderr, logLevel, "text")

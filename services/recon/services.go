@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/services/loader"
@@ -67,12 +68,21 @@ func runMatcher(ctx context.Context, args []string, _, stderr io.Writer) error {
 	l.String(&cfg.Group, "group", "recon-matcher", "consumer group over the transaction topics")
 	l.String(&cfg.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis holding the window state")
 	l.String(&cfg.RedisPrefix, "redis-prefix", "recon", "prefix of the Redis keys")
+	var rulesFile string
+	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
 	l.Int(&cfg.RetentionDays, "retention-days", 62, "days a break stays matchable by a late counterpart")
 	l.Int(&cfg.MaxBatch, "max-batch", 5000, "records per poll")
 	l.Duration(&cfg.MinPending, "min-pending", 30*time.Second, "least time a record waits in its window before it can become a break")
 	l.Duration(&cfg.IdleAdvance, "idle-advance", time.Minute, "advance a quiet partition's stream time to today after this long (0: off)")
 	if err := parseConfig(l, args, stderr, fk); err != nil {
 		return err
+	}
+	if rulesFile != "" {
+		rules, err := engine.LoadConfig(rulesFile)
+		if err != nil {
+			return err
+		}
+		cfg.Rules = rules
 	}
 	cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile = c.reg.URL, c.reg.User, c.reg.PasswordFile
 	if err := cfg.Validate(); err != nil {
