@@ -246,7 +246,7 @@ func dateOf(t time.Time) record.Date { return record.Date(t.Unix() / 86400) }
 func itemNative(it record.Item) map[string]any {
 	return map[string]any{
 		"id": it.ID, "amount": it.Amount.Rat(), "booking_date": it.BookingDate.Time(),
-		"reference": it.Reference, "counterparty": it.Counterparty, "description": it.Description,
+		"reference": it.Reference, "bank_reference": it.BankReference, "counterparty": it.Counterparty, "description": it.Description,
 		"source_file": it.SourceFile, "source_position": it.SourcePosition, "ingested_at": it.IngestedAt.UTC(),
 	}
 }
@@ -256,7 +256,7 @@ func itemFromNative(v any, side record.Side, currency string) (record.Item, erro
 	if !ok {
 		return record.Item{}, fmt.Errorf("match item is not a record")
 	}
-	it := record.Item{ID: str(m["id"]), Side: side, Currency: currency, Reference: str(m["reference"]),
+	it := record.Item{ID: str(m["id"]), Side: side, Currency: currency, Reference: str(m["reference"]), BankReference: str(m["bank_reference"]),
 		Counterparty: str(m["counterparty"]), Description: str(m["description"]),
 		SourceFile: str(m["source_file"]), SourcePosition: i64(m["source_position"])}
 	var err error

@@ -29,6 +29,9 @@ type Rec struct {
 	// PendingSince is when the record entered the window (wall clock); a
 	// record becomes a break only after a minimum time in the window.
 	PendingSince time.Time
+	// Marker: a matched provisional entry kept (under id "pv:<id>") so that
+	// its booked entry, arriving later, is recognised and not matched again.
+	Marker bool
 }
 
 // Broken reports whether r was already reported as a break.
@@ -66,6 +69,9 @@ type Group struct {
 // Decision is the engine's answer for an arriving record.
 type Decision struct {
 	Match *Group
+	// Superseded is a pending provisional entry the arriving booked entry
+	// confirms: it leaves the window accounted for by this group.
+	Superseded *Group
 	// Duplicates are pending records of the counterpart's side identical to
 	// the one matched: the same posting twice.
 	Duplicates []*Rec
@@ -296,6 +302,26 @@ func sortRecs(rs []*Rec) {
 // decide on arrival; groups are assembled when windows close (MatchPool),
 // once every member had time to arrive.
 func (e *Engine) Match(r *Rec, pool []*Rec) Decision {
+	var superseded *Group
+	if !r.Provisional && r.Side == record.Bank {
+		var rest []*Rec
+		for _, c := range pool {
+			if superseded == nil && Supersedes(r, c) {
+				g := SupersedeGroup(c, r.ID)
+				g.Explanation = "provisional entry confirmed by booked entry " + r.ID
+				superseded = g
+				continue
+			}
+			rest = append(rest, c)
+		}
+		pool = rest
+	}
+	d := e.match(r, pool)
+	d.Superseded = superseded
+	return d
+}
+
+func (e *Engine) match(r *Rec, pool []*Rec) Decision {
 	for i := range e.cfg.Rules {
 		rule := &e.cfg.Rules[i]
 		if rule.Cardinality != "1:1" || rule.Action != "auto" {

@@ -259,3 +259,18 @@ func TestNormalizeAndSimilarity(t *testing.T) {
 		t.Errorf("similarity with an empty name %d", s)
 	}
 }
+
+func TestPoolSupersede(t *testing.T) {
+	p := mk("p1", record.Bank, "INV-3", "", "", 500, "2026-03-02")
+	p.Provisional, p.BankReference = true, "ASR-1"
+	b := mk("b1", record.Bank, "INV-3", "", "", 500, "2026-03-02")
+	b.BankReference = "ASR-1"
+	l := mk("l1", record.Ledger, "INV-3", "", "", 500, "2026-03-02")
+	res := eng.MatchPool([]*Rec{l, p, b})
+	if got := matchedIDs(res); strings.Join(got, ",") != "exact:b1+l1,supersedes-provisional:p1" {
+		t.Errorf("matched %v", got)
+	}
+	if d := eng.Match(b, []*Rec{p, l}); d.Superseded == nil || d.Superseded.Bank[0] != p || d.Match == nil || d.Match.Ledger[0] != l {
+		t.Errorf("arrival: %+v", d)
+	}
+}

@@ -41,6 +41,7 @@ func (e *Engine) MatchPool(recs []*Rec) PoolResult {
 		}
 		return out
 	}
+	supersede(sorted, used, &res)
 	for i := range e.cfg.Rules {
 		rule := &e.cfg.Rules[i]
 		switch rule.Cardinality {

@@ -42,6 +42,7 @@ type Item struct {
 	Amount         money.Decimal
 	BookingDate    Date
 	Reference      string
+	BankReference  string
 	Counterparty   string
 	Description    string
 	SourceFile     string
@@ -56,18 +57,19 @@ func (it Item) MarshalJSON() ([]byte, error) {
 		Amount         string `json:"amount"`
 		BookingDate    Date   `json:"booking_date"`
 		Reference      string `json:"reference"`
+		BankReference  string `json:"bank_reference,omitempty"`
 		Counterparty   string `json:"counterparty,omitempty"`
 		Description    string `json:"description,omitempty"`
 		SourceFile     string `json:"source_file"`
 		SourcePosition int64  `json:"source_position"`
-	}{it.ID, money.Format(it.Amount, it.Currency), it.BookingDate, it.Reference, it.Counterparty,
+	}{it.ID, money.Format(it.Amount, it.Currency), it.BookingDate, it.Reference, it.BankReference, it.Counterparty,
 		it.Description, it.SourceFile, it.SourcePosition})
 }
 
 // ItemOf returns the Item view of a transaction.
 func ItemOf(t *Transaction) Item {
 	return Item{ID: t.ID, Side: t.Side, Currency: t.Currency, Amount: t.Amount, BookingDate: t.BookingDate,
-		Reference: t.Reference, Counterparty: t.Counterparty, Description: t.Description,
+		Reference: t.Reference, BankReference: t.BankReference, Counterparty: t.Counterparty, Description: t.Description,
 		SourceFile: t.SourceFile, SourcePosition: t.SourcePosition, IngestedAt: t.IngestedAt}
 }
 

@@ -63,8 +63,17 @@ func (s *Store) MatchKeyIndex(p int32, side record.Side, account, currency strin
 	return s.key(p, "m:"+string(side[0])+":"+account+"|"+currency)
 }
 
+// SignatureIndex names the set of matched-provisional markers with one
+// engine.Signature.
+func (s *Store) SignatureIndex(p int32, signature string) string {
+	return s.key(p, "s:"+signature)
+}
+
 // indexesOf lists every index set r belongs to.
 func (s *Store) indexesOf(p int32, r *engine.Rec) []string {
+	if r.Marker {
+		return []string{s.SignatureIndex(p, engine.Signature(r))}
+	}
 	out := []string{s.MatchKeyIndex(p, r.Side, r.Account, r.Currency)}
 	for _, k := range r.Keys {
 		out = append(out, s.KeyIndex(p, r.Side, r.Account, r.Currency, k))
@@ -243,6 +252,7 @@ type stored struct {
 	Amt string   `json:"m"`
 	D   int32    `json:"d"`
 	R   string   `json:"r,omitempty"`
+	BR  string   `json:"br,omitempty"`
 	N   string   `json:"n,omitempty"`
 	CP  string   `json:"cp,omitempty"`
 	De  string   `json:"de,omitempty"`
@@ -253,13 +263,14 @@ type stored struct {
 	V   bool     `json:"v,omitempty"`
 	W   int64    `json:"w,omitempty"`
 	Ks  []string `json:"ks,omitempty"`
+	MM  bool     `json:"mm,omitempty"`
 }
 
 func encode(r *engine.Rec) (string, error) {
 	b, err := json.Marshal(stored{ID: r.ID, S: string(r.Side), Acc: r.Account, C: r.Currency, Amt: r.Amount.String(),
-		D: int32(r.BookingDate), R: r.Reference, N: r.NormRef, CP: r.Counterparty, De: r.Description,
+		D: int32(r.BookingDate), R: r.Reference, BR: r.BankReference, N: r.NormRef, CP: r.Counterparty, De: r.Description,
 		F: r.SourceFile, P: r.SourcePosition, I: r.IngestedAt.UnixMilli(), K: r.BreakID, V: r.Provisional,
-		W: r.PendingSince.UnixMilli(), Ks: r.Keys})
+		W: r.PendingSince.UnixMilli(), Ks: r.Keys, MM: r.Marker})
 	return string(b), err
 }
 
@@ -273,9 +284,9 @@ func decode(s string) (*engine.Rec, error) {
 		return nil, fmt.Errorf("window: stored record %s: amount: %w", st.ID, err)
 	}
 	r := &engine.Rec{Item: record.Item{ID: st.ID, Side: record.Side(st.S), Currency: st.C, Amount: amt,
-		BookingDate: record.Date(st.D), Reference: st.R, Counterparty: st.CP, Description: st.De,
+		BookingDate: record.Date(st.D), Reference: st.R, BankReference: st.BR, Counterparty: st.CP, Description: st.De,
 		SourceFile: st.F, SourcePosition: st.P, IngestedAt: time.UnixMilli(st.I).UTC()},
-		Account: st.Acc, NormRef: st.N, BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks}
+		Account: st.Acc, NormRef: st.N, BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks, Marker: st.MM}
 	return r, nil
 }
 
@@ -367,7 +378,7 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) error
 			return err
 		}
 		mode, score := "p", b.CloseAt[r.ID]
-		if r.Broken() {
+		if r.Broken() || r.Marker {
 			mode, score = "k", b.ExpireAt[r.ID]
 		}
 		ix := s.indexesOf(p, r)

@@ -31,6 +31,7 @@ type batch struct {
 	seen       map[string]bool // ids arriving in this batch
 	putIDs     map[string]bool // ids put by this batch
 	latencies  []float64
+	markers    []*engine.Rec // markers of provisional entries matched by this batch
 	lateIDs    map[string]bool
 	counts     map[string]int // metric label -> count
 }
@@ -108,6 +109,16 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 			}
 		}
 	}
+	var sigKeys []string
+	for _, r := range ins {
+		if sig := engine.Signature(r); sig != "" && !r.Provisional {
+			sigKeys = append(sigKeys, s.store.SignatureIndex(p, sig))
+		}
+	}
+	markers, err := s.store.Pool(ctx, p, sigKeys)
+	if err != nil {
+		return err
+	}
 	existing, err := s.store.Has(ctx, p, ids)
 	if err != nil {
 		return err
@@ -127,9 +138,18 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 			continue
 		}
 		b.seen[r.ID] = true
+		if m := b.markerFor(r, markers); m != nil {
+			// The booked entry of a provisional entry already matched.
+			b.leave(m)
+			b.apply(engine.SupersedeGroup(r, strings.TrimPrefix(m.ID, "pv:")))
+			continue
+		}
 		if !s.cfg.HoldWindows {
 			pool := b.pool(r, stored)
 			d := s.eng.Match(r, pool)
+			if d.Superseded != nil {
+				b.apply(d.Superseded)
+			}
 			if d.Match != nil {
 				b.apply(d.Match)
 				for _, dup := range d.Duplicates {
@@ -263,8 +283,36 @@ func (b *batch) leave(r *engine.Rec) {
 	}
 }
 
-// apply publishes a match and takes its members out of the window.
+// markerFor finds the kept marker of a matched provisional entry that the
+// booked entry r confirms.
+func (b *batch) markerFor(r *engine.Rec, markers []*engine.Rec) *engine.Rec {
+	for _, m := range append(markers, b.markers...) {
+		if !b.removed[m.ID] && engine.Supersedes(r, m) {
+			return m
+		}
+	}
+	return nil
+}
+
+// markerDays keeps a matched provisional entry's marker this long.
+const markerDays = 10
+
+// apply publishes a match and takes its members out of the window. A
+// provisional bank entry leaves a marker behind for its booked entry.
 func (b *batch) apply(g *engine.Group) {
+	if g.Rule != engine.SupersedeRule {
+		for _, r := range g.Bank {
+			if r.Provisional && engine.Signature(r) != "" {
+				m := *r
+				m.ID, m.Marker, m.BreakID = "pv:"+r.ID, true, ""
+				m.Provisional = true
+				b.wb.Put = append(b.wb.Put, &m)
+				b.putIDs[m.ID] = true
+				b.markers = append(b.markers, &m)
+				b.wb.ExpireAt[m.ID] = r.BookingDate + markerDays
+			}
+		}
+	}
 	var ids []string
 	var clears []string
 	var latest int64

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -239,4 +240,107 @@ func TestReconcile100k(t *testing.T) {
 			t.Errorf("%s differs between two runs", f)
 		}
 	}
+}
+
+// TestAccuracyTargets: on the project's generator at its default noise,
+// for every bank format, pair precision >= 0.999, pair recall >= 0.98 and
+// break recall >= 0.99 (the README's accuracy command).
+func TestAccuracyTargets(t *testing.T) {
+	for i, f := range []string{"csv", "mt940", "camt053", "bai2"} {
+		dir := t.TempDir()
+		n := gen.DefaultNoise()
+		n.Seed, n.BankFormat = uint64(100+i), f
+		n.BankFileName = "bank." + f
+		bank, _ := os.Create(filepath.Join(dir, n.BankFileName))
+		ledger, _ := os.Create(filepath.Join(dir, "ledger.csv"))
+		truth, _ := os.Create(filepath.Join(dir, "truth.json"))
+		if err := gen.WriteNoisy(n, bank, ledger, truth); err != nil {
+			t.Fatal(err)
+		}
+		bank.Close()
+		ledger.Close()
+		truth.Close()
+		out := filepath.Join(dir, "out")
+		if _, err := Run(context.Background(), Config{Bank: []string{bank.Name()}, Ledger: []string{ledger.Name()}, Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		tf, err := gen.ReadTruth(truth.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := gen.ScoreDir(out, tf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: precision %.4f recall %.4f break recall %.4f", f, s.Precision, s.Recall, s.BreakRecall)
+		if s.Precision < 0.999 || s.Recall < 0.98 || s.BreakRecall < 0.99 {
+			t.Errorf("%s: precision %.4f, recall %.4f, break recall %.4f below the targets", f, s.Precision, s.Recall, s.BreakRecall)
+		}
+		assertEachInputOnce(t, out, map[string]int{bank.Name(): len(tf.Links) + len(tf.BankBreaks) - countGroups(tf), ledger.Name(): countRows(t, ledger.Name())})
+	}
+}
+
+// countGroups: links of 1:N groups repeat their bank entry; the number of
+// bank entries is the number of distinct bank positions.
+func countGroups(tf *gen.TruthFile) int {
+	seen := map[string]bool{}
+	dups := 0
+	for _, l := range tf.Links {
+		if seen[l[0]] {
+			dups++
+		}
+		seen[l[0]] = true
+	}
+	return dups
+}
+
+// TestOrderIndependence: shuffling the ledger file's rows gives the same
+// matches.
+func TestOrderIndependence(t *testing.T) {
+	dir := t.TempDir()
+	n := gen.DefaultNoise()
+	n.Pairs, n.BankFileName = 600, "bank.csv"
+	bank, _ := os.Create(filepath.Join(dir, "bank.csv"))
+	ledger, _ := os.Create(filepath.Join(dir, "ledger.csv"))
+	var truth bytes.Buffer
+	if err := gen.WriteNoisy(n, bank, ledger, &truth); err != nil {
+		t.Fatal(err)
+	}
+	bank.Close()
+	ledger.Close()
+	lines := strings.Split(strings.TrimSpace(mustRead(t, ledger.Name())), "\n")
+	rng := rand.New(rand.NewPCG(5, 5))
+	body := lines[1:]
+	rng.Shuffle(len(body), func(i, j int) { body[i], body[j] = body[j], body[i] })
+	shuffled := filepath.Join(dir, "ledger-shuffled.csv")
+	_ = os.WriteFile(shuffled, []byte(lines[0]+"\n"+strings.Join(body, "\n")+"\n"), 0o644)
+	sets := []string{}
+	for _, l := range []string{ledger.Name(), shuffled} {
+		out := filepath.Join(dir, filepath.Base(l)+".out")
+		if _, err := Run(context.Background(), Config{Bank: []string{bank.Name()}, Ledger: []string{l}, Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		var pairs []string
+		for _, m := range readLines[matchLine](t, filepath.Join(out, "matches.jsonl")) {
+			var ids []string
+			for _, r := range append(m.Bank, m.Ledger...) {
+				ids = append(ids, fmt.Sprint(r.ID))
+			}
+			sort.Strings(ids)
+			pairs = append(pairs, strings.Join(ids, "+"))
+		}
+		sort.Strings(pairs)
+		sets = append(sets, strings.Join(pairs, "\n"))
+	}
+	if sets[0] != sets[1] || sets[0] == "" {
+		t.Error("shuffling the ledger rows changed the matches")
+	}
+}
+
+func mustRead(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -1,0 +1,155 @@
+package matcher
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/schemas"
+)
+
+type env struct {
+	t      *testing.T
+	kc     kafka.Config
+	cl     *kgo.Client
+	tx     *avro.Codec
+	mc, bc *avro.Codec
+	seen   int
+}
+
+func newEnv(t *testing.T) *env {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 2, ReplicationFactor: 1, Provision: true}
+	cl, err := kafka.NewClient(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := kafka.Provision(context.Background(), cl, 1, kafka.Topics(kc)); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, kc: kc, cl: cl}
+	e.tx, _ = avro.NewCodec(context.Background(), avro.Embedded{}, "t", schemas.Transaction)
+	e.mc, _ = avro.NewCodec(context.Background(), avro.Embedded{}, "m", schemas.Match)
+	e.bc, _ = avro.NewCodec(context.Background(), avro.Embedded{}, "b", schemas.Break)
+	return e
+}
+
+func (e *env) produce(t *record.Transaction) {
+	v, err := e.tx.Encode(nil, avro.TransactionNative(t, ""))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	topic := kafka.TopicBankTransactions
+	if t.Side == record.Ledger {
+		topic = kafka.TopicLedgerTransactions
+	}
+	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Key: []byte(t.Key()), Value: v}).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// outputs reads every match and break so far.
+func (e *env) outputs() ([]*record.Match, []*record.Break) {
+	cl, err := kafka.NewClient(e.kc, kgo.ConsumeTopics(kafka.TopicMatches, kafka.TopicBreaks), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	var ms []*record.Match
+	var bs []*record.Break
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		f := cl.PollFetches(ctx)
+		cancel()
+		if f.Empty() {
+			return ms, bs
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			if r.Topic == kafka.TopicMatches {
+				n, _ := e.mc.Decode(context.Background(), r.Value)
+				m, _ := avro.MatchFromNative(n)
+				ms = append(ms, m)
+			} else {
+				n, _ := e.bc.Decode(context.Background(), r.Value)
+				b, _ := avro.BreakFromNative(n)
+				bs = append(bs, b)
+			}
+		})
+	}
+}
+
+func tx(id string, side record.Side, ref, bankRef string, cents int64, day int, provisional bool) *record.Transaction {
+	return &record.Transaction{ID: id, Side: side, Account: "DE89", Currency: "EUR", Amount: money.New(cents, 2),
+		BookingDate: record.MakeDate(2026, 3, day), Reference: ref, BankReference: bankRef, Provisional: provisional,
+		SourceFile: "f", SourcePosition: 1}
+}
+
+// TestIntradaySupersede: a provisional (intraday) bank entry matches its
+// ledger posting; the booked end-of-day entry arriving later is recorded as
+// confirming it, without matching the posting a second time and without a
+// break.
+func TestIntradaySupersede(t *testing.T) {
+	e := newEnv(t)
+	mr := miniredis.RunT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m, err := New(ctx, Config{Kafka: e.kc, Group: "m", MinPending: time.Millisecond, IdleAdvance: 200 * time.Millisecond},
+		Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), Redis: redis.NewClient(&redis.Options{Addr: mr.Addr()})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	wait := func(cond func([]*record.Match, []*record.Break) bool) ([]*record.Match, []*record.Break) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			ms, bs := e.outputs()
+			if cond(ms, bs) {
+				return ms, bs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out: %d matches, %d breaks", len(ms), len(bs))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	e.produce(tx("p1", record.Bank, "INV-1", "ASR-9", 10000, 2, true))
+	e.produce(tx("l1", record.Ledger, "INV-1", "", 10000, 2, false))
+	wait(func(ms []*record.Match, _ []*record.Break) bool { return len(ms) == 1 })
+	e.produce(tx("b1", record.Bank, "INV-1", "ASR-9", 10000, 3, false))
+	ms, bs := wait(func(ms []*record.Match, _ []*record.Break) bool { return len(ms) == 2 })
+	time.Sleep(1500 * time.Millisecond) // idle advancement closes every window
+	ms, bs = e.outputs()
+	if len(ms) != 2 || len(bs) != 0 {
+		t.Fatalf("%d matches, %d breaks: %+v %+v", len(ms), len(bs), ms, bs)
+	}
+	byRule := map[string]*record.Match{}
+	for _, m := range ms {
+		byRule[m.Rule] = m
+	}
+	if m := byRule["exact"]; m == nil || len(m.Ledger) != 1 || m.Bank[0].ID != "p1" {
+		t.Errorf("the provisional entry's match: %+v", m)
+	}
+	if m := byRule["supersedes-provisional"]; m == nil || len(m.Ledger) != 0 || m.Bank[0].ID != "b1" {
+		t.Errorf("the booked entry's record: %+v", m)
+	}
+	cancel()
+	<-done
+}
