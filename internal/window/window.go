@@ -130,40 +130,6 @@ func (s *Store) Read(ctx context.Context, p int32) (*State, error) {
 	return st, nil
 }
 
-// Candidates returns the pending (and broken-but-unexpired) records in the
-// given index keys, by key.
-func (s *Store) Candidates(ctx context.Context, p int32, keys []string) (map[string][]*engine.Rec, error) {
-	out := make(map[string][]*engine.Rec, len(keys))
-	if len(keys) == 0 {
-		return out, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(keys))
-	for i, k := range keys {
-		cmds[i] = pipe.SMembers(ctx, k)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("window: candidates: %w", err)
-	}
-	var ids []string
-	owner := map[string]string{}
-	for i, c := range cmds {
-		for _, id := range c.Val() {
-			ids = append(ids, id)
-			owner[id] = keys[i]
-		}
-	}
-	recs, err := s.Records(ctx, p, ids)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range recs {
-		k := owner[r.ID]
-		out[k] = append(out[k], r)
-	}
-	return out, nil
-}
-
 // Records loads records by id (missing ids are skipped).
 func (s *Store) Records(ctx context.Context, p int32, ids []string) ([]*engine.Rec, error) {
 	if len(ids) == 0 {

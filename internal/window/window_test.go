@@ -60,9 +60,14 @@ func TestApplyLifecycle(t *testing.T) {
 			}
 			key := s.KeyIndex(3, record.Bank, l1.Account, l1.Currency, l1.NormRef)
 			all := s.MatchKeyIndex(3, record.Bank, "A", "EUR")
-			cands, err := s.Candidates(ctx, 3, []string{key, all})
-			if err != nil || len(cands[key]) != 1 || len(cands[all]) != 1 {
-				t.Fatalf("candidates %v %v", cands, err)
+			for _, k := range []string{key, all} {
+				cands, err := s.Pool(ctx, 3, []string{k})
+				if err != nil || len(cands) != 1 || cands[0].ID != "b1" {
+					t.Fatalf("pool of %s: %v %v", k, cands, err)
+				}
+			}
+			if both, _ := s.Pool(ctx, 3, []string{key, all}); len(both) != 1 {
+				t.Fatalf("a record in two sets counts once: %d", len(both))
 			}
 			due, _ := s.Due(ctx, 3, 103)
 			due2, _ := s.Due(ctx, 3, 104)
