@@ -44,9 +44,22 @@ _start_redis() {
   command -v redis-server >/dev/null || _apt_install redis-server || return 1
   local port dir
   port=$(_free_port); dir="$RECON_TESTENV_DIR/redis"; mkdir -p "$dir"
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
-    --save '' --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" || return 1
+  local start_cmd="redis-server --port $port --bind 127.0.0.1 --dir $dir --appendonly yes --appendfsync always --save '' --daemonize yes --pidfile $dir/redis.pid --logfile $dir/redis.log"
+  eval "$start_cmd" || return 1
   _wait_for redis-cli -p "$port" ping || { _log "redis did not start"; return 1; }
+  # Restart script for failure tests: stops Redis (the AOF keeps the data)
+  # and starts it again on the same port.
+  cat >"$dir/restart.sh" <<RESTART
+#!/usr/bin/env bash
+redis-cli -p $port shutdown >/dev/null 2>&1 || kill \$(cat $dir/redis.pid) 2>/dev/null
+for i in \$(seq 1 100); do redis-cli -p $port ping >/dev/null 2>&1 || break; sleep 0.1; done
+sleep "\${1:-0}"
+$start_cmd
+for i in \$(seq 1 100); do redis-cli -p $port ping >/dev/null 2>&1 && exit 0; sleep 0.1; done
+exit 1
+RESTART
+  chmod +x "$dir/restart.sh"
+  export RECON_RESTART_REDIS="$dir/restart.sh"
   export REDIS_URL="redis://127.0.0.1:$port/0"
   echo "$dir/redis.pid" >>"$RECON_TESTENV_DIR/pids"
   _log "redis-server on $REDIS_URL"
@@ -120,9 +133,28 @@ PROPS
   id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1)
   java -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
     || { cat "$dir/format.log" >&2; return 1; }
-  java -Xms256m -Xmx768m -XX:+UseSerialGC -Dlog4j2.configurationFile="$_recon_root/deploy/kafka/log4j2.properties" \
-    -cp "$cp" kafka.Kafka "$dir/server.properties" >"$dir/broker.log" 2>&1 &
-  echo "$!" >"$dir/kafka.pid"
+  cat >"$dir/start.sh" <<START
+#!/usr/bin/env bash
+java -Xms256m -Xmx768m -XX:+UseSerialGC -Dlog4j2.configurationFile="$_recon_root/deploy/kafka/log4j2.properties" \\
+  -cp "$cp" kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1 &
+echo \$! >"$dir/kafka.pid"
+START
+  chmod +x "$dir/start.sh"
+  "$dir/start.sh"
+  # Restart script for failure tests: stops the broker, starts it again on
+  # the same ports and data, waits for a metadata answer.
+  cat >"$dir/restart.sh" <<RESTART
+#!/usr/bin/env bash
+pid=\$(cat $dir/kafka.pid)
+kill \$pid 2>/dev/null
+for i in \$(seq 1 300); do kill -0 \$pid 2>/dev/null || break; sleep 0.1; done
+kill -9 \$pid 2>/dev/null
+sleep "\${1:-0}"
+$dir/start.sh
+cd "$_recon_root" && go run ./scripts/kafkaready 127.0.0.1:$port
+RESTART
+  chmod +x "$dir/restart.sh"
+  export RECON_RESTART_KAFKA="$dir/restart.sh"
   echo "$dir/kafka.pid" >>"$RECON_TESTENV_DIR/pids"
   if ! _kafka_ready "127.0.0.1:$port"; then
     _log "kafka did not become ready; last log lines:"; tail -20 "$dir/broker.log" >&2; return 1

@@ -22,6 +22,7 @@ func (c *Config) Register(l *config.Loader, clientID string) (finish func()) {
 	l.Int(&repl, "kafka-replication-factor", defaultReplicationFactor, "replication factor of created topics (-1: broker default)")
 	l.Bool(&c.Provision, "kafka-provision", true, "create missing topics at start-up")
 	l.Duration(&c.Retention, "kafka-retention", defaultRetention, "retention of the data topics when created")
+	l.Duration(&c.SessionTimeout, "kafka-session-timeout", 0, "consumer group session timeout (0: 45s)")
 	return func() {
 		c.Partitions = int32(parts)
 		c.ReplicationFactor = int16(repl)

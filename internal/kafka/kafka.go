@@ -55,6 +55,9 @@ type Config struct {
 	ReplicationFactor int16         // -1 = broker default
 	Retention         time.Duration // retention.ms of the data topics; default 7 days
 	Provision         bool          // create missing topics at start-up
+	// SessionTimeout of consumer groups: how long a silent member keeps
+	// its partitions (default 45s; chaos tests use a few seconds).
+	SessionTimeout time.Duration
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -136,6 +139,9 @@ func (c Config) Options() ([]kgo.Opt, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(5 * time.Millisecond),
+	}
+	if c.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(c.SessionTimeout), kgo.HeartbeatInterval(c.SessionTimeout/5))
 	}
 	if c.TLS.Enabled {
 		tc, err := c.TLS.config()

@@ -559,8 +559,14 @@ func (s *Service) decodeStatement(ctx context.Context, kr *kgo.Record) (*record.
 
 // drainOutbox publishes partition p's outbox and trims what Kafka
 // acknowledged.
+//
+// A fenced instance (a zombie that lost the partition while paused) must
+// not publish: the epoch is checked before every publication.
 func (s *Service) drainOutbox(ctx context.Context, p int32) error {
 	for {
+		if !s.stillOwner(ctx, p) {
+			return nil
+		}
 		entries, err := s.store.Outbox(ctx, p, 2000)
 		if err != nil || len(entries) == 0 {
 			return err
@@ -583,4 +589,25 @@ func (s *Service) drainOutbox(ctx context.Context, p int32) error {
 			return err
 		}
 	}
+}
+
+// stillOwner checks the partition's epoch in Redis against this instance's
+// claim; on a mismatch the partition is dropped.
+func (s *Service) stillOwner(ctx context.Context, p int32) bool {
+	s.mu.Lock()
+	ps := s.owned[p]
+	s.mu.Unlock()
+	if ps == nil {
+		return false
+	}
+	st, err := s.store.Read(ctx, p)
+	if err != nil || st.Epoch == ps.epoch {
+		return true // an unreadable epoch is caught by the next fenced Apply
+	}
+	s.log.Warn("partition claimed by another instance; not publishing", "partition", p, "epoch", ps.epoch, "owner_epoch", st.Epoch)
+	s.m.fenced.Inc()
+	s.mu.Lock()
+	delete(s.owned, p)
+	s.mu.Unlock()
+	return false
 }
