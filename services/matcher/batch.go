@@ -487,7 +487,10 @@ func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) er
 			r.BreakID = record.BreakID(r.Item, reason)
 			b.emitBreak(&record.Break{BreakID: r.BreakID, Side: r.Side, Reason: reason, Account: r.Account,
 				Currency: r.Currency, Record: r.Item, Candidates: cands, WindowClosedAt: closeAt})
-			b.wb.ExpireAt[r.ID] = closeAt + retention
+			// Retention counts from when the record broke in stream time, so
+			// a jump of the stream time (idle advancement) does not expire
+			// a fresh break before its counterpart can arrive.
+			b.wb.ExpireAt[r.ID] = max(closeAt, b.streamTime) + retention
 			if !b.putIDs[r.ID] {
 				b.wb.Broken = append(b.wb.Broken, r) // stored: becomes broken; put ones are stored broken
 			}
