@@ -85,6 +85,7 @@ type metrics struct {
 	batches  prometheus.Counter
 	duration prometheus.Histogram
 	errors   prometheus.Counter
+	poison   prometheus.Counter
 }
 
 // New opens the warehouse, migrates it and prepares the consumer.
@@ -109,8 +110,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			Help: "Time to write one batch.", Buckets: prometheus.ExponentialBuckets(0.002, 2.5, 12)}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_loader_errors_total",
 			Help: "Failed batch writes (retried)."}),
+		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_loader_poison_records_total",
+			Help: "Undecodable records sent to the DLQ."}),
 	}
-	for _, c := range []prometheus.Collector{s.m.rows, s.m.batches, s.m.duration, s.m.errors} {
+	for _, c := range []prometheus.Collector{s.m.rows, s.m.batches, s.m.duration, s.m.errors, s.m.poison} {
 		if err := deps.Registry.Register(c); err != nil {
 			return nil, err
 		}
@@ -274,8 +277,8 @@ func (s *Service) writeWithRetry(ctx context.Context, recs []*kgo.Record) error 
 }
 
 // batch decodes records into a warehouse batch with the offsets after them.
-// An undecodable record cannot be loaded; it is logged and skipped past (its
-// offset is still stored), and the matcher's outputs are the only producer.
+// An undecodable record cannot be loaded: it goes to the DLQ (and its
+// offset is stored with the batch, so the partition does not stall).
 func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Batch, error) {
 	b := &warehouse.Batch{}
 	next := map[string]map[int32]int64{}
@@ -292,7 +295,9 @@ func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Bat
 				m, err = avro.MatchFromNative(n)
 			}
 			if err != nil {
-				s.log.Error("undecodable match skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+				if err := s.deadLetter(ctx, r, err); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			b.Matches = append(b.Matches, m)
@@ -303,7 +308,9 @@ func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Bat
 				br, err = avro.BreakFromNative(n)
 			}
 			if err != nil {
-				s.log.Error("undecodable break skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+				if err := s.deadLetter(ctx, r, err); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			b.Breaks = append(b.Breaks, br)
@@ -317,4 +324,10 @@ func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Bat
 		}
 	}
 	return b, nil
+}
+
+func (s *Service) deadLetter(ctx context.Context, r *kgo.Record, cause error) error {
+	s.log.Error("undecodable record sent to the DLQ", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", cause)
+	s.m.poison.Inc()
+	return kafka.DeadLetter(ctx, s.cl, s.cfg.Kafka.Topic(kafka.TopicDLQ), r, "load", cause)
 }

@@ -2,10 +2,12 @@ package loader
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,5 +120,92 @@ func TestResumeFromWarehouseOffsets(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+// flakyStore fails its first writes and is slow: the loader must retry,
+// pause consumption meanwhile, and lose nothing.
+type flakyStore struct {
+	warehouse.Store
+	mu       sync.Mutex
+	failures int
+	calls    int
+}
+
+func (f *flakyStore) Write(ctx context.Context, consumer string, b *warehouse.Batch) error {
+	f.mu.Lock()
+	f.calls++
+	fail := f.calls <= f.failures
+	f.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	if fail {
+		return errors.New("warehouse unavailable")
+	}
+	return f.Store.Write(ctx, consumer, b)
+}
+
+// TestSlowWarehouseAndPoison: a warehouse that fails and is slow delays the
+// loader but loses nothing; an undecodable record goes to the DLQ and does
+// not stall its partition.
+func TestSlowWarehouseAndPoison(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 1}
+	produce(t, kc, 0, 20)
+	cl, _ := kafka.NewClient(kc)
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: kafka.TopicMatches, Value: []byte("not avro")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, kc, 20, 5)
+	db := "sqlite:" + filepath.Join(t.TempDir(), "w.db")
+	inner, err := warehouse.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &flakyStore{Store: inner, failures: 3}
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := New(ctx, Config{Kafka: kc, Group: "slow", DatabaseURL: db, BatchSize: 10, BatchInterval: 20 * time.Millisecond},
+		Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Loaded() < 101 { // 100 good records and the poison one
+		if time.Now().After(deadline) {
+			t.Fatalf("loaded %d", s.Loaded())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	check, _ := warehouse.Open(context.Background(), db)
+	defer check.Close()
+	counts, _ := check.Counts(context.Background())
+	if counts["recon_matches"] != 25 || counts["recon_breaks"] != 25 {
+		t.Errorf("counts %v", counts)
+	}
+	if n := testutil.ToFloat64(s.m.errors); n != 3 {
+		t.Errorf("%v failed writes counted, want 3", n)
+	}
+	dl, _ := kafka.NewClient(kc, kgo.ConsumeTopics(kafka.TopicDLQ), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	defer dl.Close()
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer fcancel()
+	f := dl.PollFetches(fctx)
+	var found bool
+	f.EachRecord(func(r *kgo.Record) {
+		if string(r.Value) == "not avro" {
+			found = true
+		}
+	})
+	if !found {
+		t.Error("the poison record is not in the DLQ")
 	}
 }

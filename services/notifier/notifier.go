@@ -221,7 +221,10 @@ func (s *Service) Run(ctx context.Context) error {
 				b, err = avro.BreakFromNative(n)
 			}
 			if err != nil {
-				s.log.Error("undecodable break skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
+				s.log.Error("undecodable break sent to the DLQ", "partition", r.Partition, "offset", r.Offset, "err", err)
+				if err := kafka.DeadLetter(ctx, s.cl, s.cfg.Kafka.Topic(kafka.TopicDLQ), r, "notify", err); err != nil {
+					return err
+				}
 				continue
 			}
 			breaks = append(breaks, b)
