@@ -190,7 +190,9 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	case errors.Is(err, window.ErrFenced):
 		s.log.Warn("partition fenced by another instance; dropping it", "partition", p)
 		s.mu.Lock()
-		delete(s.owned, p)
+		if s.owned[p] == ps { // not a newer claim of this same instance
+			delete(s.owned, p)
+		}
 		s.mu.Unlock()
 		s.m.fenced.Inc()
 		return nil
@@ -610,7 +612,9 @@ func (s *Service) stillOwner(ctx context.Context, p int32) bool {
 	s.log.Warn("partition claimed by another instance; not publishing", "partition", p, "epoch", ps.epoch, "owner_epoch", st.Epoch)
 	s.m.fenced.Inc()
 	s.mu.Lock()
-	delete(s.owned, p)
+	if s.owned[p] == ps {
+		delete(s.owned, p)
+	}
 	s.mu.Unlock()
 	return false
 }

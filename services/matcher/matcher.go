@@ -193,6 +193,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.AutoCommitMarks(),
+		kgo.BlockRebalanceOnPoll(), // a rebalance waits for the batch in hand
 		kgo.AdjustFetchOffsetsFn(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
@@ -298,6 +299,7 @@ func (s *Service) Run(ctx context.Context) error {
 		fetches := s.cl.PollRecords(pctx, s.cfg.MaxBatch)
 		cancel()
 		if ctx.Err() != nil {
+			s.cl.AllowRebalance()
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
@@ -324,7 +326,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.cl.MarkCommitRecords(byPart[p]...)
 		}
-		if err := s.tick(ctx, byPart); err != nil {
+		err := s.tick(ctx, byPart)
+		s.cl.AllowRebalance()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
