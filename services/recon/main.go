@@ -26,6 +26,7 @@ var commands = []command{
 	{"up", "run every service in one process on embedded defaults (in-process Kafka, local inbox)", runUp},
 	{"reconcile", "reconcile files once: --bank FILE... --ledger FILE... --out DIR", runReconcile},
 	{"gen", "generate bank and ledger files with known matches (--noisy: a realistic day with truth.json)", runGen},
+	{"bench", "measure throughput, latency, memory and CPU on real servers, beside a SQL baseline", runBench},
 	{"score", "score a reconcile output against a generated truth (pair precision, recall, break recall)", runScore},
 	{"ingestor", "run the ingestor service (file events and inbox -> transaction topics)", runIngestor},
 	{"matcher", "run the matcher service (transaction topics + Redis windows -> matches, breaks)", runMatcher},

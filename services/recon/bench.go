@@ -1,0 +1,31 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/services/bench"
+)
+
+// runBench measures the pipeline on real servers (scripts/recon-bench.sh
+// starts them).
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg bench.Config
+	l := config.New("recon bench")
+	l.FlagSet().SetOutput(stderr)
+	l.List(&cfg.Brokers, "kafka-brokers", []string{"localhost:9092"}, "Kafka brokers")
+	l.String(&cfg.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis")
+	l.String(&cfg.DatabaseURL, "database-url", "", "PostgreSQL for the loader and the SQL baseline (empty: skip both)")
+	l.Int(&cfg.Pairs, "pairs", 50000, "matching pairs for the throughput phase (records = 2 x pairs)")
+	l.Int(&cfg.Pending, "pending", 50000, "unmatched records for the memory phase")
+	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
+	l.Int(&cfg.Matchers, "matchers", 1, "matcher instances")
+	l.Int(&cfg.LatencySecs, "latency-seconds", 10, "length of the latency phase")
+	if _, err := l.Parse(args); err != nil {
+		return err
+	}
+	cfg.Out = stdout
+	_, err := bench.Run(ctx, cfg)
+	return err
+}
