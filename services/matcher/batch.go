@@ -26,10 +26,11 @@ type batch struct {
 	wb *window.Batch
 
 	streamTime record.Date
-	added      []*engine.Rec   // records put by this batch, still pending
-	removed    map[string]bool // ids leaving the window in this batch
-	seen       map[string]bool // ids arriving in this batch
-	putIDs     map[string]bool // ids put by this batch
+	added      []*engine.Rec            // records put by this batch, still pending
+	index      map[string][]*engine.Rec // account|currency|reference key -> candidates
+	removed    map[string]bool          // ids leaving the window in this batch
+	seen       map[string]bool          // ids arriving in this batch
+	putIDs     map[string]bool          // ids put by this batch
 	latencies  []float64
 	markers    []*engine.Rec // markers of provisional entries matched by this batch
 	lateIDs    map[string]bool
@@ -127,6 +128,10 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	if err != nil {
 		return err
 	}
+	b.index = make(map[string][]*engine.Rec, len(stored))
+	for _, c := range stored {
+		b.indexRec(c)
+	}
 
 	for _, r := range ins {
 		if r.BookingDate > b.streamTime {
@@ -145,7 +150,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 			continue
 		}
 		if !s.cfg.HoldWindows {
-			pool := b.pool(r, stored)
+			pool := b.pool(r)
 			d := s.eng.Match(r, pool)
 			if d.Superseded != nil {
 				b.apply(d.Superseded)
@@ -160,6 +165,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		}
 		r.PendingSince = now
 		b.added = append(b.added, r)
+		b.indexRec(r)
 		b.wb.Put = append(b.wb.Put, r)
 		b.putIDs[r.ID] = true
 		b.wb.CloseAt[r.ID] = s.eng.CloseDate(r)
@@ -168,8 +174,12 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		}
 	}
 	b.streamTime = max(b.streamTime, mv.to)
-	if err := b.closeWindows(ctx, mv, now); err != nil {
-		return err
+	// Windows close only when time moves: the stream time advanced, a tick
+	// (records aged past min-pending, idle advancement) or the end of input.
+	if b.streamTime > ps.streamTime || mv.tick || mv.final {
+		if err := b.closeWindows(ctx, mv, now); err != nil {
+			return err
+		}
 	}
 	b.wb.StreamTime = b.streamTime
 	// Records of this batch that left the window again never reach Redis.
@@ -230,40 +240,45 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	for _, l := range b.latencies {
 		s.m.latency.Observe(l)
 	}
-	if st, err := s.store.Read(ctx, p); err == nil {
-		s.setPending(p, st.Pending)
+	puts := 0
+	for _, r := range b.wb.Put {
+		if !r.Marker && !r.Broken() {
+			puts++
+		}
+	}
+	if puts > 0 || mv.tick || mv.final || time.Since(ps.gaugeAt) > 5*time.Second {
+		// Exact pending counts drive the ticks that close windows: refresh
+		// them whenever records were put, otherwise at most every 5 s.
+		if st, err := s.store.Read(ctx, p); err == nil {
+			s.setPending(p, st.Pending)
+			ps.gaugeAt = time.Now()
+		}
 	}
 	return s.drainOutbox(ctx, p)
 }
 
 // pool is what r is decided against on arrival: the stored records and the
 // ones this batch put, sharing one of r's reference keys, still in the window.
-func (b *batch) pool(r *engine.Rec, stored []*engine.Rec) []*engine.Rec {
+func (b *batch) pool(r *engine.Rec) []*engine.Rec {
 	var out []*engine.Rec
-	share := func(c *engine.Rec) bool {
-		if c.Account != r.Account || c.Currency != r.Currency || b.removed[c.ID] || c.ID == r.ID {
-			return false
-		}
-		for _, k := range c.Keys {
-			for _, m := range r.Keys {
-				if k == m {
-					return true
-				}
+	seen := map[*engine.Rec]bool{}
+	for _, k := range r.Keys {
+		for _, c := range b.index[r.Account+"|"+r.Currency+"|"+k] {
+			if !seen[c] && !b.removed[c.ID] && c.ID != r.ID {
+				seen[c] = true
+				out = append(out, c)
 			}
-		}
-		return false
-	}
-	for _, c := range stored {
-		if share(c) {
-			out = append(out, c)
-		}
-	}
-	for _, c := range b.added {
-		if share(c) {
-			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// indexRec makes c a candidate of later arrivals in this batch.
+func (b *batch) indexRec(c *engine.Rec) {
+	for _, k := range c.Keys {
+		key := c.Account + "|" + c.Currency + "|" + k
+		b.index[key] = append(b.index[key], c)
+	}
 }
 
 func other(s record.Side) record.Side {

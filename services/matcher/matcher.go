@@ -106,6 +106,7 @@ type partition struct {
 	streamTime record.Date
 	lastInput  time.Time // wall clock of the last input (or the claim)
 	lastTick   time.Time
+	gaugeAt    time.Time // last pending-gauge refresh
 }
 
 // Service is a running matcher.

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/services/bench"
@@ -22,8 +24,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
 	l.Int(&cfg.Matchers, "matchers", 1, "matcher instances")
 	l.Int(&cfg.LatencySecs, "latency-seconds", 10, "length of the latency phase")
+	var profile string
+	l.String(&profile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	if _, err := l.Parse(args); err != nil {
 		return err
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cfg.Out = stdout
 	_, err := bench.Run(ctx, cfg)
