@@ -53,10 +53,15 @@ func (s *Store) key(p int32, name string) string {
 	return s.prefix + ":{p" + strconv.Itoa(int(p)) + "}:" + name
 }
 
-// KeyIndex names the set of ids of one side, match key and reference key.
+// KeyIndex names the entry of one side, match key and reference key in the
+// partition's reference index: a field of one hash (most reference keys
+// hold one or two ids, and a field costs far less than a set of its own).
 func (s *Store) KeyIndex(p int32, side record.Side, account, currency, refKey string) string {
-	return s.key(p, "i:"+string(side[0])+":"+account+"|"+currency+"|"+refKey)
+	return string(side[0]) + ":" + account + "|" + currency + "|" + refKey
 }
+
+// idSep separates ids in a reference index field.
+const idSep = "\x1f"
 
 // MatchKeyIndex names the set of all ids of one side and match key.
 func (s *Store) MatchKeyIndex(p int32, side record.Side, account, currency string) string {
@@ -69,16 +74,46 @@ func (s *Store) SignatureIndex(p int32, signature string) string {
 	return s.key(p, "s:"+signature)
 }
 
-// indexesOf lists every index set r belongs to.
-func (s *Store) indexesOf(p int32, r *engine.Rec) []string {
+// index is a place r is listed in: a set (a key) or a reference index field.
+type index struct{ set, field string }
+
+// indexesOf lists every index r belongs to.
+func (s *Store) indexesOf(p int32, r *engine.Rec) []index {
 	if r.Marker {
-		return []string{s.SignatureIndex(p, engine.Signature(r))}
+		return []index{{set: s.SignatureIndex(p, engine.Signature(r))}}
 	}
-	out := []string{s.MatchKeyIndex(p, r.Side, r.Account, r.Currency)}
+	out := []index{{set: s.MatchKeyIndex(p, r.Side, r.Account, r.Currency)}}
 	for _, k := range r.Keys {
-		out = append(out, s.KeyIndex(p, r.Side, r.Account, r.Currency, k))
+		out = append(out, index{field: s.KeyIndex(p, r.Side, r.Account, r.Currency, k)})
 	}
 	return out
+}
+
+// RefPool returns the records listed under the given reference index
+// fields (KeyIndex), each once.
+func (s *Store) RefPool(ctx context.Context, p int32, fields []string) ([]*engine.Rec, error) {
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, s.key(p, "ix"), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("window: reference index: %w", err)
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		for _, id := range strings.Split(str, idSep) {
+			if id != "" && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return s.Records(ctx, p, ids)
 }
 
 // State is a partition's durable progress.
@@ -256,10 +291,31 @@ func decode(s string) (*engine.Rec, error) {
 	return r, nil
 }
 
-// applyScript applies a Batch. KEYS: meta, rec, due, exp, outbox, then the
-// index keys. ARGV: epoch, stream time, then sections each led by a count.
+// applyScript applies a Batch. KEYS: meta, rec, due, exp, outbox, the
+// reference index hash, then the index sets. ARGV: epoch, stream time, then sections each led by a count.
 var applyScript = redis.NewScript(`
-local meta, rec, due, exp, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local meta, rec, due, exp, outbox, ix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local sep = '\31'
+-- An index entry is a KEYS number (a set) or 'f:' and a field of ix, whose
+-- value lists ids separated by \31.
+local function idx(e, id, add)
+  if string.sub(e, 1, 2) ~= 'f:' then
+    if add then redis.call('SADD', KEYS[tonumber(e)], id) else redis.call('SREM', KEYS[tonumber(e)], id) end
+    return
+  end
+  local f = string.sub(e, 3)
+  local v = redis.call('HGET', ix, f)
+  if add then
+    if v then redis.call('HSET', ix, f, v .. sep .. id) else redis.call('HSET', ix, f, id) end
+    return
+  end
+  if not v then return end
+  local out = {}
+  for x in string.gmatch(v, '[^' .. sep .. ']+') do
+    if x ~= id then out[#out + 1] = x end
+  end
+  if #out == 0 then redis.call('HDEL', ix, f) else redis.call('HSET', ix, f, table.concat(out, sep)) end
+end
 if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then return redis.error_reply('FENCED') end
 local i = 3
 local n = tonumber(ARGV[i]); i = i + 1
@@ -287,7 +343,7 @@ for j = 1, n do
     redis.call('ZADD', exp, ARGV[i+3], ARGV[i])
   end
   local nk = tonumber(ARGV[i+5])
-  for k = 1, nk do redis.call('SADD', KEYS[tonumber(ARGV[i+5+k])], ARGV[i]) end
+  for k = 1, nk do idx(ARGV[i+5+k], ARGV[i], true) end
   i = i + 6 + nk
 end
 -- remove (matched, duplicate or expired): id, side letter, was pending
@@ -299,7 +355,7 @@ for j = 1, n do
   redis.call('ZREM', exp, ARGV[i])
   if ARGV[i+2] == '1' then redis.call('HINCRBY', meta, 'p' .. ARGV[i+1], -1) end
   local nk = tonumber(ARGV[i+3])
-  for k = 1, nk do redis.call('SREM', KEYS[tonumber(ARGV[i+3+k])], ARGV[i]) end
+  for k = 1, nk do idx(ARGV[i+3+k], ARGV[i], false) end
   i = i + 4 + nk
 end
 -- broken: id, blob, side letter, expire
@@ -323,15 +379,18 @@ return 'OK'
 // Apply applies b to partition p if epoch still owns it and b's offsets
 // were not applied yet.
 func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) error {
-	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "due"), s.key(p, "exp"), s.key(p, "outbox")}
+	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "due"), s.key(p, "exp"), s.key(p, "outbox"), s.key(p, "ix")}
 	keyNum := map[string]int{}
-	idx := func(k string) int {
-		if n, ok := keyNum[k]; ok {
-			return n
+	idx := func(x index) string {
+		if x.field != "" {
+			return "f:" + x.field
 		}
-		keys = append(keys, k)
-		keyNum[k] = len(keys)
-		return len(keys)
+		if n, ok := keyNum[x.set]; ok {
+			return strconv.Itoa(n)
+		}
+		keys = append(keys, x.set)
+		keyNum[x.set] = len(keys)
+		return strconv.Itoa(len(keys))
 	}
 	args := []any{epoch, int(b.StreamTime), len(b.To)}
 	for t, to := range b.To {

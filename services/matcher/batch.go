@@ -124,7 +124,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	if err != nil {
 		return err
 	}
-	stored, err := s.store.Pool(ctx, p, keys)
+	stored, err := s.store.RefPool(ctx, p, keys)
 	if err != nil {
 		return err
 	}
