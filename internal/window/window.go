@@ -175,12 +175,12 @@ func (s *Store) Records(ctx context.Context, p int32, ids []string) ([]*engine.R
 		return nil, fmt.Errorf("window: records: %w", err)
 	}
 	out := make([]*engine.Rec, 0, len(vals))
-	for _, v := range vals {
+	for i, v := range vals {
 		str, ok := v.(string)
 		if !ok {
 			continue
 		}
-		r, err := decode(str)
+		r, err := decode(ids[i], str)
 		if err != nil {
 			return nil, err
 		}
@@ -244,9 +244,10 @@ type Batch struct {
 }
 
 // stored is the Redis form of a window record (short keys: it is kept per
-// pending record).
+// pending record). The id is the record hash's field and the normalised
+// reference is derived from the reference, so neither is stored again;
+// "i" and "n" written by earlier versions are ignored.
 type stored struct {
-	ID  string   `json:"i"`
 	S   string   `json:"s"`
 	Acc string   `json:"a"`
 	C   string   `json:"c"`
@@ -254,7 +255,6 @@ type stored struct {
 	D   int32    `json:"d"`
 	R   string   `json:"r,omitempty"`
 	BR  string   `json:"br,omitempty"`
-	N   string   `json:"n,omitempty"`
 	CP  string   `json:"cp,omitempty"`
 	De  string   `json:"de,omitempty"`
 	F   string   `json:"f,omitempty"`
@@ -268,26 +268,26 @@ type stored struct {
 }
 
 func encode(r *engine.Rec) (string, error) {
-	b, err := json.Marshal(stored{ID: r.ID, S: string(r.Side), Acc: r.Account, C: r.Currency, Amt: r.Amount.String(),
-		D: int32(r.BookingDate), R: r.Reference, BR: r.BankReference, N: r.NormRef, CP: r.Counterparty, De: r.Description,
+	b, err := json.Marshal(stored{S: string(r.Side), Acc: r.Account, C: r.Currency, Amt: r.Amount.String(),
+		D: int32(r.BookingDate), R: r.Reference, BR: r.BankReference, CP: r.Counterparty, De: r.Description,
 		F: r.SourceFile, P: r.SourcePosition, I: r.IngestedAt.UnixMilli(), K: r.BreakID, V: r.Provisional,
 		W: r.PendingSince.UnixMilli(), Ks: r.Keys, MM: r.Marker})
 	return string(b), err
 }
 
-func decode(s string) (*engine.Rec, error) {
+func decode(id, s string) (*engine.Rec, error) {
 	var st stored
 	if err := json.Unmarshal([]byte(s), &st); err != nil {
-		return nil, fmt.Errorf("window: stored record: %w", err)
+		return nil, fmt.Errorf("window: stored record %s: %w", id, err)
 	}
 	amt, err := money.Parse(st.Amt)
 	if err != nil {
-		return nil, fmt.Errorf("window: stored record %s: amount: %w", st.ID, err)
+		return nil, fmt.Errorf("window: stored record %s: amount: %w", id, err)
 	}
-	r := &engine.Rec{Item: record.Item{ID: st.ID, Side: record.Side(st.S), Currency: st.C, Amount: amt,
+	r := &engine.Rec{Item: record.Item{ID: id, Side: record.Side(st.S), Currency: st.C, Amount: amt,
 		BookingDate: record.Date(st.D), Reference: st.R, BankReference: st.BR, Counterparty: st.CP, Description: st.De,
 		SourceFile: st.F, SourcePosition: st.P, IngestedAt: time.UnixMilli(st.I).UTC()},
-		Account: st.Acc, NormRef: st.N, BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks, Marker: st.MM}
+		Account: st.Acc, NormRef: engine.NormalizeRef(st.R), BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks, Marker: st.MM}
 	return r, nil
 }
 

@@ -3,7 +3,10 @@ package window
 import (
 	"context"
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -120,5 +123,32 @@ func TestApplyLifecycle(t *testing.T) {
 				t.Errorf("outbox len %d after ack", n)
 			}
 		})
+	}
+}
+
+// The stored form round-trips every field the engine and the break report
+// use, and does not repeat the id (it is the hash field).
+func TestStoredRoundTrip(t *testing.T) {
+	r := rec("b-0123456789abcdef01234567", record.Bank, "inv-2026/00123")
+	r.BankReference, r.Counterparty, r.Description = "BR1", "ACME", "payment INV-2026/00123"
+	r.SourceFile, r.SourcePosition, r.BreakID, r.Provisional, r.Marker = "s3://b/f.csv", 42, "k-1", true, true
+	r.IngestedAt = time.UnixMilli(1_790_000_000_123).UTC()
+	r.PendingSince = time.UnixMilli(1_790_000_001_456).UTC()
+	blob, err := encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(blob, r.ID) || strings.Contains(blob, `"n":`) {
+		t.Errorf("stored form repeats the id or the normalised reference: %s", blob)
+	}
+	got, err := decode(r.ID, blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, r) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
+	}
+	if _, err := decode(r.ID, "{"); err == nil || !strings.Contains(err.Error(), r.ID) {
+		t.Errorf("bad blob error %v does not name the record", err)
 	}
 }
