@@ -23,7 +23,7 @@ type Noise struct {
 	DateShift    int     // the bank books up to this many days after (or 1 before) the ledger
 	Reformat     float64 // share of pairs whose references are written differently on each side
 	MissingRef   float64 // share of bank entries without a reference field (the reference is in the text only)
-	Fees         float64 // share of incoming payments with a bank fee deducted (up to 25.00)
+	FeeShare     float64 // probability (0 to 1) that an incoming payment arrives with a bank fee deducted; the fee is whole cents, 1.00 to 25.00
 	Batches      int     // 1 bank entry = 2 to 5 ledger items sharing a batch reference
 	Instalments  int     // 2 or 3 bank entries = 1 ledger item
 	Duplicates   int     // ledger postings entered twice
@@ -37,7 +37,7 @@ type Noise struct {
 // DefaultNoise is the noise level of `recon gen --noisy` and the accuracy
 // targets in the README.
 func DefaultNoise() Noise {
-	return Noise{Pairs: 2000, Accounts: 12, Days: 20, Seed: 1, DateShift: 3, Reformat: 0.25, MissingRef: 0.15, Fees: 0.08,
+	return Noise{Pairs: 2000, Accounts: 12, Days: 20, Seed: 1, DateShift: 3, Reformat: 0.25, MissingRef: 0.15, FeeShare: 0.08,
 		Batches: 40, Instalments: 25, Duplicates: 25, Traps: 30, BankOnly: 40, LedgerOnly: 40, BankFormat: "csv"}
 }
 
@@ -135,7 +135,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		cp := companies[rng.IntN(len(companies))]
 		bref, lref := refPair(invoice())
 		bankCents := cents
-		if cents > 2600 && rng.Float64() < n.Fees {
+		if cents > 2600 && rng.Float64() < n.FeeShare {
 			bankCents = cents - (rng.Int64N(2400) + 100) // 1.00 to 25.00
 		}
 		id := nextLedger()
