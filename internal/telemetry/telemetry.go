@@ -42,6 +42,18 @@ func NewLogger(w io.Writer, level, format string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// Defaults fills what a service's caller left nil: a logger that discards
+// everything and a registry of the service's own.
+func Defaults(log *slog.Logger, reg prometheus.Registerer) (*slog.Logger, prometheus.Registerer) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	return log, reg
+}
+
 // NewRegistry returns a registry with the Go runtime and process collectors.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()

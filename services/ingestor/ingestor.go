@@ -30,6 +30,7 @@ import (
 	"github.com/openrecon/recon/internal/parse"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/s3event"
+	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/schemas"
 )
 
@@ -62,12 +63,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
-	if deps.Registry == nil {
-		deps.Registry = prometheus.NewRegistry()
-	}
+	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
 	m, err := newMetrics(deps.Registry)
 	if err != nil {
 		return nil, err

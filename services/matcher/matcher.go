@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/window"
 	"github.com/openrecon/recon/schemas"
 )
@@ -135,12 +135,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
-	if deps.Registry == nil {
-		deps.Registry = prometheus.NewRegistry()
-	}
+	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
 		owned: map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}}
 	var err error

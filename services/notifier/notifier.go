@@ -32,6 +32,7 @@ import (
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/schemas"
 )
 
@@ -129,12 +130,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Log == nil {
-		deps.Log = slog.New(slog.NewJSONHandler(io.Discard, nil))
-	}
-	if deps.Registry == nil {
-		deps.Registry = prometheus.NewRegistry()
-	}
+	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "notifier"), rdb: deps.Redis, http: deps.HTTP}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 15 * time.Second}
