@@ -245,6 +245,20 @@ func Topics(cfg Config) []TopicSpec {
 	return out
 }
 
+// NewProducer is NewClient that, when cfg.Provision is set, also provisions
+// the project's topics (closing the client if that fails).
+func NewProducer(ctx context.Context, cfg Config, extra ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := NewClient(cfg, extra...)
+	if err != nil || !cfg.Provision {
+		return cl, err
+	}
+	if err := Provision(ctx, cl, cfg.WithDefaults().ReplicationFactor, Topics(cfg)); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
 // Provision creates the missing topics of specs and checks that the
 // co-partitioned topics that exist already have the expected partition
 // count. It is safe to run from every service at every start.

@@ -83,7 +83,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}
 		s.store = st
 	}
-	s.prod, err = kafka.NewClient(cfg.Kafka,
+	s.prod, err = kafka.NewProducer(ctx, cfg.Kafka,
 		kgo.TransactionalID(cfg.TransactionalID),
 		kgo.TransactionTimeout(cfg.TransactionTimeout),
 		kgo.ProducerBatchMaxBytes(1<<20),
@@ -91,12 +91,6 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.Kafka.Provision {
-		if err := kafka.Provision(ctx, s.prod, cfg.Kafka.WithDefaults().ReplicationFactor, kafka.Topics(cfg.Kafka)); err != nil {
-			s.prod.Close()
-			return nil, err
-		}
 	}
 	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
 	if err != nil {

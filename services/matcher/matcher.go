@@ -158,14 +158,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.topics.bank, s.topics.ledger, s.topics.stmt = k.Topic(kafka.TopicBankTransactions), k.Topic(kafka.TopicLedgerTransactions), k.Topic(kafka.TopicBankStatements)
 	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)
 
-	if s.prod, err = kafka.NewClient(cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out")); err != nil {
+	if s.prod, err = kafka.NewProducer(ctx, cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out")); err != nil {
 		return nil, err
-	}
-	if cfg.Kafka.Provision {
-		if err := kafka.Provision(ctx, s.prod, cfg.Kafka.WithDefaults().ReplicationFactor, kafka.Topics(cfg.Kafka)); err != nil {
-			s.prod.Close()
-			return nil, err
-		}
 	}
 	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
 	if err != nil {
