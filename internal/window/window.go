@@ -1,8 +1,13 @@
 // Package window keeps the matcher's state in Redis: per partition, the
-// pending records and their indexes, the records already reported as
-// breaks (so a late counterpart still matches), the stream time, the
-// consumed offsets, the owner epoch and an outbox of outputs not yet
-// acknowledged by Kafka.
+// pending records, the records already reported as breaks (so a late
+// counterpart still matches) and the markers of matched provisional
+// entries, in one hash; the stream time, the consumed offsets and the
+// owner epoch; and an outbox of outputs not yet acknowledged by Kafka.
+//
+// The indexes the matcher decides with (by reference key, by account, by
+// close date) live only in the owner's memory (Part): they are built when
+// the partition is claimed, so Redis holds each record once, and a batch
+// costs one write (a Lua script) instead of a read per lookup.
 //
 // Every key of partition N carries the hash tag {pN}, so a partition lives
 // on one Redis Cluster slot. A batch of changes is applied by one Lua script
@@ -17,12 +22,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/openrecon/recon/internal/engine"
-	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 )
 
@@ -53,91 +56,32 @@ func (s *Store) key(p int32, name string) string {
 	return s.prefix + ":{p" + strconv.Itoa(int(p)) + "}:" + name
 }
 
-// KeyIndex names the entry of one side, match key and reference key in the
-// partition's reference index: a field of one hash (most reference keys
-// hold one or two ids, and a field costs far less than a set of its own).
-func (s *Store) KeyIndex(p int32, side record.Side, account, currency, refKey string) string {
-	return string(side[0]) + ":" + account + "|" + currency + "|" + refKey
-}
-
-// idSep separates ids in a reference index field.
-const idSep = "\x1f"
-
-// MatchKeyIndex names the set of all ids of one side and match key.
-func (s *Store) MatchKeyIndex(p int32, side record.Side, account, currency string) string {
-	return s.key(p, "m:"+string(side[0])+":"+account+"|"+currency)
-}
-
-// SignatureIndex names the set of matched-provisional markers with one
-// engine.Signature.
-func (s *Store) SignatureIndex(p int32, signature string) string {
-	return s.key(p, "s:"+signature)
-}
-
-// index is a place r is listed in: a set (a key) or a reference index field.
-type index struct{ set, field string }
-
-// indexesOf lists every index r belongs to.
-func (s *Store) indexesOf(p int32, r *engine.Rec) []index {
-	if r.Marker {
-		return []index{{set: s.SignatureIndex(p, engine.Signature(r))}}
-	}
-	out := []index{{set: s.MatchKeyIndex(p, r.Side, r.Account, r.Currency)}}
-	for _, k := range r.Keys {
-		out = append(out, index{field: s.KeyIndex(p, r.Side, r.Account, r.Currency, k)})
-	}
-	return out
-}
-
-// RefPool returns the records listed under the given reference index
-// fields (KeyIndex), each once.
-func (s *Store) RefPool(ctx context.Context, p int32, fields []string) ([]*engine.Rec, error) {
-	if len(fields) == 0 {
-		return nil, nil
-	}
-	vals, err := s.rdb.HMGet(ctx, s.key(p, "ix"), fields...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("window: reference index: %w", err)
-	}
-	seen := map[string]bool{}
-	var ids []string
-	for _, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			continue
-		}
-		for _, id := range strings.Split(str, idSep) {
-			if id != "" && !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		}
-	}
-	return s.Records(ctx, p, ids)
-}
-
 // State is a partition's durable progress.
 type State struct {
 	Epoch      int64
 	Offsets    map[string]int64 // topic -> next offset to apply
 	StreamTime record.Date
-	Pending    map[record.Side]int64
 }
 
 // Claim makes the caller the partition's owner: it bumps the epoch and
-// returns the state to resume from.
-func (s *Store) Claim(ctx context.Context, p int32) (*State, error) {
+// returns the state to resume from and the window, loaded into memory.
+// prepare derives each record's reference keys (engine Prepare).
+func (s *Store) Claim(ctx context.Context, p int32, prepare func(*engine.Rec)) (*State, *Part, error) {
 	meta := s.key(p, "meta")
 	epoch, err := s.rdb.HIncrBy(ctx, meta, "epoch", 1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("window: claim partition %d: %w", p, err)
+		return nil, nil, fmt.Errorf("window: claim partition %d: %w", p, err)
 	}
 	st, err := s.Read(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st.Epoch = epoch
-	return st, nil
+	part, err := s.Load(ctx, p, prepare)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, part, nil
 }
 
 // Read returns the partition's state without claiming it.
@@ -146,7 +90,7 @@ func (s *Store) Read(ctx context.Context, p int32) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("window: read partition %d: %w", p, err)
 	}
-	st := &State{Offsets: map[string]int64{}, Pending: map[record.Side]int64{}}
+	st := &State{Offsets: map[string]int64{}}
 	for k, v := range m {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		switch {
@@ -156,68 +100,95 @@ func (s *Store) Read(ctx context.Context, p int32) (*State, error) {
 			st.StreamTime = record.Date(n)
 		case strings.HasPrefix(k, "o:"):
 			st.Offsets[k[2:]] = n
-		case k == "pb":
-			st.Pending[record.Bank] = n
-		case k == "pl":
-			st.Pending[record.Ledger] = n
 		}
 	}
 	return st, nil
 }
 
-// Records loads records by id (missing ids are skipped).
-func (s *Store) Records(ctx context.Context, p int32, ids []string) ([]*engine.Rec, error) {
-	if len(ids) == 0 {
-		return nil, nil
+// Epoch returns the partition's owner epoch.
+func (s *Store) Epoch(ctx context.Context, p int32) (int64, error) {
+	n, err := s.rdb.HGet(ctx, s.key(p, "meta"), "epoch").Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("window: epoch of partition %d: %w", p, err)
 	}
-	vals, err := s.rdb.HMGet(ctx, s.key(p, "rec"), ids...).Result()
+	return n, nil
+}
+
+// Load reads every record of partition p into a Part. State written by
+// the earlier layout (JSON records, with their dates in sorted sets and
+// their indexes in Redis) is converted on the way: the records are
+// rewritten in the binary form and the old index keys deleted; a crash
+// half-way converts the rest on the next claim.
+func (s *Store) Load(ctx context.Context, p int32, prepare func(*engine.Rec)) (*Part, error) {
+	legacyDates := map[string]record.Date{}
+	n, err := s.rdb.Exists(ctx, s.key(p, "due"), s.key(p, "exp")).Result()
 	if err != nil {
-		return nil, fmt.Errorf("window: records: %w", err)
+		return nil, fmt.Errorf("window: load partition %d: %w", p, err)
 	}
-	out := make([]*engine.Rec, 0, len(vals))
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			continue
+	if n > 0 {
+		for _, z := range []string{"due", "exp"} {
+			zs, err := s.rdb.ZRangeWithScores(ctx, s.key(p, z), 0, -1).Result()
+			if err != nil {
+				return nil, fmt.Errorf("window: load partition %d: %s: %w", p, z, err)
+			}
+			for _, e := range zs {
+				legacyDates[e.Member.(string)] = record.Date(e.Score)
+			}
 		}
-		r, err := decode(ids[i], str)
+	}
+	part := NewPart()
+	var rewrite []any
+	var oldKeys []string
+	seenKey := map[string]bool{}
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, s.key(p, "rec"), cursor, "", 2000).Result()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("window: load partition %d: %w", p, err)
 		}
-		out = append(out, r)
+		for i := 0; i+1 < len(kv); i += 2 {
+			id, blob := kv[i], kv[i+1]
+			r, until, err := decode(id, []byte(blob))
+			if err != nil {
+				return nil, err
+			}
+			if blob[0] == '{' {
+				until = legacyDates[id]
+				rewrite = append(rewrite, id, encode(nil, r, until))
+				k := s.key(p, "m:"+string(r.Side[0])+":"+r.Account+"|"+r.Currency)
+				if r.Marker {
+					k = s.key(p, "s:"+engine.Signature(r))
+				}
+				if !seenKey[k] {
+					seenKey[k] = true
+					oldKeys = append(oldKeys, k)
+				}
+			}
+			if !r.Marker {
+				prepare(r)
+			}
+			part.put(r, until)
+		}
+		cursor = next
+		if cursor == 0 {
+			break
+		}
 	}
-	return out, nil
-}
-
-// Due returns the ids of records whose window closes at or before t.
-func (s *Store) Due(ctx context.Context, p int32, t record.Date) ([]string, error) {
-	ids, err := s.rdb.ZRangeByScore(ctx, s.key(p, "due"), &redis.ZRangeBy{Min: "-inf", Max: strconv.Itoa(int(t))}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("window: due: %w", err)
+	if n > 0 || len(rewrite) > 0 {
+		for i := 0; i < len(rewrite); i += 2000 {
+			if err := s.rdb.HSet(ctx, s.key(p, "rec"), rewrite[i:min(i+2000, len(rewrite))]...).Err(); err != nil {
+				return nil, fmt.Errorf("window: convert partition %d: %w", p, err)
+			}
+		}
+		oldKeys = append(oldKeys, s.key(p, "ix"), s.key(p, "due"), s.key(p, "exp"))
+		for i := 0; i < len(oldKeys); i += 500 {
+			if err := s.rdb.Del(ctx, oldKeys[i:min(i+500, len(oldKeys))]...).Err(); err != nil {
+				return nil, fmt.Errorf("window: convert partition %d: %w", p, err)
+			}
+		}
+		_ = s.rdb.HDel(ctx, s.key(p, "meta"), "pb", "pl").Err()
 	}
-	return ids, nil
-}
-
-// Expired returns the ids of broken records whose retention ended at t.
-func (s *Store) Expired(ctx context.Context, p int32, t record.Date) ([]string, error) {
-	ids, err := s.rdb.ZRangeByScore(ctx, s.key(p, "exp"), &redis.ZRangeBy{Min: "-inf", Max: strconv.Itoa(int(t))}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("window: expired: %w", err)
-	}
-	return ids, nil
-}
-
-// Has reports which of ids are in the window (pending or broken).
-func (s *Store) Has(ctx context.Context, p int32, ids []string) (map[string]*engine.Rec, error) {
-	recs, err := s.Records(ctx, p, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*engine.Rec, len(recs))
-	for _, r := range recs {
-		out[r.ID] = r
-	}
-	return out, nil
+	return part, nil
 }
 
 // OutEntry is one output waiting in the outbox.
@@ -243,79 +214,20 @@ type Batch struct {
 	Out        []OutEntry
 }
 
-// stored is the Redis form of a window record (short keys: it is kept per
-// pending record). The id is the record hash's field and the normalised
-// reference is derived from the reference, so neither is stored again;
-// "i" and "n" written by earlier versions are ignored.
-type stored struct {
-	S   string   `json:"s"`
-	Acc string   `json:"a"`
-	C   string   `json:"c"`
-	Amt string   `json:"m"`
-	D   int32    `json:"d"`
-	R   string   `json:"r,omitempty"`
-	BR  string   `json:"br,omitempty"`
-	CP  string   `json:"cp,omitempty"`
-	De  string   `json:"de,omitempty"`
-	F   string   `json:"f,omitempty"`
-	P   int64    `json:"p,omitempty"`
-	I   int64    `json:"t,omitempty"`
-	K   string   `json:"k,omitempty"`
-	V   bool     `json:"v,omitempty"`
-	W   int64    `json:"w,omitempty"`
-	Ks  []string `json:"ks,omitempty"`
-	MM  bool     `json:"mm,omitempty"`
-}
-
-func encode(r *engine.Rec) (string, error) {
-	b, err := json.Marshal(stored{S: string(r.Side), Acc: r.Account, C: r.Currency, Amt: r.Amount.String(),
-		D: int32(r.BookingDate), R: r.Reference, BR: r.BankReference, CP: r.Counterparty, De: r.Description,
-		F: r.SourceFile, P: r.SourcePosition, I: r.IngestedAt.UnixMilli(), K: r.BreakID, V: r.Provisional,
-		W: r.PendingSince.UnixMilli(), Ks: r.Keys, MM: r.Marker})
-	return string(b), err
-}
-
-func decode(id, s string) (*engine.Rec, error) {
-	var st stored
-	if err := json.Unmarshal([]byte(s), &st); err != nil {
-		return nil, fmt.Errorf("window: stored record %s: %w", id, err)
+// until is the date a put record is kept until.
+func (b *Batch) until(r *engine.Rec) record.Date {
+	if r.Broken() || r.Marker {
+		return b.ExpireAt[r.ID]
 	}
-	amt, err := money.Parse(st.Amt)
-	if err != nil {
-		return nil, fmt.Errorf("window: stored record %s: amount: %w", id, err)
-	}
-	r := &engine.Rec{Item: record.Item{ID: id, Side: record.Side(st.S), Currency: st.C, Amount: amt,
-		BookingDate: record.Date(st.D), Reference: st.R, BankReference: st.BR, Counterparty: st.CP, Description: st.De,
-		SourceFile: st.F, SourcePosition: st.P, IngestedAt: time.UnixMilli(st.I).UTC()},
-		Account: st.Acc, NormRef: engine.NormalizeRef(st.R), BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks, Marker: st.MM}
-	return r, nil
+	return b.CloseAt[r.ID]
 }
 
-// applyScript applies a Batch. KEYS: meta, rec, due, exp, outbox, the
-// reference index hash, then the index sets. ARGV: epoch, stream time, then sections each led by a count.
+// applyScript applies a Batch. KEYS: meta, rec, outbox. ARGV: epoch,
+// stream time, then sections each led by a count: offsets (topic, from,
+// to), records to write (id, stored form), records to delete (id),
+// outputs (topic, key, value, headers). Returns the outbox entry ids.
 var applyScript = redis.NewScript(`
-local meta, rec, due, exp, outbox, ix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local sep = '\31'
--- An index entry is a KEYS number (a set) or 'f:' and a field of ix, whose
--- value lists ids separated by \31.
-local function idx(e, id, add)
-  if string.sub(e, 1, 2) ~= 'f:' then
-    if add then redis.call('SADD', KEYS[tonumber(e)], id) else redis.call('SREM', KEYS[tonumber(e)], id) end
-    return
-  end
-  local f = string.sub(e, 3)
-  local v = redis.call('HGET', ix, f)
-  if add then
-    if v then redis.call('HSET', ix, f, v .. sep .. id) else redis.call('HSET', ix, f, id) end
-    return
-  end
-  if not v then return end
-  local out = {}
-  for x in string.gmatch(v, '[^' .. sep .. ']+') do
-    if x ~= id then out[#out + 1] = x end
-  end
-  if #out == 0 then redis.call('HDEL', ix, f) else redis.call('HSET', ix, f, table.concat(out, sep)) end
-end
+local meta, rec, outbox = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then return redis.error_reply('FENCED') end
 local i = 3
 local n = tonumber(ARGV[i]); i = i + 1
@@ -331,126 +243,84 @@ for j = 1, n do
 end
 local st = tonumber(redis.call('HGET', meta, 'st') or '-2147483648')
 if tonumber(ARGV[2]) > st then redis.call('HSET', meta, 'st', ARGV[2]) end
--- put: id, blob, side letter, score, mode (p: pending until score; k:
--- already broken, kept until score), index count, index key numbers
+local chunk = 1000
 n = tonumber(ARGV[i]); i = i + 1
-for j = 1, n do
-  redis.call('HSET', rec, ARGV[i], ARGV[i+1])
-  if ARGV[i+4] == 'p' then
-    redis.call('ZADD', due, ARGV[i+3], ARGV[i])
-    redis.call('HINCRBY', meta, 'p' .. ARGV[i+2], 1)
-  else
-    redis.call('ZADD', exp, ARGV[i+3], ARGV[i])
-  end
-  local nk = tonumber(ARGV[i+5])
-  for k = 1, nk do idx(ARGV[i+5+k], ARGV[i], true) end
-  i = i + 6 + nk
+local last = i + 2 * n - 1
+while i <= last do
+  local e = math.min(i + chunk - 1, last)
+  redis.call('HSET', rec, unpack(ARGV, i, e))
+  i = e + 1
 end
--- remove (matched, duplicate or expired): id, side letter, was pending
--- (1/0), index count, index key numbers
 n = tonumber(ARGV[i]); i = i + 1
-for j = 1, n do
-  redis.call('HDEL', rec, ARGV[i])
-  redis.call('ZREM', due, ARGV[i])
-  redis.call('ZREM', exp, ARGV[i])
-  if ARGV[i+2] == '1' then redis.call('HINCRBY', meta, 'p' .. ARGV[i+1], -1) end
-  local nk = tonumber(ARGV[i+3])
-  for k = 1, nk do idx(ARGV[i+3+k], ARGV[i], false) end
-  i = i + 4 + nk
+last = i + n - 1
+while i <= last do
+  local e = math.min(i + chunk - 1, last)
+  redis.call('HDEL', rec, unpack(ARGV, i, e))
+  i = e + 1
 end
--- broken: id, blob, side letter, expire
 n = tonumber(ARGV[i]); i = i + 1
+local ids = {}
 for j = 1, n do
-  redis.call('HSET', rec, ARGV[i], ARGV[i+1])
-  redis.call('ZREM', due, ARGV[i])
-  redis.call('ZADD', exp, ARGV[i+3], ARGV[i])
-  redis.call('HINCRBY', meta, 'p' .. ARGV[i+2], -1)
+  ids[j] = redis.call('XADD', outbox, '*', 't', ARGV[i], 'k', ARGV[i+1], 'v', ARGV[i+2], 'h', ARGV[i+3])
   i = i + 4
 end
--- outbox: topic, key, value, headers
-n = tonumber(ARGV[i]); i = i + 1
-for j = 1, n do
-  redis.call('XADD', outbox, '*', 't', ARGV[i], 'k', ARGV[i+1], 'v', ARGV[i+2], 'h', ARGV[i+3])
-  i = i + 4
-end
-return 'OK'
+return ids
 `)
 
 // Apply applies b to partition p if epoch still owns it and b's offsets
-// were not applied yet.
-func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) error {
-	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "due"), s.key(p, "exp"), s.key(p, "outbox"), s.key(p, "ix")}
-	keyNum := map[string]int{}
-	idx := func(x index) string {
-		if x.field != "" {
-			return "f:" + x.field
-		}
-		if n, ok := keyNum[x.set]; ok {
-			return strconv.Itoa(n)
-		}
-		keys = append(keys, x.set)
-		keyNum[x.set] = len(keys)
-		return strconv.Itoa(len(keys))
-	}
-	args := []any{epoch, int(b.StreamTime), len(b.To)}
+// were not applied yet, and returns the outbox ids of b.Out.
+func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) ([]string, error) {
+	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "outbox")}
+	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken))+len(b.Matched)+len(b.Expired)+4*len(b.Out))
+	args = append(args, epoch, int(b.StreamTime), len(b.To))
 	for t, to := range b.To {
 		args = append(args, t, b.From[t], to)
 	}
-	args = append(args, len(b.Put))
+	// One buffer holds every stored form of the batch.
+	buf := make([]byte, 0, 160*(len(b.Put)+len(b.Broken)))
+	args = append(args, len(b.Put)+len(b.Broken))
 	for _, r := range b.Put {
-		blob, err := encode(r)
-		if err != nil {
-			return err
-		}
-		mode, score := "p", b.CloseAt[r.ID]
-		if r.Broken() || r.Marker {
-			mode, score = "k", b.ExpireAt[r.ID]
-		}
-		ix := s.indexesOf(p, r)
-		args = append(args, r.ID, blob, string(r.Side[0]), int(score), mode, len(ix))
-		for _, k := range ix {
-			args = append(args, idx(k))
-		}
+		start := len(buf)
+		buf = encode(buf, r, b.until(r))
+		args = append(args, r.ID, buf[start:len(buf):len(buf)])
 	}
-	rm := append(append([]*engine.Rec(nil), b.Matched...), b.Expired...)
-	args = append(args, len(rm))
-	for _, r := range rm {
-		pending := "1"
-		if r.Broken() {
-			pending = "0"
-		}
-		ix := s.indexesOf(p, r)
-		args = append(args, r.ID, string(r.Side[0]), pending, len(ix))
-		for _, k := range ix {
-			args = append(args, idx(k))
-		}
-	}
-	args = append(args, len(b.Broken))
 	for _, r := range b.Broken {
-		blob, err := encode(r)
-		if err != nil {
-			return err
-		}
-		args = append(args, r.ID, blob, string(r.Side[0]), int(b.ExpireAt[r.ID]))
+		start := len(buf)
+		buf = encode(buf, r, b.ExpireAt[r.ID])
+		args = append(args, r.ID, buf[start:len(buf):len(buf)])
+	}
+	args = append(args, len(b.Matched)+len(b.Expired))
+	for _, r := range b.Matched {
+		args = append(args, r.ID)
+	}
+	for _, r := range b.Expired {
+		args = append(args, r.ID)
 	}
 	args = append(args, len(b.Out))
 	for _, o := range b.Out {
-		h, err := json.Marshal(o.Headers)
-		if err != nil {
-			return err
+		h := ""
+		if len(o.Headers) > 0 {
+			hb, err := json.Marshal(o.Headers)
+			if err != nil {
+				return nil, err
+			}
+			h = string(hb)
 		}
 		args = append(args, o.Topic, o.Key, o.Value, h)
 	}
-	err := applyScript.Run(ctx, s.rdb, keys, args...).Err()
+	ids, err := applyScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	switch {
 	case err == nil:
-		return nil
+		if len(ids) != len(b.Out) {
+			return nil, fmt.Errorf("window: apply batch to partition %d: %d outbox ids for %d outputs", p, len(ids), len(b.Out))
+		}
+		return ids, nil
 	case strings.Contains(err.Error(), "FENCED"):
-		return ErrFenced
+		return nil, ErrFenced
 	case strings.Contains(err.Error(), "APPLIED"):
-		return ErrApplied
+		return nil, ErrApplied
 	}
-	return fmt.Errorf("window: apply batch to partition %d: %w", p, err)
+	return nil, fmt.Errorf("window: apply batch to partition %d: %w", p, err)
 }
 
 // Outbox returns the outputs not yet acknowledged, oldest first.
@@ -483,30 +353,4 @@ func (s *Store) Ack(ctx context.Context, p int32, ids ...string) error {
 // OutboxLen is the number of unacknowledged outputs of p.
 func (s *Store) OutboxLen(ctx context.Context, p int32) (int64, error) {
 	return s.rdb.XLen(ctx, s.key(p, "outbox")).Result()
-}
-
-// Pool returns the records in any of the given index sets, each once.
-func (s *Store) Pool(ctx context.Context, p int32, keys []string) ([]*engine.Rec, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.StringSliceCmd, len(keys))
-	for i, k := range keys {
-		cmds[i] = pipe.SMembers(ctx, k)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("window: pool: %w", err)
-	}
-	seen := map[string]bool{}
-	var ids []string
-	for _, c := range cmds {
-		for _, id := range c.Val() {
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		}
-	}
-	return s.Records(ctx, p, ids)
 }

@@ -39,81 +39,109 @@ func stores(t *testing.T) map[string]*Store {
 	return out
 }
 
+var prep = engine.New(engine.DefaultConfig()).Prepare
+
 func TestApplyLifecycle(t *testing.T) {
 	for name, s := range stores(t) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := s.Claim(ctx, 3)
+			st, win, err := s.Claim(ctx, 3, prep)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if win.Len() != 0 {
+				t.Fatalf("new partition holds %d records", win.Len())
+			}
 			b1, l1 := rec("b1", record.Bank, "INV-1"), rec("l1", record.Ledger, "inv 1")
-			err = s.Apply(ctx, 3, st.Epoch, &Batch{
+			b := &Batch{
 				From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1}, StreamTime: 100,
 				Put: []*engine.Rec{b1}, CloseAt: map[string]record.Date{"b1": 104},
 				Out: []OutEntry{{Topic: "x", Key: []byte("k"), Value: []byte{0, 1, 2}}},
-			})
-			if err != nil {
-				t.Fatal(err)
 			}
+			ids, err := s.Apply(ctx, 3, st.Epoch, b)
+			if err != nil || len(ids) != 1 {
+				t.Fatalf("apply: %v %v", ids, err)
+			}
+			win.Commit(b)
 			// The same batch again is refused.
-			err = s.Apply(ctx, 3, st.Epoch, &Batch{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1}})
+			_, err = s.Apply(ctx, 3, st.Epoch, &Batch{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1}})
 			if !errors.Is(err, ErrApplied) {
 				t.Errorf("re-apply: %v", err)
 			}
-			key := s.KeyIndex(3, record.Bank, l1.Account, l1.Currency, l1.NormRef)
-			all := s.MatchKeyIndex(3, record.Bank, "A", "EUR")
-			byRef, err := s.RefPool(ctx, 3, []string{key, key})
-			if err != nil || len(byRef) != 1 || byRef[0].ID != "b1" {
-				t.Fatalf("reference pool: %v %v", byRef, err)
-			}
-			byAccount, err := s.Pool(ctx, 3, []string{all})
-			if err != nil || len(byAccount) != 1 || byAccount[0].ID != "b1" {
-				t.Fatalf("account pool: %v %v", byAccount, err)
-			}
-			due, _ := s.Due(ctx, 3, 103)
-			due2, _ := s.Due(ctx, 3, 104)
-			if len(due) != 0 || len(due2) != 1 {
-				t.Errorf("due %v %v", due, due2)
-			}
-			// A new owner fences the old one.
-			st2, err := s.Claim(ctx, 3)
+			// A new owner loads the same window from Redis.
+			st2, win2, err := s.Claim(ctx, 3, prep)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st2.Offsets["bank"] != 1 || st2.StreamTime != 100 || st2.Pending[record.Bank] != 1 {
+			if st2.Offsets["bank"] != 1 || st2.StreamTime != 100 {
 				t.Errorf("state %+v", st2)
 			}
-			err = s.Apply(ctx, 3, st.Epoch, &Batch{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}})
+			for name, w := range map[string]*Part{"committed": win, "loaded": win2} {
+				var byRef []*engine.Rec
+				w.ByRef("A", "EUR", l1.NormRef, func(r *engine.Rec) { byRef = append(byRef, r) })
+				if len(byRef) != 1 || byRef[0].ID != "b1" {
+					t.Errorf("%s: reference lookup %v", name, byRef)
+				}
+				if acc := w.Account("A", "EUR"); len(acc) != 1 || acc[0].ID != "b1" {
+					t.Errorf("%s: account pool %v", name, acc)
+				}
+				if len(w.Due(103)) != 0 || len(w.Due(104)) != 1 {
+					t.Errorf("%s: due %v %v", name, w.Due(103), w.Due(104))
+				}
+				if p := w.Pending(); p[record.Bank] != 1 || p[record.Ledger] != 0 {
+					t.Errorf("%s: pending %v", name, p)
+				}
+			}
+			if got := win2.Get("b1"); got == nil || !reflect.DeepEqual(got.Keys, b1.Keys) || !got.Amount.Equal(b1.Amount) {
+				t.Errorf("loaded record %+v, want %+v", got, b1)
+			}
+			// The old owner is fenced.
+			_, err = s.Apply(ctx, 3, st.Epoch, &Batch{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}})
 			if !errors.Is(err, ErrFenced) {
 				t.Errorf("zombie apply: %v", err)
 			}
-			// Break b1, then match it late.
+			if e, _ := s.Epoch(ctx, 3); e != st2.Epoch {
+				t.Errorf("epoch %d, want %d", e, st2.Epoch)
+			}
+			// Break b1 (the batch sets BreakID on the record it holds), then match it late.
+			b1 = win2.Get("b1")
 			b1.BreakID = "k-1"
-			if err := s.Apply(ctx, 3, st2.Epoch, &Batch{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}, StreamTime: 105,
-				Broken: []*engine.Rec{b1}, ExpireAt: map[string]record.Date{"b1": 200}}); err != nil {
+			b = &Batch{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}, StreamTime: 105,
+				Broken: []*engine.Rec{b1}, ExpireAt: map[string]record.Date{"b1": 200}}
+			if _, err := s.Apply(ctx, 3, st2.Epoch, b); err != nil {
 				t.Fatal(err)
 			}
-			got, _ := s.Records(ctx, 3, []string{"b1"})
-			if len(got) != 1 || !got[0].Broken() || got[0].BreakID != "k-1" {
-				t.Fatalf("broken record %+v", got)
-			}
-			if due, _ := s.Due(ctx, 3, 1000); len(due) != 0 {
-				t.Errorf("broken record still due")
-			}
-			if err := s.Apply(ctx, 3, st2.Epoch, &Batch{From: map[string]int64{"ledger": 0}, To: map[string]int64{"ledger": 1}, StreamTime: 106,
-				Matched: []*engine.Rec{got[0]}}); err != nil {
+			win2.Commit(b)
+			_, win3, err := s.Claim(ctx, 3, prep)
+			if err != nil {
 				t.Fatal(err)
 			}
+			st2, _ = s.Read(ctx, 3)
+			for name, w := range map[string]*Part{"committed": win2, "loaded": win3} {
+				got := w.Get("b1")
+				if got == nil || got.BreakID != "k-1" {
+					t.Fatalf("%s: broken record %+v", name, got)
+				}
+				if len(w.Due(1000)) != 0 || len(w.Expired(199)) != 0 || len(w.Expired(200)) != 1 || w.Pending()[record.Bank] != 0 {
+					t.Errorf("%s: broken record still due, or not kept until 200", name)
+				}
+			}
+			b = &Batch{From: map[string]int64{"ledger": 0}, To: map[string]int64{"ledger": 1}, StreamTime: 106,
+				Matched: []*engine.Rec{win3.Get("b1")}}
+			if _, err := s.Apply(ctx, 3, st2.Epoch, b); err != nil {
+				t.Fatal(err)
+			}
+			win3.Commit(b)
 			st3, _ := s.Read(ctx, 3)
-			if st3.Pending[record.Bank] != 0 || st3.Offsets["ledger"] != 1 || st3.StreamTime != 106 {
+			if st3.Offsets["ledger"] != 1 || st3.StreamTime != 106 {
 				t.Errorf("state after match %+v", st3)
 			}
-			if has, _ := s.Has(ctx, 3, []string{"b1"}); len(has) != 0 {
-				t.Error("matched record still stored")
+			_, win4, err := s.Claim(ctx, 3, prep)
+			if err != nil || win4.Len() != 0 || win3.Len() != 0 {
+				t.Errorf("matched record still held: loaded %d, committed %d (%v)", win4.Len(), win3.Len(), err)
 			}
 			out, err := s.Outbox(ctx, 3, 100)
-			if err != nil || len(out) != 1 || string(out[0].Value) != "\x00\x01\x02" || out[0].Topic != "x" {
+			if err != nil || len(out) != 1 || string(out[0].Value) != "\x00\x01\x02" || out[0].Topic != "x" || out[0].ID != ids[0] {
 				t.Fatalf("outbox %+v %v", out, err)
 			}
 			if err := s.Ack(ctx, 3, out[0].ID); err != nil {
@@ -126,29 +154,100 @@ func TestApplyLifecycle(t *testing.T) {
 	}
 }
 
+// State written by the earlier layout (JSON records, dates in sorted sets,
+// indexes in Redis) is loaded with its dates and converted: records
+// rewritten in the binary form, the old keys deleted.
+func TestLegacyStateConverted(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			k := func(n string) string { return s.key(5, n) }
+			rdb := s.rdb
+			pending := `{"s":"bank","a":"A","c":"EUR","m":"-1.00","d":100,"r":"INV-1","f":"f.csv","p":7,"t":1790000000000,"w":1790000000001,"ks":["INV1"]}`
+			broken := `{"s":"ledger","a":"A","c":"EUR","m":"2.50","d":90,"r":"X-77","k":"k-9","ks":["X77"]}`
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			must(rdb.HSet(ctx, k("rec"), "b1", pending, "l9", broken).Err())
+			must(rdb.ZAdd(ctx, k("due"), redis.Z{Score: 104, Member: "b1"}).Err())
+			must(rdb.ZAdd(ctx, k("exp"), redis.Z{Score: 150, Member: "l9"}).Err())
+			must(rdb.HSet(ctx, k("ix"), "b:A|EUR|INV1", "b1").Err())
+			must(rdb.SAdd(ctx, k("m:b:A|EUR"), "b1").Err())
+			must(rdb.SAdd(ctx, k("m:l:A|EUR"), "l9").Err())
+			must(rdb.HSet(ctx, k("meta"), "epoch", 4, "st", 95, "o:bank", 12, "pb", 1).Err())
+			for round := 1; round <= 2; round++ { // the second load reads the converted state
+				st, w, err := s.Claim(ctx, 5, prep)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Epoch != int64(4+round) || st.Offsets["bank"] != 12 || st.StreamTime != 95 {
+					t.Errorf("round %d: state %+v", round, st)
+				}
+				if len(w.Due(103)) != 0 || len(w.Due(104)) != 1 || len(w.Expired(149)) != 0 || len(w.Expired(150)) != 1 {
+					t.Errorf("round %d: dates lost: due %v, expired %v", round, w.Due(104), w.Expired(150))
+				}
+				if r := w.Get("b1"); r == nil || r.SourcePosition != 7 || r.Amount.String() != "-1.00" || len(r.Keys) == 0 {
+					t.Errorf("round %d: record %+v", round, r)
+				}
+				if r := w.Get("l9"); r == nil || r.BreakID != "k-9" || r.Side != record.Ledger {
+					t.Errorf("round %d: broken record %+v", round, r)
+				}
+				if n, _ := rdb.Exists(ctx, k("due"), k("exp"), k("ix"), k("m:b:A|EUR"), k("m:l:A|EUR")).Result(); n != 0 {
+					t.Errorf("round %d: %d old keys left", round, n)
+				}
+				if v, _ := rdb.HGet(ctx, k("rec"), "b1").Result(); strings.HasPrefix(v, "{") {
+					t.Errorf("round %d: record not rewritten: %s", round, v)
+				}
+			}
+		})
+	}
+}
+
 // The stored form round-trips every field the engine and the break report
-// use, and does not repeat the id (it is the hash field).
+// use, does not repeat the id (it is the hash field), and is compact.
 func TestStoredRoundTrip(t *testing.T) {
 	r := rec("b-0123456789abcdef01234567", record.Bank, "inv-2026/00123")
 	r.BankReference, r.Counterparty, r.Description = "BR1", "ACME", "payment INV-2026/00123"
 	r.SourceFile, r.SourcePosition, r.BreakID, r.Provisional, r.Marker = "s3://b/f.csv", 42, "k-1", true, true
 	r.IngestedAt = time.UnixMilli(1_790_000_000_123).UTC()
 	r.PendingSince = time.UnixMilli(1_790_000_001_456).UTC()
-	blob, err := encode(r)
+	blob := encode(nil, r, 321)
+	if strings.Contains(string(blob), r.ID) {
+		t.Errorf("stored form repeats the id: %q", blob)
+	}
+	if len(blob) > 120 {
+		t.Errorf("stored form is %d bytes: %q", len(blob), blob)
+	}
+	got, until, err := decode(r.ID, blob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(blob, r.ID) || strings.Contains(blob, `"n":`) {
-		t.Errorf("stored form repeats the id or the normalised reference: %s", blob)
+	got.Keys = r.Keys // derived again on load, not stored
+	if !reflect.DeepEqual(got, r) || until != 321 {
+		t.Errorf("round trip:\n got %+v %d\nwant %+v", got, until, r)
 	}
-	got, err := decode(r.ID, blob)
-	if err != nil {
-		t.Fatal(err)
+	for _, bad := range [][]byte{[]byte("{"), blob[:len(blob)-3], {9, 0}, nil} {
+		if _, _, err := decode(r.ID, bad); err == nil || !strings.Contains(err.Error(), r.ID) {
+			t.Errorf("bad form %q: error %v does not name the record", bad, err)
+		}
 	}
-	if !reflect.DeepEqual(got, r) {
-		t.Errorf("round trip:\n got %+v\nwant %+v", got, r)
-	}
-	if _, err := decode(r.ID, "{"); err == nil || !strings.Contains(err.Error(), r.ID) {
-		t.Errorf("bad blob error %v does not name the record", err)
-	}
+}
+
+func FuzzDecode(f *testing.F) {
+	r := rec("b1", record.Bank, "INV-1")
+	f.Add(encode(nil, r, 5))
+	f.Add([]byte(`{"s":"bank","m":"1"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, until, err := decode("x", b)
+		if err != nil || b[0] == '{' {
+			return
+		}
+		again, until2, err := decode("x", encode(nil, r, until))
+		if err != nil || until2 != until || !again.Amount.Equal(r.Amount) || again.Reference != r.Reference || again.BreakID != r.BreakID {
+			t.Fatalf("re-encoded record differs: %+v %v", again, err)
+		}
+	})
 }

@@ -95,55 +95,22 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	}
 	now := s.cfg.Now()
 
-	// The records already in the window: those with the same ids
-	// (duplicates), and the candidates sharing a reference key.
-	ids := make([]string, 0, len(ins))
-	var keys []string
-	for _, r := range ins {
-		ids = append(ids, r.ID)
-		if s.cfg.HoldWindows {
-			continue // nothing is decided on arrival
-		}
-		for _, side := range []record.Side{record.Bank, record.Ledger} {
-			for _, k := range r.Keys {
-				keys = append(keys, s.store.KeyIndex(p, side, r.Account, r.Currency, k))
-			}
-		}
-	}
-	var sigKeys []string
-	for _, r := range ins {
-		if sig := engine.Signature(r); sig != "" && !r.Provisional {
-			sigKeys = append(sigKeys, s.store.SignatureIndex(p, sig))
-		}
-	}
-	markers, err := s.store.Pool(ctx, p, sigKeys)
-	if err != nil {
-		return err
-	}
-	existing, err := s.store.Has(ctx, p, ids)
-	if err != nil {
-		return err
-	}
-	stored, err := s.store.RefPool(ctx, p, keys)
-	if err != nil {
-		return err
-	}
-	b.index = make(map[string][]*engine.Rec, len(stored))
-	for _, c := range stored {
-		b.indexRec(c)
-	}
+	// The records already in the window (same id: duplicates; same
+	// reference key: candidates) are in ps.win, the partition's window in
+	// memory; the records of this batch are indexed as they are put.
+	b.index = map[string][]*engine.Rec{}
 
 	for _, r := range ins {
 		if r.BookingDate > b.streamTime {
 			b.streamTime = r.BookingDate
 		}
 		b.counts["records:"+string(r.Side)]++
-		if existing[r.ID] != nil || b.seen[r.ID] {
+		if ps.win.Get(r.ID) != nil || b.seen[r.ID] {
 			b.duplicateOf(r, nil)
 			continue
 		}
 		b.seen[r.ID] = true
-		if m := b.markerFor(r, markers); m != nil {
+		if m := b.markerFor(r); m != nil {
 			// The booked entry of a provisional entry already matched.
 			b.leave(m)
 			b.apply(engine.SupersedeGroup(r, strings.TrimPrefix(m.ID, "pv:")))
@@ -177,7 +144,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	// Windows close only when time moves: the stream time advanced, a tick
 	// (records aged past min-pending, idle advancement) or the end of input.
 	if b.streamTime > ps.streamTime || mv.tick || mv.final {
-		if err := b.closeWindows(ctx, mv, now); err != nil {
+		if err := b.closeWindows(mv, now); err != nil {
 			return err
 		}
 	}
@@ -195,7 +162,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		return nil // a tick that found nothing to do
 	}
 
-	err = s.store.Apply(ctx, p, ps.epoch, b.wb)
+	outIDs, err := s.store.Apply(ctx, p, ps.epoch, b.wb)
 	switch {
 	case errors.Is(err, window.ErrFenced):
 		s.log.Warn("partition fenced by another instance; dropping it", "partition", p)
@@ -207,18 +174,15 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		s.m.fenced.Inc()
 		return nil
 	case errors.Is(err, window.ErrApplied):
-		s.log.Warn("batch already applied; reloading offsets", "partition", p)
-		st, rerr := s.store.Read(ctx, p)
-		if rerr != nil {
-			return rerr
-		}
-		s.mu.Lock()
-		ps.offsets, ps.streamTime = st.Offsets, st.StreamTime
-		s.mu.Unlock()
-		return nil
+		// Another instance of this owner's epoch cannot exist, so this is
+		// a retried batch whose first attempt got through: load the
+		// partition again from Redis.
+		s.log.Warn("batch already applied; reloading the partition", "partition", p)
+		return s.reload(ctx, p, ps)
 	case err != nil:
 		return err
 	}
+	ps.win.Commit(b.wb)
 	s.mu.Lock()
 	for t, o := range b.wb.To {
 		ps.offsets[t] = o
@@ -240,21 +204,8 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	for _, l := range b.latencies {
 		s.m.latency.Observe(l)
 	}
-	puts := 0
-	for _, r := range b.wb.Put {
-		if !r.Marker && !r.Broken() {
-			puts++
-		}
-	}
-	if puts > 0 || mv.tick || mv.final || time.Since(ps.gaugeAt) > 5*time.Second {
-		// Exact pending counts drive the ticks that close windows: refresh
-		// them whenever records were put, otherwise at most every 5 s.
-		if st, err := s.store.Read(ctx, p); err == nil {
-			s.setPending(p, st.Pending)
-			ps.gaugeAt = time.Now()
-		}
-	}
-	return s.drainOutbox(ctx, p)
+	s.setPending(p, ps.win.Pending())
+	return s.publish(ctx, p, b.wb.Out, outIDs)
 }
 
 // pool is what r is decided against on arrival: the stored records and the
@@ -262,14 +213,19 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 func (b *batch) pool(r *engine.Rec) []*engine.Rec {
 	var out []*engine.Rec
 	seen := map[*engine.Rec]bool{}
-	for _, k := range r.Keys {
-		for _, c := range b.index[r.Account+"|"+r.Currency+"|"+k] {
-			if !seen[c] && !b.removed[c.ID] && c.ID != r.ID {
-				seen[c] = true
-				out = append(out, c)
-			}
+	take := func(c *engine.Rec) {
+		if !seen[c] && !b.removed[c.ID] && c.ID != r.ID && !c.Marker {
+			seen[c] = true
+			out = append(out, c)
 		}
 	}
+	for _, k := range r.Keys {
+		b.ps.win.ByRef(r.Account, r.Currency, k, take)
+		for _, c := range b.index[r.Account+"|"+r.Currency+"|"+k] {
+			take(c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
@@ -302,8 +258,12 @@ func (b *batch) leave(r *engine.Rec) {
 
 // markerFor finds the kept marker of a matched provisional entry that the
 // booked entry r confirms.
-func (b *batch) markerFor(r *engine.Rec, markers []*engine.Rec) *engine.Rec {
-	for _, m := range append(markers, b.markers...) {
+func (b *batch) markerFor(r *engine.Rec) *engine.Rec {
+	sig := engine.Signature(r)
+	if sig == "" || r.Provisional {
+		return nil
+	}
+	for _, m := range append(b.ps.win.Markers(sig), b.markers...) {
 		if !b.removed[m.ID] && engine.Supersedes(r, m) {
 			return m
 		}
@@ -400,7 +360,7 @@ func (b *batch) emitBreak(br *record.Break) {
 // records still unmatched become breaks with their reason and closest
 // candidates. A record younger than MinPending in the window waits; the end
 // of input closes everything. Broken records past retention are forgotten.
-func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) error {
+func (b *batch) closeWindows(mv timeMove, now time.Time) error {
 	s := b.s
 	horizon := b.streamTime
 	if s.cfg.HoldWindows && !mv.final {
@@ -409,14 +369,7 @@ func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) er
 	young := func(r *engine.Rec) bool {
 		return !mv.final && s.cfg.MinPending > 0 && now.Sub(r.PendingSince) < s.cfg.MinPending
 	}
-	dueIDs, err := s.store.Due(ctx, b.p, horizon)
-	if err != nil {
-		return err
-	}
-	dueStored, err := s.store.Records(ctx, b.p, dueIDs)
-	if err != nil {
-		return err
-	}
+	dueStored := b.ps.win.Due(horizon)
 	due := map[string]*engine.Rec{}
 	for _, r := range dueStored {
 		if !r.Broken() && !b.removed[r.ID] && !young(r) {
@@ -447,12 +400,7 @@ func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) er
 	})
 	retention := record.Date(s.cfg.RetentionDays)
 	for _, k := range keys {
-		stored, err := s.store.Pool(ctx, b.p, []string{
-			s.store.MatchKeyIndex(b.p, record.Bank, k.account, k.currency),
-			s.store.MatchKeyIndex(b.p, record.Ledger, k.account, k.currency)})
-		if err != nil {
-			return err
-		}
+		stored := b.ps.win.Account(k.account, k.currency)
 		byID := map[string]*engine.Rec{}
 		for _, r := range stored {
 			if !b.removed[r.ID] {
@@ -513,19 +461,11 @@ func (b *batch) closeWindows(ctx context.Context, mv timeMove, now time.Time) er
 			}
 		}
 	}
-	expIDs, err := s.store.Expired(ctx, b.p, horizon)
-	if err != nil {
-		return err
-	}
-	var keep []string
-	for _, id := range expIDs {
-		if !b.removed[id] {
-			keep = append(keep, id)
+	var expired []*engine.Rec
+	for _, r := range b.ps.win.Expired(horizon) {
+		if !b.removed[r.ID] {
+			expired = append(expired, r)
 		}
-	}
-	expired, err := s.store.Records(ctx, b.p, keep)
-	if err != nil {
-		return err
 	}
 	b.wb.Expired = append(b.wb.Expired, expired...)
 	return nil
@@ -577,11 +517,62 @@ func (s *Service) decodeStatement(ctx context.Context, kr *kgo.Record) (*record.
 	return avro.StatementFromNative(m)
 }
 
-// drainOutbox publishes partition p's outbox and trims what Kafka
-// acknowledged.
+// reload loads partition p again from Redis (offsets, stream time and
+// window), keeping its claim.
+func (s *Service) reload(ctx context.Context, p int32, ps *partition) error {
+	st, err := s.store.Read(ctx, p)
+	if err != nil {
+		return err
+	}
+	if st.Epoch != ps.epoch {
+		s.mu.Lock()
+		if s.owned[p] == ps {
+			delete(s.owned, p)
+		}
+		s.mu.Unlock()
+		return nil
+	}
+	win, err := s.store.Load(ctx, p, s.eng.Prepare)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ps.offsets, ps.streamTime, ps.win = st.Offsets, st.StreamTime, win
+	s.mu.Unlock()
+	s.setPending(p, win.Pending())
+	return nil
+}
+
+// publish sends a batch's outputs, just applied to partition p's outbox
+// under ids, to Kafka and trims them from the outbox once acknowledged.
 //
 // A fenced instance (a zombie that lost the partition while paused) must
 // not publish: the epoch is checked before every publication.
+func (s *Service) publish(ctx context.Context, p int32, out []window.OutEntry, ids []string) error {
+	if len(out) == 0 || !s.stillOwner(ctx, p) {
+		return nil
+	}
+	recs := make([]*kgo.Record, len(out))
+	for i, e := range out {
+		recs[i] = outRecord(e)
+	}
+	if err := s.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("publish outbox of partition %d: %w", p, err)
+	}
+	return s.store.Ack(ctx, p, ids...)
+}
+
+func outRecord(e window.OutEntry) *kgo.Record {
+	r := &kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value}
+	for k, v := range e.Headers {
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	return r
+}
+
+// drainOutbox publishes what partition p's outbox holds (outputs an
+// earlier owner applied but did not see acknowledged) and trims what
+// Kafka acknowledged. Run when a partition is claimed.
 func (s *Service) drainOutbox(ctx context.Context, p int32) error {
 	for {
 		if !s.stillOwner(ctx, p) {
@@ -592,18 +583,12 @@ func (s *Service) drainOutbox(ctx context.Context, p int32) error {
 			return err
 		}
 		recs := make([]*kgo.Record, len(entries))
+		ids := make([]string, len(entries))
 		for i, e := range entries {
-			recs[i] = &kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value}
-			for k, v := range e.Headers {
-				recs[i].Headers = append(recs[i].Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-			}
+			recs[i], ids[i] = outRecord(e), e.ID
 		}
 		if err := s.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("publish outbox of partition %d: %w", p, err)
-		}
-		ids := make([]string, len(entries))
-		for i, e := range entries {
-			ids[i] = e.ID
 		}
 		if err := s.store.Ack(ctx, p, ids...); err != nil {
 			return err
@@ -620,11 +605,11 @@ func (s *Service) stillOwner(ctx context.Context, p int32) bool {
 	if ps == nil {
 		return false
 	}
-	st, err := s.store.Read(ctx, p)
-	if err != nil || st.Epoch == ps.epoch {
+	epoch, err := s.store.Epoch(ctx, p)
+	if err != nil || epoch == ps.epoch {
 		return true // an unreadable epoch is caught by the next fenced Apply
 	}
-	s.log.Warn("partition claimed by another instance; not publishing", "partition", p, "epoch", ps.epoch, "owner_epoch", st.Epoch)
+	s.log.Warn("partition claimed by another instance; not publishing", "partition", p, "epoch", ps.epoch, "owner_epoch", epoch)
 	s.m.fenced.Inc()
 	s.mu.Lock()
 	if s.owned[p] == ps {

@@ -106,7 +106,7 @@ type partition struct {
 	streamTime record.Date
 	lastInput  time.Time // wall clock of the last input (or the claim)
 	lastTick   time.Time
-	gaugeAt    time.Time // last pending-gauge refresh
+	win        *window.Part // the partition's window, as applied to Redis
 }
 
 // Service is a running matcher.
@@ -224,12 +224,13 @@ func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.
 		}
 	}
 	for p := range parts {
-		st, err := s.store.Claim(ctx, p)
+		t0 := time.Now()
+		st, win, err := s.store.Claim(ctx, p, s.eng.Prepare)
 		if err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
-		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime, lastInput: s.cfg.Now()}
+		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime, lastInput: s.cfg.Now(), win: win}
 		s.mu.Unlock()
 		if err := s.drainOutbox(ctx, p); err != nil {
 			return nil, err
@@ -241,8 +242,9 @@ func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.
 				}
 			}
 		}
-		s.setPending(p, st.Pending)
-		s.log.Info("partition claimed", "partition", p, "epoch", st.Epoch, "stream_time", st.StreamTime.String())
+		s.setPending(p, win.Pending())
+		s.log.Info("partition claimed", "partition", p, "epoch", st.Epoch, "stream_time", st.StreamTime.String(),
+			"records", win.Len(), "load_ms", time.Since(t0).Milliseconds())
 	}
 	return offs, nil
 }
@@ -352,8 +354,7 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 			ps.lastInput = now
 			continue
 		}
-		pending := s.pendingBy[p][record.Bank] + s.pendingBy[p][record.Ledger]
-		if pending == 0 || now.Sub(ps.lastTick) < time.Second {
+		if ps.win.Len() == 0 || now.Sub(ps.lastTick) < time.Second {
 			continue
 		}
 		ps.lastTick = now

@@ -1,0 +1,184 @@
+package window
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// A stored record is one field of the partition's record hash: the id is
+// the field, the value is the record in a compact binary form (about 140
+// bytes for a typical bank line, against 300 as JSON):
+//
+//	byte    format (2)
+//	byte    flags: 1 ledger, 2 provisional, 4 marker
+//	uvarint until: the close date of a pending record, the retention end
+//	        of a broken record or marker
+//	strings account, currency, reference, bank reference, counterparty,
+//	        description, source file, break id (uvarint length, bytes)
+//	varint  amount units; byte amount scale
+//	varint  booking date, source position, ingested at (ms), pending since (ms)
+//
+// The reference keys are not stored: they are derived again (engine
+// Prepare) when a partition is loaded. Records written by earlier versions
+// as JSON (first byte '{') are still read.
+const formatBinary = 2
+
+const (
+	flagLedger = 1 << iota
+	flagProvisional
+	flagMarker
+)
+
+// encode appends the stored form of r, kept until `until`, to dst.
+func encode(dst []byte, r *engine.Rec, until record.Date) []byte {
+	var flags byte
+	if r.Side == record.Ledger {
+		flags |= flagLedger
+	}
+	if r.Provisional {
+		flags |= flagProvisional
+	}
+	if r.Marker {
+		flags |= flagMarker
+	}
+	dst = append(dst, formatBinary, flags)
+	dst = binary.AppendVarint(dst, int64(until))
+	for _, s := range [...]string{r.Account, r.Currency, r.Reference, r.BankReference, r.Counterparty, r.Description, r.SourceFile, r.BreakID} {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	dst = binary.AppendVarint(dst, r.Amount.Units())
+	dst = append(dst, byte(r.Amount.Scale()))
+	dst = binary.AppendVarint(dst, int64(r.BookingDate))
+	dst = binary.AppendVarint(dst, r.SourcePosition)
+	dst = binary.AppendVarint(dst, r.IngestedAt.UnixMilli())
+	dst = binary.AppendVarint(dst, r.PendingSince.UnixMilli())
+	return dst
+}
+
+var errShort = errors.New("truncated")
+
+// reader reads the fields of a stored record.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errShort
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) str() string {
+	if r.err != nil {
+		return ""
+	}
+	l, n := binary.Uvarint(r.b)
+	if n <= 0 || uint64(len(r.b)-n) < l {
+		r.err = errShort
+		return ""
+	}
+	s := string(r.b[n : n+int(l)])
+	r.b = r.b[n+int(l):]
+	return s
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.err = errShort
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+// decode reads the stored record id. until is what the record's stored
+// form says (0 for the JSON form, whose dates lived in sorted sets).
+func decode(id string, b []byte) (*engine.Rec, record.Date, error) {
+	if len(b) > 0 && b[0] == '{' {
+		r, err := decodeJSON(id, b)
+		return r, 0, err
+	}
+	if len(b) < 2 || b[0] != formatBinary {
+		return nil, 0, fmt.Errorf("window: stored record %s: unknown format", id)
+	}
+	flags := b[1]
+	rd := &reader{b: b[2:]}
+	until := record.Date(rd.varint())
+	r := &engine.Rec{Item: record.Item{ID: id, Side: record.Bank}}
+	if flags&flagLedger != 0 {
+		r.Side = record.Ledger
+	}
+	r.Provisional, r.Marker = flags&flagProvisional != 0, flags&flagMarker != 0
+	r.Account, r.Currency, r.Reference, r.BankReference = rd.str(), rd.str(), rd.str(), rd.str()
+	r.Counterparty, r.Description, r.SourceFile, r.BreakID = rd.str(), rd.str(), rd.str(), rd.str()
+	units := rd.varint()
+	scale := rd.byte()
+	r.BookingDate = record.Date(rd.varint())
+	r.SourcePosition = rd.varint()
+	r.IngestedAt = time.UnixMilli(rd.varint()).UTC()
+	r.PendingSince = time.UnixMilli(rd.varint()).UTC()
+	if rd.err != nil {
+		return nil, 0, fmt.Errorf("window: stored record %s: %w", id, rd.err)
+	}
+	if int(scale) > money.MaxScale {
+		return nil, 0, fmt.Errorf("window: stored record %s: amount scale %d", id, scale)
+	}
+	r.Amount = money.New(units, int(scale))
+	r.NormRef = engine.NormalizeRef(r.Reference)
+	return r, until, nil
+}
+
+// legacy is the JSON form of a stored record written before the binary
+// form (kept so that a partition's state survives the upgrade).
+type legacy struct {
+	S   string   `json:"s"`
+	Acc string   `json:"a"`
+	C   string   `json:"c"`
+	Amt string   `json:"m"`
+	D   int32    `json:"d"`
+	R   string   `json:"r,omitempty"`
+	BR  string   `json:"br,omitempty"`
+	CP  string   `json:"cp,omitempty"`
+	De  string   `json:"de,omitempty"`
+	F   string   `json:"f,omitempty"`
+	P   int64    `json:"p,omitempty"`
+	I   int64    `json:"t,omitempty"`
+	K   string   `json:"k,omitempty"`
+	V   bool     `json:"v,omitempty"`
+	W   int64    `json:"w,omitempty"`
+	Ks  []string `json:"ks,omitempty"`
+	MM  bool     `json:"mm,omitempty"`
+}
+
+func decodeJSON(id string, b []byte) (*engine.Rec, error) {
+	var st legacy
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("window: stored record %s: %w", id, err)
+	}
+	amt, err := money.Parse(st.Amt)
+	if err != nil {
+		return nil, fmt.Errorf("window: stored record %s: amount: %w", id, err)
+	}
+	r := &engine.Rec{Item: record.Item{ID: id, Side: record.Side(st.S), Currency: st.C, Amount: amt,
+		BookingDate: record.Date(st.D), Reference: st.R, BankReference: st.BR, Counterparty: st.CP, Description: st.De,
+		SourceFile: st.F, SourcePosition: st.P, IngestedAt: time.UnixMilli(st.I).UTC()},
+		Account: st.Acc, NormRef: engine.NormalizeRef(st.R), BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks, Marker: st.MM}
+	return r, nil
+}

@@ -1,0 +1,211 @@
+package window
+
+import (
+	"sort"
+
+	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// Part is the window of one partition held in the owning instance's
+// memory: loaded from Redis when the partition is claimed, read without
+// a round trip while batches are decided, and changed only by Commit after
+// the same change was applied to Redis. Only the owner (checked by epoch
+// on every Apply) writes a partition, so the copy stays exact; an instance
+// that fails to apply drops its copy and loads the partition again.
+type Part struct {
+	recs    map[string]*entry
+	byRef   map[string]map[string]*engine.Rec // account|currency|reference key -> id -> record
+	byAcct  map[string]map[string]*engine.Rec // account|currency -> id -> record (pending and broken)
+	bySig   map[string]map[string]*engine.Rec // marker signature -> id -> marker
+	due     map[record.Date]map[string]*engine.Rec
+	exp     map[record.Date]map[string]*engine.Rec
+	pending map[record.Side]int64
+}
+
+// entry is a record and the date it is kept until (close date while
+// pending, retention end once broken or for a marker).
+type entry struct {
+	r       *engine.Rec
+	until   record.Date
+	pending bool // as put (a batch sets BreakID on the record before its commit)
+}
+
+// NewPart returns an empty window.
+func NewPart() *Part {
+	return &Part{recs: map[string]*entry{}, byRef: map[string]map[string]*engine.Rec{},
+		byAcct: map[string]map[string]*engine.Rec{}, bySig: map[string]map[string]*engine.Rec{},
+		due: map[record.Date]map[string]*engine.Rec{}, exp: map[record.Date]map[string]*engine.Rec{},
+		pending: map[record.Side]int64{}}
+}
+
+func acctKey(account, currency string) string { return account + "|" + currency }
+
+func add(m map[string]map[string]*engine.Rec, k string, r *engine.Rec) {
+	s := m[k]
+	if s == nil {
+		s = map[string]*engine.Rec{}
+		m[k] = s
+	}
+	s[r.ID] = r
+}
+
+func del(m map[string]map[string]*engine.Rec, k, id string) {
+	if s := m[k]; s != nil {
+		delete(s, id)
+		if len(s) == 0 {
+			delete(m, k)
+		}
+	}
+}
+
+func addDate(m map[record.Date]map[string]*engine.Rec, d record.Date, r *engine.Rec) {
+	s := m[d]
+	if s == nil {
+		s = map[string]*engine.Rec{}
+		m[d] = s
+	}
+	s[r.ID] = r
+}
+
+func delDate(m map[record.Date]map[string]*engine.Rec, d record.Date, id string) {
+	if s := m[d]; s != nil {
+		delete(s, id)
+		if len(s) == 0 {
+			delete(m, d)
+		}
+	}
+}
+
+// put adds r, kept until `until`; the reference keys must be set.
+func (w *Part) put(r *engine.Rec, until record.Date) {
+	if _, ok := w.recs[r.ID]; ok {
+		w.remove(r.ID)
+	}
+	w.recs[r.ID] = &entry{r: r, until: until, pending: !r.Marker && !r.Broken()}
+	if r.Marker {
+		add(w.bySig, engine.Signature(r), r)
+		addDate(w.exp, until, r)
+		return
+	}
+	ak := acctKey(r.Account, r.Currency)
+	add(w.byAcct, ak, r)
+	for _, k := range r.Keys {
+		add(w.byRef, ak+"|"+k, r)
+	}
+	if r.Broken() {
+		addDate(w.exp, until, r)
+	} else {
+		addDate(w.due, until, r)
+		w.pending[r.Side]++
+	}
+}
+
+func (w *Part) remove(id string) {
+	e := w.recs[id]
+	if e == nil {
+		return
+	}
+	r := e.r
+	delete(w.recs, id)
+	if r.Marker {
+		del(w.bySig, engine.Signature(r), id)
+		delDate(w.exp, e.until, id)
+		return
+	}
+	ak := acctKey(r.Account, r.Currency)
+	del(w.byAcct, ak, id)
+	for _, k := range r.Keys {
+		del(w.byRef, ak+"|"+k, id)
+	}
+	if e.pending {
+		delDate(w.due, e.until, id)
+		w.pending[r.Side]--
+	} else {
+		delDate(w.exp, e.until, id)
+	}
+}
+
+// Get returns the record with this id (pending, broken or marker), or nil.
+func (w *Part) Get(id string) *engine.Rec {
+	if e := w.recs[id]; e != nil {
+		return e.r
+	}
+	return nil
+}
+
+// Len is the number of records held (pending, broken and markers).
+func (w *Part) Len() int { return len(w.recs) }
+
+// Pending is the number of pending records per side.
+func (w *Part) Pending() map[record.Side]int64 {
+	return map[record.Side]int64{record.Bank: w.pending[record.Bank], record.Ledger: w.pending[record.Ledger]}
+}
+
+// ByRef calls f for every record (either side, pending or broken) of the
+// account and currency listed under reference key k.
+func (w *Part) ByRef(account, currency, k string, f func(*engine.Rec)) {
+	for _, r := range w.byRef[acctKey(account, currency)+"|"+k] {
+		f(r)
+	}
+}
+
+// Account returns the records (pending and broken, both sides) of an
+// account and currency.
+func (w *Part) Account(account, currency string) []*engine.Rec {
+	s := w.byAcct[acctKey(account, currency)]
+	out := make([]*engine.Rec, 0, len(s))
+	for _, r := range s {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Markers returns the markers with this signature.
+func (w *Part) Markers(signature string) []*engine.Rec {
+	s := w.bySig[signature]
+	out := make([]*engine.Rec, 0, len(s))
+	for _, r := range s {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// upTo lists the records of m dated at or before t, by id.
+func upTo(m map[record.Date]map[string]*engine.Rec, t record.Date) []*engine.Rec {
+	var out []*engine.Rec
+	for d, s := range m {
+		if d <= t {
+			for _, r := range s {
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Due returns the pending records whose window closes at or before t.
+func (w *Part) Due(t record.Date) []*engine.Rec { return upTo(w.due, t) }
+
+// Expired returns the broken records and markers whose retention ended at t.
+func (w *Part) Expired(t record.Date) []*engine.Rec { return upTo(w.exp, t) }
+
+// Commit makes the change of an applied batch: the records it put, the
+// ones that left, and the ones that broke.
+func (w *Part) Commit(b *Batch) {
+	for _, r := range b.Matched {
+		w.remove(r.ID)
+	}
+	for _, r := range b.Expired {
+		w.remove(r.ID)
+	}
+	for _, r := range b.Put {
+		w.put(r, b.until(r))
+	}
+	for _, r := range b.Broken {
+		w.remove(r.ID)
+		w.put(r, b.ExpireAt[r.ID])
+	}
+}
