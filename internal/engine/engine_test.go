@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -272,5 +274,69 @@ func TestPoolSupersede(t *testing.T) {
 	}
 	if d := eng.Match(b, []*Rec{p, l}); d.Superseded == nil || d.Superseded.Bank[0] != p || d.Match == nil || d.Match.Ledger[0] != l {
 		t.Errorf("arrival: %+v", d)
+	}
+}
+
+func BenchmarkPrepare(b *testing.B) {
+	e := New(DefaultConfig())
+	r := &Rec{Item: record.Item{Reference: "INV-2026-0005492", Description: "transfer INV-2026-0005492 ACME GmbH", BankReference: "BR000005492"}}
+	for b.Loop() {
+		e.Prepare(r)
+	}
+}
+
+// The ASCII fast path of NormalizeRef agrees with the general one.
+func FuzzNormalizeRef(f *testing.F) {
+	for _, s := range []string{"inv-2026/00123 ", "000123", "0", "AB0C", "abc", "ÄÖ-12", "a\x00b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, ok := normalizeASCII(s); ok && got != normalizeRunes(s) {
+			t.Fatalf("NormalizeRef(%q): ascii %q, general %q", s, got, normalizeRunes(s))
+		}
+	})
+}
+
+// A prefilter never skips a text its pattern matches.
+func FuzzPrefilter(f *testing.F) {
+	patterns := []string{`(?i)\bSO[\s\-_/#]*(\d{3,10})\b`, `RF\d\d[A-Z0-9]{1,21}`, `(?i)(?:kundennr|kd\.?-?nr)\.?\s*(\d+)`,
+		`(?i)\bk(?:elvin|s)\d`, `(ab|cd)+x?`, `\d+`}
+	for _, x := range DefaultConfig().Extractors {
+		patterns = append(patterns, x.Pattern)
+	}
+	for _, s := range []string{"Invoice 2026/0042", "re: 2026-17", "FACTUUR 2026 0001", "so #12345", "KD-Nr 77", "\u212aelvin7", "ſo 123", "abab", "x"} {
+		f.Add(s)
+	}
+	res := make([]*regexp.Regexp, len(patterns))
+	reqs := make([][]string, len(patterns))
+	for i, p := range patterns {
+		res[i], reqs[i] = regexp.MustCompile(p), prefilter(p)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		folded := fold(text)
+		for i, re := range res {
+			if re.MatchString(text) && !mayMatch(folded, reqs[i]) {
+				t.Fatalf("pattern %s matches %q but its prefilter %q skips it", patterns[i], text, reqs[i])
+			}
+		}
+	})
+}
+
+func TestPrefilterLiterals(t *testing.T) {
+	for _, c := range []struct {
+		pattern string
+		want    []string
+	}{
+		{`(?i)\bSO[\s\-_/#]*(\d{3,10})\b`, []string{"SO"}},
+		{`(?i)\b(?:INV|INVOICE|RE|RECHNUNG|FACTUUR|FV)[\s\-_/#.:]*(\d{4})`, []string{"INV", "INVOICE", "RE", "RECHNUNG", "FACTUUR", "FV"}},
+		{`\d+`, nil},
+		{`(?i)a?b*`, nil},
+	} {
+		got := prefilter(c.pattern)
+		sort.Strings(got)
+		sort.Strings(c.want)
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("prefilter(%s) = %q, want %q", c.pattern, got, c.want)
+		}
 	}
 }

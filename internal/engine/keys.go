@@ -4,12 +4,20 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // NormalizeRef upper-cases a reference and drops everything but letters
 // and digits, and leading zeros: "inv-2026/00123 " -> "INV202600123",
 // "000123" -> "123".
 func NormalizeRef(s string) string {
+	if out, ok := normalizeASCII(s); ok {
+		return out
+	}
+	return normalizeRunes(s)
+}
+
+func normalizeRunes(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	for _, r := range s {
@@ -21,6 +29,31 @@ func NormalizeRef(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// normalizeASCII is NormalizeRef for ASCII text (false for other text).
+func normalizeASCII(s string) (string, bool) {
+	var buf [64]byte
+	out := buf[:0]
+	same := true // out is s so far
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return "", false
+		case c >= 'A' && c <= 'Z', c >= '1' && c <= '9', c == '0' && len(out) > 0:
+			out = append(out, c)
+		case c >= 'a' && c <= 'z':
+			out = append(out, c-('a'-'A'))
+			same = false
+		default:
+			same = false
+		}
+	}
+	if same {
+		return s, true // no copy
+	}
+	return string(out), true
 }
 
 // Prepare fills r's normalised reference and its reference keys: the
@@ -42,8 +75,9 @@ func (e *Engine) Prepare(r *Rec) {
 				keys[n] = true
 			}
 		}
+		folded := fold(text)
 		for i := range e.cfg.Extractors {
-			e.cfg.Extractors[i].apply(text, keys)
+			e.cfg.Extractors[i].apply(text, folded, keys)
 		}
 	}
 	r.Keys = r.Keys[:0]

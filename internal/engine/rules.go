@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -49,6 +50,7 @@ type Extractor struct {
 	Template string      `yaml:"template"`
 	Pad      map[int]int `yaml:"pad"`
 	re       *regexp.Regexp
+	req      []string // literals every match contains (prefilter), folded
 }
 
 // Rule is one step of the waterfall.
@@ -131,7 +133,7 @@ func (c *Config) Validate() error {
 			bad(where, "pattern: %v", err)
 			continue
 		}
-		x.re = re
+		x.re, x.req = re, prefilter(x.Pattern)
 		if x.Template == "" {
 			bad(where, "template is empty")
 		}
@@ -230,8 +232,8 @@ func (c *Config) maxWindow() int {
 	return w
 }
 
-func (x *Extractor) apply(text string, out map[string]bool) {
-	if x.re == nil {
+func (x *Extractor) apply(text, folded string, out map[string]bool) {
+	if x.re == nil || !mayMatch(folded, x.req) {
 		return
 	}
 	for _, m := range x.re.FindAllStringSubmatch(text, -1) {
@@ -245,7 +247,7 @@ func (x *Extractor) apply(text string, out map[string]bool) {
 			} else if v == "" {
 				v = "0"
 			}
-			key = strings.ReplaceAll(key, fmt.Sprintf("$%d", g), v)
+			key = strings.ReplaceAll(key, "$"+strconv.Itoa(g), v)
 		}
 		out[NormalizeRef(key)] = true
 	}

@@ -318,7 +318,7 @@ func (b *batch) apply(g *engine.Group) {
 		b.latencies = append(b.latencies, time.Since(time.UnixMilli(latest)).Seconds())
 	}
 	b.counts["matches:"+g.Rule]++
-	v, err := b.s.codecs.match.Encode(nil, avro.MatchNative(m))
+	v, err := b.s.codecs.match.EncodeMatch(nil, m)
 	if err != nil {
 		b.s.log.Error("encode match", "err", err)
 		return
@@ -483,11 +483,7 @@ func (b *batch) poison(kr *kgo.Record, err error) {
 }
 
 func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engine.Rec, error) {
-	m, err := s.codecs.tx.Decode(ctx, kr.Value)
-	if err != nil {
-		return nil, err
-	}
-	t, err := avro.TransactionFromNative(m)
+	t, err := s.codecs.tx.DecodeTransaction(ctx, kr.Value)
 	if err != nil {
 		return nil, err
 	}

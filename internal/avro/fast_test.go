@@ -1,0 +1,223 @@
+package avro
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/schemas"
+)
+
+func codecs(t testing.TB) (tx, match *Codec) {
+	ctx := context.Background()
+	tx, err := NewCodec(ctx, Embedded{}, "t", schemas.Transaction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	match, err = NewCodec(ctx, Embedded{}, "m", schemas.Match)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx, match
+}
+
+// Amounts at the edges of the two's complement byte lengths and of int64.
+var edgeUnits = []int64{0, 1, -1, 127, 128, -128, -129, 255, 256, -256, 32767, 32768, -32768, -32769,
+	1<<23 - 1, -(1 << 23), 1<<31 - 1, -(1 << 31), 1<<55 - 1, -(1 << 55), math.MaxInt64 / 1_000_000, math.MinInt64 / 1_000_000,
+	math.MaxInt64, math.MinInt64 + 1, 123456789}
+
+func randString(r *rand.Rand) string {
+	const alphabet = "abcXYZ019 -/äß€"
+	rs := []rune(alphabet)
+	n := r.IntN(40)
+	out := make([]rune, n)
+	for i := range out {
+		out[i] = rs[r.IntN(len(rs))]
+	}
+	return string(out)
+}
+
+func randAmount(r *rand.Rand) money.Decimal {
+	scale := r.IntN(money.MaxScale + 1)
+	if r.IntN(3) == 0 {
+		return money.New(edgeUnits[r.IntN(len(edgeUnits))], scale)
+	}
+	return money.New(r.Int64N(1<<40)-1<<39, scale)
+}
+
+func randTransaction(r *rand.Rand, i int) *record.Transaction {
+	t := &record.Transaction{ID: fmt.Sprintf("id-%d", i), Side: record.Bank, Account: "DE" + randString(r) + "x", Currency: []string{"EUR", "JPY", "BHD", "XXX"}[r.IntN(4)],
+		Amount: randAmount(r), BookingDate: record.Date(r.IntN(40000) - 5000), Reference: randString(r), BankReference: randString(r),
+		Counterparty: randString(r), Description: randString(r), TypeCode: randString(r), Provisional: r.IntN(2) == 0,
+		StatementID: randString(r), SourceFile: randString(r), SourcePosition: r.Int64N(1 << 40),
+		IngestedAt: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC()}
+	if r.IntN(2) == 0 {
+		t.Side = record.Ledger
+	}
+	if r.IntN(2) == 0 {
+		d := record.Date(r.IntN(30000))
+		t.ValueDate = &d
+	}
+	if r.IntN(3) == 0 {
+		t.Extra = map[string]string{"uetr": randString(r), "k" + randString(r): randString(r)}
+	}
+	return t
+}
+
+// The fast transaction reader returns exactly what the goavro path returns,
+// for values goavro wrote.
+func TestFastTransactionMatchesGoavro(t *testing.T) {
+	ctx := context.Background()
+	tx, _ := codecs(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	fast := 0
+	for i := 0; i < 3000; i++ {
+		want := randTransaction(r, i)
+		v, err := tx.Encode(nil, TransactionNative(want, "digest"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := tx.Decode(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		generic, gerr := TransactionFromNative(m)
+		got, err := tx.DecodeTransaction(ctx, v)
+		if (err != nil) != (gerr != nil) {
+			t.Fatalf("transaction %d: fast error %v, generic error %v", i, err, gerr)
+		}
+		if err != nil {
+			continue
+		}
+		if !reflect.DeepEqual(got, generic) {
+			t.Fatalf("transaction %d:\n fast    %+v\n generic %+v", i, got, generic)
+		}
+		if id, body, _ := SplitFrame(v); id == tx.ID() {
+			if _, err := decodeTransaction(body); err == nil {
+				fast++
+			}
+		}
+	}
+	if fast < 2000 {
+		t.Errorf("only %d of 3000 values took the fast path", fast)
+	}
+}
+
+// The fast match writer writes the same bytes as goavro.
+func TestFastMatchMatchesGoavro(t *testing.T) {
+	_, mc := codecs(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	items := func(n int) []record.Item {
+		var out []record.Item
+		for i := 0; i < n; i++ {
+			out = append(out, record.Item{ID: randString(r), Amount: randAmount(r), BookingDate: record.Date(r.IntN(40000) - 5000),
+				Reference: randString(r), BankReference: randString(r), Counterparty: randString(r), Description: randString(r),
+				SourceFile: randString(r), SourcePosition: r.Int64N(1 << 40), IngestedAt: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC()})
+		}
+		return out
+	}
+	fast := 0
+	for i := 0; i < 3000; i++ {
+		m := &record.Match{MatchID: randString(r), Rule: randString(r), Confidence: record.Confidence(r.IntN(10001)),
+			Status: []record.MatchStatus{record.Auto, record.Proposed, record.Confirmed}[r.IntN(3)], Account: randString(r), Currency: "EUR",
+			Bank: items(1 + r.IntN(3)), Ledger: items(r.IntN(4)), Difference: randAmount(r), Explanation: randString(r),
+			DecidedAt: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC()}
+		if r.IntN(3) == 0 {
+			m.ClearsBreakIDs = []string{randString(r), randString(r)}
+		}
+		want, werr := mc.Encode([]byte("prefix"), MatchNative(m))
+		got, err := mc.EncodeMatch([]byte("prefix"), m)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("match %d: fast error %v, goavro error %v", i, err, werr)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("match %d: fast\n%x\ngoavro\n%x", i, got, want)
+		}
+		if _, ok := appendMatch(nil, m); ok {
+			fast++
+		}
+	}
+	if fast < 2000 {
+		t.Errorf("only %d of 3000 matches took the fast path", fast)
+	}
+}
+
+// On any bytes, the fast reader agrees with goavro: both fail, or both
+// read the same transaction (or the fast path hands over).
+func FuzzFastTransaction(f *testing.F) {
+	tx, _ := codecs(f)
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 4; i++ {
+		v, _ := tx.Encode(nil, TransactionNative(randTransaction(r, i), "d"))
+		f.Add(v[5:])
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		framed := append([]byte{0, 0, 0, 0, 0}, body...)
+		framed[4] = byte(tx.ID())
+		fastT, ferr := decodeTransaction(body)
+		m, gerr := tx.Decode(ctx, framed)
+		var generic *record.Transaction
+		if gerr == nil {
+			generic, gerr = TransactionFromNative(m)
+		}
+		switch {
+		case ferr != nil && gerr == nil && ferr != errGeneric:
+			t.Fatalf("fast path refuses what goavro reads: %v", ferr)
+		case ferr == nil && gerr != nil:
+			t.Fatalf("fast path reads what goavro refuses (%v): %+v", gerr, fastT)
+		case ferr == nil && !reflect.DeepEqual(fastT, generic):
+			t.Fatalf("fast %+v\ngeneric %+v", fastT, generic)
+		}
+	})
+}
+
+func BenchmarkDecodeTransaction(b *testing.B) {
+	tx, _ := codecs(b)
+	v, _ := tx.Encode(nil, TransactionNative(randTransaction(rand.New(rand.NewPCG(1, 1)), 1), "d"))
+	ctx := context.Background()
+	b.Run("goavro", func(b *testing.B) {
+		for b.Loop() {
+			m, _ := tx.Decode(ctx, v)
+			if _, err := TransactionFromNative(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := tx.DecodeTransaction(ctx, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkEncodeMatch(b *testing.B) {
+	_, mc := codecs(b)
+	it := record.Item{ID: "b-0123456789abcdef01234567", Amount: money.New(-1234550, 2), BookingDate: 20500, Reference: "INV-2026-0001",
+		Description: "transfer INV-2026-0001", SourceFile: "bank.csv", SourcePosition: 17, IngestedAt: time.UnixMilli(1790000000000)}
+	m := &record.Match{MatchID: "m-0123456789abcdef01234567", Rule: "exact", Confidence: 10000, Status: record.Auto, Account: "DE0001",
+		Currency: "EUR", Bank: []record.Item{it}, Ledger: []record.Item{it}, Difference: money.New(0, 2), DecidedAt: time.UnixMilli(1790000000000)}
+	b.Run("goavro", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := mc.Encode(nil, MatchNative(m)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := mc.EncodeMatch(nil, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
