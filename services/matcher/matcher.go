@@ -122,7 +122,7 @@ type Service struct {
 	codecs   struct{ tx, stmt, match, brk *avro.Codec }
 	topics   struct{ bank, ledger, stmt, matches, breaks, dlq string }
 
-	procMu    sync.Mutex // one batch at a time (the poll loop, CloseAll)
+	procMu    sync.Mutex // one round of batches at a time (the poll loop, ticks, CloseAll)
 	mu        sync.Mutex
 	owned     map[int32]*partition
 	pendingBy map[int32]map[record.Side]int64
@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.topics.bank, s.topics.ledger, s.topics.stmt = k.Topic(kafka.TopicBankTransactions), k.Topic(kafka.TopicLedgerTransactions), k.Topic(kafka.TopicBankStatements)
 	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)
 
-	if s.prod, err = kafka.NewProducer(ctx, cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out")); err != nil {
+	if s.prod, err = kafka.NewProducer(ctx, cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out"), kgo.ProducerLinger(0)); err != nil {
 		return nil, err
 	}
 	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
@@ -281,8 +281,22 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.cl.Close()
 	s.ready.Store(true)
 	defer s.ready.Store(false)
-	lagTick := time.NewTicker(10 * time.Second)
-	defer lagTick.Stop()
+	// Consumer lag is read beside the poll loop: the admin requests must
+	// not stall the batches.
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-lagCtx.Done():
+				return
+			case <-t.C:
+				s.updateLag(lagCtx)
+			}
+		}
+	}()
 	for {
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if !s.cfg.HoldWindows {
@@ -306,16 +320,17 @@ func (s *Service) Run(ctx context.Context) error {
 			parts = append(parts, p)
 		}
 		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
-		for _, p := range parts {
-			s.procMu.Lock()
-			err := s.processBatch(ctx, p, byPart[p], timeMove{})
-			s.procMu.Unlock()
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
+		jobs := make([]job, len(parts))
+		for i, p := range parts {
+			jobs[i] = job{p: p, recs: byPart[p]}
+		}
+		if err := s.runJobs(ctx, jobs); err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
+			return err
+		}
+		for _, p := range parts {
 			s.cl.MarkCommitRecords(byPart[p]...)
 		}
 		err := s.tick(ctx, byPart)
@@ -325,11 +340,6 @@ func (s *Service) Run(ctx context.Context) error {
 				return nil
 			}
 			return err
-		}
-		select {
-		case <-lagTick.C:
-			s.updateLag(ctx)
-		default:
 		}
 	}
 }
@@ -343,10 +353,6 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 	}
 	now := s.cfg.Now()
 	today := record.Date(now.Unix() / 86400)
-	type job struct {
-		p  int32
-		mv timeMove
-	}
 	var jobs []job
 	s.mu.Lock()
 	for p, ps := range s.owned {
@@ -362,19 +368,40 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 		if s.cfg.IdleAdvance > 0 && now.Sub(ps.lastInput) >= s.cfg.IdleAdvance && ps.streamTime < today {
 			mv.to = today
 		}
-		jobs = append(jobs, job{p, mv})
+		jobs = append(jobs, job{p: p, mv: mv})
 	}
 	s.mu.Unlock()
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].p < jobs[j].p })
-	for _, j := range jobs {
-		s.procMu.Lock()
-		err := s.processBatch(ctx, j.p, nil, j.mv)
-		s.procMu.Unlock()
-		if err != nil {
-			return err
-		}
+	return s.runJobs(ctx, jobs)
+}
+
+// job is one partition's batch: its records and how it moves time.
+type job struct {
+	p    int32
+	recs []*kgo.Record
+	mv   timeMove
+}
+
+// runJobs processes the batches of different partitions concurrently
+// (their state is disjoint; the waits on Redis and Kafka overlap) and
+// returns the first error.
+func (s *Service) runJobs(ctx context.Context, jobs []job) error {
+	s.procMu.Lock()
+	defer s.procMu.Unlock()
+	if len(jobs) == 1 {
+		return s.processBatch(ctx, jobs[0].p, jobs[0].recs, jobs[0].mv)
 	}
-	return nil
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.processBatch(ctx, j.p, j.recs, j.mv)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // CloseAll treats the end of input as the close of every window: every
