@@ -32,6 +32,17 @@ type Rec struct {
 	// Marker: a matched provisional entry kept (under id "pv:<id>") so that
 	// its booked entry, arriving later, is recognised and not matched again.
 	Marker bool
+
+	names     map[string]bool // counterparty name tokens, computed once
+	namesFrom string          // the counterparty names was computed from
+}
+
+// nameTokens returns r's counterparty name tokens.
+func (r *Rec) nameTokens() map[string]bool {
+	if r.names == nil || r.namesFrom != r.Counterparty {
+		r.names, r.namesFrom = nameTokens(r.Counterparty), r.Counterparty
+	}
+	return r.names
 }
 
 // Broken reports whether r was already reported as a break.
@@ -151,7 +162,7 @@ func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.De
 		parts = append(parts, fmt.Sprintf("dates %d day(s) apart", abs(gap)))
 		conf -= 50 * abs(gap)
 	}
-	sim := Similarity(b.Counterparty, l.Counterparty)
+	sim := similarity(b.nameTokens(), l.nameTokens())
 	if r.Counterparty.MinSimilarity > 0 {
 		if sim < r.Counterparty.MinSimilarity {
 			return

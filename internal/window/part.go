@@ -15,7 +15,7 @@ import (
 // that fails to apply drops its copy and loads the partition again.
 type Part struct {
 	recs    map[string]*entry
-	byRef   map[string]map[string]*engine.Rec // account|currency|reference key -> id -> record
+	byRef   map[refKey]*refs
 	byAcct  map[string]map[string]*engine.Rec // account|currency -> id -> record (pending and broken)
 	bySig   map[string]map[string]*engine.Rec // marker signature -> id -> marker
 	due     map[record.Date]map[string]*engine.Rec
@@ -33,13 +33,65 @@ type entry struct {
 
 // NewPart returns an empty window.
 func NewPart() *Part {
-	return &Part{recs: map[string]*entry{}, byRef: map[string]map[string]*engine.Rec{},
+	return &Part{recs: map[string]*entry{}, byRef: map[refKey]*refs{},
 		byAcct: map[string]map[string]*engine.Rec{}, bySig: map[string]map[string]*engine.Rec{},
 		due: map[record.Date]map[string]*engine.Rec{}, exp: map[record.Date]map[string]*engine.Rec{},
 		pending: map[record.Side]int64{}}
 }
 
 func acctKey(account, currency string) string { return account + "|" + currency }
+
+type refKey struct{ account, currency, key string }
+
+// refs are the records under one reference key: most keys hold one or
+// two (a list), a few (a year, a common token) thousands (a set).
+type refs struct {
+	list []*engine.Rec
+	set  map[string]*engine.Rec
+}
+
+const refListMax = 16
+
+func (x *refs) add(r *engine.Rec) {
+	if x.set != nil {
+		x.set[r.ID] = r
+		return
+	}
+	for i, c := range x.list {
+		if c.ID == r.ID {
+			x.list[i] = r
+			return
+		}
+	}
+	if len(x.list) < refListMax {
+		x.list = append(x.list, r)
+		return
+	}
+	x.set = make(map[string]*engine.Rec, 2*refListMax)
+	for _, c := range x.list {
+		x.set[c.ID] = c
+	}
+	x.set[r.ID] = r
+	x.list = nil
+}
+
+// del removes id and reports whether x is empty.
+func (x *refs) del(id string) bool {
+	if x.set != nil {
+		delete(x.set, id)
+		return len(x.set) == 0
+	}
+	for i, c := range x.list {
+		if c.ID == id {
+			last := len(x.list) - 1
+			x.list[i] = x.list[last]
+			x.list[last] = nil
+			x.list = x.list[:last]
+			break
+		}
+	}
+	return len(x.list) == 0
+}
 
 func add(m map[string]map[string]*engine.Rec, k string, r *engine.Rec) {
 	s := m[k]
@@ -91,7 +143,13 @@ func (w *Part) put(r *engine.Rec, until record.Date) {
 	ak := acctKey(r.Account, r.Currency)
 	add(w.byAcct, ak, r)
 	for _, k := range r.Keys {
-		add(w.byRef, ak+"|"+k, r)
+		rk := refKey{r.Account, r.Currency, k}
+		x := w.byRef[rk]
+		if x == nil {
+			x = &refs{}
+			w.byRef[rk] = x
+		}
+		x.add(r)
 	}
 	if r.Broken() {
 		addDate(w.exp, until, r)
@@ -116,7 +174,10 @@ func (w *Part) remove(id string) {
 	ak := acctKey(r.Account, r.Currency)
 	del(w.byAcct, ak, id)
 	for _, k := range r.Keys {
-		del(w.byRef, ak+"|"+k, id)
+		rk := refKey{r.Account, r.Currency, k}
+		if x := w.byRef[rk]; x != nil && x.del(id) {
+			delete(w.byRef, rk)
+		}
 	}
 	if e.pending {
 		delDate(w.due, e.until, id)
@@ -145,7 +206,14 @@ func (w *Part) Pending() map[record.Side]int64 {
 // ByRef calls f for every record (either side, pending or broken) of the
 // account and currency listed under reference key k.
 func (w *Part) ByRef(account, currency, k string, f func(*engine.Rec)) {
-	for _, r := range w.byRef[acctKey(account, currency)+"|"+k] {
+	x := w.byRef[refKey{account, currency, k}]
+	if x == nil {
+		return
+	}
+	for _, r := range x.list {
+		f(r)
+	}
+	for _, r := range x.set {
 		f(r)
 	}
 }

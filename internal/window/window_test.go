@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -250,4 +251,52 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encoded record differs: %+v %v", again, err)
 		}
 	})
+}
+
+// A reference key shared by many records (a year, a common token) moves
+// from a list to a set and back to empty as records come and go.
+func TestPartSharedKey(t *testing.T) {
+	w := NewPart()
+	var all []*engine.Rec
+	for i := 0; i < 3*refListMax; i++ {
+		r := rec(fmt.Sprintf("r%02d", i), record.Bank, "2026")
+		all = append(all, r)
+		w.put(r, record.Date(100+i%3))
+	}
+	lookup := func() map[string]bool {
+		got := map[string]bool{}
+		w.ByRef("A", "EUR", "2026", func(r *engine.Rec) {
+			if got[r.ID] {
+				t.Errorf("%s listed twice", r.ID)
+			}
+			got[r.ID] = true
+		})
+		return got
+	}
+	if got := lookup(); len(got) != len(all) {
+		t.Fatalf("shared key lists %d of %d", len(got), len(all))
+	}
+	for i, r := range all {
+		if i%2 == 0 {
+			w.remove(r.ID)
+		}
+	}
+	got := lookup()
+	for i, r := range all {
+		if got[r.ID] != (i%2 == 1) {
+			t.Errorf("%s listed %v after removing the even ones", r.ID, got[r.ID])
+		}
+	}
+	if p := w.Pending()[record.Bank]; p != int64(len(all)/2) {
+		t.Errorf("pending %d", p)
+	}
+	if len(w.Due(99)) != 0 || len(w.Due(102)) != len(all)/2 {
+		t.Errorf("due by 99: %d, by 102: %d of %d", len(w.Due(99)), len(w.Due(102)), len(all)/2)
+	}
+	for _, r := range all {
+		w.remove(r.ID)
+	}
+	if len(lookup()) != 0 || len(w.byRef) != 0 || len(w.byAcct) != 0 || len(w.due) != 0 || w.Len() != 0 {
+		t.Errorf("empty window still indexes something: %d refs, %d accounts, %d dates", len(w.byRef), len(w.byAcct), len(w.due))
+	}
 }

@@ -45,6 +45,7 @@ type Config struct {
 	Pending     int // unmatched records for the memory phase
 	Partitions  int
 	Matchers    int
+	MaxBatch    int // records per matcher poll (0: the matcher's default)
 	LatencySecs int
 	Out         io.Writer
 }
@@ -138,7 +139,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	mctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var ms []*matcher.Service
-	mcfg := matcher.Config{Kafka: kc, Group: "bench-" + run, RedisPrefix: "bench-" + run, MinPending: time.Hour}
+	mcfg := matcher.Config{Kafka: kc, Group: "bench-" + run, RedisPrefix: "bench-" + run, MinPending: time.Hour, MaxBatch: cfg.MaxBatch}
 	for i := 0; i < cfg.Matchers; i++ {
 		m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: quiet(), Registry: prometheus.NewRegistry(), Redis: rdb})
 		if err != nil {

@@ -77,7 +77,7 @@ func (c *Config) Validate() error {
 		c.RetentionDays = 62
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 5000
+		c.MaxBatch = 20000
 	}
 	if len(c.Rules.Rules) == 0 {
 		c.Rules = engine.DefaultConfig()

@@ -23,6 +23,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	l.Int(&cfg.Pending, "pending", 50000, "unmatched records for the memory phase")
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
 	l.Int(&cfg.Matchers, "matchers", 1, "matcher instances")
+	l.Int(&cfg.MaxBatch, "max-batch", 0, "records per matcher poll (0: the matcher's default)")
 	l.Int(&cfg.LatencySecs, "latency-seconds", 10, "length of the latency phase")
 	var profile string
 	l.String(&profile, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")

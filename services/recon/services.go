@@ -100,7 +100,7 @@ func runMatcher(ctx context.Context, args []string, _, stderr io.Writer) error {
 			l.String(&cfg.RedisPrefix, "redis-prefix", "recon", "prefix of the Redis keys")
 			l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
 			l.Int(&cfg.RetentionDays, "retention-days", 62, "days a break stays matchable by a late counterpart")
-			l.Int(&cfg.MaxBatch, "max-batch", 5000, "records per poll")
+			l.Int(&cfg.MaxBatch, "max-batch", 20000, "records per poll (a round: each partition's share is decided and applied as one batch)")
 			l.Duration(&cfg.MinPending, "min-pending", 30*time.Second, "least time a record waits in its window before it can become a break")
 			l.Duration(&cfg.IdleAdvance, "idle-advance", time.Minute, "advance a quiet partition's stream time to today after this long (0: off)")
 		},
