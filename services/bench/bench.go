@@ -235,6 +235,9 @@ func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
 	return 0
 }
 
+// latencyAccount prefixes the accounts of the latency phase's pairs.
+const latencyAccount = "LAT"
+
 // latency produces pairs at half the measured rate for LatencySecs and
 // measures, for each match, the time from the later member's ingestion to
 // the match being readable on the matches topic.
@@ -270,8 +273,8 @@ func latency(ctx context.Context, kc kafka.Config, cfg Config, res *Result, out 
 					return
 				}
 				match, err := avro.MatchFromNative(m)
-				if err != nil {
-					return
+				if err != nil || !strings.HasPrefix(match.Account, latencyAccount) {
+					return // not a latency pair: the throughput phase's last outputs can still arrive
 				}
 				var latest time.Time
 				for _, it := range append(match.Bank, match.Ledger...) {
@@ -287,7 +290,7 @@ func latency(ctx context.Context, kc kafka.Config, cfg Config, res *Result, out 
 	next := time.Now()
 	for i := 0; i < n; i++ {
 		for _, side := range []record.Side{record.Bank, record.Ledger} {
-			t := &record.Transaction{ID: fmt.Sprintf("lat-%s-%d", side, i), Side: side, Account: fmt.Sprintf("LAT%03d", i%97), Currency: "EUR",
+			t := &record.Transaction{ID: fmt.Sprintf("lat-%s-%d", side, i), Side: side, Account: fmt.Sprintf("%s%03d", latencyAccount, i%97), Currency: "EUR",
 				Amount: money.New(int64(1000+i), 2), BookingDate: record.MakeDate(2026, 3, 2), Reference: fmt.Sprintf("LAT-%08d", i),
 				IngestedAt: time.Now().Truncate(time.Millisecond), SourcePosition: int64(i + 1)}
 			if side == record.Bank {
