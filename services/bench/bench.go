@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ type Result struct {
 	RecordsPerSec    float64
 	P50ms, P99ms     float64
 	BytesPerPending  float64
+	HeapPerPending   float64 // the matcher's in-memory window, per pending record
 	CPUPer1000       map[string]float64
 	LoaderRowsPerSec float64
 	SQLRecordsPerSec float64
@@ -72,7 +74,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // Run runs every phase and prints the report, ending with the bench line.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Pairs <= 0 {
-		cfg.Pairs = 50000
+		cfg.Pairs = 100000
 	}
 	if cfg.Pending <= 0 {
 		cfg.Pending = 50000
@@ -159,6 +161,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	c0, t0 = cpuSeconds(), time.Now()
+	r0 := redisCPU(ctx, rdb)
 	start := processed()
 	for processed() < int64(records) {
 		if ctx.Err() != nil {
@@ -169,6 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	secs := time.Since(t0).Seconds()
 	res.RecordsPerSec = float64(int64(records)-start) / secs
 	res.CPUPer1000["matcher"] = (cpuSeconds() - c0) / float64(int64(records)-start) * 1000
+	res.CPUPer1000["redis (server, matcher phase)"] = (redisCPU(ctx, rdb) - r0) / float64(int64(records)-start) * 1000
 	fmt.Fprintf(out, "matcher: %d records in %.2fs: %.0f records/s with %d matcher(s), %d partitions\n",
 		int64(records)-start, secs, res.RecordsPerSec, cfg.Matchers, cfg.Partitions)
 
@@ -180,6 +184,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Memory per pending record.
 	before := usedMemory(ctx, rdb)
+	heapBefore := heapInUse()
 	var pendBuf, empty bytes.Buffer
 	if _, err := gen.Write(gen.Config{BankOnly: cfg.Pending, Accounts: 200, Seed: 2}, &pendBuf, &empty); err != nil {
 		return nil, err
@@ -197,6 +202,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	after := usedMemory(ctx, rdb)
 	res.BytesPerPending = float64(after-before) / float64(cfg.Pending)
 	fmt.Fprintf(out, "redis: %.0f bytes per pending record (%d pending, used_memory %d -> %d)\n", res.BytesPerPending, cfg.Pending, before, after)
+	res.HeapPerPending = float64(heapInUse()-heapBefore) / float64(cfg.Pending)
+	fmt.Fprintf(out, "matcher: %.0f bytes of Go heap per pending record (the window's copy in memory)\n", res.HeapPerPending)
 	stop()
 
 	// Loader.
@@ -225,14 +232,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
-	info, _ := rdb.Info(ctx, "memory").Result()
+	n, _ := strconv.ParseInt(infoField(ctx, rdb, "memory", "used_memory"), 10, 64)
+	return n
+}
+
+// redisCPU is the Redis server's CPU seconds (user + system) so far.
+func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
+	u, _ := strconv.ParseFloat(infoField(ctx, rdb, "cpu", "used_cpu_user"), 64)
+	s, _ := strconv.ParseFloat(infoField(ctx, rdb, "cpu", "used_cpu_sys"), 64)
+	return u + s
+}
+
+func infoField(ctx context.Context, rdb *redis.Client, section, field string) string {
+	info, _ := rdb.Info(ctx, section).Result()
 	for _, line := range strings.Split(info, "\n") {
-		if strings.HasPrefix(line, "used_memory:") {
-			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, "used_memory:")), 10, 64)
-			return n
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return strings.TrimSpace(v)
 		}
 	}
-	return 0
+	return ""
+}
+
+// heapInUse is the live Go heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 // latencyAccount prefixes the accounts of the latency phase's pairs.

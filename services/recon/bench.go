@@ -19,7 +19,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	l.List(&cfg.Brokers, "kafka-brokers", []string{"localhost:9092"}, "Kafka brokers")
 	l.String(&cfg.RedisURL, "redis-url", "redis://localhost:6379/0", "Redis")
 	l.String(&cfg.DatabaseURL, "database-url", "", "PostgreSQL for the loader and the SQL baseline (empty: skip both)")
-	l.Int(&cfg.Pairs, "pairs", 50000, "matching pairs for the throughput phase (records = 2 x pairs)")
+	l.Int(&cfg.Pairs, "pairs", 100000, "matching pairs for the throughput phase (records = 2 x pairs)")
 	l.Int(&cfg.Pending, "pending", 50000, "unmatched records for the memory phase")
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
 	l.Int(&cfg.Matchers, "matchers", 1, "matcher instances")
