@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
@@ -53,6 +54,7 @@ type Config struct {
 
 // Result is what a run measured.
 type Result struct {
+	Run              string // names the run's topics ("bench-<run>."), Redis keys and schema
 	RecordsPerSec    float64
 	P50ms, P99ms     float64
 	BytesPerPending  float64
@@ -92,8 +94,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	res := &Result{CPUPer1000: map[string]float64{}}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	res := &Result{Run: run, CPUPer1000: map[string]float64{}}
 	kc := kafka.Config{Brokers: cfg.Brokers, TopicPrefix: "bench-" + run + ".", Partitions: int32(cfg.Partitions), ReplicationFactor: 1, Provision: true}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
@@ -106,6 +108,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	// The run's topics, Redis keys and tables go when it ends: repeated
+	// runs must not measure the leftovers of earlier ones.
+	defer cleanup(kc, rdb, cfg.DatabaseURL, "bench-"+run, "bench_"+run)
 
 	// Data.
 	var bankBuf, ledgerBuf bytes.Buffer
@@ -157,12 +162,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		return n
 	}
-	for processed() == 0 {
-		time.Sleep(5 * time.Millisecond)
+	// The clock starts once every matcher consumes with partitions
+	// claimed (the group join is not throughput), before the first round
+	// of a small backlog can finish.
+	ready := func() bool {
+		for _, m := range ms {
+			if m.Ready() != nil {
+				return false
+			}
+		}
+		return true
+	}
+	for !ready() && processed() == 0 {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		time.Sleep(time.Millisecond)
 	}
 	c0, t0 = cpuSeconds(), time.Now()
 	r0 := redisCPU(ctx, rdb)
 	start := processed()
+	if start >= int64(records) {
+		return nil, fmt.Errorf("matcher: the whole backlog (%d records) was decided before the clock started; use more --pairs", records)
+	}
 	for processed() < int64(records) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -202,8 +224,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	after := usedMemory(ctx, rdb)
 	res.BytesPerPending = float64(after-before) / float64(cfg.Pending)
 	fmt.Fprintf(out, "redis: %.0f bytes per pending record (%d pending, used_memory %d -> %d)\n", res.BytesPerPending, cfg.Pending, before, after)
-	res.HeapPerPending = float64(heapInUse()-heapBefore) / float64(cfg.Pending)
-	fmt.Fprintf(out, "matcher: %.0f bytes of Go heap per pending record (the window's copy in memory)\n", res.HeapPerPending)
+	// The heap also holds the ingestor's and the clients' buffers, which
+	// come and go: only a large pending set stands out of that noise.
+	if cfg.Pending >= minHeapPending {
+		res.HeapPerPending = float64(heapInUse()-heapBefore) / float64(cfg.Pending)
+		fmt.Fprintf(out, "matcher: %.0f bytes of Go heap per pending record (the window's copy in memory)\n", res.HeapPerPending)
+	}
 	stop()
 
 	// Loader.
@@ -252,6 +278,51 @@ func infoField(ctx context.Context, rdb *redis.Client, section, field string) st
 	}
 	return ""
 }
+
+// cleanup deletes a run's topics, Redis keys (prefix) and schema.
+func cleanup(kc kafka.Config, rdb *redis.Client, databaseURL, prefix, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var failed []string
+	if cl, err := kafka.NewClient(kc); err == nil {
+		var names []string
+		for _, t := range kafka.Topics(kc) {
+			names = append(names, t.Name)
+		}
+		if _, err := kadm.NewClient(cl).DeleteTopics(ctx, names...); err != nil {
+			failed = append(failed, "topics: "+err.Error())
+		}
+		cl.Close()
+	}
+	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		if keys = append(keys, iter.Val()); len(keys) == 1000 {
+			rdb.Unlink(ctx, keys...)
+			keys = keys[:0]
+		}
+	}
+	if len(keys) > 0 {
+		rdb.Unlink(ctx, keys...)
+	}
+	if err := iter.Err(); err != nil {
+		failed = append(failed, "redis: "+err.Error())
+	}
+	if databaseURL != "" {
+		if conn, err := pgx.Connect(ctx, databaseURL); err == nil {
+			if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+				failed = append(failed, "schema: "+err.Error())
+			}
+			conn.Close(ctx)
+		}
+	}
+	if len(failed) > 0 { // stderr: the bench line stays the report's last
+		fmt.Fprintf(os.Stderr, "recon bench: cleanup: %s\n", strings.Join(failed, "; "))
+	}
+}
+
+// minHeapPending is the least pending count the heap figure is given for.
+const minHeapPending = 20000
 
 // heapInUse is the live Go heap after a collection.
 func heapInUse() int64 {

@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/openrecon/recon/internal/testenv"
 )
 
@@ -26,6 +30,27 @@ func TestBenchSmall(t *testing.T) {
 	}
 	if !strings.Contains(report, "exact rule): 2000 matches") {
 		t.Errorf("the SQL baseline did not match the 2000 pairs:\n%s", report)
+	}
+	// The run leaves nothing behind.
+	opt, _ := redis.ParseURL(redisURL)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if keys, _ := rdb.Keys(context.Background(), "bench-"+res.Run+":*").Result(); len(keys) > 0 {
+		t.Errorf("%d Redis keys left, e.g. %s", len(keys), keys[0])
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range topics.Names() {
+		if strings.HasPrefix(name, "bench-"+res.Run+".") {
+			t.Errorf("topic %s left", name)
+		}
 	}
 	lines := strings.Split(strings.TrimSpace(report), "\n")
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "bench: records_per_sec=") || !strings.Contains(last, "sql_ratio=") {

@@ -189,7 +189,6 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	}
 	ps.streamTime = b.streamTime
 	s.mu.Unlock()
-	s.processed.Add(int64(applied))
 	for k, n := range b.counts {
 		kind, label, _ := strings.Cut(k, ":")
 		switch kind {
@@ -205,7 +204,11 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		s.m.latency.Observe(l)
 	}
 	s.setPending(p, ps.win.Pending())
-	return s.publish(ctx, p, b.wb.Out, outIDs)
+	if err := s.publish(ctx, p, b.wb.Out, outIDs); err != nil {
+		return err
+	}
+	s.processed.Add(int64(applied)) // counted once its outputs are out
+	return nil
 }
 
 // pool is what r is decided against on arrival: the stored records and the

@@ -197,7 +197,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 }
 
 // Processed is the number of input records (transactions, statements and
-// undecodable ones) applied since start.
+// undecodable ones) applied since start, with their outputs published.
 func (s *Service) Processed() int64 { return s.processed.Load() }
 
 // Ready reports whether the matcher consumes with partitions assigned.
