@@ -15,7 +15,7 @@ import (
 // that fails to apply drops its copy and loads the partition again.
 type Part struct {
 	recs    map[string]*entry
-	byRef   map[refKey]*refs
+	byRef   map[RefKey]*refs
 	byAcct  map[string]map[string]*engine.Rec // account|currency -> id -> record (pending and broken)
 	bySig   map[string]map[string]*engine.Rec // marker signature -> id -> marker
 	due     map[record.Date]map[string]*engine.Rec
@@ -33,7 +33,7 @@ type entry struct {
 
 // NewPart returns an empty window.
 func NewPart() *Part {
-	return &Part{recs: map[string]*entry{}, byRef: map[refKey]*refs{},
+	return &Part{recs: map[string]*entry{}, byRef: map[RefKey]*refs{},
 		byAcct: map[string]map[string]*engine.Rec{}, bySig: map[string]map[string]*engine.Rec{},
 		due: map[record.Date]map[string]*engine.Rec{}, exp: map[record.Date]map[string]*engine.Rec{},
 		pending: map[record.Side]int64{}}
@@ -41,7 +41,9 @@ func NewPart() *Part {
 
 func acctKey(account, currency string) string { return account + "|" + currency }
 
-type refKey struct{ account, currency, key string }
+// RefKey names the records of one account and currency sharing a
+// reference key.
+type RefKey struct{ Account, Currency, Key string }
 
 // refs are the records under one reference key: most keys hold one or
 // two (a list), a few (a year, a common token) thousands (a set).
@@ -143,7 +145,7 @@ func (w *Part) put(r *engine.Rec, until record.Date) {
 	ak := acctKey(r.Account, r.Currency)
 	add(w.byAcct, ak, r)
 	for _, k := range r.Keys {
-		rk := refKey{r.Account, r.Currency, k}
+		rk := RefKey{r.Account, r.Currency, k}
 		x := w.byRef[rk]
 		if x == nil {
 			x = &refs{}
@@ -174,7 +176,7 @@ func (w *Part) remove(id string) {
 	ak := acctKey(r.Account, r.Currency)
 	del(w.byAcct, ak, id)
 	for _, k := range r.Keys {
-		rk := refKey{r.Account, r.Currency, k}
+		rk := RefKey{r.Account, r.Currency, k}
 		if x := w.byRef[rk]; x != nil && x.del(id) {
 			delete(w.byRef, rk)
 		}
@@ -206,7 +208,7 @@ func (w *Part) Pending() map[record.Side]int64 {
 // ByRef calls f for every record (either side, pending or broken) of the
 // account and currency listed under reference key k.
 func (w *Part) ByRef(account, currency, k string, f func(*engine.Rec)) {
-	x := w.byRef[refKey{account, currency, k}]
+	x := w.byRef[RefKey{account, currency, k}]
 	if x == nil {
 		return
 	}

@@ -27,7 +27,7 @@ type batch struct {
 
 	streamTime record.Date
 	added      []*engine.Rec            // records put by this batch, still pending
-	index      map[string][]*engine.Rec // account|currency|reference key -> candidates
+	index      map[window.RefKey][]*engine.Rec // reference key -> records put by this batch
 	removed    map[string]bool          // ids leaving the window in this batch
 	seen       map[string]bool          // ids arriving in this batch
 	putIDs     map[string]bool          // ids put by this batch
@@ -54,9 +54,9 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		return nil // revoked meanwhile; the new owner takes these records
 	}
 	b := &batch{s: s, p: p, ps: ps, streamTime: ps.streamTime,
-		wb: &window.Batch{From: map[string]int64{}, To: map[string]int64{}, CloseAt: map[string]record.Date{},
+		wb: &window.Batch{From: map[string]int64{}, To: map[string]int64{}, CloseAt: make(map[string]record.Date, len(recs)),
 			ExpireAt: map[string]record.Date{}},
-		removed: map[string]bool{}, seen: map[string]bool{}, putIDs: map[string]bool{},
+		removed: make(map[string]bool, len(recs)), seen: make(map[string]bool, len(recs)), putIDs: make(map[string]bool, len(recs)),
 		lateIDs: map[string]bool{}, counts: map[string]int{}}
 
 	// Decode, skipping what the stored offsets say was applied.
@@ -98,13 +98,17 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	// The records already in the window (same id: duplicates; same
 	// reference key: candidates) are in ps.win, the partition's window in
 	// memory; the records of this batch are indexed as they are put.
-	b.index = map[string][]*engine.Rec{}
+	b.index = make(map[window.RefKey][]*engine.Rec, len(ins))
 
 	for _, r := range ins {
 		if r.BookingDate > b.streamTime {
 			b.streamTime = r.BookingDate
 		}
-		b.counts["records:"+string(r.Side)]++
+		if r.Side == record.Bank {
+			b.counts["records:bank"]++
+		} else {
+			b.counts["records:ledger"]++
+		}
 		if ps.win.Get(r.ID) != nil || b.seen[r.ID] {
 			b.duplicateOf(r, nil)
 			continue
@@ -215,16 +219,20 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 // ones this batch put, sharing one of r's reference keys, still in the window.
 func (b *batch) pool(r *engine.Rec) []*engine.Rec {
 	var out []*engine.Rec
-	seen := map[*engine.Rec]bool{}
 	take := func(c *engine.Rec) {
-		if !seen[c] && !b.removed[c.ID] && c.ID != r.ID && !c.Marker {
-			seen[c] = true
-			out = append(out, c)
+		if b.removed[c.ID] || c.ID == r.ID || c.Marker {
+			return
 		}
+		for _, o := range out { // pools are small: a scan beats a set
+			if o == c {
+				return
+			}
+		}
+		out = append(out, c)
 	}
 	for _, k := range r.Keys {
 		b.ps.win.ByRef(r.Account, r.Currency, k, take)
-		for _, c := range b.index[r.Account+"|"+r.Currency+"|"+k] {
+		for _, c := range b.index[window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}] {
 			take(c)
 		}
 	}
@@ -235,7 +243,7 @@ func (b *batch) pool(r *engine.Rec) []*engine.Rec {
 // indexRec makes c a candidate of later arrivals in this batch.
 func (b *batch) indexRec(c *engine.Rec) {
 	for _, k := range c.Keys {
-		key := c.Account + "|" + c.Currency + "|" + k
+		key := window.RefKey{Account: c.Account, Currency: c.Currency, Key: k}
 		b.index[key] = append(b.index[key], c)
 	}
 }
