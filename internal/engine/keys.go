@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"sort"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -62,29 +62,26 @@ func normalizeASCII(s string) (string, bool) {
 // what the extractors find in them.
 func (e *Engine) Prepare(r *Rec) {
 	r.NormRef = NormalizeRef(r.Reference)
-	keys := map[string]bool{}
+	keys := make([]string, 0, 8)
 	if r.NormRef != "" {
-		keys[r.NormRef] = true
+		keys = append(keys, r.NormRef)
 	}
-	for _, text := range []string{r.Reference, r.Description} {
+	for _, text := range [2]string{r.Reference, r.Description} {
 		for _, tok := range strings.FieldsFunc(text, func(c rune) bool {
 			return !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == '-' || c == '/' || c == '_')
 		}) {
 			n := NormalizeRef(tok)
 			if len(n) >= 4 && strings.ContainsAny(n, "0123456789") {
-				keys[n] = true
+				keys = append(keys, n)
 			}
 		}
 		folded := fold(text)
 		for i := range e.cfg.Extractors {
-			e.cfg.Extractors[i].apply(text, folded, keys)
+			keys = e.cfg.Extractors[i].apply(text, folded, keys)
 		}
 	}
-	r.Keys = r.Keys[:0]
-	for k := range keys {
-		r.Keys = append(r.Keys, k)
-	}
-	sort.Strings(r.Keys)
+	slices.Sort(keys)
+	r.Keys = slices.Compact(keys)
 }
 
 // sharesKey reports whether a and b have a reference key in common.

@@ -232,9 +232,9 @@ func (c *Config) maxWindow() int {
 	return w
 }
 
-func (x *Extractor) apply(text, folded string, out map[string]bool) {
+func (x *Extractor) apply(text, folded string, keys []string) []string {
 	if x.re == nil || !mayMatch(folded, x.req) {
-		return
+		return keys
 	}
 	for _, m := range x.re.FindAllStringSubmatch(text, -1) {
 		key := x.Template
@@ -249,6 +249,7 @@ func (x *Extractor) apply(text, folded string, out map[string]bool) {
 			}
 			key = strings.ReplaceAll(key, "$"+strconv.Itoa(g), v)
 		}
-		out[NormalizeRef(key)] = true
+		keys = append(keys, NormalizeRef(key))
 	}
+	return keys
 }
