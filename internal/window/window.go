@@ -17,9 +17,11 @@ package window
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -224,8 +226,9 @@ func (b *Batch) until(r *engine.Rec) record.Date {
 
 // applyScript applies a Batch. KEYS: meta, rec, outbox. ARGV: epoch,
 // stream time, then sections each led by a count: offsets (topic, from,
-// to), records to write (id, stored form), records to delete (id),
-// outputs (topic, key, value, headers). Returns the outbox entry ids.
+// to), records to write (id, stored form), records to delete (id); then
+// the batch's outputs packed into one value (” for none), written as one
+// outbox entry. Returns the outbox entry id (none without outputs).
 var applyScript = redis.NewScript(`
 local meta, rec, outbox = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then return redis.error_reply('FENCED') end
@@ -258,17 +261,16 @@ while i <= last do
   redis.call('HDEL', rec, unpack(ARGV, i, e))
   i = e + 1
 end
-n = tonumber(ARGV[i]); i = i + 1
-local ids = {}
-for j = 1, n do
-  ids[j] = redis.call('XADD', outbox, '*', 't', ARGV[i], 'k', ARGV[i+1], 'v', ARGV[i+2], 'h', ARGV[i+3])
-  i = i + 4
+-- outputs: one stream entry holding the batch's outputs, packed
+if ARGV[i] ~= '' then
+  return {redis.call('XADD', outbox, '*', 'b', ARGV[i])}
 end
-return ids
+return {}
 `)
 
 // Apply applies b to partition p if epoch still owns it and b's offsets
-// were not applied yet, and returns the outbox ids of b.Out.
+// were not applied yet, and returns the id of the outbox entry holding
+// b.Out (none when b has no outputs).
 func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) ([]string, error) {
 	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "outbox")}
 	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken))+len(b.Matched)+len(b.Expired)+4*len(b.Out))
@@ -296,23 +298,12 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) ([]st
 	for _, r := range b.Expired {
 		args = append(args, r.ID)
 	}
-	args = append(args, len(b.Out))
-	for _, o := range b.Out {
-		h := ""
-		if len(o.Headers) > 0 {
-			hb, err := json.Marshal(o.Headers)
-			if err != nil {
-				return nil, err
-			}
-			h = string(hb)
-		}
-		args = append(args, o.Topic, o.Key, o.Value, h)
-	}
+	args = append(args, packOut(b.Out))
 	ids, err := applyScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	switch {
 	case err == nil:
-		if len(ids) != len(b.Out) {
-			return nil, fmt.Errorf("window: apply batch to partition %d: %d outbox ids for %d outputs", p, len(ids), len(b.Out))
+		if want := min(len(b.Out), 1); len(ids) != want {
+			return nil, fmt.Errorf("window: apply batch to partition %d: %d outbox ids, want %d", p, len(ids), want)
 		}
 		return ids, nil
 	case strings.Contains(err.Error(), "FENCED"):
@@ -323,21 +314,91 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) ([]st
 	return nil, fmt.Errorf("window: apply batch to partition %d: %w", p, err)
 }
 
-// Outbox returns the outputs not yet acknowledged, oldest first.
+// Outbox returns the outputs not yet acknowledged, oldest first, from at
+// most max outbox entries (a batch's outputs share one entry and its ID).
 func (s *Store) Outbox(ctx context.Context, p int32, max int64) ([]OutEntry, error) {
 	msgs, err := s.rdb.XRangeN(ctx, s.key(p, "outbox"), "-", "+", max).Result()
 	if err != nil {
 		return nil, fmt.Errorf("window: outbox: %w", err)
 	}
-	out := make([]OutEntry, len(msgs))
-	for i, m := range msgs {
+	var out []OutEntry
+	for _, m := range msgs {
 		str := func(k string) string { v, _ := m.Values[k].(string); return v }
-		out[i] = OutEntry{ID: m.ID, Topic: str("t"), Key: []byte(str("k")), Value: []byte(str("v"))}
+		if packed, ok := m.Values["b"].(string); ok {
+			outs, err := unpackOut(m.ID, []byte(packed))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, outs...)
+			continue
+		}
+		// An entry of one output, as earlier versions wrote them.
+		e := OutEntry{ID: m.ID, Topic: str("t"), Key: []byte(str("k")), Value: []byte(str("v"))}
 		if h := str("h"); h != "" && h != "null" {
-			if err := json.Unmarshal([]byte(h), &out[i].Headers); err != nil {
+			if err := json.Unmarshal([]byte(h), &e.Headers); err != nil {
 				return nil, fmt.Errorf("window: outbox entry %s headers: %w", m.ID, err)
 			}
 		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// packOut writes outputs as one value: per output its topic, key, value
+// and header count, then each header's name and value, every string led
+// by its uvarint length. No outputs: "".
+func packOut(outs []OutEntry) []byte {
+	if len(outs) == 0 {
+		return []byte{}
+	}
+	n := 0
+	for _, o := range outs {
+		n += len(o.Topic) + len(o.Key) + len(o.Value) + 16
+	}
+	b := make([]byte, 0, n)
+	str := func(s []byte) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, o := range outs {
+		str([]byte(o.Topic))
+		str(o.Key)
+		str(o.Value)
+		names := make([]string, 0, len(o.Headers))
+		for k := range o.Headers {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		b = binary.AppendUvarint(b, uint64(len(names)))
+		for _, k := range names {
+			str([]byte(k))
+			str([]byte(o.Headers[k]))
+		}
+	}
+	return b
+}
+
+func unpackOut(id string, b []byte) ([]OutEntry, error) {
+	var out []OutEntry
+	rd := &reader{b: b}
+	for len(rd.b) > 0 && rd.err == nil {
+		e := OutEntry{ID: id, Topic: rd.str(), Key: []byte(rd.str()), Value: []byte(rd.str())}
+		nh, n := binary.Uvarint(rd.b)
+		if n <= 0 || nh > uint64(len(rd.b)) {
+			return nil, fmt.Errorf("window: outbox entry %s: bad header count", id)
+		}
+		rd.b = rd.b[n:]
+		if nh > 0 {
+			e.Headers = make(map[string]string, nh)
+			for range nh {
+				k := rd.str()
+				e.Headers[k] = rd.str()
+			}
+		}
+		out = append(out, e)
+	}
+	if rd.err != nil {
+		return nil, fmt.Errorf("window: outbox entry %s: %w", id, rd.err)
 	}
 	return out, nil
 }

@@ -300,3 +300,60 @@ func TestPartSharedKey(t *testing.T) {
 		t.Errorf("empty window still indexes something: %d refs, %d accounts, %d dates", len(w.byRef), len(w.byAcct), len(w.due))
 	}
 }
+
+// A batch's outputs share one outbox entry and come back in order with
+// their headers; entries of one output each (earlier versions) still read.
+func TestOutboxPacked(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st, _, err := s.Claim(ctx, 7, prep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			legacyID, err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.key(7, "outbox"), Values: []any{"t", "old", "k", "k0", "v", "v0", "h", `{"a":"b"}`}}).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs := []OutEntry{
+				{Topic: "m", Key: []byte("k1"), Value: []byte{0, 1, 2, 0xff}},
+				{Topic: "dlq", Key: nil, Value: []byte("bad"), Headers: map[string]string{"recon.reason": "x", "recon.stage": "match"}},
+				{Topic: "m", Key: []byte("k3"), Value: []byte{}},
+			}
+			ids, err := s.Apply(ctx, 7, st.Epoch, &Batch{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 3}, Out: outs})
+			if err != nil || len(ids) != 1 {
+				t.Fatalf("apply: %v %v", ids, err)
+			}
+			if ids2, err := s.Apply(ctx, 7, st.Epoch, &Batch{From: map[string]int64{"bank": 3}, To: map[string]int64{"bank": 4}}); err != nil || len(ids2) != 0 {
+				t.Fatalf("a batch without outputs wrote an outbox entry: %v %v", ids2, err)
+			}
+			got, err := s.Outbox(ctx, 7, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 4 || got[0].ID != legacyID || got[0].Headers["a"] != "b" || string(got[0].Value) != "v0" {
+				t.Fatalf("outbox %+v", got)
+			}
+			for i, o := range outs {
+				g := got[i+1]
+				if g.ID != ids[0] || g.Topic != o.Topic || string(g.Key) != string(o.Key) || string(g.Value) != string(o.Value) || len(g.Headers) != len(o.Headers) {
+					t.Errorf("output %d: got %+v, want %+v", i, g, o)
+				}
+				for k, v := range o.Headers {
+					if g.Headers[k] != v {
+						t.Errorf("output %d header %s: %q", i, k, g.Headers[k])
+					}
+				}
+			}
+			if err := s.Ack(ctx, 7, legacyID, ids[0]); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := s.OutboxLen(ctx, 7); n != 0 {
+				t.Errorf("outbox holds %d entries after ack", n)
+			}
+			if _, err := unpackOut("x", packOut(outs)[:5]); err == nil {
+				t.Error("truncated outbox entry read without error")
+			}
+		})
+	}
+}

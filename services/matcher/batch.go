@@ -590,9 +590,12 @@ func (s *Service) drainOutbox(ctx context.Context, p int32) error {
 			return err
 		}
 		recs := make([]*kgo.Record, len(entries))
-		ids := make([]string, len(entries))
+		var ids []string // entries of one batch share an id
 		for i, e := range entries {
-			recs[i], ids[i] = outRecord(e), e.ID
+			recs[i] = outRecord(e)
+			if len(ids) == 0 || ids[len(ids)-1] != e.ID {
+				ids = append(ids, e.ID)
+			}
 		}
 		if err := s.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 			return fmt.Errorf("publish outbox of partition %d: %w", p, err)
