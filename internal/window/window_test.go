@@ -25,7 +25,7 @@ func rec(id string, side record.Side, ref string) *engine.Rec {
 	return r
 }
 
-func stores(t *testing.T) map[string]*Store {
+func stores(t testing.TB) map[string]*Store {
 	mr := miniredis.RunT(t)
 	out := map[string]*Store{"miniredis": New(redis.NewClient(&redis.Options{Addr: mr.Addr()}), "t")}
 	if url := testenv.Redis(t); url != "" {
@@ -356,4 +356,42 @@ func TestOutboxPacked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkLoad100k: claiming a partition of 100,000 records (real Redis
+// with REDIS_URL, else miniredis).
+func BenchmarkLoad100k(b *testing.B) {
+	var s *Store
+	for name, st := range stores(b) {
+		if s == nil || name == "redis" {
+			s = st
+		}
+	}
+	ctx := context.Background()
+	st, _, err := s.Claim(ctx, 1, prep)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 100000
+	for i := 0; i < n; i += 5000 {
+		batch := &Batch{From: map[string]int64{"bank": int64(i)}, To: map[string]int64{"bank": int64(i + 5000)}, CloseAt: map[string]record.Date{}}
+		for j := i; j < i+5000; j++ {
+			r := rec(fmt.Sprintf("b-%024d", j), record.Bank, fmt.Sprintf("INV-2026-%07d", j))
+			r.Description, r.Counterparty, r.SourceFile = "transfer "+r.Reference, "Counterparty 17", "bank.csv"
+			batch.Put = append(batch.Put, r)
+			batch.CloseAt[r.ID] = 200
+		}
+		if _, err := s.Apply(ctx, 1, st.Epoch, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		w, err := s.Load(ctx, 1, prep)
+		if err != nil || w.Len() != n {
+			b.Fatalf("loaded %d: %v", w.Len(), err)
+		}
+	}
+	b.StopTimer()
+	s.rdb.Del(ctx, s.key(1, "rec"), s.key(1, "meta"))
 }
