@@ -26,11 +26,11 @@ type batch struct {
 	wb *window.Batch
 
 	streamTime record.Date
-	added      []*engine.Rec            // records put by this batch, still pending
+	added      []*engine.Rec                   // records put by this batch, still pending
 	index      map[window.RefKey][]*engine.Rec // reference key -> records put by this batch
-	removed    map[string]bool          // ids leaving the window in this batch
-	seen       map[string]bool          // ids arriving in this batch
-	putIDs     map[string]bool          // ids put by this batch
+	removed    map[string]bool                 // ids leaving the window in this batch
+	seen       map[string]bool                 // ids arriving in this batch
+	putIDs     map[string]bool                 // ids put by this batch
 	latencies  []float64
 	markers    []*engine.Rec // markers of provisional entries matched by this batch
 	lateIDs    map[string]bool
