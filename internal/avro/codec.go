@@ -17,6 +17,16 @@ import (
 	"github.com/openrecon/recon/schemas"
 )
 
+// goavro allocates an array or map of the block count a value claims
+// before reading its items (up to 2^31 by default), so one corrupt or
+// hostile record could exhaust a consumer's memory. Every array and map of
+// our schemas is small (a match's members, a record's extra fields), and a
+// Kafka value is bounded by the broker's message size.
+func init() {
+	goavro.MaxBlockCount = 1 << 16
+	goavro.MaxBlockSize = 64 << 20
+}
+
 // ErrNotFramed means a value does not start with the Confluent magic byte.
 var ErrNotFramed = errors.New("avro: value is not in the Confluent wire format (magic byte 0 + schema id)")
 

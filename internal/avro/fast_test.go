@@ -221,3 +221,41 @@ func BenchmarkEncodeMatch(b *testing.B) {
 		}
 	})
 }
+
+// A value claiming a huge map or array is refused without allocating for
+// it (fuzzing found goavro allocating 2^31 entries and the process dying).
+func TestHugeBlockCountRefused(t *testing.T) {
+	ctx := context.Background()
+	tx, mc := codecs(t)
+	v, err := tx.Encode(nil, TransactionNative(&record.Transaction{ID: "x", Side: record.Bank, Account: "A", Currency: "EUR",
+		Amount: money.New(1, 2)}, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The extra map is the last field: replace its end marker by a block
+	// count of 2^30 entries.
+	huge := append(append([]byte{}, v[:len(v)-1]...), appendLong(nil, 1<<30)...)
+	if _, err := tx.Decode(ctx, huge); err == nil {
+		t.Error("a map of 2^30 entries decoded")
+	}
+	if _, err := decodeTransaction(huge[5:]); err == nil {
+		t.Error("fast path: a map of 2^30 entries decoded")
+	}
+	m, err := mc.EncodeMatch(nil, &record.Match{MatchID: "m", Rule: "r", Status: record.Auto, Account: "A", Currency: "EUR",
+		Bank: []record.Item{{ID: "b", Amount: money.New(1, 2)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bank array's count is the first byte after the strings and ints
+	// of the header: rebuild a value whose bank array claims 2^30 items.
+	body := appendString(nil, "m")
+	body = appendString(body, "r")
+	body = appendLong(body, 0)
+	body = appendLong(body, 0)
+	body = appendString(body, "A")
+	body = appendString(body, "EUR")
+	body = appendLong(body, 1<<30)
+	if _, err := mc.Decode(ctx, append(append([]byte{}, m[:5]...), body...)); err == nil {
+		t.Error("an array of 2^30 items decoded")
+	}
+}
