@@ -62,6 +62,11 @@ var errGeneric = errors.New("not for the fast path")
 
 var errTruncated = errors.New("truncated value")
 
+// errRange: an int or long written with more bits than it has. The Avro
+// spec makes that invalid; goavro reads it by wrapping around, the fast
+// path refuses it.
+var errRange = errors.New("number out of range")
+
 type dec struct {
 	b   []byte
 	err error
@@ -72,7 +77,11 @@ func (d *dec) long() int64 {
 		return 0
 	}
 	u, n := binary.Uvarint(d.b)
-	if n <= 0 || n > 10 {
+	if n < 0 {
+		d.err = errRange
+		return 0
+	}
+	if n == 0 {
 		d.err = errTruncated
 		return 0
 	}
@@ -114,8 +123,8 @@ func (d *dec) boolean() bool {
 
 func (d *dec) int32() int32 {
 	v := d.long()
-	if v < math.MinInt32 || v > math.MaxInt32 {
-		d.err = fmt.Errorf("int %d out of range", v)
+	if d.err == nil && (v < math.MinInt32 || v > math.MaxInt32) {
+		d.err = fmt.Errorf("%w: int %d", errRange, v)
 	}
 	return int32(v)
 }

@@ -3,6 +3,7 @@ package avro
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -150,7 +151,8 @@ func TestFastMatchMatchesGoavro(t *testing.T) {
 }
 
 // On any bytes, the fast reader agrees with goavro: both fail, or both
-// read the same transaction (or the fast path hands over).
+// read the same transaction (or the fast path hands over, or refuses a
+// number written with more bits than it has, which goavro wraps).
 func FuzzFastTransaction(f *testing.F) {
 	tx, _ := codecs(f)
 	r := rand.New(rand.NewPCG(5, 6))
@@ -169,7 +171,7 @@ func FuzzFastTransaction(f *testing.F) {
 			generic, gerr = TransactionFromNative(m)
 		}
 		switch {
-		case ferr != nil && gerr == nil && ferr != errGeneric:
+		case ferr != nil && gerr == nil && !errors.Is(ferr, errGeneric) && !errors.Is(ferr, errRange):
 			t.Fatalf("fast path refuses what goavro reads: %v", ferr)
 		case ferr == nil && gerr != nil:
 			t.Fatalf("fast path reads what goavro refuses (%v): %+v", gerr, fastT)
