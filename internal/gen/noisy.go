@@ -21,9 +21,10 @@ type Noise struct {
 	Days         int     // spread of ledger dates
 	Seed         uint64  //
 	DateShift    int     // the bank books up to this many days after (or 1 before) the ledger
-	Reformat     float64 // share of pairs whose references are written differently on each side
-	MissingRef   float64 // share of bank entries without a reference field (the reference is in the text only)
-	FeeShare     float64 // probability (0 to 1) that an incoming payment arrives with a bank fee deducted; the fee is whole cents, 1.00 to 25.00
+	// Shares are per mille: how many of 1,000 generated items have the trait.
+	Reformat     int // pairs whose references are written differently on each side
+	MissingRef   int // bank entries without a reference field (the reference is in the text only)
+	Fees         int // incoming payments that arrive with a bank fee deducted (the fee: whole cents, 1.00 to 25.00)
 	Batches      int     // 1 bank entry = 2 to 5 ledger items sharing a batch reference
 	Instalments  int     // 2 or 3 bank entries = 1 ledger item
 	Duplicates   int     // ledger postings entered twice
@@ -34,10 +35,18 @@ type Noise struct {
 	BankFileName string  // the name the bank file is reconciled under (for the truth)
 }
 
+// perMille draws true for k of 1,000 on average. It takes one Uint64 from
+// rng, as rand.Float64 does (its top 53 bits against k/1000 of 2^53), so a
+// seed gives the same day as it did when shares were fractions.
+func perMille(rng *rand.Rand, k int) bool {
+	const one = 1 << 53
+	return rng.Uint64()<<11>>11 < (uint64(k)*one+999)/1000 // u/2^53 < k/1000, exactly
+}
+
 // DefaultNoise is the noise level of `recon gen --noisy` and the accuracy
 // targets in the README.
 func DefaultNoise() Noise {
-	return Noise{Pairs: 2000, Accounts: 12, Days: 20, Seed: 1, DateShift: 3, Reformat: 0.25, MissingRef: 0.15, FeeShare: 0.08,
+	return Noise{Pairs: 2000, Accounts: 12, Days: 20, Seed: 1, DateShift: 3, Reformat: 250, MissingRef: 150, Fees: 80,
 		Batches: 40, Instalments: 25, Duplicates: 25, Traps: 30, BankOnly: 40, LedgerOnly: 40, BankFormat: "csv"}
 }
 
@@ -89,7 +98,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	invoice := func() string { seq++; return fmt.Sprintf("INV-2026-%05d", seq) }
 	// A reference as each side writes it.
 	refPair := func(ref string) (string, string) {
-		if rng.Float64() < n.Reformat {
+		if perMille(rng, n.Reformat) {
 			digits := strings.ReplaceAll(strings.TrimPrefix(ref, "INV-"), "-", "")
 			switch rng.IntN(3) {
 			case 0:
@@ -121,7 +130,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	}
 	mkBank := func(a, c string, d record.Date, cents int64, ref, cp string) BankTx {
 		b := BankTx{Account: a, Currency: c, Date: d, Cents: cents, CP: cp, Ref: ref, Text: "Payment " + ref}
-		if rng.Float64() < n.MissingRef {
+		if perMille(rng, n.MissingRef) {
 			b.Ref = ""
 			b.Text = fmt.Sprintf("%s / %s", cp, ref)
 		}
@@ -135,7 +144,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		cp := companies[rng.IntN(len(companies))]
 		bref, lref := refPair(invoice())
 		bankCents := cents
-		if cents > 2600 && rng.Float64() < n.FeeShare {
+		if cents > 2600 && perMille(rng, n.Fees) {
 			bankCents = cents - (rng.Int64N(2400) + 100) // 1.00 to 25.00
 		}
 		id := nextLedger()
