@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -141,7 +143,7 @@ func (p *Profile) Validate() error {
 	}
 	for k := range p.Columns {
 		if !profileFields[k] {
-			bad("columns.%s: unknown field (known: %s)", k, strings.Join(sortedKeys(profileFields), ", "))
+			bad("columns.%s: unknown field (known: %s)", k, strings.Join(slices.Sorted(maps.Keys(profileFields)), ", "))
 		}
 	}
 	for k := range p.Values {
@@ -191,15 +193,6 @@ func (p *Profile) Validate() error {
 		return fmt.Errorf("csv profile %s:\n%w", where, err)
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // goLayout turns YYYY-MM-DD hh:mm:ss style patterns into a Go layout;

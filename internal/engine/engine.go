@@ -33,14 +33,13 @@ type Rec struct {
 	// its booked entry, arriving later, is recognised and not matched again.
 	Marker bool
 
-	names     map[string]bool // counterparty name tokens, computed once
-	namesFrom string          // the counterparty names was computed from
+	names map[string]bool // counterparty name tokens, computed on first use
 }
 
 // nameTokens returns r's counterparty name tokens.
 func (r *Rec) nameTokens() map[string]bool {
-	if r.names == nil || r.namesFrom != r.Counterparty {
-		r.names, r.namesFrom = nameTokens(r.Counterparty), r.Counterparty
+	if r.names == nil {
+		r.names = nameTokens(r.Counterparty)
 	}
 	return r.names
 }

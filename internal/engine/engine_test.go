@@ -251,13 +251,13 @@ func TestNormalizeAndSimilarity(t *testing.T) {
 			t.Errorf("NormalizeRef(%q) = %q", in, got)
 		}
 	}
-	if s := Similarity("ACME Office Supplies GmbH", "Acme Office Supplies"); s != 100 {
+	if s := similarity(nameTokens("ACME Office Supplies GmbH"), nameTokens("Acme Office Supplies")); s != 100 {
 		t.Errorf("similarity %d", s)
 	}
-	if s := Similarity("Contoso Ltd", "Acme"); s != 0 {
+	if s := similarity(nameTokens("Contoso Ltd"), nameTokens("Acme")); s != 0 {
 		t.Errorf("similarity %d", s)
 	}
-	if s := Similarity("", "Acme"); s != -1 {
+	if s := similarity(nameTokens(""), nameTokens("Acme")); s != -1 {
 		t.Errorf("similarity with an empty name %d", s)
 	}
 }

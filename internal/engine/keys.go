@@ -113,11 +113,9 @@ func nameTokens(s string) map[string]bool {
 	return out
 }
 
-// Similarity of two counterparty names, 0–100: the share of the shorter
+// similarity of two counterparty names (their nameTokens), 0–100: the share of the shorter
 // name's tokens (legal forms dropped) found in the other. -1 when either is
 // empty.
-func Similarity(a, b string) int { return similarity(nameTokens(a), nameTokens(b)) }
-
 func similarity(ta, tb map[string]bool) int {
 	if len(ta) == 0 || len(tb) == 0 {
 		return -1

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -157,10 +156,5 @@ func readSources(t *testing.T) map[string]string {
 	for _, row := range rows[1:] {
 		out[row[0]] = strings.Join(row[1:], " ")
 	}
-	keys := make([]string, 0, len(out))
-	for k := range out {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	return out
 }

@@ -145,8 +145,3 @@ func ID(prefix, fileDigest string, position int64, detail int) string {
 	return prefix + "-" + hex.EncodeToString(h.Sum(sum[:0])[:12])
 }
 
-// Digest returns the hex SHA-256 of a whole file, the file's identity.
-func Digest(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}

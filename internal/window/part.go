@@ -95,7 +95,8 @@ func (x *refs) del(id string) bool {
 	return len(x.list) == 0
 }
 
-func add(m map[string]map[string]*engine.Rec, k string, r *engine.Rec) {
+// add lists r under k in m (an index of record sets).
+func add[K comparable](m map[K]map[string]*engine.Rec, k K, r *engine.Rec) {
 	s := m[k]
 	if s == nil {
 		s = map[string]*engine.Rec{}
@@ -104,29 +105,12 @@ func add(m map[string]map[string]*engine.Rec, k string, r *engine.Rec) {
 	s[r.ID] = r
 }
 
-func del(m map[string]map[string]*engine.Rec, k, id string) {
+// del unlists id from k in m, dropping k once empty.
+func del[K comparable](m map[K]map[string]*engine.Rec, k K, id string) {
 	if s := m[k]; s != nil {
 		delete(s, id)
 		if len(s) == 0 {
 			delete(m, k)
-		}
-	}
-}
-
-func addDate(m map[record.Date]map[string]*engine.Rec, d record.Date, r *engine.Rec) {
-	s := m[d]
-	if s == nil {
-		s = map[string]*engine.Rec{}
-		m[d] = s
-	}
-	s[r.ID] = r
-}
-
-func delDate(m map[record.Date]map[string]*engine.Rec, d record.Date, id string) {
-	if s := m[d]; s != nil {
-		delete(s, id)
-		if len(s) == 0 {
-			delete(m, d)
 		}
 	}
 }
@@ -139,7 +123,7 @@ func (w *Part) put(r *engine.Rec, until record.Date) {
 	w.recs[r.ID] = &entry{r: r, until: until, pending: !r.Marker && !r.Broken()}
 	if r.Marker {
 		add(w.bySig, engine.Signature(r), r)
-		addDate(w.exp, until, r)
+		add(w.exp, until, r)
 		return
 	}
 	ak := acctKey(r.Account, r.Currency)
@@ -154,9 +138,9 @@ func (w *Part) put(r *engine.Rec, until record.Date) {
 		x.add(r)
 	}
 	if r.Broken() {
-		addDate(w.exp, until, r)
+		add(w.exp, until, r)
 	} else {
-		addDate(w.due, until, r)
+		add(w.due, until, r)
 		w.pending[r.Side]++
 	}
 }
@@ -170,7 +154,7 @@ func (w *Part) remove(id string) {
 	delete(w.recs, id)
 	if r.Marker {
 		del(w.bySig, engine.Signature(r), id)
-		delDate(w.exp, e.until, id)
+		del(w.exp, e.until, id)
 		return
 	}
 	ak := acctKey(r.Account, r.Currency)
@@ -182,10 +166,10 @@ func (w *Part) remove(id string) {
 		}
 	}
 	if e.pending {
-		delDate(w.due, e.until, id)
+		del(w.due, e.until, id)
 		w.pending[r.Side]--
 	} else {
-		delDate(w.exp, e.until, id)
+		del(w.exp, e.until, id)
 	}
 }
 

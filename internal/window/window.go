@@ -21,7 +21,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -364,13 +365,8 @@ func packOut(outs []OutEntry) []byte {
 		str([]byte(o.Topic))
 		str(o.Key)
 		str(o.Value)
-		names := make([]string, 0, len(o.Headers))
-		for k := range o.Headers {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		b = binary.AppendUvarint(b, uint64(len(names)))
-		for _, k := range names {
+		b = binary.AppendUvarint(b, uint64(len(o.Headers)))
+		for _, k := range slices.Sorted(maps.Keys(o.Headers)) {
 			str([]byte(k))
 			str([]byte(o.Headers[k]))
 		}

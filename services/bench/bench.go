@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,12 +246,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.SQLRatio = res.RecordsPerSec / res.SQLRecordsPerSec
 		}
 	}
-	keys := make([]string, 0, len(res.CPUPer1000))
-	for k := range res.CPUPer1000 {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(res.CPUPer1000)) {
 		fmt.Fprintf(out, "cpu: %s %.3f s per 1,000 records\n", k, res.CPUPer1000[k])
 	}
 	fmt.Fprintf(out, "bench: records_per_sec=%.0f p50_ms=%.1f p99_ms=%.1f bytes_per_pending=%.0f sql_ratio=%.2f\n",

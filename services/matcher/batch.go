@@ -248,13 +248,6 @@ func (b *batch) indexRec(c *engine.Rec) {
 	}
 }
 
-func other(s record.Side) record.Side {
-	if s == record.Bank {
-		return record.Ledger
-	}
-	return record.Bank
-}
-
 // leave takes a record out of the window: a stored one is removed from
 // Redis; one put or arriving in this batch simply never gets there.
 func (b *batch) leave(r *engine.Rec) {
@@ -559,22 +552,23 @@ func (s *Service) publish(ctx context.Context, p int32, out []window.OutEntry, i
 	if len(out) == 0 || !s.stillOwner(ctx, p) {
 		return nil
 	}
+	return s.send(ctx, p, out, ids)
+}
+
+// send produces outbox entries and, once Kafka acknowledged them, trims
+// their outbox ids.
+func (s *Service) send(ctx context.Context, p int32, out []window.OutEntry, ids []string) error {
 	recs := make([]*kgo.Record, len(out))
 	for i, e := range out {
-		recs[i] = outRecord(e)
+		recs[i] = &kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value}
+		for k, v := range e.Headers {
+			recs[i].Headers = append(recs[i].Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
 	}
 	if err := s.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("publish outbox of partition %d: %w", p, err)
 	}
 	return s.store.Ack(ctx, p, ids...)
-}
-
-func outRecord(e window.OutEntry) *kgo.Record {
-	r := &kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value}
-	for k, v := range e.Headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
-	return r
 }
 
 // drainOutbox publishes what partition p's outbox holds (outputs an
@@ -589,18 +583,13 @@ func (s *Service) drainOutbox(ctx context.Context, p int32) error {
 		if err != nil || len(entries) == 0 {
 			return err
 		}
-		recs := make([]*kgo.Record, len(entries))
 		var ids []string // entries of one batch share an id
-		for i, e := range entries {
-			recs[i] = outRecord(e)
+		for _, e := range entries {
 			if len(ids) == 0 || ids[len(ids)-1] != e.ID {
 				ids = append(ids, e.ID)
 			}
 		}
-		if err := s.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			return fmt.Errorf("publish outbox of partition %d: %w", p, err)
-		}
-		if err := s.store.Ack(ctx, p, ids...); err != nil {
+		if err := s.send(ctx, p, entries, ids); err != nil {
 			return err
 		}
 	}

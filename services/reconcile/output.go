@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -323,21 +325,11 @@ func (s *Summary) Print(w io.Writer, dir string) {
 	fmt.Fprintf(w, "  records   bank %d, ledger %d\n", s.Records["bank"], s.Records["ledger"])
 	fmt.Fprintf(w, "  matches   %d (bank %d, ledger %d records), match rate %s\n", s.Matches, s.Matched["bank"], s.Matched["ledger"], s.Rate)
 	fmt.Fprintf(w, "  breaks    bank %d, ledger %d", s.BySide["bank"], s.BySide["ledger"])
-	reasons := make([]string, 0, len(s.Breaks))
-	for r := range s.Breaks {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
+	for _, r := range slices.Sorted(maps.Keys(s.Breaks)) {
 		fmt.Fprintf(w, "; %s %d", r, s.Breaks[r])
 	}
 	fmt.Fprintln(w)
-	curs := make([]string, 0, len(s.Amounts))
-	for c := range s.Amounts {
-		curs = append(curs, c)
-	}
-	sort.Strings(curs)
-	for _, c := range curs {
+	for _, c := range slices.Sorted(maps.Keys(s.Amounts)) {
 		a := s.Amounts[c]
 		fmt.Fprintf(w, "  %s       matched %s; unmatched bank %s, ledger %s (absolute)\n", c, a.Matched, a.UnmatchedBank, a.UnmatchedLedger)
 	}
