@@ -144,4 +144,3 @@ func ID(prefix, fileDigest string, position int64, detail int) string {
 	var sum [sha256.Size]byte
 	return prefix + "-" + hex.EncodeToString(h.Sum(sum[:0])[:12])
 }
-
