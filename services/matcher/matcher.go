@@ -325,6 +325,9 @@ func (s *Service) Run(ctx context.Context) error {
 			jobs[i] = job{p: p, recs: byPart[p]}
 		}
 		if err := s.runJobs(ctx, jobs); err != nil {
+			// The poll blocked rebalances: Close leaves the group, which
+			// waits for them to be allowed again.
+			s.cl.AllowRebalance()
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -14,9 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
@@ -29,7 +26,9 @@ import (
 
 // runUp runs every service in one process on embedded defaults: an
 // in-process Kafka (kfake), an in-process Redis (miniredis), an SQLite
-// warehouse and a local inbox folder.
+// warehouse and a local inbox folder. Kafka and Redis keep their state in
+// the data dir (see durable.go), so a restart after any stop carries on
+// where the last run ended.
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile string
 	var partitions int
@@ -55,23 +54,31 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	log := telemetry.NewLogger(stderr, logLevel, "text")
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	unlock, err := lockDataDir(dataDir)
 	if err != nil {
-		return fmt.Errorf("embedded kafka: %w", err)
+		return err
+	}
+	defer unlock()
+	cluster, err := openKafka(ctx, filepath.Join(dataDir, "kafka"), stdout)
+	if err != nil {
+		return err
 	}
 	defer cluster.Close()
-	mr := miniredis.NewMiniRedis()
-	if err := mr.Start(); err != nil {
-		return fmt.Errorf("embedded redis: %w", err)
+	store, err := openRedis(ctx, filepath.Join(dataDir, "redis"), stdout, log)
+	if err != nil {
+		return err
 	}
-	defer mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("embedded redis: close", "err", err)
+		}
+	}()
+	rdb := store.Client()
 	dbPath := filepath.Join(dataDir, "recon.db")
 
 	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: int32(partitions), ReplicationFactor: 1, Provision: true, ClientID: "recon-up"}
 	reg := telemetry.NewRegistry()
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "recon-up-ingestor", Inbox: inbox,
+	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: ingestorTxnID(), Inbox: inbox,
 		PollInterval: 500 * time.Millisecond, MaxFileSize: 2 << 30, TempDir: os.TempDir(), TransactionTimeout: 5 * time.Minute},
 		ingestor.Deps{Log: log, Registry: reg})
 	if err != nil {
@@ -104,7 +111,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer ops.Close()
 	abs, _ := filepath.Abs(inbox)
 	absDB, _ := filepath.Abs(dbPath)
-	fmt.Fprintf(stdout, "recon up: all services in one process (embedded Kafka %s, embedded Redis %s)\n", cluster.ListenAddrs()[0], mr.Addr())
+	fmt.Fprintf(stdout, "recon up: all services in one process (embedded Kafka %s, embedded Redis %s)\n", cluster.ListenAddrs()[0], store.Addr())
 	fmt.Fprintf(stdout, "  inbox:   %s (drop files into bank/ or ledger/)\n", abs)
 	fmt.Fprintf(stdout, "  results: %s (SQLite: tables recon_matches, recon_match_items, recon_breaks; view recon_break_status)\n", absDB)
 	fmt.Fprintf(stdout, "  breaks:  logged below as they happen\n")
