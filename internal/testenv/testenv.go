@@ -5,7 +5,10 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,4 +48,25 @@ func Postgres(t testing.TB) string {
 	v := require(t, "DATABASE_URL", "PostgreSQL")
 	t.Logf("server: %s ran against postgresql", t.Name())
 	return v
+}
+
+// MainWithRecon builds the recon binary from the package at dir (relative
+// to the test's package) into a temporary folder, stores its path in *bin,
+// runs the tests and removes the binary: a TestMain for tests that run
+// recon as child processes.
+func MainWithRecon(m *testing.M, dir string, bin *string) {
+	tmp, err := os.MkdirTemp("", "recon-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = filepath.Join(tmp, "recon")
+	if out, err := exec.Command("go", "build", "-o", *bin, dir).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build recon: %v\n%s", err, out)
+		os.RemoveAll(tmp)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(tmp)
+	os.Exit(code)
 }

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,24 +8,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/openrecon/recon/internal/testenv"
 )
 
 var reconBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "recon-chaos-bin")
-	if err != nil {
-		panic(err)
-	}
-	reconBin = filepath.Join(dir, "recon")
-	if out, err := exec.Command("go", "build", "-o", reconBin, "../recon").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build recon: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.MainWithRecon(m, "../recon", &reconBin) }
 
 // proc is a service process that can be killed and restarted.
 type proc struct {

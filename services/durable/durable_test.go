@@ -20,24 +20,13 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/openrecon/recon/internal/testenv"
 )
 
 var reconBin string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "recon-durable-bin")
-	if err != nil {
-		panic(err)
-	}
-	reconBin = filepath.Join(dir, "recon")
-	if out, err := exec.Command("go", "build", "-o", reconBin, "../recon").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build recon: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.MainWithRecon(m, "../recon", &reconBin) }
 
 // sink is a webhook receiver counting deliveries per break id.
 type sink struct {
@@ -418,4 +407,3 @@ func checkNotified(t *testing.T, count map[string]int, breaks []string) {
 }
 
 func head(s []string) []string { return s[:min(len(s), 5)] }
-

@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/telemetry"
