@@ -166,6 +166,7 @@ RESTART
 
 recon_testenv_start() {
   export RECON_TESTENV_DIR=${RECON_TESTENV_DIR:-$(mktemp -d /tmp/recon-testenv.XXXXXX)}
+  mkdir -p "$RECON_TESTENV_DIR"
   : >"$RECON_TESTENV_DIR/pids"
   _start_redis && _start_postgres && _start_kafka
 }

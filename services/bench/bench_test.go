@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -43,14 +44,28 @@ func TestBenchSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	topics, err := kadm.NewClient(cl).ListTopics(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range topics.Names() {
-		if strings.HasPrefix(name, "bench-"+res.Run+".") {
-			t.Errorf("topic %s left", name)
+	// The broker deletes topics asynchronously: wait (bounded) until the
+	// deletion is visible in the metadata.
+	var left []string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		topics, err := kadm.NewClient(cl).ListTopics(context.Background())
+		if err != nil {
+			t.Fatal(err)
 		}
+		left = left[:0]
+		for _, name := range topics.Names() {
+			if strings.HasPrefix(name, "bench-"+res.Run+".") {
+				left = append(left, name)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Errorf("topics still listed a minute after the run deleted them: %v", left)
 	}
 	lines := strings.Split(strings.TrimSpace(report), "\n")
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "bench: records_per_sec=") || !strings.Contains(last, "sql_ratio=") {
