@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -68,9 +69,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case err == nil, errors.Is(err, flag.ErrHelp):
 				return 0
 			case errors.Is(err, errUsage):
+				if err != errUsage { // a bare errUsage: the usage was printed
+					fmt.Fprintf(stderr, "recon %s: %v\n", c.name, err)
+				}
 				return 2
 			default:
-				fmt.Fprintf(stderr, "recon %s: %v\n", c.name, err)
+				// One line per problem (errors.Join gives several), each
+				// naming the command.
+				for _, line := range strings.Split(err.Error(), "\n") {
+					fmt.Fprintf(stderr, "recon %s: %s\n", c.name, line)
+				}
 				return 1
 			}
 		}

@@ -148,3 +148,20 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+func TestReconcileNamesMissingFiles(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"reconcile", "--bank", "/no/such/file", "--ledger", "demo/ledger/2026-03-02-gl.csv", "nor/this.csv", "--out", t.TempDir()}, &out, &errb)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	want := "recon reconcile: /no/such/file: no such file or directory\nrecon reconcile: nor/this.csv: no such file or directory\n"
+	if errb.String() != want {
+		t.Errorf("stderr %q, want %q (one line per file, no usage)", errb.String(), want)
+	}
+	errb.Reset()
+	if code := run([]string{"reconcile", "--bank", "demo/bank/2026-03-02-statement.csv"}, &out, &errb); code != 2 ||
+		!strings.HasSuffix(errb.String(), "recon reconcile: usage: give --bank and/or --ledger files and --out\n") {
+		t.Errorf("without --out: exit %d, stderr %q", code, errb.String())
+	}
+}

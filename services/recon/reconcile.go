@@ -50,9 +50,13 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	cfg.Progress = stdout
 	cfg.Log = telemetry.NewLogger(stderr, logLevel, "text")
-	if err := cfg.Validate(); err != nil {
+	if len(cfg.Bank)+len(cfg.Ledger) == 0 || cfg.Out == "" {
 		fs.Usage()
-		return fmt.Errorf("%w\n%v", errUsage, err)
+		return fmt.Errorf("%w: give --bank and/or --ledger files and --out", errUsage)
+	}
+	// The flags are right: what is wrong now is named in one line each.
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	_, err = reconcile.Run(ctx, cfg)
 	return err

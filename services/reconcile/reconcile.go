@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -56,7 +57,11 @@ func (c *Config) Validate() error {
 	}
 	for _, f := range append(append([]string(nil), c.Bank...), c.Ledger...) {
 		if st, err := os.Stat(f); err != nil {
-			errs = append(errs, err)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
 		} else if st.IsDir() {
 			errs = append(errs, fmt.Errorf("%s is a folder, not a file", f))
 		}
