@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -75,4 +76,21 @@ func TestEmbeddedKafkaCrashedTransaction(t *testing.T) {
 	if seen["committed-before"] != 100 || seen["committed-after"] != 100 || seen["open-at-crash"] != 0 {
 		t.Fatalf("read committed after the crash: %v; want 100 committed-before, 100 committed-after, no open-at-crash", seen)
 	}
+}
+
+func TestDataDirTakenOnce(t *testing.T) {
+	dir := t.TempDir()
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDataDir(dir); !errors.Is(err, errLocked) {
+		t.Fatalf("second lock: %v, want errLocked", err)
+	}
+	unlock()
+	again, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	again()
 }
