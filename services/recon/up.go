@@ -32,7 +32,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile string
 	var partitions int
 	var demo bool
-	var idle time.Duration
+	var idle, minPending time.Duration
 	l := config.New("recon up")
 	l.FlagSet().SetOutput(stderr)
 	l.String(&dataDir, "data-dir", "recon-data", "folder for the inbox and the SQLite warehouse")
@@ -41,6 +41,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.Int(&partitions, "partitions", 4, "partitions of the keyed topics")
 	l.Bool(&demo, "demo", false, "drop the sample bank statement and ledger files into the inbox")
 	l.Duration(&idle, "idle-advance", 5*time.Second, "close the windows of a quiet account after this long (stream time moves to today)")
+	l.Duration(&minPending, "min-pending", 2*time.Second, "least time a record waits in its window before it can become a break")
 	l.String(&webhookURL, "webhook-url", "", "also POST breaks to this webhook")
 	l.String(&webhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
 	if _, err := l.Parse(args); err != nil {
@@ -83,7 +84,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mat, err := matcher.New(ctx, matcher.Config{Kafka: kc, Group: "recon-matcher", IdleAdvance: idle, MinPending: min(idle, 2*time.Second)},
+	mat, err := matcher.New(ctx, matcher.Config{Kafka: kc, Group: "recon-matcher", IdleAdvance: idle, MinPending: minPending},
 		matcher.Deps{Log: log, Registry: reg, Redis: rdb})
 	if err != nil {
 		return err
