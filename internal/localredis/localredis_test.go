@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"testing"
@@ -287,18 +288,33 @@ func TestEntryRoundTrip(t *testing.T) {
 	}
 }
 
+func TestCorruptLengthAllocatesNothing(t *testing.T) {
+	// A header claiming a 1 GiB entry followed by 3 bytes.
+	b := []byte{0, 0, 0, 64, 1, 2, 3, 4, 'a', 'b', 'c'}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := newReader(bytes.NewReader(b)).next()
+	runtime.ReadMemStats(&after)
+	if err != errTorn {
+		t.Fatalf("err %v, want errTorn", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+		t.Fatalf("reading a corrupt length allocated %d bytes", grew)
+	}
+}
+
 func FuzzReader(f *testing.F) {
 	f.Add(entry{ms: 5, cmds: [][]string{{"set", "a", "b"}}}.encode(nil))
 	f.Add([]byte{4, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rd := newReader(bytes.NewReader(b))
+		rd := newReaderSize(bytes.NewReader(b), 64)
 		for {
 			e, err := rd.next()
 			if err != nil {
 				break
 			}
 			// What the reader accepts encodes back to the same bytes.
-			again, err := newReader(bytes.NewReader(e.encode(nil))).next()
+			again, err := newReaderSize(bytes.NewReader(e.encode(nil)), 64).next()
 			if err != nil || !reflect.DeepEqual(again, e) {
 				t.Fatalf("round trip: %+v -> %+v, %v", e, again, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
 )
 
 // An entry on disk is [4 bytes length][4 bytes CRC-32C of the payload]
@@ -59,7 +60,9 @@ type reader struct {
 	buf   []byte
 }
 
-func newReader(r io.Reader) *reader { return &reader{r: bufio.NewReaderSize(r, 1<<20)} }
+func newReader(r io.Reader) *reader { return newReaderSize(r, 1<<20) }
+
+func newReaderSize(r io.Reader, size int) *reader { return &reader{r: bufio.NewReaderSize(r, size)} }
 
 // next returns the next entry, io.EOF at a clean end, or errTorn.
 func (rd *reader) next() (entry, error) {
@@ -74,11 +77,9 @@ func (rd *reader) next() (entry, error) {
 	if n > maxEntry {
 		return entry{}, errTorn
 	}
-	if cap(rd.buf) < int(n) {
-		rd.buf = make([]byte, n)
-	}
-	p := rd.buf[:n]
-	if _, err := io.ReadFull(rd.r, p); err != nil {
+	p, err := readN(rd.r, int(n), rd.buf)
+	rd.buf = p
+	if err != nil {
 		return entry{}, errTorn
 	}
 	if crc32.Checksum(p, castagnoli) != binary.LittleEndian.Uint32(hdr[4:8]) {
@@ -90,6 +91,24 @@ func (rd *reader) next() (entry, error) {
 	}
 	rd.valid += int64(8 + n)
 	return e, nil
+}
+
+// readN reads n bytes into buf, growing it a megabyte at a time as the
+// bytes arrive: a corrupt length makes the reader fail at the end of the
+// file, not allocate what the length claims.
+func readN(r io.Reader, n int, buf []byte) ([]byte, error) {
+	const step = 1 << 20
+	buf = buf[:0]
+	for len(buf) < n {
+		k := min(n-len(buf), step)
+		buf = slices.Grow(buf, k)
+		m, err := io.ReadFull(r, buf[len(buf):len(buf)+k])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 func decodePayload(p []byte) (entry, error) {
