@@ -31,6 +31,9 @@ func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log
 		kgo.ConsumeTopics(kc.Topic(kafka.TopicFiles)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// The last offsets of a transactional topic are commit markers:
+		// seeing them tells that the reader is at the end.
+		kgo.KeepControlRecords(),
 		kgo.ClientID(kc.WithDefaults().ClientID+"-files"),
 	)
 	if err != nil {
@@ -48,6 +51,9 @@ func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log
 		}
 	})
 	apply := func(r *kgo.Record) {
+		if r.Attrs.IsControl() {
+			return
+		}
 		m, err := codec.Decode(ctx, r.Value)
 		if err != nil {
 			log.Warn("file ledger: undecodable record", "offset", r.Offset, "err", err)
@@ -59,9 +65,10 @@ func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log
 		}
 	}
 	start := time.Now()
-	// Read to the end offsets seen at start. With read_committed the last
-	// offsets may be transaction markers that are never delivered, so a
-	// partition also counts as caught up when a fetch brings nothing new.
+	// Read to the end offsets seen at start (markers included). A partition
+	// also counts as caught up when a fetch brings nothing new: the end of a
+	// transaction that a crash left open (aborted without a marker) is
+	// never delivered.
 	for len(target) > 0 {
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		fetches := cl.PollFetches(pctx)
