@@ -143,3 +143,19 @@ func TestProvisionRealKafka(t *testing.T) {
 		t.Errorf("%s is not compacted", specs[len(specs)-1].Name)
 	}
 }
+
+func TestDLQInfoRoundTrip(t *testing.T) {
+	in := DLQInfo{Stage: "parse", Reason: "bad amount", Error: "f.csv:3: entry 2: amount: bad", File: "f.csv",
+		Digest: "ab", Format: "bank-csv", Side: "bank", Truncated: true, Line: 3, Entry: 2, Field: "amount",
+		Path: "/Document/Stmt/Ntry[2]", SourceTopic: "t", SourcePartition: 3, SourceOffset: 99}
+	var hs []kgo.RecordHeader
+	for k, v := range in.Headers() {
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	if got := ParseDLQ(hs); got != in {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, in)
+	}
+	if h := (DLQInfo{Stage: "match", Reason: "x"}).Headers(); len(h) != 2 || h[HeaderStage] != "match" {
+		t.Errorf("zero fields written: %v", h)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -122,14 +121,8 @@ func (s *Service) quarantine(ctx context.Context, j *job, res *Result, sample []
 	if err := s.prod.BeginTransaction(); err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	hdr := map[string]string{"recon.stage": "file", "recon.reason": reason, "recon.file": j.name,
-		"recon.digest": res.Digest, "recon.format": res.Format, "recon.side": string(j.side)}
-	if j.bucket != "" {
-		hdr["recon.bucket"] = j.bucket
-	}
-	if int64(len(sample)) < res.Size {
-		hdr["recon.truncated"] = "true"
-	}
+	hdr := kafka.DLQInfo{Stage: "file", Reason: reason, File: j.name, Digest: res.Digest, Format: res.Format,
+		Side: string(j.side), Bucket: j.bucket, Truncated: int64(len(sample)) < res.Size}.Headers()
 	s.produceAsync(ctx, s.dlqRecord([]byte(j.name), sample, hdr))
 	if err := s.produceOutcome(ctx, res); err != nil {
 		s.abort(ctx)
@@ -294,17 +287,8 @@ func (p *producingSink) Reject(e *format.ParseError) error {
 	if p.rejected <= logRejects {
 		p.s.log.Warn("entry rejected", "file", e.File, "line", e.Line, "field", e.Field, "err", e.Error())
 	}
-	hdr := map[string]string{
-		"recon.stage": "parse", "recon.error": e.Error(), "recon.file": e.File,
-		"recon.reason": e.Reason, "recon.field": e.Field, "recon.digest": p.digest,
-		"recon.entry": strconv.FormatInt(e.Entry, 10),
-	}
-	if e.Line > 0 {
-		hdr["recon.line"] = strconv.Itoa(e.Line)
-	}
-	if e.Path != "" {
-		hdr["recon.path"] = e.Path
-	}
+	hdr := kafka.DLQInfo{Stage: "parse", Error: e.Error(), File: e.File, Reason: e.Reason, Field: e.Field,
+		Digest: p.digest, Entry: e.Entry, Line: e.Line, Path: e.Path}.Headers()
 	p.s.prod.Produce(p.ctx, p.s.dlqRecord([]byte(e.File), e.Raw, hdr), p.fail)
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -216,11 +215,7 @@ func (s *Service) handleEvent(ctx context.Context, r *kgo.Record) error {
 	if err != nil {
 		s.log.Warn("bad file event", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 		return s.retry(ctx, "dlq", func() error {
-			return s.publishDLQ(ctx, r.Key, r.Value, map[string]string{
-				"recon.stage": "file-event", "recon.reason": err.Error(),
-				"recon.source.topic": r.Topic, "recon.source.partition": strconv.Itoa(int(r.Partition)),
-				"recon.source.offset": strconv.FormatInt(r.Offset, 10),
-			})
+			return s.publishDLQ(ctx, r.Key, r.Value, kafka.DLQInfo{Stage: "file-event", Reason: err.Error()}.From(r).Headers())
 		})
 	}
 	for _, o := range objs {

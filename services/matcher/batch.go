@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/window"
@@ -480,10 +480,7 @@ func (b *batch) closeWindows(mv timeMove, now time.Time) error {
 func (b *batch) poison(kr *kgo.Record, err error) {
 	b.s.log.Warn("undecodable input record sent to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "err", err)
 	b.s.m.poison.Inc()
-	b.wb.Out = append(b.wb.Out, window.OutEntry{Topic: b.s.topics.dlq, Key: kr.Key, Value: kr.Value, Headers: map[string]string{
-		"recon.stage": "match", "recon.reason": err.Error(), "recon.source.topic": kr.Topic,
-		"recon.source.partition": strconv.Itoa(int(kr.Partition)), "recon.source.offset": strconv.FormatInt(kr.Offset, 10),
-	}})
+	b.wb.Out = append(b.wb.Out, window.OutEntry{Topic: b.s.topics.dlq, Key: kr.Key, Value: kr.Value, Headers: kafka.DLQInfo{Stage: "match", Reason: err.Error()}.From(kr).Headers()})
 }
 
 func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engine.Rec, error) {

@@ -144,13 +144,8 @@ func collect(ctx context.Context, kc kafka.Config) (*outputs, error) {
 }
 
 func rejectedOf(r *kgo.Record) Rejected {
-	h := map[string]string{}
-	for _, x := range r.Headers {
-		h[x.Key] = string(x.Value)
-	}
-	rj := Rejected{File: h["recon.file"], Field: h["recon.field"], Reason: h["recon.reason"], Error: h["recon.error"]}
-	rj.Line, _ = strconv.Atoi(h["recon.line"])
-	rj.Entry, _ = strconv.ParseInt(h["recon.entry"], 10, 64)
+	d := kafka.ParseDLQ(r.Headers)
+	rj := Rejected{File: d.File, Field: d.Field, Reason: d.Reason, Error: d.Error, Line: d.Line, Entry: d.Entry}
 	if rj.Error == "" {
 		rj.Error = rj.File + ": " + rj.Reason
 	}
