@@ -184,12 +184,18 @@ func (e *Engine) amountOK(r *Rule, bank, ledger money.Decimal) bool {
 	if err != nil {
 		return false
 	}
-	ad, _ := d.Abs()
+	ad, err := d.Abs()
+	if err != nil {
+		return false // a difference beyond int64 units fits no tolerance
+	}
 	if ad.IsZero() || ad.Cmp(r.abs) <= 0 {
 		return true
 	}
 	if !r.pct.IsZero() {
-		al, _ := ledger.Abs()
+		al, err := ledger.Abs()
+		if err != nil {
+			return false
+		}
 		// tolerance = |ledger| * pct / 100, compared without division
 		lhs := ad.Rat()
 		rhs := al.Rat()
@@ -224,11 +230,11 @@ func twins(a, b *Rec) bool {
 }
 
 type scored struct {
-	c    *Rec
-	conf int
-	gap  int
-	diff money.Decimal
-	expl string
+	c       *Rec
+	conf    int
+	gap     int
+	absDiff money.Decimal // |bank - ledger|
+	expl    string
 }
 
 func better(x, y scored) bool {
@@ -238,18 +244,14 @@ func better(x, y scored) bool {
 	if abs(x.gap) != abs(y.gap) {
 		return abs(x.gap) < abs(y.gap)
 	}
-	ax, _ := x.diff.Abs()
-	ay, _ := y.diff.Abs()
-	if c := ax.Cmp(ay); c != 0 {
+	if c := x.absDiff.Cmp(y.absDiff); c != 0 {
 		return c < 0
 	}
 	return x.c.ID < y.c.ID
 }
 
 func equalRank(x, y scored) bool {
-	ax, _ := x.diff.Abs()
-	ay, _ := y.diff.Abs()
-	return x.conf == y.conf && abs(x.gap) == abs(y.gap) && ax.Equal(ay)
+	return x.conf == y.conf && abs(x.gap) == abs(y.gap) && x.absDiff.Equal(y.absDiff)
 }
 
 // best ranks r's candidates under one 1:1 rule. It returns the winner,
@@ -262,8 +264,11 @@ func (e *Engine) best(rule *Rule, r *Rec, pool []*Rec) (win *scored, dups []*Rec
 		}
 		b, l := bankLedger(r, c)
 		conf, gap, diff, expl, ok := e.pairScore(rule, b, l)
-		if ok {
-			list = append(list, scored{c, conf, gap, diff, expl})
+		if !ok {
+			continue
+		}
+		if ad, err := diff.Abs(); err == nil {
+			list = append(list, scored{c, conf, gap, ad, expl})
 		}
 	}
 	if len(list) == 0 {
@@ -284,19 +289,36 @@ func (e *Engine) best(rule *Rule, r *Rec, pool []*Rec) (win *scored, dups []*Rec
 	return &w, dups, tied
 }
 
+// group assembles a match of bank records b and ledger records l. It is
+// nil when their sums or difference do not fit int64 units (the callers'
+// tolerance checks make that unreachable; it is no match if it happens).
 func (e *Engine) group(rule *Rule, b, l []*Rec, conf int, expl string) *Group {
 	status := record.Auto
 	if rule.Action == "propose" {
 		status = record.Proposed
 	}
-	sum := func(rs []*Rec) money.Decimal {
+	sum := func(rs []*Rec) (money.Decimal, error) {
 		t := money.New(0, 0)
 		for _, r := range rs {
-			t, _ = t.Add(r.Amount)
+			var err error
+			if t, err = t.Add(r.Amount); err != nil {
+				return t, err
+			}
 		}
-		return t
+		return t, nil
 	}
-	diff, _ := sum(b).Sub(sum(l))
+	sb, err := sum(b)
+	if err != nil {
+		return nil
+	}
+	sl, err := sum(l)
+	if err != nil {
+		return nil
+	}
+	diff, err := sb.Sub(sl)
+	if err != nil {
+		return nil
+	}
 	sortRecs(b)
 	sortRecs(l)
 	return &Group{Bank: b, Ledger: l, Rule: rule.Name, Confidence: record.Confidence(max(conf, 0)), Status: status,
@@ -350,7 +372,11 @@ func (e *Engine) match(r *Rec, pool []*Rec) Decision {
 			continue
 		}
 		b, l := bankLedger(r, win.c)
-		return Decision{Match: e.group(rule, []*Rec{b}, []*Rec{l}, win.conf, win.expl), Duplicates: dups}
+		g := e.group(rule, []*Rec{b}, []*Rec{l}, win.conf, win.expl)
+		if g == nil {
+			continue
+		}
+		return Decision{Match: g, Duplicates: dups}
 	}
 	return Decision{}
 }

@@ -340,3 +340,23 @@ func TestPrefilterLiterals(t *testing.T) {
 		}
 	}
 }
+
+// Amounts at the edge of int64 units: a difference or sum that does not fit
+// decides nothing (no match, no panic), the rest still matches.
+func TestAmountsBeyondInt64(t *testing.T) {
+	const max = int64(^uint64(0) >> 1)
+	big := mk("b-big", record.Bank, "INV-9", "", "", max, "2026-03-02")
+	neg := mk("l-neg", record.Ledger, "INV-9", "", "", -max-1, "2026-03-02") // opposite sign: never a pair anyway
+	lo := mk("l-lo", record.Ledger, "INV-9", "", "", -5, "2026-03-02")
+	b2 := mk("b-min", record.Bank, "INV-8", "", "", -max-1, "2026-03-02")
+	l2 := mk("l-8", record.Ledger, "INV-8", "", "", 100, "2026-03-02")
+	if d := eng.Match(b2, []*Rec{l2, neg}); d.Match != nil {
+		t.Errorf("a pair whose difference overflows matched: %+v", d.Match)
+	}
+	ok1 := mk("b-ok", record.Bank, "INV-1", "", "", 100, "2026-03-02")
+	ok2 := mk("l-ok", record.Ledger, "INV-1", "", "", 100, "2026-03-02")
+	res := eng.MatchPool([]*Rec{big, neg, lo, b2, l2, ok1, ok2})
+	if got := matchedIDs(res); !reflect.DeepEqual(got, []string{"exact:b-ok+l-ok"}) {
+		t.Errorf("matches %v, want only the representable pair", got)
+	}
+}

@@ -132,8 +132,12 @@ func (e *Engine) pairs(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, re
 				used[d] = true
 			}
 		}
+		g := e.group(rule, []*Rec{p.b}, []*Rec{p.l}, p.s.conf, p.s.expl)
+		if g == nil {
+			continue
+		}
 		used[p.b], used[p.l] = true, true
-		res.Matches = append(res.Matches, e.group(rule, []*Rec{p.b}, []*Rec{p.l}, p.s.conf, p.s.expl))
+		res.Matches = append(res.Matches, g)
 	}
 }
 
@@ -221,10 +225,8 @@ func (e *Engine) groups(rule *Rule, ones, manys []*Rec, used map[*Rec]bool, res 
 		}
 		maxGap := 0
 		for _, m := range found {
-			used[m] = true
 			maxGap = max(maxGap, abs(int(m.BookingDate-one.BookingDate)))
 		}
-		used[one] = true
 		conf := rule.Confidence - 50*maxGap
 		banks, ledgers := []*Rec{one}, found
 		expl := fmt.Sprintf("%d ledger items share a reference with the bank entry and add up to it", len(found))
@@ -233,6 +235,13 @@ func (e *Engine) groups(rule *Rule, ones, manys []*Rec, used map[*Rec]bool, res 
 			expl = fmt.Sprintf("%d bank entries share a reference with the ledger item and add up to it", len(found))
 		}
 		g := e.group(rule, banks, ledgers, conf, expl)
+		if g == nil {
+			continue
+		}
+		for _, m := range found {
+			used[m] = true
+		}
+		used[one] = true
 		if !g.Difference.IsZero() {
 			g.Explanation += ", difference " + money.Format(g.Difference, one.Currency)
 		}
@@ -248,19 +257,30 @@ const subsetBudget = 200_000
 // and, if there is one, a second fitting subset of the same size.
 func (e *Engine) subset(rule *Rule, one *Rec, cands []*Rec) (first, second []*Rec) {
 	nodes := 0
-	target, _ := one.Amount.Abs()
+	target, err := one.Amount.Abs()
+	if err != nil {
+		return nil, nil
+	}
 	fits := func(sum money.Decimal) bool {
 		s := sum
 		if one.Amount.Sign() < 0 {
-			s, _ = sum.Neg()
+			var err error
+			if s, err = sum.Neg(); err != nil {
+				return false
+			}
 		}
 		if one.Side == record.Bank {
 			return e.amountOK(rule, one.Amount, s)
 		}
 		return e.amountOK(rule, s, one.Amount)
 	}
-	limit, _ := target.Add(rule.abs)
-	limit, _ = limit.Add(rule.fee)
+	limit, err := target.Add(rule.abs)
+	if err == nil {
+		limit, err = limit.Add(rule.fee)
+	}
+	if err != nil {
+		return nil, nil // no sum of int64 units can reach it
+	}
 	for size := 2; size <= rule.MaxGroup && size <= len(cands); size++ {
 		var pick []*Rec
 		var walk func(start int, sum money.Decimal) bool
@@ -280,7 +300,10 @@ func (e *Engine) subset(rule *Rule, one *Rec, cands []*Rec) (first, second []*Re
 				return false
 			}
 			for i := start; i <= len(cands)-(size-len(pick)); i++ {
-				a, _ := cands[i].Amount.Abs()
+				a, err := cands[i].Amount.Abs()
+				if err != nil {
+					continue
+				}
 				next, err := sum.Add(a)
 				if err != nil || next.Cmp(limit) > 0 {
 					continue
@@ -332,8 +355,11 @@ func (e *Engine) Explain(r *Rec, pool []*Rec, res PoolResult) (record.BreakReaso
 		}
 		switch {
 		case sharesKey(r, c) && !r.Amount.Equal(c.Amount):
-			d, _ := r.Amount.Sub(c.Amount)
-			list = append(list, cand{c, 8000 - 50*gap, "reference matches, amount differs by " + money.Format(d, r.Currency)})
+			expl := "reference matches, amount differs"
+			if d, err := r.Amount.Sub(c.Amount); err == nil {
+				expl += " by " + money.Format(d, r.Currency)
+			}
+			list = append(list, cand{c, 8000 - 50*gap, expl})
 			reason = record.AmountMismatch
 		case r.Amount.Equal(c.Amount):
 			list = append(list, cand{c, 6000 - 50*gap, "same amount, reference differs"})
