@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -49,7 +51,34 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	// go-redis logs each failed dial itself; the services report what
+	// failed, once, with what it means.
+	redis.SetLogger(quiet{})
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+// problemLines splits an error into one line per problem: errors.Join
+// gives several lines, and an indented line (pgx lists each address it
+// tried that way) continues the one before, repeated text dropped.
+func problemLines(err error) []string {
+	var out []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		t := strings.TrimSpace(l)
+		switch {
+		case t == "":
+		case len(out) > 0 && (l[0] == ' ' || l[0] == '\t'):
+			if !strings.HasSuffix(out[len(out)-1], t) {
+				out[len(out)-1] += " " + t
+			}
+		default:
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // errUsage marks a usage error (exit 2); other errors exit 1.
@@ -76,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			default:
 				// One line per problem (errors.Join gives several), each
 				// naming the command.
-				for _, line := range strings.Split(err.Error(), "\n") {
+				for _, line := range problemLines(err) {
 					fmt.Fprintf(stderr, "recon %s: %s\n", c.name, line)
 				}
 				return 1

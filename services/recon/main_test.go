@@ -5,11 +5,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -163,5 +165,14 @@ func TestReconcileNamesMissingFiles(t *testing.T) {
 	if code := run([]string{"reconcile", "--bank", "demo/bank/2026-03-02-statement.csv"}, &out, &errb); code != 2 ||
 		!strings.HasSuffix(errb.String(), "recon reconcile: usage: give --bank and/or --ledger files and --out\n") {
 		t.Errorf("without --out: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+func TestProblemLines(t *testing.T) {
+	err := errors.Join(errors.New("a.csv: no such file or directory"),
+		errors.New("warehouse: connect: failed to connect to `user=x`:\n\t127.0.0.1:1: dial error: refused\n\t127.0.0.1:1: dial error: refused"))
+	want := []string{"a.csv: no such file or directory", "warehouse: connect: failed to connect to `user=x`: 127.0.0.1:1: dial error: refused"}
+	if got := problemLines(err); !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
