@@ -72,3 +72,27 @@ func TestBenchSmall(t *testing.T) {
 		t.Errorf("last line %q", last)
 	}
 }
+
+// TestKeyMemory: the fallback measure counts only the run's own keys.
+func TestKeyMemory(t *testing.T) {
+	opt, err := redis.ParseURL(testenv.Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	ctx := context.Background()
+	prefix := "keymem-" + t.Name()
+	defer rdb.Del(ctx, prefix+":a", prefix+":b", prefix+"x:c")
+	if n := keyMemory(ctx, rdb, prefix); n != 0 {
+		t.Fatalf("no keys yet: %d bytes", n)
+	}
+	rdb.HSet(ctx, prefix+":a", "f", strings.Repeat("v", 1000))
+	one := keyMemory(ctx, rdb, prefix)
+	rdb.Set(ctx, prefix+":b", strings.Repeat("w", 1000), 0)
+	rdb.Set(ctx, prefix+"x:c", strings.Repeat("z", 5000), 0) // another prefix
+	two := keyMemory(ctx, rdb, prefix)
+	if one < 1000 || two < one+1000 || two > one+3000 {
+		t.Fatalf("key memory %d then %d bytes", one, two)
+	}
+}
