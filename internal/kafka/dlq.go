@@ -3,6 +3,8 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -78,6 +80,19 @@ func (d DLQInfo) Headers() map[string]string {
 	return h
 }
 
+// RecordHeaders are the headers of m as a record carries them, sorted by
+// name (the same headers give the same bytes).
+func RecordHeaders(m map[string]string) []kgo.RecordHeader {
+	if len(m) == 0 {
+		return nil
+	}
+	hs := make([]kgo.RecordHeader, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(m[k])})
+	}
+	return hs
+}
+
 // ParseDLQ reads the headers of a dead-letter record.
 func ParseDLQ(hs []kgo.RecordHeader) DLQInfo {
 	h := map[string]string{}
@@ -100,10 +115,8 @@ func ParseDLQ(hs []kgo.RecordHeader) DLQInfo {
 // source topic/partition/offset). It retries until the DLQ accepts the
 // record or ctx ends: a poison record is never dropped silently.
 func DeadLetter(ctx context.Context, cl *kgo.Client, dlqTopic string, r *kgo.Record, stage string, cause error) error {
-	out := &kgo.Record{Topic: dlqTopic, Key: r.Key, Value: r.Value, Headers: append([]kgo.RecordHeader(nil), r.Headers...)}
-	for k, v := range (DLQInfo{Stage: stage, Reason: cause.Error()}).From(r).Headers() {
-		out.Headers = append(out.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
+	out := &kgo.Record{Topic: dlqTopic, Key: r.Key, Value: r.Value, Headers: append(append([]kgo.RecordHeader(nil), r.Headers...),
+		RecordHeaders((DLQInfo{Stage: stage, Reason: cause.Error()}).From(r).Headers())...)}
 	backoff := 200 * time.Millisecond
 	for {
 		err := cl.ProduceSync(ctx, out).FirstErr()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,9 +149,9 @@ func TestDLQInfoRoundTrip(t *testing.T) {
 	in := DLQInfo{Stage: "parse", Reason: "bad amount", Error: "f.csv:3: entry 2: amount: bad", File: "f.csv",
 		Digest: "ab", Format: "bank-csv", Side: "bank", Truncated: true, Line: 3, Entry: 2, Field: "amount",
 		Path: "/Document/Stmt/Ntry[2]", SourceTopic: "t", SourcePartition: 3, SourceOffset: 99}
-	var hs []kgo.RecordHeader
-	for k, v := range in.Headers() {
-		hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	hs := RecordHeaders(in.Headers())
+	if !slices.IsSortedFunc(hs, func(a, b kgo.RecordHeader) int { return strings.Compare(a.Key, b.Key) }) || len(hs) != 16 {
+		t.Errorf("headers %d, not sorted by name: %v", len(hs), hs)
 	}
 	if got := ParseDLQ(hs); got != in {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, in)

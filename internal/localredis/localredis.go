@@ -468,8 +468,8 @@ func init() {
 // is logged (its body is needed for later EVALSHAs).
 func loggable(c redis.Cmder) ([]string, bool, error) {
 	raw := c.Args()
-	if len(raw) == 0 {
-		return nil, false, nil
+	if len(raw) == 0 || readOnly[c.Name()] {
+		return nil, false, nil // reads are not logged: no need to format them
 	}
 	args := make([]string, len(raw))
 	for i, a := range raw {

@@ -115,8 +115,8 @@ func (s *Store) dumpKey(ctx context.Context, k string, put func(...string) error
 		var m map[string]string
 		if m, err = s.raw.HGetAll(ctx, k).Result(); err == nil {
 			fv := make([]string, 0, 2*len(m))
-			for _, f := range slices.Sorted(maps.Keys(m)) {
-				fv = append(fv, f, m[f])
+			for f, v := range m { // order is irrelevant to HSET
+				fv = append(fv, f, v)
 			}
 			err = many("hset", fv, 2)
 		}

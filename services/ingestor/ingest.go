@@ -205,11 +205,7 @@ func (s *Service) publishDLQ(ctx context.Context, key, value []byte, hdr map[str
 }
 
 func (s *Service) dlqRecord(key, value []byte, hdr map[string]string) *kgo.Record {
-	r := &kgo.Record{Topic: s.cfg.Kafka.Topic(kafka.TopicDLQ), Key: key, Value: value}
-	for k, v := range hdr {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
-	return r
+	return &kgo.Record{Topic: s.cfg.Kafka.Topic(kafka.TopicDLQ), Key: key, Value: value, Headers: kafka.RecordHeaders(hdr)}
 }
 
 // producingSink turns parsed records into Kafka records of the open

@@ -557,10 +557,7 @@ func (s *Service) publish(ctx context.Context, p int32, out []window.OutEntry, i
 func (s *Service) send(ctx context.Context, p int32, out []window.OutEntry, ids []string) error {
 	recs := make([]*kgo.Record, len(out))
 	for i, e := range out {
-		recs[i] = &kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value}
-		for k, v := range e.Headers {
-			recs[i].Headers = append(recs[i].Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-		}
+		recs[i] = &kgo.Record{Topic: e.Topic, Key: e.Key, Value: e.Value, Headers: kafka.RecordHeaders(e.Headers)}
 	}
 	if err := s.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("publish outbox of partition %d: %w", p, err)
