@@ -46,11 +46,15 @@ type Rejected struct {
 func collect(ctx context.Context, kc kafka.Config) (*outputs, error) {
 	topics := []string{kc.Topic(kafka.TopicMatches), kc.Topic(kafka.TopicBreaks), kc.Topic(kafka.TopicDLQ)}
 	cl, err := kafka.NewClient(kc, kgo.ConsumeTopics(topics...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
+	// The end offsets count transaction markers: the control records are
+	// kept so that a partition whose last entry is a commit marker (the
+	// ingestor's dead letters) is seen to end instead of waiting for an
+	// empty fetch.
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets: %w", err)
@@ -87,6 +91,9 @@ func collect(ctx context.Context, kc kafka.Config) (*outputs, error) {
 			key := r.Topic + "/" + strconv.Itoa(int(r.Partition))
 			if r.Offset+1 >= remaining[key] {
 				delete(remaining, key)
+			}
+			if r.Attrs.IsControl() {
+				return
 			}
 			switch r.Topic {
 			case topics[0]:
