@@ -12,7 +12,6 @@ import (
 	"math/big"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
@@ -24,14 +23,7 @@ type Rec struct {
 	Account     string
 	NormRef     string
 	Keys        []string // reference keys (Prepare)
-	BreakID     string   // set once reported as a break; a late match clears it
 	Provisional bool
-	// PendingSince is when the record entered the window (wall clock); a
-	// record becomes a break only after a minimum time in the window.
-	PendingSince time.Time
-	// Marker: a matched provisional entry kept (under id "pv:<id>") so that
-	// its booked entry, arriving later, is recognised and not matched again.
-	Marker bool
 
 	names map[string]bool // counterparty name tokens, computed on first use
 }
@@ -43,9 +35,6 @@ func (r *Rec) nameTokens() map[string]bool {
 	}
 	return r.names
 }
-
-// Broken reports whether r was already reported as a break.
-func (r *Rec) Broken() bool { return r.BreakID != "" }
 
 // Engine applies a Config.
 type Engine struct {

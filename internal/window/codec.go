@@ -2,7 +2,6 @@ package window
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/openrecon/recon/internal/record"
 )
 
-// A stored record is one field of the partition's record hash: the id is
+// A stored entry is one field of the partition's record hash: the id is
 // the field, the value is the record in a compact binary form (about 140
 // bytes for a typical bank line, against 300 as JSON):
 //
@@ -26,8 +25,8 @@ import (
 //	varint  booking date, source position, ingested at (ms), pending since (ms)
 //
 // The reference keys are not stored: they are derived again (engine
-// Prepare) when a partition is loaded. Records written by earlier versions
-// as JSON (first byte '{') are still read.
+// Prepare) when a partition is loaded. The JSON form of versions before
+// the binary one is no longer read (README, Upgrading).
 const formatBinary = 2
 
 const (
@@ -36,8 +35,8 @@ const (
 	flagMarker
 )
 
-// encode appends the stored form of r, kept until `until`, to dst.
-func encode(dst []byte, r *engine.Rec, until record.Date) []byte {
+// Encode appends the stored form of r, kept until `until`, to dst.
+func Encode(dst []byte, r *Entry, until record.Date) []byte {
 	var flags byte
 	if r.Side == record.Ledger {
 		flags |= flagLedger
@@ -108,12 +107,13 @@ func (r *reader) byte() byte {
 	return c
 }
 
-// decode reads the stored record id. until is what the record's stored
-// form says (0 for the JSON form, whose dates lived in sorted sets).
-func decode(id string, b []byte) (*engine.Rec, record.Date, error) {
+// ErrOldLayout: a stored entry in the JSON form of earlier versions.
+var ErrOldLayout = errors.New("stored in the JSON layout of versions before the binary one")
+
+// Decode reads the stored entry id and the date it is kept until.
+func Decode(id string, b []byte) (*Entry, record.Date, error) {
 	if len(b) > 0 && b[0] == '{' {
-		r, err := decodeJSON(id, b)
-		return r, 0, err
+		return nil, 0, fmt.Errorf("window: stored record %s: %w", id, ErrOldLayout)
 	}
 	if len(b) < 2 || b[0] != formatBinary {
 		return nil, 0, fmt.Errorf("window: stored record %s: unknown format", id)
@@ -121,7 +121,7 @@ func decode(id string, b []byte) (*engine.Rec, record.Date, error) {
 	flags := b[1]
 	rd := &reader{b: b[2:]}
 	until := record.Date(rd.varint())
-	r := &engine.Rec{Item: record.Item{ID: id, Side: record.Bank}}
+	r := &Entry{Rec: &engine.Rec{Item: record.Item{ID: id, Side: record.Bank}}}
 	if flags&flagLedger != 0 {
 		r.Side = record.Ledger
 	}
@@ -143,42 +143,4 @@ func decode(id string, b []byte) (*engine.Rec, record.Date, error) {
 	r.Amount = money.New(units, int(scale))
 	r.NormRef = engine.NormalizeRef(r.Reference)
 	return r, until, nil
-}
-
-// legacy is the JSON form of a stored record written before the binary
-// form (kept so that a partition's state survives the upgrade).
-type legacy struct {
-	S   string   `json:"s"`
-	Acc string   `json:"a"`
-	C   string   `json:"c"`
-	Amt string   `json:"m"`
-	D   int32    `json:"d"`
-	R   string   `json:"r,omitempty"`
-	BR  string   `json:"br,omitempty"`
-	CP  string   `json:"cp,omitempty"`
-	De  string   `json:"de,omitempty"`
-	F   string   `json:"f,omitempty"`
-	P   int64    `json:"p,omitempty"`
-	I   int64    `json:"t,omitempty"`
-	K   string   `json:"k,omitempty"`
-	V   bool     `json:"v,omitempty"`
-	W   int64    `json:"w,omitempty"`
-	Ks  []string `json:"ks,omitempty"`
-	MM  bool     `json:"mm,omitempty"`
-}
-
-func decodeJSON(id string, b []byte) (*engine.Rec, error) {
-	var st legacy
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("window: stored record %s: %w", id, err)
-	}
-	amt, err := money.Parse(st.Amt)
-	if err != nil {
-		return nil, fmt.Errorf("window: stored record %s: amount: %w", id, err)
-	}
-	r := &engine.Rec{Item: record.Item{ID: id, Side: record.Side(st.S), Currency: st.C, Amount: amt,
-		BookingDate: record.Date(st.D), Reference: st.R, BankReference: st.BR, Counterparty: st.CP, Description: st.De,
-		SourceFile: st.F, SourcePosition: st.P, IngestedAt: time.UnixMilli(st.I).UTC()},
-		Account: st.Acc, NormRef: engine.NormalizeRef(st.R), BreakID: st.K, Provisional: st.V, PendingSince: time.UnixMilli(st.W).UTC(), Keys: st.Ks, Marker: st.MM}
-	return r, nil
 }

@@ -14,28 +14,28 @@ import (
 // on every Apply) writes a partition, so the copy stays exact; an instance
 // that fails to apply drops its copy and loads the partition again.
 type Part struct {
-	recs    map[string]*entry
+	recs    map[string]*slot
 	byRef   map[RefKey]*refs
-	byAcct  map[string]map[string]*engine.Rec // account|currency -> id -> record (pending and broken)
-	bySig   map[string]map[string]*engine.Rec // marker signature -> id -> marker
-	due     map[record.Date]map[string]*engine.Rec
-	exp     map[record.Date]map[string]*engine.Rec
+	byAcct  map[string]map[string]*Entry // account|currency -> id -> entry (pending and broken)
+	bySig   map[string]map[string]*Entry // marker signature -> id -> marker
+	due     map[record.Date]map[string]*Entry
+	exp     map[record.Date]map[string]*Entry
 	pending map[record.Side]int64
 }
 
-// entry is a record and the date it is kept until (close date while
+// slot is an entry and the date it is kept until (close date while
 // pending, retention end once broken or for a marker).
-type entry struct {
-	r       *engine.Rec
+type slot struct {
+	e       *Entry
 	until   record.Date
-	pending bool // as put (a batch sets BreakID on the record before its commit)
+	pending bool // as put (a batch sets BreakID on the entry before its commit)
 }
 
 // NewPart returns an empty window.
 func NewPart() *Part {
-	return &Part{recs: map[string]*entry{}, byRef: map[RefKey]*refs{},
-		byAcct: map[string]map[string]*engine.Rec{}, bySig: map[string]map[string]*engine.Rec{},
-		due: map[record.Date]map[string]*engine.Rec{}, exp: map[record.Date]map[string]*engine.Rec{},
+	return &Part{recs: map[string]*slot{}, byRef: map[RefKey]*refs{},
+		byAcct: map[string]map[string]*Entry{}, bySig: map[string]map[string]*Entry{},
+		due: map[record.Date]map[string]*Entry{}, exp: map[record.Date]map[string]*Entry{},
 		pending: map[record.Side]int64{}}
 }
 
@@ -48,13 +48,13 @@ type RefKey struct{ Account, Currency, Key string }
 // refs are the records under one reference key: most keys hold one or
 // two (a list), a few (a year, a common token) thousands (a set).
 type refs struct {
-	list []*engine.Rec
-	set  map[string]*engine.Rec
+	list []*Entry
+	set  map[string]*Entry
 }
 
 const refListMax = 16
 
-func (x *refs) add(r *engine.Rec) {
+func (x *refs) add(r *Entry) {
 	if x.set != nil {
 		x.set[r.ID] = r
 		return
@@ -69,7 +69,7 @@ func (x *refs) add(r *engine.Rec) {
 		x.list = append(x.list, r)
 		return
 	}
-	x.set = make(map[string]*engine.Rec, 2*refListMax)
+	x.set = make(map[string]*Entry, 2*refListMax)
 	for _, c := range x.list {
 		x.set[c.ID] = c
 	}
@@ -96,17 +96,17 @@ func (x *refs) del(id string) bool {
 }
 
 // add lists r under k in m (an index of record sets).
-func add[K comparable](m map[K]map[string]*engine.Rec, k K, r *engine.Rec) {
+func add[K comparable](m map[K]map[string]*Entry, k K, r *Entry) {
 	s := m[k]
 	if s == nil {
-		s = map[string]*engine.Rec{}
+		s = map[string]*Entry{}
 		m[k] = s
 	}
 	s[r.ID] = r
 }
 
 // del unlists id from k in m, dropping k once empty.
-func del[K comparable](m map[K]map[string]*engine.Rec, k K, id string) {
+func del[K comparable](m map[K]map[string]*Entry, k K, id string) {
 	if s := m[k]; s != nil {
 		delete(s, id)
 		if len(s) == 0 {
@@ -115,14 +115,17 @@ func del[K comparable](m map[K]map[string]*engine.Rec, k K, id string) {
 	}
 }
 
-// put adds r, kept until `until`; the reference keys must be set.
-func (w *Part) put(r *engine.Rec, until record.Date) {
+// Insert adds r, kept until `until` (loading a partition); the reference
+// keys must be set.
+func (w *Part) Insert(r *Entry, until record.Date) { w.put(r, until) }
+
+func (w *Part) put(r *Entry, until record.Date) {
 	if _, ok := w.recs[r.ID]; ok {
 		w.remove(r.ID)
 	}
-	w.recs[r.ID] = &entry{r: r, until: until, pending: !r.Marker && !r.Broken()}
+	w.recs[r.ID] = &slot{e: r, until: until, pending: !r.Marker && !r.Broken()}
 	if r.Marker {
-		add(w.bySig, engine.Signature(r), r)
+		add(w.bySig, engine.Signature(r.Rec), r)
 		add(w.exp, until, r)
 		return
 	}
@@ -150,10 +153,10 @@ func (w *Part) remove(id string) {
 	if e == nil {
 		return
 	}
-	r := e.r
+	r := e.e
 	delete(w.recs, id)
 	if r.Marker {
-		del(w.bySig, engine.Signature(r), id)
+		del(w.bySig, engine.Signature(r.Rec), id)
 		del(w.exp, e.until, id)
 		return
 	}
@@ -173,10 +176,10 @@ func (w *Part) remove(id string) {
 	}
 }
 
-// Get returns the record with this id (pending, broken or marker), or nil.
-func (w *Part) Get(id string) *engine.Rec {
+// Get returns the entry with this id (pending, broken or marker), or nil.
+func (w *Part) Get(id string) *Entry {
 	if e := w.recs[id]; e != nil {
-		return e.r
+		return e.e
 	}
 	return nil
 }
@@ -191,7 +194,7 @@ func (w *Part) Pending() map[record.Side]int64 {
 
 // ByRef calls f for every record (either side, pending or broken) of the
 // account and currency listed under reference key k.
-func (w *Part) ByRef(account, currency, k string, f func(*engine.Rec)) {
+func (w *Part) ByRef(account, currency, k string, f func(*Entry)) {
 	x := w.byRef[RefKey{account, currency, k}]
 	if x == nil {
 		return
@@ -206,9 +209,9 @@ func (w *Part) ByRef(account, currency, k string, f func(*engine.Rec)) {
 
 // Account returns the records (pending and broken, both sides) of an
 // account and currency.
-func (w *Part) Account(account, currency string) []*engine.Rec {
+func (w *Part) Account(account, currency string) []*Entry {
 	s := w.byAcct[acctKey(account, currency)]
-	out := make([]*engine.Rec, 0, len(s))
+	out := make([]*Entry, 0, len(s))
 	for _, r := range s {
 		out = append(out, r)
 	}
@@ -216,9 +219,9 @@ func (w *Part) Account(account, currency string) []*engine.Rec {
 }
 
 // Markers returns the markers with this signature.
-func (w *Part) Markers(signature string) []*engine.Rec {
+func (w *Part) Markers(signature string) []*Entry {
 	s := w.bySig[signature]
-	out := make([]*engine.Rec, 0, len(s))
+	out := make([]*Entry, 0, len(s))
 	for _, r := range s {
 		out = append(out, r)
 	}
@@ -227,8 +230,8 @@ func (w *Part) Markers(signature string) []*engine.Rec {
 }
 
 // upTo lists the records of m dated at or before t, by id.
-func upTo(m map[record.Date]map[string]*engine.Rec, t record.Date) []*engine.Rec {
-	var out []*engine.Rec
+func upTo(m map[record.Date]map[string]*Entry, t record.Date) []*Entry {
+	var out []*Entry
 	for d, s := range m {
 		if d <= t {
 			for _, r := range s {
@@ -241,14 +244,14 @@ func upTo(m map[record.Date]map[string]*engine.Rec, t record.Date) []*engine.Rec
 }
 
 // Due returns the pending records whose window closes at or before t.
-func (w *Part) Due(t record.Date) []*engine.Rec { return upTo(w.due, t) }
+func (w *Part) Due(t record.Date) []*Entry { return upTo(w.due, t) }
 
 // Expired returns the broken records and markers whose retention ended at t.
-func (w *Part) Expired(t record.Date) []*engine.Rec { return upTo(w.exp, t) }
+func (w *Part) Expired(t record.Date) []*Entry { return upTo(w.exp, t) }
 
-// Commit makes the change of an applied batch: the records it put, the
+// Commit makes the change of an applied batch: the entries it put, the
 // ones that left, and the ones that broke.
-func (w *Part) Commit(b *Batch) {
+func (w *Part) Commit(b *Change) {
 	for _, r := range b.Matched {
 		w.remove(r.ID)
 	}
@@ -256,7 +259,7 @@ func (w *Part) Commit(b *Batch) {
 		w.remove(r.ID)
 	}
 	for _, r := range b.Put {
-		w.put(r, b.until(r))
+		w.put(r, b.Until(r))
 	}
 	for _, r := range b.Broken {
 		w.remove(r.ID)

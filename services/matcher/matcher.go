@@ -2,9 +2,11 @@
 // consumer group reads both topics (and the statement balances, which move
 // time); partition N of every topic belongs to the same instance (range
 // assignment over co-partitioned topics). Each partition's window state
-// lives in Redis (internal/window); every fetched batch of a partition is
-// decided in Go by the pure engine and applied to Redis in one fenced Lua
-// call that also appends the outputs to the partition's outbox. The outbox
+// lives in Redis (internal/redisstate) and in the owner's memory
+// (internal/window); every fetched batch of a partition is decoded, decided
+// by the pure decision core (internal/decide, which runs the engine) and
+// applied to Redis in one fenced Lua call that also appends the outputs to
+// the partition's outbox. The outbox
 // is then produced to recon.matches / recon.breaks and trimmed once
 // acknowledged.
 package matcher
@@ -24,9 +26,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/decide"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/redisstate"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/window"
 	"github.com/openrecon/recon/schemas"
@@ -114,9 +118,11 @@ type Service struct {
 	cfg   Config
 	log   *slog.Logger
 	m     *metrics
-	store *window.Store
+	store *redisstate.Store
 	rdb   redis.UniversalClient
 	eng   *engine.Engine
+	// decideCfg is how the decision core decides (from cfg).
+	decideCfg decide.Config
 
 	cl, prod *kgo.Client
 	codecs   struct{ tx, stmt, match, brk *avro.Codec }
@@ -137,7 +143,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
-		owned: map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}}
+		decideCfg: decide.Config{HoldWindows: cfg.HoldWindows, MinPending: cfg.MinPending, RetentionDays: cfg.RetentionDays},
+		owned:     map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}}
 	var err error
 	if s.m, err = newMetrics(deps.Registry); err != nil {
 		return nil, err
@@ -153,7 +160,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	s.store = window.New(s.rdb, cfg.RedisPrefix)
+	s.store = redisstate.New(s.rdb, cfg.RedisPrefix)
 	k := cfg.Kafka
 	s.topics.bank, s.topics.ledger, s.topics.stmt = k.Topic(kafka.TopicBankTransactions), k.Topic(kafka.TopicLedgerTransactions), k.Topic(kafka.TopicBankStatements)
 	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)
@@ -367,9 +374,9 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 			continue
 		}
 		ps.lastTick = now
-		mv := timeMove{tick: true}
+		mv := decide.Move{Tick: true}
 		if s.cfg.IdleAdvance > 0 && now.Sub(ps.lastInput) >= s.cfg.IdleAdvance && ps.streamTime < today {
-			mv.to = today
+			mv.To = today
 		}
 		jobs = append(jobs, job{p: p, mv: mv})
 	}
@@ -382,7 +389,7 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 type job struct {
 	p    int32
 	recs []*kgo.Record
-	mv   timeMove
+	mv   decide.Move
 }
 
 // runJobs processes the batches of different partitions concurrently
@@ -421,7 +428,7 @@ func (s *Service) CloseAll(ctx context.Context) error {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
 	for _, p := range parts {
-		if err := s.processBatch(ctx, p, nil, timeMove{to: endOfTime, final: true}); err != nil {
+		if err := s.processBatch(ctx, p, nil, decide.Move{To: endOfTime, Final: true}); err != nil {
 			return err
 		}
 	}

@@ -1,24 +1,23 @@
-// Package window keeps the matcher's state in Redis: per partition, the
-// pending records, the records already reported as breaks (so a late
-// counterpart still matches) and the markers of matched provisional
-// entries, in one hash; the stream time, the consumed offsets and the
-// owner epoch; and an outbox of outputs not yet acknowledged by Kafka.
+// Package redisstate keeps the matcher's state in Redis: per partition,
+// every window entry (internal/window: pending records, records already
+// reported as breaks, markers of matched provisional entries) in one hash
+// in its binary form; the stream time, the consumed offsets and the owner
+// epoch; and an outbox of outputs not yet acknowledged by Kafka.
 //
 // The indexes the matcher decides with (by reference key, by account, by
-// close date) live only in the owner's memory (Part): they are built when
-// the partition is claimed, so Redis holds each record once, and a batch
-// costs one write (a Lua script) instead of a read per lookup.
+// close date) live only in the owner's memory (window.Part): they are
+// built when the partition is claimed, so Redis holds each record once,
+// and a batch costs one write (a Lua script) instead of a read per lookup.
 //
 // Every key of partition N carries the hash tag {pN}, so a partition lives
-// on one Redis Cluster slot. A batch of changes is applied by one Lua script
+// on one Redis Cluster slot. A batch's change is applied by one Lua script
 // that first checks the owner epoch (a fenced instance changes nothing) and
 // the offsets (a batch is applied once).
-package window
+package redisstate
 
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/window"
 )
 
 // Errors the store returns.
@@ -38,7 +38,24 @@ var (
 	ErrFenced = errors.New("window: partition claimed by another instance (fenced)")
 	// ErrApplied: the batch's offsets were applied already.
 	ErrApplied = errors.New("window: batch already applied")
+	// ErrOldLayout: the partition holds state of an earlier layout.
+	ErrOldLayout = errors.New("window: the partition holds state in the layout of versions before the binary one (JSON records, Redis indexes); see README, Upgrading")
 )
+
+// scriptErrors are the error replies of the Lua scripts, by their exact
+// text, and the sentinel each stands for.
+var scriptErrors = map[string]error{"FENCED": ErrFenced, "APPLIED": ErrApplied}
+
+// scriptError maps a script's error reply to its sentinel.
+func scriptError(err error) error {
+	var re redis.Error
+	if errors.As(err, &re) {
+		if s, ok := scriptErrors[re.Error()]; ok {
+			return s
+		}
+	}
+	return err
+}
 
 // Store is the Redis state of the matcher.
 type Store struct {
@@ -69,7 +86,7 @@ type State struct {
 // Claim makes the caller the partition's owner: it bumps the epoch and
 // returns the state to resume from and the window, loaded into memory.
 // prepare derives each record's reference keys (engine Prepare).
-func (s *Store) Claim(ctx context.Context, p int32, prepare func(*engine.Rec)) (*State, *Part, error) {
+func (s *Store) Claim(ctx context.Context, p int32, prepare func(*engine.Rec)) (*State, *window.Part, error) {
 	meta := s.key(p, "meta")
 	epoch, err := s.rdb.HIncrBy(ctx, meta, "epoch", 1).Result()
 	if err != nil {
@@ -117,32 +134,19 @@ func (s *Store) Epoch(ctx context.Context, p int32) (int64, error) {
 	return n, nil
 }
 
-// Load reads every record of partition p into a Part. State written by
-// the earlier layout (JSON records, with their dates in sorted sets and
-// their indexes in Redis) is converted on the way: the records are
-// rewritten in the binary form and the old index keys deleted; a crash
-// half-way converts the rest on the next claim.
-func (s *Store) Load(ctx context.Context, p int32, prepare func(*engine.Rec)) (*Part, error) {
-	legacyDates := map[string]record.Date{}
-	n, err := s.rdb.Exists(ctx, s.key(p, "due"), s.key(p, "exp")).Result()
+// Load reads every entry of partition p into a window. State of the
+// layout before the binary one (JSON records, dates in sorted sets) is
+// refused with ErrOldLayout: the version that wrote it converts it on its
+// next claim (README, Upgrading).
+func (s *Store) Load(ctx context.Context, p int32, prepare func(*engine.Rec)) (*window.Part, error) {
+	n, err := s.rdb.Exists(ctx, s.key(p, "due"), s.key(p, "exp"), s.key(p, "ix")).Result()
 	if err != nil {
 		return nil, fmt.Errorf("window: load partition %d: %w", p, err)
 	}
 	if n > 0 {
-		for _, z := range []string{"due", "exp"} {
-			zs, err := s.rdb.ZRangeWithScores(ctx, s.key(p, z), 0, -1).Result()
-			if err != nil {
-				return nil, fmt.Errorf("window: load partition %d: %s: %w", p, z, err)
-			}
-			for _, e := range zs {
-				legacyDates[e.Member.(string)] = record.Date(e.Score)
-			}
-		}
+		return nil, fmt.Errorf("partition %d: %w", p, ErrOldLayout)
 	}
-	part := NewPart()
-	var rewrite []any
-	var oldKeys []string
-	seenKey := map[string]bool{}
+	part := window.NewPart()
 	var cursor uint64
 	for {
 		kv, next, err := s.rdb.HScan(ctx, s.key(p, "rec"), cursor, "", 2000).Result()
@@ -150,46 +154,22 @@ func (s *Store) Load(ctx context.Context, p int32, prepare func(*engine.Rec)) (*
 			return nil, fmt.Errorf("window: load partition %d: %w", p, err)
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
-			id, blob := kv[i], kv[i+1]
-			r, until, err := decode(id, []byte(blob))
+			e, until, err := window.Decode(kv[i], []byte(kv[i+1]))
+			if errors.Is(err, window.ErrOldLayout) {
+				return nil, fmt.Errorf("partition %d: %w", p, ErrOldLayout)
+			}
 			if err != nil {
 				return nil, err
 			}
-			if blob[0] == '{' {
-				until = legacyDates[id]
-				rewrite = append(rewrite, id, encode(nil, r, until))
-				k := s.key(p, "m:"+string(r.Side[0])+":"+r.Account+"|"+r.Currency)
-				if r.Marker {
-					k = s.key(p, "s:"+engine.Signature(r))
-				}
-				if !seenKey[k] {
-					seenKey[k] = true
-					oldKeys = append(oldKeys, k)
-				}
+			if !e.Marker {
+				prepare(e.Rec)
 			}
-			if !r.Marker {
-				prepare(r)
-			}
-			part.put(r, until)
+			part.Insert(e, until)
 		}
 		cursor = next
 		if cursor == 0 {
 			break
 		}
-	}
-	if n > 0 || len(rewrite) > 0 {
-		for i := 0; i < len(rewrite); i += 2000 {
-			if err := s.rdb.HSet(ctx, s.key(p, "rec"), rewrite[i:min(i+2000, len(rewrite))]...).Err(); err != nil {
-				return nil, fmt.Errorf("window: convert partition %d: %w", p, err)
-			}
-		}
-		oldKeys = append(oldKeys, s.key(p, "ix"), s.key(p, "due"), s.key(p, "exp"))
-		for i := 0; i < len(oldKeys); i += 500 {
-			if err := s.rdb.Del(ctx, oldKeys[i:min(i+500, len(oldKeys))]...).Err(); err != nil {
-				return nil, fmt.Errorf("window: convert partition %d: %w", p, err)
-			}
-		}
-		_ = s.rdb.HDel(ctx, s.key(p, "meta"), "pb", "pl").Err()
 	}
 	return part, nil
 }
@@ -203,29 +183,7 @@ type OutEntry struct {
 	Headers map[string]string
 }
 
-// Batch is the change one batch of input makes to a partition.
-type Batch struct {
-	// From and To per topic: the batch covers offsets [From, To).
-	From, To   map[string]int64
-	StreamTime record.Date
-	Put        []*engine.Rec // new records: pending until CloseAt, or already broken (kept until ExpireAt)
-	CloseAt    map[string]record.Date
-	Matched    []*engine.Rec // records leaving the window (matched, or duplicates reported)
-	Broken     []*engine.Rec // pending records now reported as breaks (BreakID set)
-	ExpireAt   map[string]record.Date
-	Expired    []*engine.Rec // broken records past retention
-	Out        []OutEntry
-}
-
-// until is the date a put record is kept until.
-func (b *Batch) until(r *engine.Rec) record.Date {
-	if r.Broken() || r.Marker {
-		return b.ExpireAt[r.ID]
-	}
-	return b.CloseAt[r.ID]
-}
-
-// applyScript applies a Batch. KEYS: meta, rec, outbox. ARGV: epoch,
+// applyScript applies a window.Change and its outputs. KEYS: meta, rec, outbox. ARGV: epoch,
 // stream time, then sections each led by a count: offsets (topic, from,
 // to), records to write (id, stored form), records to delete (id); then
 // the batch's outputs packed into one value (” for none), written as one
@@ -269,12 +227,12 @@ end
 return {}
 `)
 
-// Apply applies b to partition p if epoch still owns it and b's offsets
-// were not applied yet, and returns the id of the outbox entry holding
-// b.Out (none when b has no outputs).
-func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) ([]string, error) {
+// Apply applies b and its outputs to partition p if epoch still owns it
+// and b's offsets were not applied yet, and returns the id of the outbox
+// entry holding out (none when out is empty).
+func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *window.Change, out []OutEntry) ([]string, error) {
 	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "outbox")}
-	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken))+len(b.Matched)+len(b.Expired)+4*len(b.Out))
+	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken))+len(b.Matched)+len(b.Expired)+1)
 	args = append(args, epoch, int(b.StreamTime), len(b.To))
 	for t, to := range b.To {
 		args = append(args, t, b.From[t], to)
@@ -284,12 +242,12 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) ([]st
 	args = append(args, len(b.Put)+len(b.Broken))
 	for _, r := range b.Put {
 		start := len(buf)
-		buf = encode(buf, r, b.until(r))
+		buf = window.Encode(buf, r, b.Until(r))
 		args = append(args, r.ID, buf[start:len(buf):len(buf)])
 	}
 	for _, r := range b.Broken {
 		start := len(buf)
-		buf = encode(buf, r, b.ExpireAt[r.ID])
+		buf = window.Encode(buf, r, b.ExpireAt[r.ID])
 		args = append(args, r.ID, buf[start:len(buf):len(buf)])
 	}
 	args = append(args, len(b.Matched)+len(b.Expired))
@@ -299,18 +257,16 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *Batch) ([]st
 	for _, r := range b.Expired {
 		args = append(args, r.ID)
 	}
-	args = append(args, packOut(b.Out))
+	args = append(args, packOut(out))
 	ids, err := applyScript.Run(ctx, s.rdb, keys, args...).StringSlice()
-	switch {
+	switch err = scriptError(err); {
 	case err == nil:
-		if want := min(len(b.Out), 1); len(ids) != want {
+		if want := min(len(out), 1); len(ids) != want {
 			return nil, fmt.Errorf("window: apply batch to partition %d: %d outbox ids, want %d", p, len(ids), want)
 		}
 		return ids, nil
-	case strings.Contains(err.Error(), "FENCED"):
-		return nil, ErrFenced
-	case strings.Contains(err.Error(), "APPLIED"):
-		return nil, ErrApplied
+	case errors.Is(err, ErrFenced), errors.Is(err, ErrApplied):
+		return nil, err
 	}
 	return nil, fmt.Errorf("window: apply batch to partition %d: %w", p, err)
 }
@@ -324,23 +280,17 @@ func (s *Store) Outbox(ctx context.Context, p int32, max int64) ([]OutEntry, err
 	}
 	var out []OutEntry
 	for _, m := range msgs {
-		str := func(k string) string { v, _ := m.Values[k].(string); return v }
-		if packed, ok := m.Values["b"].(string); ok {
-			outs, err := unpackOut(m.ID, []byte(packed))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, outs...)
-			continue
+		packed, ok := m.Values["b"].(string)
+		if !ok {
+			// One output per entry, as versions before the packed outbox
+			// wrote them.
+			return nil, fmt.Errorf("outbox entry %s of partition %d: %w", m.ID, p, ErrOldLayout)
 		}
-		// An entry of one output, as earlier versions wrote them.
-		e := OutEntry{ID: m.ID, Topic: str("t"), Key: []byte(str("k")), Value: []byte(str("v"))}
-		if h := str("h"); h != "" && h != "null" {
-			if err := json.Unmarshal([]byte(h), &e.Headers); err != nil {
-				return nil, fmt.Errorf("window: outbox entry %s headers: %w", m.ID, err)
-			}
+		outs, err := unpackOut(m.ID, []byte(packed))
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, e)
+		out = append(out, outs...)
 	}
 	return out, nil
 }
@@ -376,25 +326,35 @@ func packOut(outs []OutEntry) []byte {
 
 func unpackOut(id string, b []byte) ([]OutEntry, error) {
 	var out []OutEntry
-	rd := &reader{b: b}
-	for len(rd.b) > 0 && rd.err == nil {
-		e := OutEntry{ID: id, Topic: rd.str(), Key: []byte(rd.str()), Value: []byte(rd.str())}
-		nh, n := binary.Uvarint(rd.b)
-		if n <= 0 || nh > uint64(len(rd.b)) {
-			return nil, fmt.Errorf("window: outbox entry %s: bad header count", id)
+	bad := false
+	str := func() string {
+		l, n := binary.Uvarint(b)
+		if bad || n <= 0 || uint64(len(b)-n) < l {
+			bad = true
+			return ""
 		}
-		rd.b = rd.b[n:]
+		s := string(b[n : n+int(l)])
+		b = b[n+int(l):]
+		return s
+	}
+	for len(b) > 0 && !bad {
+		e := OutEntry{ID: id, Topic: str(), Key: []byte(str()), Value: []byte(str())}
+		nh, n := binary.Uvarint(b)
+		if bad || n <= 0 || nh > uint64(len(b)) {
+			return nil, fmt.Errorf("window: outbox entry %s: truncated", id)
+		}
+		b = b[n:]
 		if nh > 0 {
 			e.Headers = make(map[string]string, nh)
 			for range nh {
-				k := rd.str()
-				e.Headers[k] = rd.str()
+				k := str()
+				e.Headers[k] = str()
 			}
 		}
 		out = append(out, e)
 	}
-	if rd.err != nil {
-		return nil, fmt.Errorf("window: outbox entry %s: %w", id, rd.err)
+	if bad {
+		return nil, fmt.Errorf("window: outbox entry %s: truncated", id)
 	}
 	return out, nil
 }

@@ -1,0 +1,435 @@
+// Package decide is the matcher's decision core: given a partition's
+// window, the engine, a batch of decoded inputs and how time moves, it
+// returns the change to the window and the outputs (matches and breaks, in
+// the order they were decided) with the counts the metrics report. It is
+// pure: no Kafka, Redis, Prometheus or clock; the wall-clock time is an
+// argument. The matcher service is decode → Decide → apply → publish.
+//
+// What it decides, in order:
+//
+//   - Statements move the stream time to their closing date (booked
+//     statements only); so do the records' booking dates and Move.To.
+//   - A record whose id is in the window (or earlier in the batch) is a
+//     duplicate break.
+//   - A booked entry that confirms an already matched provisional entry
+//     (its marker) is matched to it by the supersede rule.
+//   - Otherwise a record is matched on arrival against the window's records
+//     sharing a reference key (unless windows are held), or put in the
+//     window until its close date.
+//   - When time moves, the windows due by the stream time close: the
+//     pending records of each account and currency with something due are
+//     matched as a pool, and what is due and still unmatched becomes a
+//     break with its reason and closest candidates. A record younger than
+//     MinPending waits; the end of input closes everything.
+//   - Broken records and markers past retention leave the window.
+package decide
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/window"
+)
+
+// Config is how the matcher decides.
+type Config struct {
+	// HoldWindows keeps every window open until the end of input (a
+	// one-off reconciliation of complete files).
+	HoldWindows bool
+	// MinPending is the least wall-clock time a record stays in the window
+	// before it can become a break.
+	MinPending time.Duration
+	// RetentionDays keeps a broken record this long (stream time) after it
+	// broke, so that a late counterpart still matches and clears the break.
+	RetentionDays int
+}
+
+// Input is one decoded input record: a transaction (prepared by the
+// engine) or a statement's balances.
+type Input struct {
+	Tx        *engine.Rec
+	Statement *record.Statement
+}
+
+// Move says how a batch moves time besides its records.
+type Move struct {
+	To    record.Date // stream time becomes at least this (0: no change)
+	Final bool        // end of input: close every window now
+	Tick  bool        // no input: look at the due windows again
+}
+
+// Output is one decided output: a match or a break.
+type Output struct {
+	Match *record.Match
+	Break *record.Break
+}
+
+// Counts are what a batch adds to the matcher's counters.
+type Counts struct {
+	Records map[record.Side]int        // input records by side
+	Matches map[string]int             // matches by rule
+	Breaks  map[record.BreakReason]int // breaks by reason
+}
+
+// Result is what Decide returns.
+type Result struct {
+	// Change to the window (StreamTime set; From and To are the caller's).
+	Change  *window.Change
+	Outputs []Output
+	Counts  Counts
+	// Latencies: per match, from the latest member's ingestion to now.
+	Latencies []time.Duration
+}
+
+// Changed reports whether the result writes anything, given the stream
+// time the partition had before.
+func (r *Result) Changed(streamTime record.Date) bool {
+	return !r.Change.Empty() || len(r.Outputs) > 0 || r.Change.StreamTime != streamTime
+}
+
+// markerDays keeps a matched provisional entry's marker this long.
+const markerDays = 10
+
+// batch is the scratch state of one Decide call.
+type batch struct {
+	w   *window.Part
+	eng *engine.Engine
+	cfg Config
+	now time.Time
+	res *Result
+	ch  *window.Change
+
+	streamTime record.Date
+	added      []*window.Entry                   // entries put by this batch, still pending
+	local      map[string]*window.Entry          // id -> entry of a record arriving in this batch
+	index      map[window.RefKey][]*window.Entry // reference key -> entries put by this batch
+	removed    map[string]bool                   // ids leaving the window in this batch
+	seen       map[string]bool                   // ids arriving in this batch
+	putIDs     map[string]bool                   // ids put by this batch
+	markers    []*window.Entry                   // markers of provisional entries matched by this batch
+	lateIDs    map[string]bool
+}
+
+// Decide decides a batch of partition w, whose stream time is streamTime,
+// at wall-clock time now. It reads w and changes no part of it but the
+// BreakID of entries that break (the window commits the Change once it is
+// applied durably).
+func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Date, ins []Input, mv Move, now time.Time) *Result {
+	ch := window.NewChange()
+	res := &Result{Change: ch, Counts: Counts{Records: map[record.Side]int{}, Matches: map[string]int{}, Breaks: map[record.BreakReason]int{}}}
+	b := &batch{w: w, eng: eng, cfg: cfg, now: now, res: res, ch: ch, streamTime: streamTime,
+		local: make(map[string]*window.Entry, len(ins)), index: make(map[window.RefKey][]*window.Entry, len(ins)),
+		removed: make(map[string]bool, len(ins)), seen: make(map[string]bool, len(ins)), putIDs: make(map[string]bool, len(ins)),
+		lateIDs: map[string]bool{}}
+
+	// Statements first: a record of the same batch whose window the
+	// closing date passed is late.
+	for _, in := range ins {
+		if st := in.Statement; st != nil && st.ClosingDate != nil && !st.Provisional && *st.ClosingDate > b.streamTime {
+			b.streamTime = *st.ClosingDate
+		}
+	}
+	for _, in := range ins {
+		if in.Tx != nil {
+			b.arrive(in.Tx)
+		}
+	}
+	b.streamTime = max(b.streamTime, mv.To)
+	// Windows close only when time moves: the stream time advanced, a tick
+	// (records aged past min-pending, idle advancement) or the end of input.
+	if b.streamTime > streamTime || mv.Tick || mv.Final {
+		b.closeWindows(mv)
+	}
+	ch.StreamTime = b.streamTime
+	// Records of this batch that left the window again never reach it.
+	put := ch.Put[:0]
+	for _, e := range ch.Put {
+		if !b.removed[e.ID] {
+			put = append(put, e)
+		}
+	}
+	ch.Put = put
+	return res
+}
+
+// arrive decides one arriving record.
+func (b *batch) arrive(r *engine.Rec) {
+	if r.BookingDate > b.streamTime {
+		b.streamTime = r.BookingDate
+	}
+	b.res.Counts.Records[r.Side]++
+	if b.w.Get(r.ID) != nil || b.seen[r.ID] {
+		b.duplicateOf(r, nil)
+		return
+	}
+	b.seen[r.ID] = true
+	e := &window.Entry{Rec: r}
+	b.local[r.ID] = e
+	if m := b.markerFor(r); m != nil {
+		// The booked entry of a provisional entry already matched.
+		b.leave(m)
+		b.apply(engine.SupersedeGroup(r, strings.TrimPrefix(m.ID, "pv:")))
+		return
+	}
+	if !b.cfg.HoldWindows {
+		d := b.eng.Match(r, b.pool(r))
+		if d.Superseded != nil {
+			b.apply(d.Superseded)
+		}
+		if d.Match != nil {
+			b.apply(d.Match)
+			for _, dup := range d.Duplicates {
+				b.duplicateOf(dup, d.Match)
+			}
+			return
+		}
+	}
+	e.PendingSince = b.now
+	b.added = append(b.added, e)
+	for _, k := range r.Keys {
+		key := window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}
+		b.index[key] = append(b.index[key], e)
+	}
+	b.ch.Put = append(b.ch.Put, e)
+	b.putIDs[r.ID] = true
+	b.ch.CloseAt[r.ID] = b.eng.CloseDate(r)
+	if b.ch.CloseAt[r.ID] <= b.streamTime && !b.cfg.HoldWindows {
+		b.lateIDs[r.ID] = true // its window had closed before it arrived
+	}
+}
+
+// entry returns the window entry of a record the engine was given.
+func (b *batch) entry(r *engine.Rec) *window.Entry {
+	if e := b.local[r.ID]; e != nil && e.Rec == r {
+		return e
+	}
+	return b.w.Get(r.ID)
+}
+
+// pool is what r is decided against on arrival: the stored records and the
+// ones this batch put, sharing one of r's reference keys, still in the window.
+func (b *batch) pool(r *engine.Rec) []*engine.Rec {
+	var out []*engine.Rec
+	take := func(c *window.Entry) {
+		if b.removed[c.ID] || c.ID == r.ID || c.Marker {
+			return
+		}
+		for _, o := range out { // pools are small: a scan beats a set
+			if o == c.Rec {
+				return
+			}
+		}
+		out = append(out, c.Rec)
+	}
+	for _, k := range r.Keys {
+		b.w.ByRef(r.Account, r.Currency, k, take)
+		for _, c := range b.index[window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}] {
+			take(c)
+		}
+	}
+	slices.SortFunc(out, func(x, y *engine.Rec) int { return strings.Compare(x.ID, y.ID) })
+	return out
+}
+
+// leave takes an entry out of the window: a stored one is removed; one
+// put or arriving in this batch simply never gets there.
+func (b *batch) leave(e *window.Entry) {
+	if b.removed[e.ID] {
+		return
+	}
+	b.removed[e.ID] = true
+	if !b.seen[e.ID] {
+		b.ch.Matched = append(b.ch.Matched, e)
+	}
+}
+
+// markerFor finds the kept marker of a matched provisional entry that the
+// booked entry r confirms.
+func (b *batch) markerFor(r *engine.Rec) *window.Entry {
+	sig := engine.Signature(r)
+	if sig == "" || r.Provisional {
+		return nil
+	}
+	for _, m := range append(b.w.Markers(sig), b.markers...) {
+		if !b.removed[m.ID] && engine.Supersedes(r, m.Rec) {
+			return m
+		}
+	}
+	return nil
+}
+
+// apply outputs a match and takes its members out of the window. A
+// provisional bank entry leaves a marker behind for its booked entry.
+func (b *batch) apply(g *engine.Group) {
+	if g.Rule != engine.SupersedeRule {
+		for _, r := range g.Bank {
+			if r.Provisional && engine.Signature(r) != "" {
+				c := *r
+				c.ID, c.Provisional = "pv:"+r.ID, true
+				m := &window.Entry{Rec: &c, Marker: true}
+				b.ch.Put = append(b.ch.Put, m)
+				b.putIDs[m.ID] = true
+				b.markers = append(b.markers, m)
+				b.ch.ExpireAt[m.ID] = r.BookingDate + markerDays
+			}
+		}
+	}
+	var ids, clears []string
+	var latest int64
+	decided := record.Date(0)
+	for _, r := range append(append([]*engine.Rec(nil), g.Bank...), g.Ledger...) {
+		ids = append(ids, r.ID)
+		e := b.entry(r)
+		if e.Broken() {
+			clears = append(clears, e.BreakID)
+		}
+		latest = max(latest, r.IngestedAt.UnixMilli())
+		decided = max(decided, r.BookingDate)
+		b.leave(e)
+	}
+	items := func(rs []*engine.Rec) []record.Item {
+		out := make([]record.Item, 0, len(rs))
+		for _, r := range rs {
+			out = append(out, r.Item)
+		}
+		return out
+	}
+	first := g.Bank[0]
+	m := &record.Match{MatchID: record.MatchID(ids...), Rule: g.Rule, Confidence: g.Confidence, Status: g.Status,
+		Account: first.Account, Currency: first.Currency, Bank: items(g.Bank), Ledger: items(g.Ledger), Difference: g.Difference,
+		Explanation: g.Explanation, ClearsBreakIDs: clears, DecidedAt: decided.Time()}
+	if latest > 0 {
+		b.res.Latencies = append(b.res.Latencies, b.now.Sub(time.UnixMilli(latest)))
+	}
+	b.res.Counts.Matches[g.Rule]++
+	b.res.Outputs = append(b.res.Outputs, Output{Match: m})
+}
+
+// duplicateOf reports r as a duplicate break: a record whose id is already
+// in the window (g nil), or the twin of a matched record, and takes it out.
+func (b *batch) duplicateOf(r *engine.Rec, g *engine.Group) {
+	cands := []record.Candidate{}
+	if g != nil {
+		twin := g.Ledger[0]
+		if r.Side == record.Bank {
+			twin = g.Bank[0]
+		}
+		cands = append(cands, record.Candidate{ID: twin.ID, Currency: twin.Currency, Amount: twin.Amount,
+			BookingDate: twin.BookingDate, Reference: twin.Reference, Score: 10000, Note: "matched twin of this record"})
+		b.leave(b.entry(r))
+	}
+	b.emitBreak(&record.Break{BreakID: record.BreakID(r.Item, record.Duplicate), Side: r.Side, Reason: record.Duplicate,
+		Account: r.Account, Currency: r.Currency, Record: r.Item, Candidates: cands, WindowClosedAt: r.BookingDate})
+}
+
+func (b *batch) emitBreak(br *record.Break) {
+	b.res.Counts.Breaks[br.Reason]++
+	b.res.Outputs = append(b.res.Outputs, Output{Break: br})
+}
+
+// closeWindows decides the records whose window closed by the stream time:
+// all the pending records of their account and currency are matched as a
+// pool (groups, instalments, ties resolved, duplicates), and the due
+// records still unmatched become breaks with their reason and closest
+// candidates. A record younger than MinPending in the window waits; the end
+// of input closes everything. Broken records past retention are forgotten.
+func (b *batch) closeWindows(mv Move) {
+	horizon := b.streamTime
+	if b.cfg.HoldWindows && !mv.Final {
+		horizon = 0
+	}
+	young := func(e *window.Entry) bool {
+		return !mv.Final && b.cfg.MinPending > 0 && b.now.Sub(e.PendingSince) < b.cfg.MinPending
+	}
+	due := map[string]*window.Entry{}
+	for _, e := range b.w.Due(horizon) {
+		if !e.Broken() && !b.removed[e.ID] && !young(e) {
+			due[e.ID] = e
+		}
+	}
+	for _, e := range b.added {
+		if !b.removed[e.ID] && b.ch.CloseAt[e.ID] <= horizon && !young(e) {
+			due[e.ID] = e
+		}
+	}
+	// One pool per account and currency with something due.
+	type acct struct{ account, currency string }
+	var keys []acct
+	seenKey := map[acct]bool{}
+	for _, e := range due {
+		if k := (acct{e.Account, e.Currency}); !seenKey[k] {
+			seenKey[k] = true
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(x, y acct) int {
+		return cmp.Or(strings.Compare(x.account, y.account), strings.Compare(x.currency, y.currency))
+	})
+	retention := record.Date(b.cfg.RetentionDays)
+	for _, k := range keys {
+		byID := map[string]*window.Entry{}
+		for _, e := range b.w.Account(k.account, k.currency) {
+			if !b.removed[e.ID] {
+				byID[e.ID] = e
+			}
+		}
+		for _, e := range b.added {
+			if !b.removed[e.ID] && e.Account == k.account && e.Currency == k.currency {
+				byID[e.ID] = e
+			}
+		}
+		pool := make([]*engine.Rec, 0, len(byID))
+		for _, e := range byID {
+			pool = append(pool, e.Rec)
+		}
+		res := b.eng.MatchPool(pool)
+		for _, g := range res.Matches {
+			b.apply(g)
+		}
+		var dups []*engine.Rec
+		for d := range res.Duplicates {
+			dups = append(dups, d)
+		}
+		slices.SortFunc(dups, func(x, y *engine.Rec) int { return strings.Compare(x.ID, y.ID) })
+		for _, d := range dups {
+			if b.entry(d).Broken() || b.removed[d.ID] {
+				continue
+			}
+			twin := res.Duplicates[d]
+			b.duplicateOf(d, &engine.Group{Bank: []*engine.Rec{twin}, Ledger: []*engine.Rec{twin}})
+		}
+		var closing []*window.Entry
+		for _, e := range due {
+			if e.Account == k.account && e.Currency == k.currency && !b.removed[e.ID] {
+				closing = append(closing, e)
+			}
+		}
+		slices.SortFunc(closing, func(x, y *window.Entry) int { return strings.Compare(x.ID, y.ID) })
+		for _, e := range closing {
+			reason, cands := b.eng.Explain(e.Rec, pool, res)
+			if reason == record.Unmatched && b.lateIDs[e.ID] {
+				reason = record.Late
+			}
+			closeAt := b.eng.CloseDate(e.Rec)
+			e.BreakID = record.BreakID(e.Item, reason)
+			b.emitBreak(&record.Break{BreakID: e.BreakID, Side: e.Side, Reason: reason, Account: e.Account,
+				Currency: e.Currency, Record: e.Item, Candidates: cands, WindowClosedAt: closeAt})
+			// Retention counts from when the record broke in stream time, so
+			// a jump of the stream time (idle advancement) does not expire
+			// a fresh break before its counterpart can arrive.
+			b.ch.ExpireAt[e.ID] = max(closeAt, b.streamTime) + retention
+			if !b.putIDs[e.ID] {
+				b.ch.Broken = append(b.ch.Broken, e) // stored: becomes broken; put ones are stored broken
+			}
+		}
+	}
+	for _, e := range b.w.Expired(horizon) {
+		if !b.removed[e.ID] {
+			b.ch.Expired = append(b.ch.Expired, e)
+		}
+	}
+}

@@ -1,0 +1,68 @@
+// Package window is a partition's window in the owning instance's memory:
+// the pending records, the records already reported as breaks (so that a
+// late counterpart still matches) and the markers of matched provisional
+// entries, each an Entry (the record and its window state), with the
+// indexes the matcher decides with (by reference key, by account, by close
+// date). A Change is what one batch of input does to it; the Redis store
+// (internal/redisstate) applies a Change durably before the window
+// commits it, and stores each entry in the binary form of codec.go.
+//
+// The package is pure: no Redis, Kafka or clock.
+package window
+
+import (
+	"time"
+
+	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// Entry is a record in the window with its window state. The engine
+// decides on the record; the state is the window's.
+type Entry struct {
+	*engine.Rec
+	// BreakID is set once the record was reported as a break; a late
+	// counterpart matches it and the match clears the break.
+	BreakID string
+	// PendingSince is when the record entered the window (wall clock, as
+	// the matcher passed it): a record becomes a break only after a
+	// minimum time in the window.
+	PendingSince time.Time
+	// Marker: a matched provisional entry kept (under id "pv:<id>") so that
+	// its booked entry, arriving later, is recognised and not matched again.
+	Marker bool
+}
+
+// Broken reports whether the entry was already reported as a break.
+func (e *Entry) Broken() bool { return e.BreakID != "" }
+
+// Change is what one batch of input does to a partition.
+type Change struct {
+	// From and To per topic: the batch covers offsets [From, To).
+	From, To   map[string]int64
+	StreamTime record.Date
+	Put        []*Entry // new entries: pending until CloseAt, or already broken or markers (kept until ExpireAt)
+	CloseAt    map[string]record.Date
+	Matched    []*Entry // entries leaving the window (matched, or duplicates reported)
+	Broken     []*Entry // pending entries now reported as breaks (BreakID set)
+	ExpireAt   map[string]record.Date
+	Expired    []*Entry // broken entries and markers past retention
+}
+
+// NewChange returns an empty change.
+func NewChange() *Change {
+	return &Change{From: map[string]int64{}, To: map[string]int64{}, CloseAt: map[string]record.Date{}, ExpireAt: map[string]record.Date{}}
+}
+
+// Until is the date a put entry is kept until.
+func (c *Change) Until(e *Entry) record.Date {
+	if e.Broken() || e.Marker {
+		return c.ExpireAt[e.ID]
+	}
+	return c.CloseAt[e.ID]
+}
+
+// Empty reports whether the change writes nothing (offsets aside).
+func (c *Change) Empty() bool {
+	return len(c.Put)+len(c.Matched)+len(c.Broken)+len(c.Expired) == 0
+}
