@@ -58,9 +58,12 @@ type Input struct {
 // Move says how a batch moves time besides its records.
 type Move struct {
 	To    record.Date // stream time becomes at least this (0: no change)
-	Final bool        // end of input: close every window now
+	Final bool        // end of input: the stream time becomes EndOfTime, every window closes now
 	Tick  bool        // no input: look at the due windows again
 }
+
+// EndOfTime is a stream time after every date: the end of input.
+const EndOfTime record.Date = 1 << 30
 
 // Output is one decided output: a match or a break.
 type Output struct {
@@ -139,6 +142,9 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 		}
 	}
 	b.streamTime = max(b.streamTime, mv.To)
+	if mv.Final {
+		b.streamTime = EndOfTime
+	}
 	// Windows close only when time moves: the stream time advanced, a tick
 	// (records aged past min-pending, idle advancement) or the end of input.
 	if b.streamTime > streamTime || mv.Tick || mv.Final {

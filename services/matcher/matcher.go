@@ -428,7 +428,7 @@ func (s *Service) CloseAll(ctx context.Context) error {
 	s.procMu.Lock()
 	defer s.procMu.Unlock()
 	for _, p := range parts {
-		if err := s.processBatch(ctx, p, nil, decide.Move{To: endOfTime, Final: true}); err != nil {
+		if err := s.processBatch(ctx, p, nil, decide.Move{Final: true}); err != nil {
 			return err
 		}
 	}
@@ -445,9 +445,6 @@ func (s *Service) Owned() []int32 {
 	}
 	return out
 }
-
-// endOfTime is a stream time after every date.
-const endOfTime record.Date = 1 << 30
 
 func (s *Service) updateLag(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -1,0 +1,392 @@
+package decide
+
+import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/window"
+)
+
+var eng = engine.New(engine.DefaultConfig())
+
+// day0 is the booking date of the tables' records; the default rules
+// close a window 32 days after it (instalments' 31 days + 1 grace).
+var day0, _ = record.ParseDate("2026-03-02")
+
+const closed = 40 // a stream time (days after day0) past every window
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+type txOpt func(*engine.Rec)
+
+func text(desc string) txOpt { return func(r *engine.Rec) { r.Description = desc } }
+func cp(name string) txOpt   { return func(r *engine.Rec) { r.Counterparty = name } }
+func provisional(bankRef string) txOpt {
+	return func(r *engine.Rec) { r.Provisional, r.BankReference = true, bankRef }
+}
+func bankRef(ref string) txOpt { return func(r *engine.Rec) { r.BankReference = ref } }
+
+// tx is a transaction of account A in EUR, booked day days after day0.
+func tx(side record.Side, id, ref string, cents int64, day int, opts ...txOpt) Input {
+	r := &engine.Rec{Item: record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(cents, 2),
+		BookingDate: day0 + record.Date(day), Reference: ref, IngestedAt: t0}, Account: "A"}
+	for _, o := range opts {
+		o(r)
+	}
+	eng.Prepare(r)
+	return Input{Tx: r}
+}
+
+func bank(id, ref string, cents int64, day int, opts ...txOpt) Input {
+	return tx(record.Bank, id, ref, cents, day, opts...)
+}
+func ledger(id, ref string, cents int64, day int, opts ...txOpt) Input {
+	return tx(record.Ledger, id, ref, cents, day, opts...)
+}
+
+// statement is a statement of account A closing on day days after day0.
+func statement(day int, prov bool) Input {
+	d := day0 + record.Date(day)
+	return Input{Statement: &record.Statement{Account: "A", Currency: "EUR", ClosingDate: &d, Provisional: prov}}
+}
+
+// step is one batch: its inputs, how it moves time, and when (wall clock,
+// after t0) it is decided.
+type step struct {
+	ins []Input
+	mv  Move
+	at  time.Duration
+}
+
+func to(day int) Move { return Move{To: day0 + record.Date(day)} }
+
+var final = Move{Final: true}
+
+type tcase struct {
+	name  string
+	cfg   Config
+	steps []step
+	// want: every output in order, "match RULE STATUS IDS [clears IDS]" or
+	// "break REASON ID"; window: the entries left, "ID pending|broken|marker".
+	want, window []string
+}
+
+var defaults = Config{RetentionDays: 62}
+
+var cases = []tcase{
+	{name: "exact reference on arrival", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1/ab", 10000, 1)}}, {ins: []Input{ledger("l1", "inv 1 AB", 10000, 0)}}},
+		want:  []string{"match exact auto b1+l1"}},
+	{name: "reference in the remittance text", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l1", "INV-2026-00123", -5000, 0), bank("b1", "", -5000, 0, text("Payment inv 2026 00123 thank you"))}}},
+		want:  []string{"match reference-in-text auto b1+l1"}},
+	{name: "fee deducted by the bank", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l1", "SO-88412", 985000, 0)}}, {ins: []Input{bank("b1", "SO-88412", 984950, 1)}}},
+		want:  []string{"match fee-deducted auto b1+l1"}},
+	{name: "one bank entry pays a batch of ledger items (1:N) when the window closes", cfg: defaults,
+		steps: []step{
+			{ins: []Input{bank("b1", "", 30000, 2, text("CARD PAYOUT PO-7781")), ledger("l1", "PO-7781", 10000, 0), ledger("l2", "PO-7781", 12000, 0),
+				ledger("l3", "PO-7781", 8000, 1), ledger("l4", "PO-7781", 99900, 1)}},
+			{mv: to(closed)}},
+		want: []string{"match batch auto b1+l1+l2+l3", "break amount_mismatch l4"}, window: []string{"l4 broken"}},
+	{name: "instalments pay one ledger item (N:1)", cfg: defaults,
+		steps: []step{
+			{ins: []Input{ledger("l1", "INV-2026-0005", 30000, 0), bank("b1", "INV 2026 0005", 15000, 4), bank("b2", "inv-2026-5", 15000, 30)}},
+			{mv: to(closed + 30)}},
+		want: []string{"match instalments auto b1+b2+l1"}},
+	{name: "no reference: amount, date and counterparty are proposed at the close", cfg: defaults,
+		steps: []step{
+			{ins: []Input{bank("b1", "", -4599, 0, text("card"), cp("ACME Office Supplies GmbH")), ledger("l1", "", -4599, 1, cp("Acme Office Supplies"))}},
+			{mv: to(closed)}},
+		want: []string{"match amount-date-counterparty proposed b1+l1"}},
+	{name: "a booked entry confirms a matched provisional one (marker)", cfg: defaults,
+		steps: []step{
+			{ins: []Input{bank("p1", "INV-3", 500, 0, provisional("ASR-1")), ledger("l1", "INV-3", 500, 0)}},
+			{ins: []Input{bank("b1", "INV-3", 500, 1, bankRef("ASR-1"))}}},
+		want: []string{"match exact auto l1+p1", "match supersedes-provisional auto b1"}},
+	{name: "the marker of a matched provisional entry is kept until its booked entry comes", cfg: defaults,
+		steps: []step{{ins: []Input{bank("p1", "INV-3", 500, 0, provisional("ASR-1")), ledger("l1", "INV-3", 500, 0)}}},
+		want:  []string{"match exact auto l1+p1"}, window: []string{"pv:p1 marker"}},
+	{name: "a booked entry supersedes its pending provisional entry, then matches", cfg: defaults,
+		steps: []step{
+			{ins: []Input{bank("p1", "INV-3", 500, 0, provisional("ASR-1"))}},
+			{ins: []Input{bank("b1", "INV-3", 500, 1, bankRef("ASR-1"))}},
+			{ins: []Input{ledger("l1", "INV-3", 500, 1)}}},
+		want: []string{"match supersedes-provisional auto p1", "match exact auto b1+l1"}},
+	{name: "the same id again is a duplicate (in the window, and twice in one batch)", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {ins: []Input{bank("b1", "INV-1", 100, 0), ledger("l7", "X", 5, 0), ledger("l7", "X", 5, 0)}}},
+		want:  []string{"break duplicate b1", "break duplicate l7"}, window: []string{"b1 pending", "l7 pending"}},
+	{name: "the same posting twice: one matches, its twin is a duplicate", cfg: defaults,
+		steps: []step{
+			{ins: []Input{ledger("l1", "INV-7", 100, 0, text("rent"), cp("X")), ledger("l2", "INV-7", 100, 0, text("rent"), cp("X"))}},
+			{ins: []Input{bank("b1", "INV-7", 100, 0)}}},
+		want: []string{"match exact auto b1+l1", "break duplicate l2"}},
+	{name: "the same posting twice in a closing pool", cfg: defaults,
+		steps: []step{
+			{ins: []Input{ledger("l1", "INV-7", 100, 0, text("rent"), cp("X")), ledger("l2", "INV-7", 100, 0, text("rent"), cp("X")), bank("b1", "INV-7", 100, 0)}, mv: to(closed)}},
+		want: []string{"match exact auto b1+l1", "break duplicate l2"}},
+	{name: "two equally good counterparts: ambiguous", cfg: defaults,
+		steps: []step{
+			{ins: []Input{ledger("l1", "INV-7", 100, 0, text("rent"), cp("X")), ledger("l3", "INV-7", 100, 0, text("rent March"), cp("Y")), bank("b1", "INV-7", 100, 0)}},
+			{mv: to(closed)}},
+		// Only the record with the tie is ambiguous; each counterpart is
+		// unmatched with the tied record as its candidate.
+		want: []string{"break ambiguous b1", "break unmatched l1", "break unmatched l3"}, window: []string{"b1 broken", "l1 broken", "l3 broken"}},
+	{name: "same reference, different amount: amount mismatch", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b9", "INV-9", 10000, 0), ledger("l4", "INV-9", 15000, 0)}}, {mv: to(closed)}},
+		want:  []string{"break amount_mismatch b9", "break amount_mismatch l4"}, window: []string{"b9 broken", "l4 broken"}},
+	{name: "no counterpart: unmatched when the window closes, not before", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(32)}, {mv: to(33)}},
+		want:  []string{"break unmatched b1"}, window: []string{"b1 broken"}},
+	{name: "a record whose window closed before it arrived is late", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l9", "OTHER", 100, closed)}}, {ins: []Input{bank("b1", "INV-1", 100, 0)}, mv: Move{Tick: true}}},
+		want:  []string{"break late b1"}, window: []string{"b1 broken", "l9 pending"}},
+	{name: "a late counterpart matches the break and clears it", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed)}, {ins: []Input{ledger("l1", "INV-1", 100, 1)}}},
+		want:  []string{"break unmatched b1", "match exact auto b1+l1 clears b1"}},
+	{name: "a break past retention is forgotten: its counterpart no longer finds it", cfg: Config{RetentionDays: 5},
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed)}, {mv: to(closed + 4)}, {mv: to(closed + 5)}, {ins: []Input{ledger("l1", "INV-1", 100, 1)}}},
+		want:  []string{"break unmatched b1"}, window: []string{"l1 pending"}},
+	{name: "retention counts from when the record broke, not from its close date", cfg: Config{RetentionDays: 5},
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(100)}, {mv: to(104)}, {ins: []Input{ledger("l1", "INV-1", 100, 1)}}},
+		want:  []string{"break unmatched b1", "match exact auto b1+l1 clears b1"}},
+	{name: "a record younger than min-pending waits, then breaks", cfg: Config{RetentionDays: 62, MinPending: time.Minute},
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed), at: 59 * time.Second}, {mv: Move{Tick: true}, at: 60 * time.Second}},
+		want:  []string{"break unmatched b1"}, window: []string{"b1 broken"}},
+	{name: "min-pending lets the other file of the day match first", cfg: Config{RetentionDays: 62, MinPending: time.Minute},
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), bank("b2", "INV-2", 100, closed)}}, {ins: []Input{ledger("l1", "INV-1", 100, 0)}, at: 30 * time.Second}},
+		want:  []string{"match exact auto b1+l1"}, window: []string{"b2 pending"}},
+	{name: "held windows decide nothing before the end of input", cfg: Config{RetentionDays: 62, HoldWindows: true},
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {ins: []Input{ledger("l1", "INV-1", 100, 0)}, mv: to(closed)}},
+		want:  nil, window: []string{"b1 pending", "l1 pending"}},
+	{name: "held windows are decided as one pool at the end of input", cfg: Config{RetentionDays: 62, HoldWindows: true},
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), bank("b2", "INV-2", 100, 0)}}, {ins: []Input{ledger("l1", "INV-1", 100, 0)}, mv: to(closed)}, {mv: final}},
+		want:  []string{"match exact auto b1+l1", "break unmatched b2"}, window: []string{"b2 broken"}},
+	{name: "the end of input closes every window, also young records", cfg: Config{RetentionDays: 62, MinPending: time.Hour},
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: final}},
+		want:  []string{"break unmatched b1"}, window: []string{"b1 broken"}},
+	{name: "a booked statement's closing date moves time; a provisional one does not", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {ins: []Input{statement(closed, true)}}, {ins: []Input{statement(closed, false)}}},
+		want:  []string{"break unmatched b1"}, window: []string{"b1 broken"}},
+	{name: "a record and the statement that passed its window in one batch: late", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), statement(closed, false)}}},
+		want:  []string{"break late b1"}, window: []string{"b1 broken"}},
+	{name: "opposite signs never match", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), ledger("l1", "INV-1", -100, 0)}}, {mv: to(closed)}},
+		want:  []string{"break amount_mismatch b1", "break amount_mismatch l1"}, window: []string{"b1 broken", "l1 broken"}},
+}
+
+func TestDecide(t *testing.T) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, win := run(t, tc)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("outputs:\n got  %q\n want %q", got, tc.want)
+			}
+			if !slices.Equal(win, tc.window) {
+				t.Errorf("window:\n got  %q\n want %q", win, tc.window)
+			}
+		})
+	}
+}
+
+// run decides the steps of tc on an empty window, committing each change as
+// the matcher does once it is applied, and returns the outputs and the
+// entries left.
+func run(t *testing.T, tc tcase) (outputs, left []string) {
+	t.Helper()
+	w := window.NewPart()
+	var st record.Date
+	byBreak := map[string]string{} // break id -> record id
+	for i, s := range tc.steps {
+		before := w.Len()
+		res := Decide(w, eng, tc.cfg, st, s.ins, s.mv, t0.Add(s.at))
+		if w.Len() != before {
+			t.Fatalf("step %d: Decide changed the window (%d -> %d entries) before the commit", i, before, w.Len())
+		}
+		checkCounts(t, i, s.ins, res)
+		if res.Change.StreamTime < st {
+			t.Fatalf("step %d: stream time went back from %v to %v", i, st, res.Change.StreamTime)
+		}
+		w.Commit(res.Change)
+		st = res.Change.StreamTime
+		for _, o := range res.Outputs {
+			if m := o.Match; m != nil {
+				var ids []string
+				for _, it := range append(append([]record.Item(nil), m.Bank...), m.Ledger...) {
+					ids = append(ids, it.ID)
+				}
+				slices.Sort(ids)
+				line := fmt.Sprintf("match %s %s %s", m.Rule, m.Status, strings.Join(ids, "+"))
+				if len(m.ClearsBreakIDs) > 0 {
+					var cl []string
+					for _, id := range m.ClearsBreakIDs {
+						cl = append(cl, byBreak[id])
+					}
+					line += " clears " + strings.Join(cl, "+")
+				}
+				if m.MatchID != record.MatchID(ids...) {
+					t.Errorf("step %d: match id %s is not the id of its members", i, m.MatchID)
+				}
+				outputs = append(outputs, line)
+				continue
+			}
+			b := o.Break
+			byBreak[b.BreakID] = b.Record.ID
+			outputs = append(outputs, fmt.Sprintf("break %s %s", b.Reason, b.Record.ID))
+		}
+	}
+	for _, side := range []record.Side{record.Bank, record.Ledger} {
+		n := 0
+		for _, e := range w.Account("A", "EUR") {
+			if e.Side == side && !e.Broken() {
+				n++
+			}
+		}
+		if p := w.Pending()[side]; p != int64(n) {
+			t.Errorf("window counts %d pending %s records, holds %d", p, side, n)
+		}
+	}
+	for _, e := range append(w.Account("A", "EUR"), markers(w)...) {
+		state := "pending"
+		switch {
+		case e.Marker:
+			state = "marker"
+		case e.Broken():
+			state = "broken"
+		}
+		left = append(left, e.ID+" "+state)
+	}
+	slices.Sort(left)
+	return outputs, left
+}
+
+// markers are the markers left by the tables' provisional entries.
+func markers(w *window.Part) []*window.Entry {
+	var out []*window.Entry
+	for _, id := range []string{"p1"} {
+		if e := w.Get("pv:" + id); e != nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// checkCounts: the counts say what the outputs and inputs say.
+func checkCounts(t *testing.T, step int, ins []Input, res *Result) {
+	t.Helper()
+	records := map[record.Side]int{}
+	for _, in := range ins {
+		if in.Tx != nil {
+			records[in.Tx.Side]++
+		}
+	}
+	matches, breaks := map[string]int{}, map[record.BreakReason]int{}
+	for _, o := range res.Outputs {
+		if o.Match != nil {
+			matches[o.Match.Rule]++
+		} else {
+			breaks[o.Break.Reason]++
+		}
+	}
+	if fmt.Sprint(records) != fmt.Sprint(res.Counts.Records) || fmt.Sprint(matches) != fmt.Sprint(res.Counts.Matches) ||
+		fmt.Sprint(breaks) != fmt.Sprint(res.Counts.Breaks) {
+		t.Errorf("step %d: counts %+v, outputs say records %v matches %v breaks %v", step, res.Counts, records, matches, breaks)
+	}
+	if len(res.Latencies) != len(matches) && len(res.Latencies) != countMatches(res) {
+		t.Errorf("step %d: %d latencies for %d matches", step, len(res.Latencies), countMatches(res))
+	}
+}
+
+func countMatches(res *Result) int {
+	n := 0
+	for _, o := range res.Outputs {
+		if o.Match != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// The tables cover every rule of the default set, the supersede rule and
+// every break reason the record package declares.
+func TestTablesCoverEveryRuleAndReason(t *testing.T) {
+	want := map[string]bool{"match " + engine.SupersedeRule: false}
+	for _, r := range engine.DefaultConfig().Rules {
+		want["match "+r.Name] = false
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "../record/match.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if vs, ok := n.(*ast.ValueSpec); ok {
+			if id, ok := vs.Type.(*ast.Ident); ok && id.Name == "BreakReason" {
+				for _, v := range vs.Values {
+					s, _ := strconv.Unquote(v.(*ast.BasicLit).Value)
+					want["break "+s] = false
+				}
+			}
+		}
+		return true
+	})
+	if len(want) < 10 {
+		t.Fatalf("found only %v", want)
+	}
+	for _, tc := range cases {
+		for _, o := range tc.want {
+			f := strings.Fields(o)
+			want[f[0]+" "+f[1]] = true
+		}
+	}
+	for k, covered := range want {
+		if !covered {
+			t.Errorf("no table case has %q", k)
+		}
+	}
+}
+
+// The decision core imports none of the servers' clients and reads no
+// clock.
+func TestPure(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, bad := range []string{"github.com/twmb/franz-go", "github.com/redis/go-redis", "github.com/jackc/pgx", "github.com/prometheus/client_golang"} {
+			if strings.HasPrefix(dep, bad) {
+				t.Errorf("decide depends on %s", dep)
+			}
+		}
+	}
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkgs {
+		for _, f := range p.Files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				if sel, ok := n.(*ast.SelectorExpr); ok {
+					if x, ok := sel.X.(*ast.Ident); ok && x.Name == "time" && slices.Contains([]string{"Now", "Since", "Until", "Sleep", "After", "Tick", "NewTimer", "NewTicker", "AfterFunc"}, sel.Sel.Name) {
+						t.Errorf("%s: time.%s (the clock is an argument)", fset.Position(sel.Pos()), sel.Sel.Name)
+					}
+				}
+				return true
+			})
+		}
+	}
+}
