@@ -107,7 +107,7 @@ func (Parser) Parse(ctx context.Context, r io.Reader, src format.Source, sink fo
 		}
 		if err != nil {
 			line, _ := d.InputPos()
-			return &format.ParseError{File: src.Name, Line: line, Path: strings.Join(path, "/"), Reason: "XML: " + err.Error()}
+			return &format.ParseError{File: src.Name, Line: line, Path: strings.Join(path, "/"), Reason: "XML: " + err.Error(), Err: err}
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -125,7 +125,7 @@ func (Parser) Parse(ctx context.Context, r io.Reader, src format.Source, sink fo
 				}
 				if err := d.DecodeElement(&gh, &t); err != nil {
 					line, _ := d.InputPos()
-					return &format.ParseError{File: src.Name, Line: line, Path: strings.Join(path, "/") + "/GrpHdr", Reason: "XML: " + err.Error()}
+					return &format.ParseError{File: src.Name, Line: line, Path: strings.Join(path, "/") + "/GrpHdr", Reason: "XML: " + err.Error(), Err: err}
 				}
 				p.created = gh.CreDtTm
 				continue
@@ -171,7 +171,7 @@ func (p *parser) child(t xml.StartElement, path string) error {
 	line, _ := p.dec.InputPos()
 	decode := func(v any) error {
 		if err := p.dec.DecodeElement(v, &t); err != nil {
-			return &format.ParseError{File: p.src.Name, Line: line, Path: path, Reason: "XML: " + err.Error()}
+			return &format.ParseError{File: p.src.Name, Line: line, Path: path, Reason: "XML: " + err.Error(), Err: err}
 		}
 		return nil
 	}
@@ -219,22 +219,26 @@ func (p *parser) reject(path string, line int, field, reason string) error {
 func signed(a amount, ind string) (money.Decimal, error) {
 	d, err := money.Parse(strings.TrimSpace(a.Value))
 	if err != nil {
-		return d, fmt.Errorf("amount %q: %v", a.Value, err)
+		return d, &format.FieldError{Field: "Amt", Err: fmt.Errorf("amount %q: %w", a.Value, err)}
 	}
 	switch strings.TrimSpace(ind) {
 	case "CRDT", "":
 		return d, nil
 	case "DBIT":
-		return d.Neg()
+		d, err := d.Neg()
+		if err != nil {
+			return d, &format.FieldError{Field: "Amt", Err: err}
+		}
+		return d, nil
 	}
-	return d, fmt.Errorf("credit/debit indicator %q: want CRDT or DBIT", ind)
+	return d, &format.FieldError{Field: "CdtDbtInd", Err: fmt.Errorf("credit/debit indicator %q: want CRDT or DBIT", ind)}
 }
 
 func (p *parser) balance(b balance, path string, line int) error {
 	st := p.st
 	amt, err := signed(b.Amt, b.CdtDbtInd)
 	if err != nil {
-		return p.reject(path, line, "Bal/Amt", err.Error())
+		return p.reject(path, line, "Bal/"+format.FieldOf(err, "Amt"), err.Error())
 	}
 	if st.currency == "" {
 		st.currency = b.Amt.Ccy
@@ -269,11 +273,7 @@ func (p *parser) entry(e *entry, path string, line int) error {
 	st := p.st
 	amt, err := signed(e.Amt, e.CdtDbtInd)
 	if err != nil {
-		field := "Ntry/Amt"
-		if strings.Contains(err.Error(), "indicator") {
-			field = "Ntry/CdtDbtInd"
-		}
-		return p.reject(path, line, field, err.Error())
+		return p.reject(path, line, "Ntry/"+format.FieldOf(err, "Amt"), err.Error())
 	}
 	if strings.TrimSpace(e.CdtDbtInd) == "" {
 		return p.reject(path, line, "Ntry/CdtDbtInd", "missing: an entry must say CRDT or DBIT")

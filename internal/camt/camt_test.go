@@ -2,6 +2,8 @@ package camt
 
 import (
 	"context"
+	"encoding/xml"
+	"errors"
 	"strings"
 	"testing"
 
@@ -114,4 +116,28 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The bad field is data (ParseError.Field, from the helper's FieldError),
+// and an XML error stays reachable as the cause.
+func TestRejectFieldsAreData(t *testing.T) {
+	doc := func(ntry string) string {
+		return `<Document><BkToCstmrStmt><Stmt><Acct><Id><IBAN>X</IBAN></Id><Ccy>EUR</Ccy></Acct>` + ntry + `</Stmt></BkToCstmrStmt></Document>`
+	}
+	for ntry, field := range map[string]string{
+		`<Ntry><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>CRDIT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-01-01</Dt></BookgDt></Ntry>`: "Ntry/CdtDbtInd",
+		`<Ntry><Amt Ccy="EUR">1.0.0</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-01-01</Dt></BookgDt></Ntry>`: "Ntry/Amt",
+		`<Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">5.00</Amt><CdtDbtInd>X</CdtDbtInd></Bal>`:               "Bal/CdtDbtInd",
+	} {
+		c, err := parse(t, doc(ntry))
+		if err != nil || len(c.Rejects) != 1 || c.Rejects[0].Field != field {
+			t.Errorf("%s: %v %+v, want field %s", ntry, err, c.Rejects, field)
+		}
+	}
+	_, err := parse(t, `<Document><BkToCstmrStmt><Stmt>`)
+	var pe *format.ParseError
+	var se *xml.SyntaxError
+	if !errors.As(err, &pe) || !errors.As(err, &se) {
+		t.Errorf("truncated XML: %v does not wrap its *xml.SyntaxError", err)
+	}
 }

@@ -5,6 +5,7 @@ package format
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -62,7 +63,33 @@ type ParseError struct {
 	Entry  int64  // 1-based source position of the entry; 0 for the file
 	Field  string
 	Reason string
+	Err    error  // the cause, when another error is behind Reason
 	Raw    []byte // the entry's original bytes, for the DLQ
+}
+
+// Unwrap returns the cause.
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// FieldError is an error about one field, as a parser's helpers return it:
+// the caller reports Field as data (ParseError.Field) instead of guessing
+// it from the error's text.
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldOf is the field err names (a FieldError in its chain), else def.
+func FieldOf(err error, def string) string {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return fe.Field
+	}
+	return def
 }
 
 func (e *ParseError) Error() string {
@@ -84,7 +111,11 @@ func (e *ParseError) Error() string {
 		b.WriteString(e.Field)
 	}
 	b.WriteString(": ")
-	b.WriteString(e.Reason)
+	if e.Reason == "" && e.Err != nil {
+		b.WriteString(e.Err.Error())
+	} else {
+		b.WriteString(e.Reason)
+	}
 	return b.String()
 }
 

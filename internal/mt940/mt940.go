@@ -135,7 +135,7 @@ func (Parser) Parse(ctx context.Context, r io.Reader, src format.Source, sink fo
 		// Text before the first tag is a preamble; ignore it.
 	}
 	if err := sc.Err(); err != nil {
-		return &format.ParseError{File: src.Name, Line: lineNo, Reason: "read: " + err.Error()}
+		return &format.ParseError{File: src.Name, Line: lineNo, Reason: "read: " + err.Error(), Err: err}
 	}
 	if err := s.flushField(cur); err != nil {
 		return err

@@ -92,7 +92,7 @@ func (d *Detector) File(ctx context.Context, r io.Reader, src format.Source, sin
 	br := bufio.NewReaderSize(r, sniffLen)
 	head, err := br.Peek(sniffLen)
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		return format.Unknown, &format.ParseError{File: src.Name, Reason: "read: " + err.Error()}
+		return format.Unknown, &format.ParseError{File: src.Name, Reason: "read: " + err.Error(), Err: err}
 	}
 	kind := Detect(head)
 	if len(bytes.TrimSpace(head)) == 0 {

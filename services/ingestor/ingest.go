@@ -249,7 +249,7 @@ func (p *producingSink) Transaction(t *record.Transaction) error {
 	t.IngestedAt = time.Now().Truncate(time.Millisecond)
 	v, err := p.s.codecs.tx.Encode(nil, avro.TransactionNative(t, p.digest))
 	if err != nil {
-		return &format.ParseError{File: p.file, Entry: t.SourcePosition, Reason: "encode: " + err.Error()}
+		return &format.ParseError{File: p.file, Entry: t.SourcePosition, Reason: "encode: " + err.Error(), Err: err}
 	}
 	topic := p.s.cfg.Kafka.Topic(kafka.TopicBankTransactions)
 	if t.Side == record.Ledger {
@@ -267,7 +267,7 @@ func (p *producingSink) Transaction(t *record.Transaction) error {
 func (p *producingSink) Statement(st *record.Statement) error {
 	v, err := p.s.codecs.stmt.Encode(nil, avro.StatementNative(st))
 	if err != nil {
-		return &format.ParseError{File: p.file, Entry: st.SourcePosition, Reason: "encode statement: " + err.Error()}
+		return &format.ParseError{File: p.file, Entry: st.SourcePosition, Reason: "encode statement: " + err.Error(), Err: err}
 	}
 	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: p.s.cfg.Kafka.Topic(kafka.TopicBankStatements), Key: []byte(st.Key()), Value: v}, p.fail)
 	p.statements++
