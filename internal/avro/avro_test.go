@@ -1,6 +1,7 @@
 package avro
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,7 @@ import (
 
 func TestTransactionRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	c, err := NewCodec(ctx, Embedded{}, "recon.bank.transactions-value", schemas.Transaction)
+	c, err := newCodec(ctx, Embedded{}, "recon.bank.transactions-value", schemas.Transaction)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func TestTransactionRoundTrip(t *testing.T) {
 		SourceFile: "bank/x.csv", SourcePosition: 7, Extra: map[string]string{"uetr": "u"},
 		IngestedAt: time.UnixMilli(1767225600123).UTC(),
 	}
-	b, err := c.Encode(nil, TransactionNative(in, "digest"))
+	b, err := c.Encode(nil, transactionNative(withDigest(in, "digest")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +44,7 @@ func TestTransactionRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := TransactionFromNative(m)
+	out, err := transactionFromNative(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +54,23 @@ func TestTransactionRoundTrip(t *testing.T) {
 	out.Amount = in.Amount
 	if !reflect.DeepEqual(in, out) {
 		t.Errorf("round trip:\n in %+v\nout %+v", in, out)
+	}
+	// The typed codec writes the same bytes and reads the same record (its
+	// decoder is the fast path).
+	tc, err := NewTransactionCodec(ctx, Embedded{}, "recon.bank.transactions-value")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := tc.Encode(nil, withDigest(in, "digest"))
+	if err != nil || !bytes.Equal(tb, b) {
+		t.Fatalf("typed encoding differs: %v", err)
+	}
+	tout, err := tc.Decode(ctx, tb)
+	if err != nil || tout.Amount.String() != "-123.45" {
+		t.Fatalf("typed decoding: %v %+v", err, tout)
+	}
+	if tout.Amount = in.Amount; !reflect.DeepEqual(tout, out) {
+		t.Errorf("typed decoding:\n got %+v\nwant %+v", tout, out)
 	}
 	if m["source_digest"] != "digest" {
 		t.Errorf("digest = %v", m["source_digest"])
@@ -67,7 +85,7 @@ func TestTransactionRoundTrip(t *testing.T) {
 
 func TestStatementAndFileEventRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	c, err := NewCodec(ctx, Embedded{}, "recon.bank.statements-value", schemas.Statement)
+	c, err := newCodec(ctx, Embedded{}, "recon.bank.statements-value", schemas.Statement)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +93,7 @@ func TestStatementAndFileEventRoundTrip(t *testing.T) {
 	od := record.MakeDate(2026, 1, 1)
 	in := &record.Statement{ID: "s", Account: "A", Currency: "JPY", OpeningBalance: &ob, ClosingBalance: &cb,
 		OpeningDate: &od, Entries: 3, EntriesTotal: money.New(-1005, 0), Format: "mt940", SourceFile: "f", SourcePosition: 1}
-	b, err := c.Encode(nil, StatementNative(in))
+	b, err := c.Encode(nil, statementNative(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +101,7 @@ func TestStatementAndFileEventRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := StatementFromNative(m)
+	out, err := statementFromNative(m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,12 +110,12 @@ func TestStatementAndFileEventRoundTrip(t *testing.T) {
 		t.Errorf("statement = %+v", out)
 	}
 
-	fc, err := NewCodec(ctx, Embedded{}, "recon.files-value", schemas.FileEvent)
+	fc, err := newCodec(ctx, Embedded{}, "recon.files-value", schemas.FileEvent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fe := &FileEvent{Bucket: "b", Key: "bank/a b.csv", Outcome: OutcomeIngested, Records: 5, EventTime: time.UnixMilli(1000).UTC()}
-	b, err = fc.Encode(nil, FileEventNative(fe))
+	fe := &record.FileEvent{Bucket: "b", Key: "bank/a b.csv", Outcome: record.OutcomeIngested, Records: 5, EventTime: time.UnixMilli(1000).UTC()}
+	b, err = fc.Encode(nil, fileEventNative(fe))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +123,7 @@ func TestStatementAndFileEventRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := FileEventFromNative(m); !reflect.DeepEqual(got, fe) {
+	if got := fileEventFromNative(m); !reflect.DeepEqual(got, fe) {
 		t.Errorf("file event = %+v", got)
 	}
 }
@@ -182,7 +200,7 @@ func TestHTTPRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := NewCodec(ctx, reg, "recon.ledger.transactions-value", schemas.Transaction)
+	w, err := newCodec(ctx, reg, "recon.ledger.transactions-value", schemas.Transaction)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,9 +216,9 @@ func TestHTTPRegistry(t *testing.T) {
 	}
 	// A reader in another process resolves the id through the registry.
 	reg2, _ := NewHTTPRegistry(srv.URL, "u", "p", nil)
-	r := &Codec{name: "transaction", reg: reg2, readers: map[int]*goavroCodec{}}
+	r := &codec{name: "transaction", reg: reg2, readers: map[int]*goavroCodec{}}
 	tx := &record.Transaction{ID: "l-1", Side: record.Ledger, Account: "A", Currency: "USD", Amount: money.New(1, 0)}
-	b, err := w.Encode(nil, TransactionNative(tx, ""))
+	b, err := w.Encode(nil, transactionNative(tx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +240,8 @@ func TestHTTPRegistry(t *testing.T) {
 
 func TestMatchAndBreakRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	mc, err := NewCodec(ctx, Embedded{}, "recon.matches-value", schemas.Match)
+	// Through the typed codecs the services use.
+	mc, err := NewMatchCodec(ctx, Embedded{}, "recon.matches-value")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,39 +252,37 @@ func TestMatchAndBreakRoundTrip(t *testing.T) {
 	m := &record.Match{MatchID: record.MatchID("a", "b"), Rule: "exact", Confidence: 10000, Status: record.Auto,
 		Account: "A", Currency: "EUR", Bank: []record.Item{it("a", record.Bank, -100)}, Ledger: []record.Item{it("b", record.Ledger, -100)},
 		Difference: money.New(0, 2), ClearsBreakIDs: []string{"k-1"}, DecidedAt: record.MakeDate(2026, 3, 2).Time()}
-	b, err := mc.Encode(nil, MatchNative(m))
+	b, err := mc.Encode(nil, m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := mc.Decode(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := MatchFromNative(n)
+	got, err := mc.Decode(ctx, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, m) {
 		t.Errorf("match round trip:\n got %+v\nwant %+v", got, m)
 	}
-	bc, _ := NewCodec(ctx, Embedded{}, "recon.breaks-value", schemas.Break)
+	bc, _ := NewBreakCodec(ctx, Embedded{}, "recon.breaks-value")
 	br := &record.Break{BreakID: record.BreakID(it("a", record.Bank, 5), record.Unmatched), Side: record.Bank, Reason: record.Unmatched,
 		Account: "A", Currency: "EUR", Record: it("a", record.Bank, 5),
 		Candidates:     []record.Candidate{{ID: "z", Currency: "EUR", Amount: money.New(6, 2), BookingDate: 3, Reference: "Q", Score: 5000, Note: "amount"}},
 		WindowClosedAt: record.MakeDate(2026, 3, 6)}
-	b, err = bc.Encode(nil, BreakNative(br))
+	b, err = bc.Encode(nil, br)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err = bc.Decode(ctx, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gb, err := BreakFromNative(n)
+	gb, err := bc.Decode(ctx, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(gb, br) {
 		t.Errorf("break round trip:\n got %+v\nwant %+v", gb, br)
 	}
+}
+
+func withDigest(t *record.Transaction, digest string) *record.Transaction {
+	c := *t
+	c.SourceDigest = digest
+	return &c
 }

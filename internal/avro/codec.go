@@ -38,9 +38,9 @@ type Registry interface {
 	Schema(ctx context.Context, id int) (string, error)
 }
 
-// Codec writes one schema and reads any schema the registry knows.
+// codec writes one schema and reads any schema the registry knows.
 // It is safe for concurrent use.
-type Codec struct {
+type codec struct {
 	name  string
 	id    int
 	codec *goavro.Codec
@@ -50,9 +50,9 @@ type Codec struct {
 	readers map[int]*goavro.Codec
 }
 
-// NewCodec prepares the embedded schema name for subject (TopicNameStrategy:
+// newCodec prepares the embedded schema name for subject (TopicNameStrategy:
 // "<topic>-value"), registering it in reg.
-func NewCodec(ctx context.Context, reg Registry, subject, name string) (*Codec, error) {
+func newCodec(ctx context.Context, reg Registry, subject, name string) (*codec, error) {
 	text, err := schemas.Get(name)
 	if err != nil {
 		return nil, err
@@ -65,14 +65,14 @@ func NewCodec(ctx context.Context, reg Registry, subject, name string) (*Codec, 
 	if err != nil {
 		return nil, fmt.Errorf("avro: register %s as %s: %w", name, subject, err)
 	}
-	return &Codec{name: name, id: id, codec: gc, reg: reg, readers: map[int]*goavro.Codec{id: gc}}, nil
+	return &codec{name: name, id: id, codec: gc, reg: reg, readers: map[int]*goavro.Codec{id: gc}}, nil
 }
 
 // ID is the schema id this codec writes.
-func (c *Codec) ID() int { return c.id }
+func (c *codec) ID() int { return c.id }
 
 // Encode appends the framed Avro encoding of native to dst.
-func (c *Codec) Encode(dst []byte, native map[string]any) ([]byte, error) {
+func (c *codec) Encode(dst []byte, native map[string]any) ([]byte, error) {
 	dst = append(dst, 0, 0, 0, 0, 0)
 	binary.BigEndian.PutUint32(dst[len(dst)-4:], uint32(c.id))
 	out, err := c.codec.BinaryFromNative(dst, native)
@@ -84,7 +84,7 @@ func (c *Codec) Encode(dst []byte, native map[string]any) ([]byte, error) {
 
 // Decode reads a framed value written with any schema id the registry knows
 // and returns its native form (a map of field names).
-func (c *Codec) Decode(ctx context.Context, b []byte) (map[string]any, error) {
+func (c *codec) Decode(ctx context.Context, b []byte) (map[string]any, error) {
 	id, body, err := SplitFrame(b)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func (c *Codec) Decode(ctx context.Context, b []byte) (map[string]any, error) {
 	return m, nil
 }
 
-func (c *Codec) reader(ctx context.Context, id int) (*goavro.Codec, error) {
+func (c *codec) reader(ctx context.Context, id int) (*goavro.Codec, error) {
 	c.mu.RLock()
 	gc := c.readers[id]
 	c.mu.RUnlock()

@@ -21,8 +21,8 @@ import (
 // else (an older writer schema, an amount beyond int64) takes the generic
 // path. Tests hold both paths to the same bytes and the same records.
 
-// DecodeTransaction reads a framed Transaction value.
-func (c *Codec) DecodeTransaction(ctx context.Context, b []byte) (*record.Transaction, error) {
+// decodeTx reads a framed Transaction value.
+func (c *codec) decodeTx(ctx context.Context, b []byte) (*record.Transaction, error) {
 	id, body, err := SplitFrame(b)
 	if err != nil {
 		return nil, err
@@ -40,11 +40,11 @@ func (c *Codec) DecodeTransaction(ctx context.Context, b []byte) (*record.Transa
 	if err != nil {
 		return nil, err
 	}
-	return TransactionFromNative(m)
+	return transactionFromNative(m)
 }
 
-// EncodeMatch appends the framed Match value of m to dst.
-func (c *Codec) EncodeMatch(dst []byte, m *record.Match) ([]byte, error) {
+// encodeMatch appends the framed Match value of m to dst.
+func (c *codec) encodeMatch(dst []byte, m *record.Match) ([]byte, error) {
 	if c.name == schemas.Match {
 		start := len(dst)
 		dst = append(dst, 0, 0, 0, 0, 0)
@@ -54,7 +54,7 @@ func (c *Codec) EncodeMatch(dst []byte, m *record.Match) ([]byte, error) {
 		}
 		dst = dst[:start]
 	}
-	return c.Encode(dst, MatchNative(m))
+	return c.Encode(dst, matchNative(m))
 }
 
 // errGeneric: the value is valid Avro the fast path does not handle.

@@ -16,13 +16,13 @@ import (
 	"github.com/openrecon/recon/schemas"
 )
 
-func codecs(t testing.TB) (tx, match *Codec) {
+func codecs(t testing.TB) (tx, match *codec) {
 	ctx := context.Background()
-	tx, err := NewCodec(ctx, Embedded{}, "t", schemas.Transaction)
+	tx, err := newCodec(ctx, Embedded{}, "t", schemas.Transaction)
 	if err != nil {
 		t.Fatal(err)
 	}
-	match, err = NewCodec(ctx, Embedded{}, "m", schemas.Match)
+	match, err = newCodec(ctx, Embedded{}, "m", schemas.Match)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestFastTransactionMatchesGoavro(t *testing.T) {
 	fast := 0
 	for i := 0; i < 3000; i++ {
 		want := randTransaction(r, i)
-		v, err := tx.Encode(nil, TransactionNative(want, "digest"))
+		v, err := tx.Encode(nil, transactionNative(withDigest(want, "digest")))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,8 +89,8 @@ func TestFastTransactionMatchesGoavro(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		generic, gerr := TransactionFromNative(m)
-		got, err := tx.DecodeTransaction(ctx, v)
+		generic, gerr := transactionFromNative(m)
+		got, err := tx.decodeTx(ctx, v)
 		if (err != nil) != (gerr != nil) {
 			t.Fatalf("transaction %d: fast error %v, generic error %v", i, err, gerr)
 		}
@@ -133,8 +133,8 @@ func TestFastMatchMatchesGoavro(t *testing.T) {
 		if r.IntN(3) == 0 {
 			m.ClearsBreakIDs = []string{randString(r), randString(r)}
 		}
-		want, werr := mc.Encode([]byte("prefix"), MatchNative(m))
-		got, err := mc.EncodeMatch([]byte("prefix"), m)
+		want, werr := mc.Encode([]byte("prefix"), matchNative(m))
+		got, err := mc.encodeMatch([]byte("prefix"), m)
 		if (err != nil) != (werr != nil) {
 			t.Fatalf("match %d: fast error %v, goavro error %v", i, err, werr)
 		}
@@ -157,7 +157,7 @@ func FuzzFastTransaction(f *testing.F) {
 	tx, _ := codecs(f)
 	r := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 4; i++ {
-		v, _ := tx.Encode(nil, TransactionNative(randTransaction(r, i), "d"))
+		v, _ := tx.Encode(nil, transactionNative(randTransaction(r, i)))
 		f.Add(v[5:])
 	}
 	ctx := context.Background()
@@ -168,7 +168,7 @@ func FuzzFastTransaction(f *testing.F) {
 		m, gerr := tx.Decode(ctx, framed)
 		var generic *record.Transaction
 		if gerr == nil {
-			generic, gerr = TransactionFromNative(m)
+			generic, gerr = transactionFromNative(m)
 		}
 		switch {
 		case ferr != nil && gerr == nil && !errors.Is(ferr, errGeneric) && !errors.Is(ferr, errRange):
@@ -183,19 +183,19 @@ func FuzzFastTransaction(f *testing.F) {
 
 func BenchmarkDecodeTransaction(b *testing.B) {
 	tx, _ := codecs(b)
-	v, _ := tx.Encode(nil, TransactionNative(randTransaction(rand.New(rand.NewPCG(1, 1)), 1), "d"))
+	v, _ := tx.Encode(nil, transactionNative(randTransaction(rand.New(rand.NewPCG(1, 1)), 1)))
 	ctx := context.Background()
 	b.Run("goavro", func(b *testing.B) {
 		for b.Loop() {
 			m, _ := tx.Decode(ctx, v)
-			if _, err := TransactionFromNative(m); err != nil {
+			if _, err := transactionFromNative(m); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := tx.DecodeTransaction(ctx, v); err != nil {
+			if _, err := tx.decodeTx(ctx, v); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -210,14 +210,14 @@ func BenchmarkEncodeMatch(b *testing.B) {
 		Currency: "EUR", Bank: []record.Item{it}, Ledger: []record.Item{it}, Difference: money.New(0, 2), DecidedAt: time.UnixMilli(1790000000000)}
 	b.Run("goavro", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := mc.Encode(nil, MatchNative(m)); err != nil {
+			if _, err := mc.Encode(nil, matchNative(m)); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("fast", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := mc.EncodeMatch(nil, m); err != nil {
+			if _, err := mc.encodeMatch(nil, m); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -229,8 +229,8 @@ func BenchmarkEncodeMatch(b *testing.B) {
 func TestHugeBlockCountRefused(t *testing.T) {
 	ctx := context.Background()
 	tx, mc := codecs(t)
-	v, err := tx.Encode(nil, TransactionNative(&record.Transaction{ID: "x", Side: record.Bank, Account: "A", Currency: "EUR",
-		Amount: money.New(1, 2)}, ""))
+	v, err := tx.Encode(nil, transactionNative(&record.Transaction{ID: "x", Side: record.Bank, Account: "A", Currency: "EUR",
+		Amount: money.New(1, 2)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestHugeBlockCountRefused(t *testing.T) {
 	if _, err := decodeTransaction(huge[5:]); err == nil {
 		t.Error("fast path: a map of 2^30 entries decoded")
 	}
-	m, err := mc.EncodeMatch(nil, &record.Match{MatchID: "m", Rule: "r", Status: record.Auto, Account: "A", Currency: "EUR",
+	m, err := mc.encodeMatch(nil, &record.Match{MatchID: "m", Rule: "r", Status: record.Auto, Account: "A", Currency: "EUR",
 		Bank: []record.Item{{ID: "b", Amount: money.New(1, 2)}}})
 	if err != nil {
 		t.Fatal(err)

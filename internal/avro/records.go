@@ -10,8 +10,8 @@ import (
 	"github.com/openrecon/recon/internal/record"
 )
 
-// TransactionNative returns the Avro native form of t (schemas/transaction.avsc).
-func TransactionNative(t *record.Transaction, digest string) map[string]any {
+// transactionNative returns the Avro native form of t (schemas/transaction.avsc).
+func transactionNative(t *record.Transaction) map[string]any {
 	var vd any
 	if t.ValueDate != nil {
 		vd = goavroUnion("int.date", time.Unix(int64(*t.ValueDate)*86400, 0).UTC())
@@ -36,16 +36,16 @@ func TransactionNative(t *record.Transaction, digest string) map[string]any {
 		"provisional":     t.Provisional,
 		"statement_id":    t.StatementID,
 		"source_file":     t.SourceFile,
-		"source_digest":   digest,
+		"source_digest":   t.SourceDigest,
 		"source_position": t.SourcePosition,
 		"ingested_at":     t.IngestedAt.UTC(),
 		"extra":           extra,
 	}
 }
 
-// TransactionFromNative maps a decoded Avro Transaction back to a record.
+// transactionFromNative maps a decoded Avro Transaction back to a record.
 // Fields missing from older writer schemas take their defaults.
-func TransactionFromNative(m map[string]any) (*record.Transaction, error) {
+func transactionFromNative(m map[string]any) (*record.Transaction, error) {
 	t := &record.Transaction{
 		ID:             str(m["id"]),
 		Account:        str(m["account"]),
@@ -96,8 +96,8 @@ func TransactionFromNative(m map[string]any) (*record.Transaction, error) {
 	return t, nil
 }
 
-// StatementNative returns the Avro native form of s (schemas/statement.avsc).
-func StatementNative(s *record.Statement) map[string]any {
+// statementNative returns the Avro native form of s (schemas/statement.avsc).
+func statementNative(s *record.Statement) map[string]any {
 	optDate := func(d *record.Date) any {
 		if d == nil {
 			return nil
@@ -128,8 +128,8 @@ func StatementNative(s *record.Statement) map[string]any {
 	}
 }
 
-// StatementFromNative maps a decoded StatementBalance back to a record.
-func StatementFromNative(m map[string]any) (*record.Statement, error) {
+// statementFromNative maps a decoded StatementBalance back to a record.
+func statementFromNative(m map[string]any) (*record.Statement, error) {
 	s := &record.Statement{
 		ID: str(m["statement_id"]), Account: str(m["account"]), Currency: str(m["currency"]),
 		Sequence: str(m["sequence"]), Format: str(m["format"]), Entries: int(i64(m["entries"])),
@@ -166,22 +166,8 @@ func StatementFromNative(m map[string]any) (*record.Statement, error) {
 	return s, nil
 }
 
-// FileEvent is the Go form of schemas/file_event.avsc.
-type FileEvent struct {
-	Bucket, Key, ETag, Side, Digest, Format, Outcome, Reason string
-	Size, Records, Rejected, Statements                      int64
-	EventTime                                                time.Time
-}
-
-// Outcomes of ingesting a file.
-const (
-	OutcomeIngested    = "INGESTED"
-	OutcomeDuplicate   = "DUPLICATE"
-	OutcomeQuarantined = "QUARANTINED"
-)
-
-// FileEventNative returns the Avro native form of e.
-func FileEventNative(e *FileEvent) map[string]any {
+// fileEventNative returns the Avro native form of e.
+func fileEventNative(e *record.FileEvent) map[string]any {
 	return map[string]any{
 		"bucket": e.Bucket, "key": e.Key, "size": e.Size, "etag": e.ETag, "side": e.Side,
 		"event_time": e.EventTime.UTC(), "digest": e.Digest, "format": e.Format,
@@ -190,9 +176,9 @@ func FileEventNative(e *FileEvent) map[string]any {
 	}
 }
 
-// FileEventFromNative maps a decoded FileEvent back.
-func FileEventFromNative(m map[string]any) *FileEvent {
-	e := &FileEvent{
+// fileEventFromNative maps a decoded FileEvent back.
+func fileEventFromNative(m map[string]any) *record.FileEvent {
+	e := &record.FileEvent{
 		Bucket: str(m["bucket"]), Key: str(m["key"]), ETag: str(m["etag"]), Side: str(m["side"]),
 		Digest: str(m["digest"]), Format: str(m["format"]), Outcome: str(m["outcome"]),
 		Reason: str(m["reason"]), Size: i64(m["size"]), Records: i64(m["records"]),
@@ -272,8 +258,8 @@ func itemFromNative(v any, side record.Side, currency string) (record.Item, erro
 	return it, nil
 }
 
-// MatchNative returns the Avro native form of m (schemas/match.avsc).
-func MatchNative(m *record.Match) map[string]any {
+// matchNative returns the Avro native form of m (schemas/match.avsc).
+func matchNative(m *record.Match) map[string]any {
 	items := func(its []record.Item) []any {
 		out := make([]any, len(its))
 		for i, it := range its {
@@ -293,8 +279,8 @@ func MatchNative(m *record.Match) map[string]any {
 	}
 }
 
-// MatchFromNative maps a decoded Match back.
-func MatchFromNative(n map[string]any) (*record.Match, error) {
+// matchFromNative maps a decoded Match back.
+func matchFromNative(n map[string]any) (*record.Match, error) {
 	m := &record.Match{MatchID: str(n["match_id"]), Rule: str(n["rule"]), Account: str(n["account"]),
 		Currency: str(n["currency"]), Explanation: str(n["explanation"]),
 		Status: record.MatchStatus(strings.ToLower(str(n["status"])))}
@@ -330,8 +316,8 @@ func MatchFromNative(n map[string]any) (*record.Match, error) {
 	return m, nil
 }
 
-// BreakNative returns the Avro native form of b (schemas/break.avsc).
-func BreakNative(b *record.Break) map[string]any {
+// breakNative returns the Avro native form of b (schemas/break.avsc).
+func breakNative(b *record.Break) map[string]any {
 	cands := make([]any, len(b.Candidates))
 	for i, c := range b.Candidates {
 		cands[i] = map[string]any{"id": c.ID, "amount": c.Amount.Rat(), "booking_date": c.BookingDate.Time(),
@@ -347,8 +333,8 @@ func BreakNative(b *record.Break) map[string]any {
 	}
 }
 
-// BreakFromNative maps a decoded Break back.
-func BreakFromNative(n map[string]any) (*record.Break, error) {
+// breakFromNative maps a decoded Break back.
+func breakFromNative(n map[string]any) (*record.Break, error) {
 	b := &record.Break{BreakID: str(n["break_id"]), Reason: record.BreakReason(strings.ToLower(str(n["reason"]))),
 		Account: str(n["account"]), Currency: str(n["currency"])}
 	side, err := record.ParseSide(str(n["side"]))

@@ -98,6 +98,9 @@ type Transaction struct {
 	SourcePosition int64             `json:"source_position"`
 	Extra          map[string]string `json:"extra,omitempty"`
 	IngestedAt     time.Time         `json:"-"`
+	// SourceDigest is the hex SHA-256 of the source file, written to the
+	// topic; the decoders leave it empty (no consumer reads it).
+	SourceDigest string `json:"-"`
 }
 
 // Key is the match key and the Kafka message key: account|currency.
@@ -144,3 +147,19 @@ func ID(prefix, fileDigest string, position int64, detail int) string {
 	var sum [sha256.Size]byte
 	return prefix + "-" + hex.EncodeToString(h.Sum(sum[:0])[:12])
 }
+
+// FileEvent is what the ingestor reports of one file (schemas/file_event.avsc,
+// topic recon.files): where it came from, its digest and format, and its
+// outcome.
+type FileEvent struct {
+	Bucket, Key, ETag, Side, Digest, Format, Outcome, Reason string
+	Size, Records, Rejected, Statements                      int64
+	EventTime                                                time.Time
+}
+
+// Outcomes of ingesting a file.
+const (
+	OutcomeIngested    = "INGESTED"
+	OutcomeDuplicate   = "DUPLICATE"
+	OutcomeQuarantined = "QUARANTINED"
+)

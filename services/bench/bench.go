@@ -34,7 +34,6 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
-	"github.com/openrecon/recon/schemas"
 	"github.com/openrecon/recon/services/ingestor"
 	"github.com/openrecon/recon/services/loader"
 	"github.com/openrecon/recon/services/matcher"
@@ -363,8 +362,14 @@ func latency(ctx context.Context, kc kafka.Config, cfg Config, res *Result, out 
 		return err
 	}
 	defer cl.Close()
-	txc, _ := avro.NewCodec(ctx, avro.Embedded{}, "t", schemas.Transaction)
-	mc, _ := avro.NewCodec(ctx, avro.Embedded{}, "m", schemas.Match)
+	txc, err := avro.NewTransactionCodec(ctx, avro.Embedded{}, "t")
+	if err != nil {
+		return err
+	}
+	mc, err := avro.NewMatchCodec(ctx, avro.Embedded{}, "m")
+	if err != nil {
+		return err
+	}
 	cons, err := kafka.NewClient(kc, kgo.ConsumeTopics(kc.Topic(kafka.TopicMatches)), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	if err != nil {
 		return err
@@ -384,11 +389,7 @@ func latency(ctx context.Context, kc kafka.Config, cfg Config, res *Result, out 
 			cancel()
 			now := time.Now()
 			f.EachRecord(func(r *kgo.Record) {
-				m, err := mc.Decode(ctx, r.Value)
-				if err != nil {
-					return
-				}
-				match, err := avro.MatchFromNative(m)
+				match, err := mc.Decode(ctx, r.Value)
 				if err != nil || !strings.HasPrefix(match.Account, latencyAccount) {
 					return // not a latency pair: the throughput phase's last outputs can still arrive
 				}
@@ -412,7 +413,7 @@ func latency(ctx context.Context, kc kafka.Config, cfg Config, res *Result, out 
 			if side == record.Bank {
 				t.ID = record.ID("b", "latency", int64(i), 0)
 			}
-			v, err := txc.Encode(nil, avro.TransactionNative(t, ""))
+			v, err := txc.Encode(nil, t)
 			if err != nil {
 				return err
 			}

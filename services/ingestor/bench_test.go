@@ -13,8 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
 )
 
@@ -72,7 +72,7 @@ func BenchmarkIngestCSV(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if res.Outcome != avro.OutcomeIngested || res.Records != rows {
+		if res.Outcome != record.OutcomeIngested || res.Records != rows {
 			b.Fatalf("outcome %+v", res)
 		}
 	}

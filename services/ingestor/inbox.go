@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/record"
 )
 
@@ -123,7 +122,7 @@ func (s *Service) IngestInboxFile(ctx context.Context, rel string) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if res.Outcome != avro.OutcomeQuarantined {
+	if res.Outcome != record.OutcomeQuarantined {
 		dst := uniquePath(filepath.Join(s.cfg.Inbox, ProcessedDir, filepath.Base(rel)))
 		if err := os.Rename(full, dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("inbox: move to processed: %w", err)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/format"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
@@ -45,7 +44,7 @@ func (s *Service) ingest(ctx context.Context, j *job) (*Result, error) {
 	s.m.bytes.Add(float64(size))
 
 	if prev, ok := s.ledger.ingested(digest); ok {
-		res.Outcome, res.Format = avro.OutcomeDuplicate, prev.Format
+		res.Outcome, res.Format = record.OutcomeDuplicate, prev.Format
 		s.m.files.WithLabelValues(prev.Format, "duplicate").Inc()
 		s.log.Info("file already ingested", "file", j.name, "digest", digest, "first_key", prev.Key)
 		return res, nil
@@ -74,7 +73,7 @@ func (s *Service) ingest(ctx context.Context, j *job) (*Result, error) {
 		sample, _ := io.ReadAll(io.LimitReader(f, dlqSampleLimit))
 		return s.quarantine(ctx, j, res, sample, pe.Error())
 	}
-	res.Outcome = avro.OutcomeIngested
+	res.Outcome = record.OutcomeIngested
 	res.Records, res.Rejected, res.Statements = sink.records, sink.rejected, sink.statements
 	if err := s.produceOutcome(ctx, res); err != nil {
 		s.abort(ctx)
@@ -114,7 +113,7 @@ func (s *Service) parseSafely(ctx context.Context, r io.Reader, src format.Sourc
 // reason (and the start of the file) and a QUARANTINED outcome, in one
 // transaction; then the file is moved aside.
 func (s *Service) quarantine(ctx context.Context, j *job, res *Result, sample []byte, reason string) (*Result, error) {
-	res.Outcome, res.Reason = avro.OutcomeQuarantined, reason
+	res.Outcome, res.Reason = record.OutcomeQuarantined, reason
 	if res.Format == "" {
 		res.Format = string(format.Unknown)
 	}
@@ -144,7 +143,7 @@ func (s *Service) quarantine(ctx context.Context, j *job, res *Result, sample []
 }
 
 func (s *Service) produceOutcome(ctx context.Context, res *Result) error {
-	v, err := s.codecs.file.Encode(nil, avro.FileEventNative(res))
+	v, err := s.codecs.file.Encode(nil, res)
 	if err != nil {
 		return err
 	}
@@ -247,7 +246,8 @@ func (p *producingSink) Transaction(t *record.Transaction) error {
 		return err
 	}
 	t.IngestedAt = time.Now().Truncate(time.Millisecond)
-	v, err := p.s.codecs.tx.Encode(nil, avro.TransactionNative(t, p.digest))
+	t.SourceDigest = p.digest
+	v, err := p.s.codecs.tx.Encode(nil, t)
 	if err != nil {
 		return &format.ParseError{File: p.file, Entry: t.SourcePosition, Reason: "encode: " + err.Error(), Err: err}
 	}
@@ -265,7 +265,7 @@ func (p *producingSink) Transaction(t *record.Transaction) error {
 }
 
 func (p *producingSink) Statement(st *record.Statement) error {
-	v, err := p.s.codecs.stmt.Encode(nil, avro.StatementNative(st))
+	v, err := p.s.codecs.stmt.Encode(nil, st)
 	if err != nil {
 		return &format.ParseError{File: p.file, Entry: st.SourcePosition, Reason: "encode statement: " + err.Error(), Err: err}
 	}

@@ -30,7 +30,6 @@ import (
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/s3event"
 	"github.com/openrecon/recon/internal/telemetry"
-	"github.com/openrecon/recon/schemas"
 )
 
 // Deps are what the ingestor is given rather than builds.
@@ -49,7 +48,11 @@ type Service struct {
 	store objectStore
 
 	prod   *kgo.Client // transactional producer
-	codecs struct{ tx, stmt, file *avro.Codec }
+	codecs struct {
+		tx   *avro.Codec[record.Transaction]
+		stmt *avro.Codec[record.Statement]
+		file *avro.Codec[record.FileEvent]
+	}
 
 	ledger   *fileLedger
 	detector *parse.Detector
@@ -96,20 +99,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		s.prod.Close()
 		return nil, err
 	}
-	for _, c := range []struct {
-		dst         **avro.Codec
-		topic, name string
-	}{
-		{&s.codecs.tx, s.cfg.Kafka.Topic(kafka.TopicBankTransactions), schemas.Transaction},
-		{&s.codecs.stmt, s.cfg.Kafka.Topic(kafka.TopicBankStatements), schemas.Statement},
-		{&s.codecs.file, s.cfg.Kafka.Topic(kafka.TopicFiles), schemas.FileEvent},
-	} {
-		if *c.dst, err = avro.NewCodec(ctx, reg, c.topic+"-value", c.name); err != nil {
-			s.prod.Close()
-			return nil, err
-		}
+	subject := func(topic string) string { return s.cfg.Kafka.Topic(topic) + "-value" }
+	if s.codecs.tx, err = avro.NewTransactionCodec(ctx, reg, subject(kafka.TopicBankTransactions)); err == nil {
+		_, err = avro.NewTransactionCodec(ctx, reg, subject(kafka.TopicLedgerTransactions))
 	}
-	if _, err := avro.NewCodec(ctx, reg, s.cfg.Kafka.Topic(kafka.TopicLedgerTransactions)+"-value", schemas.Transaction); err != nil {
+	if err == nil {
+		s.codecs.stmt, err = avro.NewStatementCodec(ctx, reg, subject(kafka.TopicBankStatements))
+	}
+	if err == nil {
+		s.codecs.file, err = avro.NewFileEventCodec(ctx, reg, subject(kafka.TopicFiles))
+	}
+	if err != nil {
 		s.prod.Close()
 		return nil, err
 	}
@@ -232,13 +232,12 @@ func (s *Service) handleEvent(ctx context.Context, r *kgo.Record) error {
 }
 
 // decodeEvent accepts an S3 notification (JSON) or an Avro FileEvent.
-func decodeEvent(v []byte, fc *avro.Codec, ctx context.Context) ([]s3event.Object, error) {
+func decodeEvent(v []byte, fc *avro.Codec[record.FileEvent], ctx context.Context) ([]s3event.Object, error) {
 	if len(v) > 0 && v[0] == 0 {
-		m, err := fc.Decode(ctx, v)
+		fe, err := fc.Decode(ctx, v)
 		if err != nil {
 			return nil, err
 		}
-		fe := avro.FileEventFromNative(m)
 		if fe.Key == "" || fe.Bucket == "" {
 			return nil, errors.New("file event without bucket or key")
 		}
@@ -283,7 +282,7 @@ type job struct {
 }
 
 // Result is the outcome of one file.
-type Result = avro.FileEvent
+type Result = record.FileEvent
 
 func (s *Service) ingestWithRetry(ctx context.Context, j *job) (*Result, error) {
 	var res *Result

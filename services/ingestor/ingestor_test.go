@@ -78,8 +78,8 @@ type harness struct {
 	brokers []string
 	cl      *kgo.Client
 	start   map[string]map[int32]int64
-	codec   *avro.Codec
-	fcodec  *avro.Codec
+	codec   *avro.Codec[record.Transaction]
+	fcodec  *avro.Codec[record.FileEvent]
 }
 
 func newHarness(t *testing.T, brokers []string) *harness {
@@ -94,8 +94,8 @@ func newHarness(t *testing.T, brokers []string) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, brokers: brokers, cl: cl, start: map[string]map[int32]int64{}}
-	h.codec, _ = avro.NewCodec(ctx, avro.Embedded{}, "x", schemas.Transaction)
-	h.fcodec, _ = avro.NewCodec(ctx, avro.Embedded{}, "x", schemas.FileEvent)
+	h.codec, _ = avro.NewTransactionCodec(ctx, avro.Embedded{}, "x")
+	h.fcodec, _ = avro.NewFileEventCodec(ctx, avro.Embedded{}, "x")
 	h.mark()
 	return h
 }
@@ -164,16 +164,15 @@ func (h *harness) read() map[string][]*kgo.Record {
 }
 
 // waitOutcomes waits until recon.files holds an outcome for each digest.
-func (h *harness) waitOutcomes(digests ...string) map[string]*avro.FileEvent {
+func (h *harness) waitOutcomes(digests ...string) map[string]*record.FileEvent {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		got := map[string]*avro.FileEvent{}
+		got := map[string]*record.FileEvent{}
 		for _, r := range h.read()[kafka.TopicFiles] {
-			m, err := h.fcodec.Decode(context.Background(), r.Value)
+			fe, err := h.fcodec.Decode(context.Background(), r.Value)
 			if err != nil {
 				h.t.Fatal(err)
 			}
-			fe := avro.FileEventFromNative(m)
 			got[fe.Digest] = fe
 		}
 		all := true
@@ -266,10 +265,10 @@ func TestS3NotificationToTopics(t *testing.T) {
 	h.produce(kafka.TopicFileEvents, s3Notification("bank/March 2026, stmt.csv", "ledger/gl.csv", "bank/mystery.bin"))
 	bankDigest, ledgerDigest, binDigest := digestOf(bankCSV), digestOf(ledgerCSV), digestOf("%PDF-1.7 "+run)
 	outcomes := h.waitOutcomes(bankDigest, ledgerDigest, binDigest)
-	if o := outcomes[bankDigest]; o.Outcome != avro.OutcomeIngested || o.Records != 2 || o.Rejected != 1 || o.Format != "bank-csv" || o.Key != "bank/March 2026, stmt.csv" {
+	if o := outcomes[bankDigest]; o.Outcome != record.OutcomeIngested || o.Records != 2 || o.Rejected != 1 || o.Format != "bank-csv" || o.Key != "bank/March 2026, stmt.csv" {
 		t.Errorf("bank outcome = %+v", o)
 	}
-	if o := outcomes[binDigest]; o.Outcome != avro.OutcomeQuarantined || !strings.Contains(o.Reason, "unrecognised format") {
+	if o := outcomes[binDigest]; o.Outcome != record.OutcomeQuarantined || !strings.Contains(o.Reason, "unrecognised format") {
 		t.Errorf("mystery outcome = %+v", o)
 	}
 
@@ -281,11 +280,7 @@ func TestS3NotificationToTopics(t *testing.T) {
 			if r.Value[0] != 0 || int(r.Value[4]) != schemas.EmbeddedIDs[schemas.Transaction] {
 				t.Errorf("%s: value not Confluent-framed with schema id 1: % x", topic, r.Value[:5])
 			}
-			m, err := h.codec.Decode(context.Background(), r.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tx, err := avro.TransactionFromNative(m)
+			tx, err := h.codec.Decode(context.Background(), r.Value)
 			if err != nil {
 				t.Fatal(err)
 			}

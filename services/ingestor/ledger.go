@@ -12,6 +12,7 @@ import (
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
 )
 
 // fileLedger knows which file digests were ingested. Its durable form is the
@@ -20,13 +21,13 @@ import (
 // a background reader keeps following what other instances commit.
 type fileLedger struct {
 	mu     sync.RWMutex
-	byHash map[string]*avro.FileEvent
+	byHash map[string]*record.FileEvent
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log *slog.Logger) (*fileLedger, error) {
-	l := &fileLedger{byHash: map[string]*avro.FileEvent{}, done: make(chan struct{})}
+func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec[record.FileEvent], log *slog.Logger) (*fileLedger, error) {
+	l := &fileLedger{byHash: map[string]*record.FileEvent{}, done: make(chan struct{})}
 	cl, err := kafka.NewClient(kc,
 		kgo.ConsumeTopics(kc.Topic(kafka.TopicFiles)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -54,13 +55,12 @@ func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log
 		if r.Attrs.IsControl() {
 			return
 		}
-		m, err := codec.Decode(ctx, r.Value)
+		fe, err := codec.Decode(ctx, r.Value)
 		if err != nil {
 			log.Warn("file ledger: undecodable record", "offset", r.Offset, "err", err)
 			return
 		}
-		fe := avro.FileEventFromNative(m)
-		if fe.Outcome == avro.OutcomeIngested && fe.Digest != "" {
+		if fe.Outcome == record.OutcomeIngested && fe.Digest != "" {
 			l.add(fe)
 		}
 	}
@@ -101,14 +101,14 @@ func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec, log
 	return l, nil
 }
 
-func (l *fileLedger) ingested(digest string) (*avro.FileEvent, bool) {
+func (l *fileLedger) ingested(digest string) (*record.FileEvent, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	fe, ok := l.byHash[digest]
 	return fe, ok
 }
 
-func (l *fileLedger) add(fe *avro.FileEvent) {
+func (l *fileLedger) add(fe *record.FileEvent) {
 	l.mu.Lock()
 	if _, ok := l.byHash[fe.Digest]; !ok {
 		l.byHash[fe.Digest] = fe

@@ -23,7 +23,6 @@ import (
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/warehouse"
-	"github.com/openrecon/recon/schemas"
 )
 
 // Config is the loader's configuration.
@@ -71,7 +70,8 @@ type Service struct {
 	log     *slog.Logger
 	store   warehouse.Store
 	cl      *kgo.Client
-	mc, bc  *avro.Codec
+	mc      *avro.Codec[record.Match]
+	bc      *avro.Codec[record.Break]
 	topics  struct{ matches, breaks string }
 	m       *metrics
 	ready   atomic.Bool
@@ -127,10 +127,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.mc, err = avro.NewCodec(ctx, reg, s.topics.matches+"-value", schemas.Match); err != nil {
+	if s.mc, err = avro.NewMatchCodec(ctx, reg, s.topics.matches+"-value"); err != nil {
 		return nil, err
 	}
-	if s.bc, err = avro.NewCodec(ctx, reg, s.topics.breaks+"-value", schemas.Break); err != nil {
+	if s.bc, err = avro.NewBreakCodec(ctx, reg, s.topics.breaks+"-value"); err != nil {
 		return nil, err
 	}
 	s.cl, err = kafka.NewClient(cfg.Kafka,
@@ -284,11 +284,7 @@ func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Bat
 		next[r.Topic][r.Partition] = r.Offset + 1
 		switch r.Topic {
 		case s.topics.matches:
-			n, err := s.mc.Decode(ctx, r.Value)
-			var m *record.Match
-			if err == nil {
-				m, err = avro.MatchFromNative(n)
-			}
+			m, err := s.mc.Decode(ctx, r.Value)
 			if err != nil {
 				if err := s.deadLetter(ctx, r, err); err != nil {
 					return nil, err
@@ -297,11 +293,7 @@ func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Bat
 			}
 			b.Matches = append(b.Matches, m)
 		case s.topics.breaks:
-			n, err := s.bc.Decode(ctx, r.Value)
-			var br *record.Break
-			if err == nil {
-				br, err = avro.BreakFromNative(n)
-			}
+			br, err := s.bc.Decode(ctx, r.Value)
 			if err != nil {
 				if err := s.deadLetter(ctx, r, err); err != nil {
 					return nil, err

@@ -21,7 +21,6 @@ import (
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/warehouse"
-	"github.com/openrecon/recon/schemas"
 )
 
 // produce writes n matches and n breaks (from start), each twice, as an
@@ -36,8 +35,8 @@ func produce(t *testing.T, kc kafka.Config, start, n int) {
 	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kc)); err != nil {
 		t.Fatal(err)
 	}
-	mc, _ := avro.NewCodec(ctx, avro.Embedded{}, "m", schemas.Match)
-	bc, _ := avro.NewCodec(ctx, avro.Embedded{}, "b", schemas.Break)
+	mc, _ := avro.NewMatchCodec(ctx, avro.Embedded{}, "m")
+	bc, _ := avro.NewBreakCodec(ctx, avro.Embedded{}, "b")
 	for i := start; i < start+n; i++ {
 		it := func(id string, side record.Side) record.Item {
 			return record.Item{ID: id, Side: side, Currency: "EUR", Amount: money.New(int64(i), 2), BookingDate: 20000, SourcePosition: int64(i)}
@@ -48,8 +47,8 @@ func produce(t *testing.T, kc kafka.Config, start, n int) {
 		bi := it(fmt.Sprint("x", i), record.Bank)
 		br := &record.Break{BreakID: record.BreakID(bi, record.Unmatched), Side: record.Bank, Reason: record.Unmatched,
 			Account: "A", Currency: "EUR", Record: bi, Candidates: []record.Candidate{}, WindowClosedAt: 20004}
-		mv, _ := mc.Encode(nil, avro.MatchNative(m))
-		bv, _ := bc.Encode(nil, avro.BreakNative(br))
+		mv, _ := mc.Encode(nil, m)
+		bv, _ := bc.Encode(nil, br)
 		for j := 0; j < 2; j++ {
 			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: kc.Topic(kafka.TopicMatches), Key: []byte(m.MatchID), Value: mv},
 				&kgo.Record{Topic: kc.Topic(kafka.TopicBreaks), Key: []byte(br.BreakID), Value: bv}).FirstErr(); err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/decide"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
@@ -127,14 +126,14 @@ func (s *Service) encodeOutputs(poison []redisstate.OutEntry, outs []decide.Outp
 	out := append(make([]redisstate.OutEntry, 0, len(poison)+len(outs)), poison...)
 	for _, o := range outs {
 		if m := o.Match; m != nil {
-			v, err := s.codecs.match.EncodeMatch(nil, m)
+			v, err := s.codecs.match.Encode(nil, m)
 			if err != nil {
 				return nil, fmt.Errorf("encode match %s: %w", m.MatchID, err)
 			}
 			out = append(out, redisstate.OutEntry{Topic: s.topics.matches, Key: []byte(m.MatchID), Value: v})
 			continue
 		}
-		v, err := s.codecs.brk.Encode(nil, avro.BreakNative(o.Break))
+		v, err := s.codecs.brk.Encode(nil, o.Break)
 		if err != nil {
 			return nil, fmt.Errorf("encode break %s: %w", o.Break.BreakID, err)
 		}
@@ -152,7 +151,7 @@ func (s *Service) poison(kr *kgo.Record, err error) redisstate.OutEntry {
 }
 
 func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engine.Rec, error) {
-	t, err := s.codecs.tx.DecodeTransaction(ctx, kr.Value)
+	t, err := s.codecs.tx.Decode(ctx, kr.Value)
 	if err != nil {
 		return nil, err
 	}
@@ -175,11 +174,7 @@ func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engin
 }
 
 func (s *Service) decodeStatement(ctx context.Context, kr *kgo.Record) (*record.Statement, error) {
-	m, err := s.codecs.stmt.Decode(ctx, kr.Value)
-	if err != nil {
-		return nil, err
-	}
-	return avro.StatementFromNative(m)
+	return s.codecs.stmt.Decode(ctx, kr.Value)
 }
 
 // reload loads partition p again from Redis (offsets, stream time and

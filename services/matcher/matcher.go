@@ -33,7 +33,6 @@ import (
 	"github.com/openrecon/recon/internal/redisstate"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/window"
-	"github.com/openrecon/recon/schemas"
 )
 
 // Config is the matcher's configuration.
@@ -125,8 +124,13 @@ type Service struct {
 	decideCfg decide.Config
 
 	cl, prod *kgo.Client
-	codecs   struct{ tx, stmt, match, brk *avro.Codec }
-	topics   struct{ bank, ledger, stmt, matches, breaks, dlq string }
+	codecs   struct {
+		tx    *avro.Codec[record.Transaction]
+		stmt  *avro.Codec[record.Statement]
+		match *avro.Codec[record.Match]
+		brk   *avro.Codec[record.Break]
+	}
+	topics struct{ bank, ledger, stmt, matches, breaks, dlq string }
 
 	procMu    sync.Mutex // one round of batches at a time (the poll loop, ticks, CloseAll)
 	mu        sync.Mutex
@@ -173,15 +177,18 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		s.prod.Close()
 		return nil, err
 	}
-	for _, c := range []struct {
-		dst         **avro.Codec
-		topic, name string
-	}{{&s.codecs.tx, s.topics.bank, schemas.Transaction}, {&s.codecs.stmt, s.topics.stmt, schemas.Statement},
-		{&s.codecs.match, s.topics.matches, schemas.Match}, {&s.codecs.brk, s.topics.breaks, schemas.Break}} {
-		if *c.dst, err = avro.NewCodec(ctx, reg, c.topic+"-value", c.name); err != nil {
-			s.prod.Close()
-			return nil, err
-		}
+	if s.codecs.tx, err = avro.NewTransactionCodec(ctx, reg, s.topics.bank+"-value"); err == nil {
+		s.codecs.stmt, err = avro.NewStatementCodec(ctx, reg, s.topics.stmt+"-value")
+	}
+	if err == nil {
+		s.codecs.match, err = avro.NewMatchCodec(ctx, reg, s.topics.matches+"-value")
+	}
+	if err == nil {
+		s.codecs.brk, err = avro.NewBreakCodec(ctx, reg, s.topics.breaks+"-value")
+	}
+	if err != nil {
+		s.prod.Close()
+		return nil, err
 	}
 	s.cl, err = kafka.NewClient(cfg.Kafka,
 		kgo.ConsumerGroup(cfg.Group),

@@ -17,16 +17,16 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
-	"github.com/openrecon/recon/schemas"
 )
 
 type env struct {
-	t      *testing.T
-	kc     kafka.Config
-	cl     *kgo.Client
-	tx     *avro.Codec
-	mc, bc *avro.Codec
-	seen   int
+	t    *testing.T
+	kc   kafka.Config
+	cl   *kgo.Client
+	tx   *avro.Codec[record.Transaction]
+	mc   *avro.Codec[record.Match]
+	bc   *avro.Codec[record.Break]
+	seen int
 }
 
 func newEnv(t *testing.T) *env {
@@ -45,14 +45,14 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, kc: kc, cl: cl}
-	e.tx, _ = avro.NewCodec(context.Background(), avro.Embedded{}, "t", schemas.Transaction)
-	e.mc, _ = avro.NewCodec(context.Background(), avro.Embedded{}, "m", schemas.Match)
-	e.bc, _ = avro.NewCodec(context.Background(), avro.Embedded{}, "b", schemas.Break)
+	e.tx, _ = avro.NewTransactionCodec(context.Background(), avro.Embedded{}, "t")
+	e.mc, _ = avro.NewMatchCodec(context.Background(), avro.Embedded{}, "m")
+	e.bc, _ = avro.NewBreakCodec(context.Background(), avro.Embedded{}, "b")
 	return e
 }
 
 func (e *env) produce(t *record.Transaction) {
-	v, err := e.tx.Encode(nil, avro.TransactionNative(t, ""))
+	v, err := e.tx.Encode(nil, t)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -83,12 +83,10 @@ func (e *env) outputs() ([]*record.Match, []*record.Break) {
 		}
 		f.EachRecord(func(r *kgo.Record) {
 			if r.Topic == kafka.TopicMatches {
-				n, _ := e.mc.Decode(context.Background(), r.Value)
-				m, _ := avro.MatchFromNative(n)
+				m, _ := e.mc.Decode(context.Background(), r.Value)
 				ms = append(ms, m)
 			} else {
-				n, _ := e.bc.Decode(context.Background(), r.Value)
-				b, _ := avro.BreakFromNative(n)
+				b, _ := e.bc.Decode(context.Background(), r.Value)
 				bs = append(bs, b)
 			}
 		})

@@ -33,7 +33,6 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
-	"github.com/openrecon/recon/schemas"
 )
 
 // Headers of a webhook request.
@@ -117,7 +116,7 @@ type Service struct {
 	rdb   redis.UniversalClient
 	http  *http.Client
 	cl    *kgo.Client
-	codec *avro.Codec
+	codec *avro.Codec[record.Break]
 	m     struct {
 		sent, skipped, failed *prometheus.CounterVec
 	}
@@ -161,7 +160,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	topic := cfg.Kafka.Topic(kafka.TopicBreaks)
-	if s.codec, err = avro.NewCodec(ctx, reg, topic+"-value", schemas.Break); err != nil {
+	if s.codec, err = avro.NewBreakCodec(ctx, reg, topic+"-value"); err != nil {
 		return nil, err
 	}
 	s.cl, err = kafka.NewClient(cfg.Kafka,
@@ -211,11 +210,7 @@ func (s *Service) Run(ctx context.Context) error {
 		f.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
 		breaks := make([]*record.Break, 0, len(recs))
 		for _, r := range recs {
-			n, err := s.codec.Decode(ctx, r.Value)
-			var b *record.Break
-			if err == nil {
-				b, err = avro.BreakFromNative(n)
-			}
+			b, err := s.codec.Decode(ctx, r.Value)
 			if err != nil {
 				s.log.Error("undecodable break sent to the DLQ", "partition", r.Partition, "offset", r.Offset, "err", err)
 				if err := kafka.DeadLetter(ctx, s.cl, s.cfg.Kafka.Topic(kafka.TopicDLQ), r, "notify", err); err != nil {

@@ -24,7 +24,6 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
-	"github.com/openrecon/recon/schemas"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -106,13 +105,13 @@ func produceBreaks(t *testing.T, kc kafka.Config, n int) []string {
 	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kc)); err != nil {
 		t.Fatal(err)
 	}
-	codec, _ := avro.NewCodec(ctx, avro.Embedded{}, "b", schemas.Break)
+	codec, _ := avro.NewBreakCodec(ctx, avro.Embedded{}, "b")
 	var ids []string
 	for i := 0; i < n; i++ {
 		it := record.Item{ID: "L" + string(rune('a'+i)), Side: record.Ledger, Currency: "EUR", Amount: money.New(int64(i), 2), BookingDate: 20000}
 		b := &record.Break{BreakID: record.BreakID(it, record.Unmatched), Side: record.Ledger, Reason: record.Unmatched,
 			Account: "A", Currency: "EUR", Record: it, Candidates: []record.Candidate{}, WindowClosedAt: 20004}
-		v, err := codec.Encode(nil, avro.BreakNative(b))
+		v, err := codec.Encode(nil, b)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
-	"github.com/openrecon/recon/schemas"
 )
 
 // outputs are the final matches and breaks of a run.
@@ -65,11 +64,11 @@ func collect(ctx context.Context, kc kafka.Config) (*outputs, error) {
 			remaining[o.Topic+"/"+strconv.Itoa(int(o.Partition))] = o.Offset
 		}
 	})
-	mc, err := avro.NewCodec(ctx, avro.Embedded{}, topics[0]+"-value", schemas.Match)
+	mc, err := avro.NewMatchCodec(ctx, avro.Embedded{}, topics[0]+"-value")
 	if err != nil {
 		return nil, err
 	}
-	bc, err := avro.NewCodec(ctx, avro.Embedded{}, topics[1]+"-value", schemas.Break)
+	bc, err := avro.NewBreakCodec(ctx, avro.Embedded{}, topics[1]+"-value")
 	if err != nil {
 		return nil, err
 	}
@@ -97,12 +96,7 @@ func collect(ctx context.Context, kc kafka.Config) (*outputs, error) {
 			}
 			switch r.Topic {
 			case topics[0]:
-				n, err := mc.Decode(ctx, r.Value)
-				if err != nil {
-					decodeErr = err
-					return
-				}
-				m, err := avro.MatchFromNative(n)
+				m, err := mc.Decode(ctx, r.Value)
 				if err != nil {
 					decodeErr = err
 					return
@@ -112,12 +106,7 @@ func collect(ctx context.Context, kc kafka.Config) (*outputs, error) {
 					out.matches = append(out.matches, m)
 				}
 			case topics[1]:
-				n, err := bc.Decode(ctx, r.Value)
-				if err != nil {
-					decodeErr = err
-					return
-				}
-				b, err := avro.BreakFromNative(n)
+				b, err := bc.Decode(ctx, r.Value)
 				if err != nil {
 					decodeErr = err
 					return
@@ -336,7 +325,7 @@ func (s *Summary) Print(w io.Writer, dir string) {
 		fmt.Fprintf(w, "  %s       matched %s; unmatched bank %s, ledger %s (absolute)\n", c, a.Matched, a.UnmatchedBank, a.UnmatchedLedger)
 	}
 	for _, f := range s.Files {
-		if f.Outcome != avro.OutcomeIngested {
+		if f.Outcome != record.OutcomeIngested {
 			fmt.Fprintf(w, "  file %s: %s %s\n", f.File, f.Outcome, f.Reason)
 		}
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
@@ -199,11 +198,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	return sum, nil
 }
 
-func describeOutcome(res *avro.FileEvent) string {
+func describeOutcome(res *record.FileEvent) string {
 	switch res.Outcome {
-	case avro.OutcomeDuplicate:
+	case record.OutcomeDuplicate:
 		return "skipped: same content as a file already ingested"
-	case avro.OutcomeQuarantined:
+	case record.OutcomeQuarantined:
 		return "QUARANTINED: " + res.Reason
 	}
 	return res.Format
