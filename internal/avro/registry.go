@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/schemas"
 )
 
@@ -188,19 +189,33 @@ func (r *HTTPRegistry) Schema(ctx context.Context, id int) (string, error) {
 	return out.Schema, nil
 }
 
-// NewRegistryFromConfig returns the HTTP registry at url, or Embedded when
-// url is empty. The password is read from passwordFile when given.
-func NewRegistryFromConfig(url, user, passwordFile string) (Registry, error) {
-	if url == "" {
+// RegistryConfig says where the Confluent-compatible Schema Registry is.
+// An empty URL means no registry: the embedded schema ids.
+type RegistryConfig struct {
+	URL, User    string
+	PasswordFile string // read by Open
+}
+
+// Register declares the Schema Registry settings on l.
+func (r *RegistryConfig) Register(l *config.Loader) {
+	l.String(&r.URL, "schema-registry-url", r.URL, "Schema Registry URL (empty: embedded schema ids)")
+	l.String(&r.User, "schema-registry-user", r.User, "Schema Registry basic-auth user")
+	l.String(&r.PasswordFile, "schema-registry-password-file", r.PasswordFile, "file holding the Schema Registry password")
+}
+
+// Open returns the HTTP registry at the URL, or Embedded when it is empty;
+// it reads the password file.
+func (r RegistryConfig) Open() (Registry, error) {
+	if r.URL == "" {
 		return Embedded{}, nil
 	}
 	var pass string
-	if passwordFile != "" {
-		b, err := os.ReadFile(passwordFile)
+	if r.PasswordFile != "" {
+		b, err := os.ReadFile(r.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("schema registry password file: %w", err)
 		}
 		pass = strings.TrimRight(string(b), "\r\n")
 	}
-	return NewHTTPRegistry(url, user, pass, nil)
+	return NewHTTPRegistry(r.URL, r.User, pass, nil)
 }

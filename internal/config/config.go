@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,6 +54,39 @@ func (l *Loader) String(p *string, name, def, usage string) {
 // Int declares an int setting.
 func (l *Loader) Int(p *int, name string, def int, usage string) {
 	l.fs.IntVar(p, name, def, l.usage(name, usage))
+}
+
+// Int32 declares an int32 setting.
+func (l *Loader) Int32(p *int32, name string, def int32, usage string) {
+	*p = def
+	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (default %d)", def)), func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 32)
+		*p = int32(n)
+		return err
+	})
+}
+
+// Int16 declares an int16 setting.
+func (l *Loader) Int16(p *int16, name string, def int16, usage string) {
+	*p = def
+	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (default %d)", def)), func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 16)
+		*p = int16(n)
+		return err
+	})
+}
+
+// MiB declares a size setting given in MiB and kept in bytes; *p (bytes)
+// is the default.
+func (l *Loader) MiB(p *int64, name, usage string) {
+	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (default %d)", *p>>20)), func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err == nil && (n < 0 || n > 1<<43) {
+			err = fmt.Errorf("%d MiB is out of range", n)
+		}
+		*p = n << 20
+		return err
+	})
 }
 
 // Bool declares a bool setting.

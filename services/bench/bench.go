@@ -124,8 +124,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	records := 2 * cfg.Pairs
 
 	// Ingest.
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "bench-" + run, Manual: true, MaxFileSize: 4 << 30,
-		TempDir: dir, TransactionTimeout: 10 * time.Minute}, ingestor.Deps{Log: quiet(), Registry: prometheus.NewRegistry()})
+	icfg := ingestor.Defaults()
+	icfg.Kafka, icfg.TransactionalID, icfg.Manual, icfg.ConsumeEvents = kc, "bench-"+run, true, false
+	icfg.MaxFileSize, icfg.TempDir, icfg.TransactionTimeout = 4<<30, dir, 10*time.Minute
+	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: quiet(), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		return nil, err
 	}
@@ -147,9 +149,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	mctx, stop := context.WithCancel(ctx)
 	defer stop()
 	var ms []*matcher.Service
-	mcfg := matcher.Config{Kafka: kc, Group: "bench-" + run, RedisPrefix: "bench-" + run, MinPending: time.Hour, MaxBatch: cfg.MaxBatch}
+	mcfg := matcher.Defaults()
+	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix, mcfg.MinPending, mcfg.IdleAdvance = kc, "bench-"+run, "bench-"+run, time.Hour, 0
+	if cfg.MaxBatch > 0 {
+		mcfg.MaxBatch = cfg.MaxBatch
+	}
 	for i := 0; i < cfg.Matchers; i++ {
-		m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: quiet(), Registry: prometheus.NewRegistry(), Redis: rdb})
+		m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: quiet(), Metrics: prometheus.NewRegistry(), Redis: rdb})
 		if err != nil {
 			return nil, err
 		}
@@ -457,8 +463,9 @@ func loadPhase(ctx context.Context, kc kafka.Config, cfg Config, run string, res
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	reg := prometheus.NewRegistry()
-	l, err := loader.New(lctx, loader.Config{Kafka: kc, Group: "bench-loader-" + run, DatabaseURL: cfg.DatabaseURL + sep + "search_path=" + schema,
-		BatchSize: 5000, BatchInterval: 200 * time.Millisecond}, loader.Deps{Log: quiet(), Registry: reg})
+	lcfg := loader.Defaults()
+	lcfg.Kafka, lcfg.Group, lcfg.DatabaseURL, lcfg.BatchInterval = kc, "bench-loader-"+run, cfg.DatabaseURL+sep+"search_path="+schema, 200*time.Millisecond
+	l, err := loader.New(lctx, lcfg, loader.Deps{Log: quiet(), Metrics: reg})
 	if err != nil {
 		return err
 	}

@@ -215,8 +215,8 @@ func TestChaos(t *testing.T) {
 	kc := kafka.Config{Brokers: s.brokers, TopicPrefix: s.prefix + ".", Partitions: 6, ReplicationFactor: 1, Provision: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: s.prefix, Manual: true, MaxFileSize: 1 << 30, TempDir: dir},
-		ingestor.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
+	ing, err := ingestor.New(ctx, manualIngestor(kc, s.prefix, dir),
+		ingestor.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,8 +338,8 @@ func TestZombieMatcher(t *testing.T) {
 	dir := t.TempDir()
 	kc := kafka.Config{Brokers: s.brokers, TopicPrefix: s.prefix + ".", Partitions: 6, ReplicationFactor: 1, Provision: true}
 	ctx := context.Background()
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: s.prefix, Manual: true, MaxFileSize: 1 << 30, TempDir: dir},
-		ingestor.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
+	ing, err := ingestor.New(ctx, manualIngestor(kc, s.prefix, dir),
+		ingestor.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,4 +454,11 @@ func readKeys(t *testing.T, kc kafka.Config, topic string) (map[string]bool, int
 		})
 	}
 	return keys, dups
+}
+
+// manualIngestor is an ingestor fed by IngestPath.
+func manualIngestor(kc kafka.Config, txnID, dir string) ingestor.Config {
+	c := ingestor.Defaults()
+	c.Kafka, c.TransactionalID, c.Manual, c.ConsumeEvents, c.MaxFileSize, c.TempDir = kc, txnID, true, false, 1<<30, dir
+	return c
 }

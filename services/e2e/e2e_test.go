@@ -145,23 +145,29 @@ func TestPipelineRealServers(t *testing.T) {
 	shift := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).Sub(time.Now())
 	future := func() time.Time { return time.Now().Add(shift) }
 
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "e2e-" + run, Inbox: inbox, PollInterval: 100 * time.Millisecond,
-		MaxFileSize: 1 << 30, TempDir: t.TempDir()}, ingestor.Deps{Log: log, Registry: prometheus.NewRegistry()})
+	icfg := ingestor.Defaults()
+	icfg.Kafka, icfg.TransactionalID, icfg.Inbox, icfg.ConsumeEvents, icfg.PollInterval = kc, "e2e-"+run, inbox, false, 100*time.Millisecond
+	icfg.MaxFileSize, icfg.TempDir = 1<<30, t.TempDir()
+	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: log, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mat, err := matcher.New(ctx, matcher.Config{Kafka: kc, Group: "e2e-matcher-" + run, RedisPrefix: "e2e-" + run,
-		IdleAdvance: 3 * time.Second, MinPending: 3 * time.Second, Now: future}, matcher.Deps{Log: log, Registry: prometheus.NewRegistry(), Redis: rdb})
+	mcfg := matcher.Defaults()
+	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix = kc, "e2e-matcher-"+run, "e2e-"+run
+	mcfg.IdleAdvance, mcfg.MinPending, mcfg.Now = 3*time.Second, 3*time.Second, future
+	mat, err := matcher.New(ctx, mcfg, matcher.Deps{Log: log, Metrics: prometheus.NewRegistry(), Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lo, err := loader.New(ctx, loader.Config{Kafka: kc, Group: "e2e-loader-" + run, DatabaseURL: dbURL, BatchSize: 200,
-		BatchInterval: 200 * time.Millisecond}, loader.Deps{Log: log, Registry: prometheus.NewRegistry()})
+	lcfg := loader.Defaults()
+	lcfg.Kafka, lcfg.Group, lcfg.DatabaseURL, lcfg.BatchSize, lcfg.BatchInterval = kc, "e2e-loader-"+run, dbURL, 200, 200*time.Millisecond
+	lo, err := loader.New(ctx, lcfg, loader.Deps{Log: log, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	no, err := notifier.New(ctx, notifier.Config{Kafka: kc, Group: "e2e-notifier-" + run, RedisPrefix: "e2e-" + run,
-		WebhookURL: hook.URL}.WithSecret(string(rc.secret)), notifier.Deps{Log: log, Registry: prometheus.NewRegistry(), Redis: rdb})
+	ncfg := notifier.Defaults()
+	ncfg.Kafka, ncfg.Group, ncfg.RedisPrefix, ncfg.WebhookURL, ncfg.Log = kc, "e2e-notifier-"+run, "e2e-"+run, hook.URL, false
+	no, err := notifier.New(ctx, ncfg.WithSecret(string(rc.secret)), notifier.Deps{Log: log, Metrics: prometheus.NewRegistry(), Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}

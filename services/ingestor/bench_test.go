@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
 )
@@ -39,10 +38,11 @@ func BenchmarkIngestCSV(b *testing.B) {
 	const rows = 1_000_000
 	inbox := b.TempDir()
 	run := fmt.Sprint(time.Now().UnixNano())
-	cfg := Config{Kafka: kafka.Config{Brokers: brokers, Partitions: 4, Provision: true},
-		TransactionalID: "bench-" + run, Inbox: inbox, MaxFileSize: 4 << 30, TempDir: b.TempDir(), TransactionTimeout: 10 * time.Minute}
+	cfg := Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Partitions, cfg.TransactionalID, cfg.Inbox, cfg.ConsumeEvents = brokers, 4, "bench-"+run, inbox, false
+	cfg.MaxFileSize, cfg.TempDir, cfg.TransactionTimeout = 4<<30, b.TempDir(), 10*time.Minute
 	ctx := context.Background()
-	s, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
+	s, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		b.Fatal(err)
 	}

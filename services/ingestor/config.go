@@ -6,11 +6,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 )
 
-// Config is the ingestor's configuration.
+// Config is the ingestor's configuration. Start from Defaults.
 type Config struct {
 	Kafka kafka.Config
 
@@ -25,13 +26,13 @@ type Config struct {
 	// `recon reconcile`; neither events nor an inbox are needed.
 	Manual bool
 
-	// Schema Registry; empty URL = embedded schema ids.
-	RegistryURL, RegistryUser, RegistryPasswordFile string
+	SchemaRegistry avro.RegistryConfig
 
 	S3 S3Config
 
 	// Inbox is a folder watched for files (subfolders bank/ and ledger/ set
 	// the side; files at the top level are sided by content). Empty = off.
+	// Load checks that it is a folder.
 	Inbox        string
 	PollInterval time.Duration
 
@@ -45,10 +46,6 @@ type Config struct {
 	TempDir string
 	// TransactionTimeout bounds one file's Kafka transaction.
 	TransactionTimeout time.Duration
-	// OpsAddr serves /metrics, /healthz and /readyz; empty = off.
-	OpsAddr string
-
-	afterParse func()
 }
 
 // S3Config says how to read objects from S3 or an S3-compatible store.
@@ -64,45 +61,39 @@ type S3Config struct {
 	QuarantinePrefix string
 }
 
-// Register declares the settings on l; call Parse on l, then Validate.
-func (c *Config) Register(l *config.Loader) {
-	finishKafka := c.Kafka.Register(l, "recon-ingestor")
-	l.String(&c.Group, "group", "recon-ingestor", "consumer group on recon.file-events")
+// Defaults is the configuration the settings, `recon up`, `recon
+// reconcile` and the tests start from.
+func Defaults() Config {
 	host, _ := os.Hostname()
-	l.String(&c.TransactionalID, "transactional-id", "recon-ingestor-"+host, "Kafka transactional id (stable per instance)")
-	l.Bool(&c.ConsumeEvents, "consume-events", true, "consume S3 event notifications from recon.file-events")
-	var reg kafka.RegistryFlags
-	reg.Register(l)
-	l.String(&c.S3.Endpoint, "s3-endpoint", "", "S3 endpoint for S3-compatible stores (empty: AWS)")
-	l.String(&c.S3.Region, "s3-region", "us-east-1", "S3 region")
-	l.Bool(&c.S3.PathStyle, "s3-path-style", false, "path-style S3 addressing (most S3-compatible stores)")
-	l.String(&c.S3.AccessKey, "s3-access-key", "", "static S3 access key (empty: AWS default credential chain)")
-	l.String(&c.S3.SecretKeyFile, "s3-secret-key-file", "", "file holding the static S3 secret key")
-	l.String(&c.S3.QuarantinePrefix, "s3-quarantine-prefix", "quarantine/", "where unreadable objects are copied (empty: no copy)")
-	l.String(&c.Inbox, "inbox", "", "folder to watch for files (bank/ and ledger/ subfolders)")
-	l.Duration(&c.PollInterval, "inbox-poll", time.Second, "inbox polling interval")
-	l.String(&c.CSVProfiles, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
-	var maxMB int
-	l.Int(&maxMB, "max-file-mb", 2048, "largest file accepted, in MiB")
-	l.String(&c.TempDir, "temp-dir", os.TempDir(), "where objects are spooled while parsed")
-	l.Duration(&c.TransactionTimeout, "transaction-timeout", 5*time.Minute, "Kafka transaction timeout for one file")
-	l.String(&c.OpsAddr, "ops-addr", ":9101", "address of /metrics, /healthz, /readyz (empty: off)")
-	c.afterParse = func() {
-		finishKafka()
-		c.RegistryURL, c.RegistryUser, c.RegistryPasswordFile = reg.URL, reg.User, reg.PasswordFile
-		c.MaxFileSize = int64(maxMB) << 20
-	}
+	return Config{Kafka: kafka.Defaults("recon-ingestor"), Group: "recon-ingestor", TransactionalID: "recon-ingestor-" + host,
+		ConsumeEvents: true, S3: S3Config{Region: "us-east-1", QuarantinePrefix: "quarantine/"}, PollInterval: time.Second,
+		MaxFileSize: 2048 << 20, TempDir: os.TempDir(), TransactionTimeout: 5 * time.Minute}
 }
 
-// Finish applies derived settings after parsing.
-func (c *Config) Finish() {
-	if c.afterParse != nil {
-		c.afterParse()
-	}
+// Register declares the settings on l, with c's values as their defaults.
+func (c *Config) Register(l *config.Loader) {
+	c.Kafka.Register(l)
+	c.SchemaRegistry.Register(l)
+	l.String(&c.Group, "group", c.Group, "consumer group on recon.file-events")
+	l.String(&c.TransactionalID, "transactional-id", c.TransactionalID, "Kafka transactional id (stable per instance)")
+	l.Bool(&c.ConsumeEvents, "consume-events", c.ConsumeEvents, "consume S3 event notifications from recon.file-events")
+	l.String(&c.S3.Endpoint, "s3-endpoint", c.S3.Endpoint, "S3 endpoint for S3-compatible stores (empty: AWS)")
+	l.String(&c.S3.Region, "s3-region", c.S3.Region, "S3 region")
+	l.Bool(&c.S3.PathStyle, "s3-path-style", c.S3.PathStyle, "path-style S3 addressing (most S3-compatible stores)")
+	l.String(&c.S3.AccessKey, "s3-access-key", c.S3.AccessKey, "static S3 access key (empty: AWS default credential chain)")
+	l.String(&c.S3.SecretKeyFile, "s3-secret-key-file", c.S3.SecretKeyFile, "file holding the static S3 secret key")
+	l.String(&c.S3.QuarantinePrefix, "s3-quarantine-prefix", c.S3.QuarantinePrefix, "where unreadable objects are copied (empty: no copy)")
+	l.String(&c.Inbox, "inbox", c.Inbox, "folder to watch for files (bank/ and ledger/ subfolders)")
+	l.Duration(&c.PollInterval, "inbox-poll", c.PollInterval, "inbox polling interval")
+	l.String(&c.CSVProfiles, "csv-profiles", c.CSVProfiles, "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
+	l.MiB(&c.MaxFileSize, "max-file-mb", "largest file accepted, in MiB")
+	l.String(&c.TempDir, "temp-dir", c.TempDir, "where objects are spooled while parsed")
+	l.Duration(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "Kafka transaction timeout for one file")
 }
 
-// Validate reports every configuration mistake at once.
-func (c *Config) Validate() error {
+// Validate reports every configuration mistake at once. It reads no file
+// and changes nothing.
+func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate()}
 	if c.TransactionalID == "" {
 		errs = append(errs, errors.New("transactional-id is empty"))
@@ -113,29 +104,37 @@ func (c *Config) Validate() error {
 	if !c.ConsumeEvents && c.Inbox == "" && !c.Manual {
 		errs = append(errs, errors.New("nothing to do: consume-events is off and no inbox is set"))
 	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, errors.New("inbox-poll must be positive"))
+	}
+	if c.MaxFileSize <= 0 {
+		errs = append(errs, errors.New("max-file-mb must be positive"))
+	}
+	if (c.S3.AccessKey == "") != (c.S3.SecretKeyFile == "" && c.S3.secretKey == "") {
+		errs = append(errs, errors.New("static S3 credentials need both s3-access-key and s3-secret-key-file"))
+	}
+	if c.TransactionTimeout <= 0 {
+		errs = append(errs, errors.New("transaction-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads what the settings point at: the S3 secret key file, and
+// checks that the inbox is a folder.
+func (c *Config) Load() error {
+	var errs []error
 	if c.Inbox != "" {
 		if st, err := os.Stat(c.Inbox); err != nil || !st.IsDir() {
 			errs = append(errs, fmt.Errorf("inbox %q is not a folder", c.Inbox))
 		}
 	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = time.Second
-	}
-	if c.MaxFileSize <= 0 {
-		errs = append(errs, errors.New("max-file-mb must be positive"))
-	}
 	if c.S3.SecretKeyFile != "" {
 		b, err := os.ReadFile(c.S3.SecretKeyFile)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("s3-secret-key-file: %w", err))
+		} else if c.S3.secretKey = trimNewline(string(b)); c.S3.secretKey == "" {
+			errs = append(errs, fmt.Errorf("s3-secret-key-file %s is empty", c.S3.SecretKeyFile))
 		}
-		c.S3.secretKey = trimNewline(string(b))
-	}
-	if (c.S3.AccessKey == "") != (c.S3.secretKey == "") {
-		errs = append(errs, errors.New("static S3 credentials need both s3-access-key and s3-secret-key-file"))
-	}
-	if c.TransactionTimeout <= 0 {
-		c.TransactionTimeout = 5 * time.Minute
 	}
 	return errors.Join(errs...)
 }

@@ -34,8 +34,8 @@ import (
 
 // Deps are what the ingestor is given rather than builds.
 type Deps struct {
-	Log      *slog.Logger
-	Registry prometheus.Registerer
+	Log     *slog.Logger
+	Metrics prometheus.Registerer // Prometheus registry of the service's metrics
 	// Store overrides the S3 client built from Config.S3 (tests).
 	Store objectStore
 }
@@ -65,8 +65,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
-	m, err := newMetrics(deps.Registry)
+	if err := cfg.Load(); err != nil {
+		return nil, err
+	}
+	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
+	m, err := newMetrics(deps.Metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +97,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	reg, err := cfg.SchemaRegistry.Open()
 	if err != nil {
 		s.prod.Close()
 		return nil, err

@@ -218,7 +218,7 @@ func startIngestor(t *testing.T, cfg Config, store objectStore) (*Service, *prom
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := New(ctx, cfg, Deps{Log: log, Registry: reg, Store: store})
+	s, err := New(ctx, cfg, Deps{Log: log, Metrics: reg, Store: store})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -255,8 +255,9 @@ func TestS3NotificationToTopics(t *testing.T) {
 	putObject(t, s3cl, "bank/mystery.bin", "%PDF-1.7 "+run)
 
 	h := newHarness(t, brokers)
-	cfg := Config{Kafka: kafka.Config{Brokers: brokers, Partitions: 4, Provision: true}, Group: "test-ingestor-" + run,
-		TransactionalID: "test-ingestor-" + run, ConsumeEvents: true, S3: s3cfg, MaxFileSize: 1 << 20, TempDir: t.TempDir()}
+	cfg := Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Partitions, cfg.Group, cfg.TransactionalID = brokers, 4, "test-ingestor-"+run, "test-ingestor-"+run
+	cfg.S3, cfg.MaxFileSize, cfg.TempDir = s3cfg, 1<<20, t.TempDir()
 	h.skipOldEvents(cfg.Group)
 	_, reg, stop := startIngestor(t, cfg, nil)
 	defer stop()
@@ -354,8 +355,9 @@ func TestRestartSkipsIngestedFiles(t *testing.T) {
 	run := fmt.Sprint(time.Now().UnixNano())
 	body := "id,account,currency,booking_date,amount\nR-" + run + ",ACC,EUR,2026-03-01,10.00\n"
 	h := newHarness(t, brokers)
-	cfg := Config{Kafka: kafka.Config{Brokers: brokers, Partitions: 4, Provision: true},
-		TransactionalID: "test-inbox-" + run, Inbox: inbox, PollInterval: 50 * time.Millisecond, MaxFileSize: 1 << 20, TempDir: t.TempDir()}
+	cfg := Defaults()
+	cfg.Kafka.Brokers, cfg.Kafka.Partitions, cfg.TransactionalID, cfg.Inbox, cfg.ConsumeEvents = brokers, 4, "test-inbox-"+run, inbox, false
+	cfg.PollInterval, cfg.MaxFileSize, cfg.TempDir = 50*time.Millisecond, 1<<20, t.TempDir()
 	for round := 0; round < 2; round++ {
 		s, _, stop := startIngestor(t, cfg, nil)
 		if err := os.MkdirAll(filepath.Join(inbox, "ledger"), 0o755); err != nil {

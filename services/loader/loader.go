@@ -19,27 +19,44 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/warehouse"
 )
 
-// Config is the loader's configuration.
+// Config is the loader's configuration. Start from Defaults.
 type Config struct {
-	Kafka kafka.Config
-	Group string
+	Kafka          kafka.Config
+	Group          string
+	SchemaRegistry avro.RegistryConfig
 	// DatabaseURL: postgres://…, redshift://… or sqlite:PATH.
 	DatabaseURL string
 	// BatchSize and BatchInterval bound a batch: whichever comes first.
-	BatchSize                                       int
-	BatchInterval                                   time.Duration
-	RegistryURL, RegistryUser, RegistryPasswordFile string
-	OpsAddr                                         string
+	BatchSize     int
+	BatchInterval time.Duration
 }
 
-// Validate reports configuration mistakes.
-func (c *Config) Validate() error {
+// Defaults is the configuration the settings, `recon up` and the tests
+// start from.
+func Defaults() Config {
+	return Config{Kafka: kafka.Defaults("recon-loader"), Group: "recon-loader", BatchSize: 5000, BatchInterval: time.Second}
+}
+
+// Register declares the settings on l, with c's values as their defaults.
+func (c *Config) Register(l *config.Loader) {
+	c.Kafka.Register(l)
+	c.SchemaRegistry.Register(l)
+	l.String(&c.Group, "group", c.Group, "consumer group over matches and breaks")
+	l.String(&c.DatabaseURL, "database-url", c.DatabaseURL, "warehouse: postgres://…, redshift://… or sqlite:PATH")
+	l.Int(&c.BatchSize, "batch-size", c.BatchSize, "records per warehouse transaction at most")
+	l.Duration(&c.BatchInterval, "batch-interval", c.BatchInterval, "longest wait to fill a batch")
+}
+
+// Validate reports every configuration mistake at once. It reads no file
+// and changes nothing.
+func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate()}
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is empty"))
@@ -48,18 +65,18 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("database-url is empty"))
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 5000
+		errs = append(errs, errors.New("batch-size must be positive"))
 	}
 	if c.BatchInterval <= 0 {
-		c.BatchInterval = time.Second
+		errs = append(errs, errors.New("batch-interval must be positive"))
 	}
 	return errors.Join(errs...)
 }
 
 // Deps are what the loader is given.
 type Deps struct {
-	Log      *slog.Logger
-	Registry prometheus.Registerer
+	Log     *slog.Logger
+	Metrics prometheus.Registerer // Prometheus registry of the service's metrics
 	// Store overrides DatabaseURL.
 	Store warehouse.Store
 }
@@ -93,7 +110,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
+	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "loader"), store: deps.Store}
 	s.topics.matches, s.topics.breaks = cfg.Kafka.Topic(kafka.TopicMatches), cfg.Kafka.Topic(kafka.TopicBreaks)
 	s.m = &metrics{
@@ -109,7 +126,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			Help: "Undecodable records sent to the DLQ."}),
 	}
 	for _, c := range []prometheus.Collector{s.m.rows, s.m.batches, s.m.duration, s.m.errors, s.m.poison} {
-		if err := deps.Registry.Register(c); err != nil {
+		if err := deps.Metrics.Register(c); err != nil {
 			return nil, err
 		}
 	}
@@ -123,7 +140,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := s.store.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	reg, err := cfg.SchemaRegistry.Open()
 	if err != nil {
 		return nil, err
 	}

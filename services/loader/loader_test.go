@@ -62,7 +62,7 @@ func load(t *testing.T, cfg Config, want int64) *prometheus.Registry {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg})
+	s, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -99,7 +99,8 @@ func TestResumeFromWarehouseOffsets(t *testing.T) {
 	defer cluster.Close()
 	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 3}
 	db := "sqlite:" + filepath.Join(t.TempDir(), "w.db")
-	cfg := Config{Kafka: kc, Group: "loader", DatabaseURL: db, BatchSize: 7, BatchInterval: 50 * time.Millisecond}
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.DatabaseURL, cfg.BatchSize, cfg.BatchInterval = kc, "loader", db, 7, 50*time.Millisecond
 	produce(t, kc, 0, 40)
 	reg := load(t, cfg, 160)
 	produce(t, kc, 40, 10)
@@ -168,8 +169,10 @@ func TestSlowWarehouseAndPoison(t *testing.T) {
 	store := &flakyStore{Store: inner, failures: 3}
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, Config{Kafka: kc, Group: "slow", DatabaseURL: db, BatchSize: 10, BatchInterval: 20 * time.Millisecond},
-		Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg, Store: store})
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.DatabaseURL, cfg.BatchSize, cfg.BatchInterval = kc, "slow", db, 10, 20*time.Millisecond
+	s, err := New(ctx, cfg,
+		Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg, Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}

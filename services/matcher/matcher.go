@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/decide"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
@@ -35,12 +36,11 @@ import (
 	"github.com/openrecon/recon/internal/window"
 )
 
-// Config is the matcher's configuration.
+// Config is the matcher's configuration. Start from Defaults.
 type Config struct {
-	Kafka kafka.Config
-	Group string
-
-	RegistryURL, RegistryUser, RegistryPasswordFile string
+	Kafka          kafka.Config
+	Group          string
+	SchemaRegistry avro.RegistryConfig
 
 	// RedisURL is redis://host:port/db (or rediss://); RedisPrefix namespaces
 	// the keys.
@@ -48,6 +48,8 @@ type Config struct {
 	RedisPrefix string
 
 	Rules engine.Config
+	// RulesFile replaces Rules when set (read by Load).
+	RulesFile string
 	// RetentionDays keeps a broken record this long after its window closed,
 	// so a late counterpart still matches and clears the break.
 	RetentionDays int
@@ -65,28 +67,53 @@ type Config struct {
 	// once it has had no input for this long, so that windows close on a
 	// quiet account (0: only event time moves time).
 	IdleAdvance time.Duration
-	// Now is the clock of IdleAdvance (tests); default time.Now.
-	Now     func() time.Time
-	OpsAddr string
+	// Now is the wall clock (min-pending, idle advancement); tests move it.
+	Now func() time.Time
 }
 
-// Validate reports configuration mistakes.
-func (c *Config) Validate() error {
+// Defaults is the configuration the settings, `recon up`, `recon
+// reconcile` and the tests start from.
+func Defaults() Config {
+	return Config{Kafka: kafka.Defaults("recon-matcher"), Group: "recon-matcher", RedisURL: "redis://localhost:6379/0",
+		RedisPrefix: "recon", Rules: engine.DefaultConfig(), RetentionDays: 62, MaxBatch: 20000,
+		MinPending: 30 * time.Second, IdleAdvance: time.Minute, Now: time.Now}
+}
+
+// Register declares the settings on l, with c's values as their defaults.
+func (c *Config) Register(l *config.Loader) {
+	c.Kafka.Register(l)
+	c.SchemaRegistry.Register(l)
+	l.String(&c.Group, "group", c.Group, "consumer group over the transaction topics")
+	l.String(&c.RedisURL, "redis-url", c.RedisURL, "Redis holding the window state")
+	l.String(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the Redis keys")
+	l.String(&c.RulesFile, "rules", c.RulesFile, "rules file (YAML) replacing the built-in rule set")
+	l.Int(&c.RetentionDays, "retention-days", c.RetentionDays, "days a break stays matchable by a late counterpart")
+	l.Int(&c.MaxBatch, "max-batch", c.MaxBatch, "records per poll (a round: each partition's share is decided and applied as one batch)")
+	l.Duration(&c.MinPending, "min-pending", c.MinPending, "least time a record waits in its window before it can become a break")
+	l.Duration(&c.IdleAdvance, "idle-advance", c.IdleAdvance, "advance a quiet partition's stream time to today after this long (0: off)")
+}
+
+// Validate reports every configuration mistake at once. It reads no file
+// and changes nothing.
+func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate()}
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is empty"))
 	}
 	if c.RetentionDays <= 0 {
-		c.RetentionDays = 62
+		errs = append(errs, errors.New("retention-days must be positive"))
 	}
 	if c.MaxBatch <= 0 {
-		c.MaxBatch = 20000
+		errs = append(errs, errors.New("max-batch must be positive"))
 	}
-	if len(c.Rules.Rules) == 0 {
-		c.Rules = engine.DefaultConfig()
+	if len(c.Rules.Rules) == 0 && c.RulesFile == "" {
+		errs = append(errs, errors.New("no matching rules"))
+	}
+	if c.MinPending < 0 || c.IdleAdvance < 0 {
+		errs = append(errs, errors.New("min-pending and idle-advance cannot be negative"))
 	}
 	if c.Now == nil {
-		c.Now = time.Now
+		errs = append(errs, errors.New("no clock (start from matcher.Defaults)"))
 	}
 	if c.HoldWindows && c.IdleAdvance > 0 {
 		errs = append(errs, errors.New("hold-windows and idle-advance exclude each other"))
@@ -94,10 +121,23 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Load reads what the settings point at: the rules file.
+func (c *Config) Load() error {
+	if c.RulesFile == "" {
+		return nil
+	}
+	rules, err := engine.LoadConfig(c.RulesFile)
+	if err != nil {
+		return err
+	}
+	c.Rules, c.RulesFile = rules, ""
+	return nil
+}
+
 // Deps are what the matcher is given.
 type Deps struct {
-	Log      *slog.Logger
-	Registry prometheus.Registerer
+	Log     *slog.Logger
+	Metrics prometheus.Registerer // Prometheus registry of the service's metrics
 	// Redis overrides RedisURL (miniredis in the all-in-one mode).
 	Redis redis.UniversalClient
 }
@@ -145,12 +185,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
+	if err := cfg.Load(); err != nil {
+		return nil, err
+	}
+	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
 		decideCfg: decide.Config{HoldWindows: cfg.HoldWindows, MinPending: cfg.MinPending, RetentionDays: cfg.RetentionDays},
 		owned:     map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}}
 	var err error
-	if s.m, err = newMetrics(deps.Registry); err != nil {
+	if s.m, err = newMetrics(deps.Metrics); err != nil {
 		return nil, err
 	}
 	s.rdb = deps.Redis
@@ -172,7 +215,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.prod, err = kafka.NewProducer(ctx, cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out"), kgo.ProducerLinger(0)); err != nil {
 		return nil, err
 	}
-	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	reg, err := cfg.SchemaRegistry.Open()
 	if err != nil {
 		s.prod.Close()
 		return nil, err

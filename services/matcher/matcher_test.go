@@ -108,8 +108,10 @@ func TestIntradaySupersede(t *testing.T) {
 	mr := miniredis.RunT(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m, err := New(ctx, Config{Kafka: e.kc, Group: "m", MinPending: time.Millisecond, IdleAdvance: 200 * time.Millisecond},
-		Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry(), Redis: redis.NewClient(&redis.Options{Addr: mr.Addr()})})
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.MinPending, cfg.IdleAdvance = e.kc, "m", time.Millisecond, 200*time.Millisecond
+	m, err := New(ctx, cfg,
+		Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: redis.NewClient(&redis.Options{Addr: mr.Addr()})})
 	if err != nil {
 		t.Fatal(err)
 	}

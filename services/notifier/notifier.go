@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
@@ -42,10 +43,11 @@ const (
 	HeaderIdempotency = "Idempotency-Key"
 )
 
-// Config is the notifier's configuration.
+// Config is the notifier's configuration. Start from Defaults.
 type Config struct {
-	Kafka kafka.Config
-	Group string
+	Kafka          kafka.Config
+	Group          string
+	SchemaRegistry avro.RegistryConfig
 
 	RedisURL    string
 	RedisPrefix string
@@ -54,7 +56,7 @@ type Config struct {
 
 	// WebhookURL enables the webhook channel; the secret signs the body.
 	WebhookURL        string
-	WebhookSecretFile string
+	WebhookSecretFile string // read by Load
 	webhookSecret     []byte
 	// Digest > 0 sends at most one webhook message per interval.
 	Digest time.Duration
@@ -62,9 +64,27 @@ type Config struct {
 	MaxAttempts int
 	// Log enables the log channel (one line per break).
 	Log bool
+}
 
-	RegistryURL, RegistryUser, RegistryPasswordFile string
-	OpsAddr                                         string
+// Defaults is the configuration the settings, `recon up` and the tests
+// start from.
+func Defaults() Config {
+	return Config{Kafka: kafka.Defaults("recon-notifier"), Group: "recon-notifier", RedisURL: "redis://localhost:6379/0",
+		RedisPrefix: "recon", DedupeTTL: 90 * 24 * time.Hour, Log: true}
+}
+
+// Register declares the settings on l, with c's values as their defaults.
+func (c *Config) Register(l *config.Loader) {
+	c.Kafka.Register(l)
+	c.SchemaRegistry.Register(l)
+	l.String(&c.Group, "group", c.Group, "consumer group over breaks")
+	l.String(&c.RedisURL, "redis-url", c.RedisURL, "Redis remembering notified breaks")
+	l.String(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the Redis keys")
+	l.String(&c.WebhookURL, "webhook-url", c.WebhookURL, "POST breaks here (JSON, HMAC-SHA256 signed)")
+	l.String(&c.WebhookSecretFile, "webhook-secret-file", c.WebhookSecretFile, "file holding the webhook signing secret")
+	l.Duration(&c.Digest, "digest", c.Digest, "send at most one webhook message per interval carrying many breaks (0: one per break)")
+	l.Int(&c.MaxAttempts, "max-attempts", c.MaxAttempts, "delivery tries per message (0: until delivered)")
+	l.Bool(&c.Log, "log-breaks", c.Log, "log one line per break")
 }
 
 // WithSecret sets the webhook secret directly (tests, embedded mode).
@@ -73,8 +93,9 @@ func (c Config) WithSecret(secret string) Config {
 	return c
 }
 
-// Validate reports configuration mistakes.
-func (c *Config) Validate() error {
+// Validate reports every configuration mistake at once. It reads no file
+// and changes nothing.
+func (c Config) Validate() error {
 	errs := []error{c.Kafka.Validate()}
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is empty"))
@@ -82,31 +103,39 @@ func (c *Config) Validate() error {
 	if c.WebhookURL == "" && !c.Log {
 		errs = append(errs, errors.New("no channel: set webhook-url or log"))
 	}
-	if c.WebhookSecretFile != "" {
-		b, err := os.ReadFile(c.WebhookSecretFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("webhook-secret-file: %w", err))
-		}
-		c.webhookSecret = bytes.TrimRight(b, "\r\n")
-	}
-	if c.WebhookURL != "" && len(c.webhookSecret) == 0 {
+	if c.WebhookURL != "" && c.WebhookSecretFile == "" && len(c.webhookSecret) == 0 {
 		errs = append(errs, errors.New("the webhook needs a secret (webhook-secret-file) to sign with"))
 	}
 	if c.DedupeTTL <= 0 {
-		c.DedupeTTL = 90 * 24 * time.Hour
+		errs = append(errs, errors.New("the dedupe TTL must be positive"))
 	}
 	if c.RedisPrefix == "" {
-		c.RedisPrefix = "recon"
+		errs = append(errs, errors.New("redis-prefix is empty"))
 	}
 	return errors.Join(errs...)
 }
 
+// Load reads what the settings point at: the webhook secret file.
+func (c *Config) Load() error {
+	if c.WebhookSecretFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.WebhookSecretFile)
+	if err != nil {
+		return fmt.Errorf("webhook-secret-file: %w", err)
+	}
+	if c.webhookSecret = bytes.TrimRight(b, "\r\n"); len(c.webhookSecret) == 0 {
+		return fmt.Errorf("webhook-secret-file %s is empty", c.WebhookSecretFile)
+	}
+	return nil
+}
+
 // Deps are what the notifier is given.
 type Deps struct {
-	Log      *slog.Logger
-	Registry prometheus.Registerer
-	Redis    redis.UniversalClient
-	HTTP     *http.Client
+	Log     *slog.Logger
+	Metrics prometheus.Registerer // Prometheus registry of the service's metrics
+	Redis   redis.UniversalClient
+	HTTP    *http.Client
 }
 
 // Service is a running notifier.
@@ -129,7 +158,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	deps.Log, deps.Registry = telemetry.Defaults(deps.Log, deps.Registry)
+	if err := cfg.Load(); err != nil {
+		return nil, err
+	}
+	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "notifier"), rdb: deps.Redis, http: deps.HTTP}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 15 * time.Second}
@@ -141,7 +173,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.m.failed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notification_failures_total",
 		Help: "Failed delivery attempts (retried), by channel."}, []string{"channel"})
 	for _, c := range []prometheus.Collector{s.m.sent, s.m.skipped, s.m.failed} {
-		if err := deps.Registry.Register(c); err != nil {
+		if err := deps.Metrics.Register(c); err != nil {
 			return nil, err
 		}
 	}
@@ -155,7 +187,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
-	reg, err := avro.NewRegistryFromConfig(cfg.RegistryURL, cfg.RegistryUser, cfg.RegistryPasswordFile)
+	reg, err := cfg.SchemaRegistry.Open()
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func runUntil(t *testing.T, cfg Config, rdb redis.UniversalClient, cond func() b
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg, Redis: rdb})
+	s, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg, Redis: rdb})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -168,7 +168,9 @@ func TestOncePerBreak(t *testing.T) {
 	h := &hook{perBreak: map[string]int{}, fail: 2, refuse: ids[5]}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	cfg := Config{Kafka: kc, Group: "n", WebhookURL: srv.URL}.WithSecret("k")
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.WebhookURL, cfg.Log = kc, "n", srv.URL, false
+	cfg = cfg.WithSecret("k")
 	reg := runUntil(t, cfg, rdb, func() bool { _, got := h.counts(); return len(got) == 5 })
 	// Restart from the start of the topic: nothing is sent again.
 	adm := kadm.NewClient(mustClient(t, kc))
@@ -208,7 +210,9 @@ func TestDigest(t *testing.T) {
 	h := &hook{perBreak: map[string]int{}}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	cfg := Config{Kafka: kc, Group: "d", WebhookURL: srv.URL, Digest: 700 * time.Millisecond}.WithSecret("k")
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.WebhookURL, cfg.Digest, cfg.Log = kc, "d", srv.URL, 700*time.Millisecond, false
+	cfg = cfg.WithSecret("k")
 	runUntil(t, cfg, rdb, func() bool { _, got := h.counts(); return len(got) == 8 })
 	msgs, got := h.counts()
 	if msgs > 2 {

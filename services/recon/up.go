@@ -76,26 +76,32 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rdb := store.Client()
 	dbPath := filepath.Join(dataDir, "recon.db")
 
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: int32(partitions), ReplicationFactor: 1, Provision: true, ClientID: "recon-up"}
+	// The services' own configurations, from their defaults, on the
+	// embedded servers.
+	kc := kafka.Defaults("recon-up")
+	kc.Brokers, kc.Partitions, kc.ReplicationFactor = cluster.ListenAddrs(), int32(partitions), 1
 	reg := telemetry.NewRegistry()
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: ingestorTxnID(), Inbox: inbox,
-		PollInterval: 500 * time.Millisecond, MaxFileSize: 2 << 30, TempDir: os.TempDir(), TransactionTimeout: 5 * time.Minute},
-		ingestor.Deps{Log: log, Registry: reg})
+	icfg := ingestor.Defaults()
+	icfg.Kafka, icfg.TransactionalID, icfg.Inbox, icfg.ConsumeEvents, icfg.PollInterval = kc, ingestorTxnID(), inbox, false, 500*time.Millisecond
+	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: log, Metrics: reg})
 	if err != nil {
 		return err
 	}
-	mat, err := matcher.New(ctx, matcher.Config{Kafka: kc, Group: "recon-matcher", IdleAdvance: idle, MinPending: minPending},
-		matcher.Deps{Log: log, Registry: reg, Redis: rdb})
+	mcfg := matcher.Defaults()
+	mcfg.Kafka, mcfg.IdleAdvance, mcfg.MinPending = kc, idle, minPending
+	mat, err := matcher.New(ctx, mcfg, matcher.Deps{Log: log, Metrics: reg, Redis: rdb})
 	if err != nil {
 		return err
 	}
-	lo, err := loader.New(ctx, loader.Config{Kafka: kc, Group: "recon-loader", DatabaseURL: "sqlite:" + dbPath, BatchInterval: 500 * time.Millisecond},
-		loader.Deps{Log: log, Registry: reg})
+	lcfg := loader.Defaults()
+	lcfg.Kafka, lcfg.DatabaseURL, lcfg.BatchInterval = kc, "sqlite:"+dbPath, 500*time.Millisecond
+	lo, err := loader.New(ctx, lcfg, loader.Deps{Log: log, Metrics: reg})
 	if err != nil {
 		return err
 	}
-	ncfg := notifier.Config{Kafka: kc, Group: "recon-notifier", Log: true, WebhookURL: webhookURL, WebhookSecretFile: webhookSecretFile}
-	no, err := notifier.New(ctx, ncfg, notifier.Deps{Log: log, Registry: reg, Redis: rdb})
+	ncfg := notifier.Defaults()
+	ncfg.Kafka, ncfg.WebhookURL, ncfg.WebhookSecretFile = kc, webhookURL, webhookSecretFile
+	no, err := notifier.New(ctx, ncfg, notifier.Deps{Log: log, Metrics: reg, Redis: rdb})
 	if err != nil {
 		return err
 	}

@@ -121,9 +121,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer rdb.Close()
 
 	// Ingest.
-	ing, err := ingestor.New(ctx, ingestor.Config{Kafka: kc, TransactionalID: "recon-reconcile-" + run, Manual: true, CSVProfiles: cfg.CSVProfiles,
-		MaxFileSize: 4 << 30, TempDir: os.TempDir(), TransactionTimeout: 15 * time.Minute},
-		ingestor.Deps{Log: cfg.Log, Registry: prometheus.NewRegistry()})
+	icfg := ingestor.Defaults()
+	icfg.Kafka, icfg.TransactionalID, icfg.Manual, icfg.ConsumeEvents = kc, "recon-reconcile-"+run, true, false
+	icfg.CSVProfiles, icfg.MaxFileSize, icfg.TransactionTimeout = cfg.CSVProfiles, 4<<30, 15*time.Minute
+	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: cfg.Log, Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +153,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	// Match.
 	mctx, stopMatcher := context.WithCancel(ctx)
 	defer stopMatcher()
-	m, err := matcher.New(mctx, matcher.Config{Kafka: kc, Group: "recon-reconcile-" + run, RedisPrefix: "reconcile-" + run,
-		Rules: cfg.Rules, HoldWindows: true}, matcher.Deps{Log: cfg.Log, Registry: prometheus.NewRegistry(), Redis: rdb})
+	mcfg := matcher.Defaults()
+	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix = kc, "recon-reconcile-"+run, "reconcile-"+run
+	// Complete files: every window stays open until the end of input.
+	mcfg.HoldWindows, mcfg.IdleAdvance, mcfg.MinPending = true, 0, 0
+	if len(cfg.Rules.Rules) > 0 {
+		mcfg.Rules = cfg.Rules
+	}
+	m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: cfg.Log, Metrics: prometheus.NewRegistry(), Redis: rdb})
 	if err != nil {
 		return nil, err
 	}
