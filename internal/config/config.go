@@ -181,3 +181,19 @@ func readFile(path string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// Validator is a service's configuration as its New takes it.
+type Validator interface{ Validate() error }
+
+// Prepare checks a service's configuration (Validate, which reads
+// nothing) and then, when it has one, runs its Load step (secret files,
+// folders). Pass a pointer: Load fills the config.
+func Prepare(c Validator) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if l, ok := c.(interface{ Load() error }); ok {
+		return l.Load()
+	}
+	return nil
+}

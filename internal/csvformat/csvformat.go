@@ -222,13 +222,7 @@ func (Parser) Parse(ctx context.Context, r io.Reader, src format.Source, sink fo
 			continue
 		}
 		t, field, reason := buildTransaction(fields, cols, side, src, position)
-		if reason != "" {
-			if rerr := reject(field, reason); rerr != nil {
-				return rerr
-			}
-			continue
-		}
-		if err := sink.Transaction(t); err != nil {
+		if err := deliver(sink, t, field, reason, reject); err != nil {
 			return err
 		}
 	}
@@ -350,3 +344,12 @@ func latin1ToUTF8(s string) string {
 }
 
 func utf8Valid(s string) bool { return utf8.ValidString(s) }
+
+// deliver hands a built row to the sink: its transaction, or its reject
+// (reason set) for field.
+func deliver(sink format.Sink, t *record.Transaction, field, reason string, reject func(field, reason string) error) error {
+	if reason != "" {
+		return reject(field, reason)
+	}
+	return sink.Transaction(t)
+}

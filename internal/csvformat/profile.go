@@ -436,13 +436,7 @@ func (pp ProfileParser) Parse(ctx context.Context, r io.Reader, src format.Sourc
 			continue
 		}
 		t, field, reason := p.row(fields, idx, src, pos)
-		if reason != "" {
-			if rerr := reject(field, reason); rerr != nil {
-				return rerr
-			}
-			continue
-		}
-		if err := sink.Transaction(t); err != nil {
+		if err := deliver(sink, t, field, reason, reject); err != nil {
 			return err
 		}
 	}

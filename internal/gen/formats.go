@@ -68,10 +68,7 @@ func WriteMT940(w io.Writer, c StatementConfig) (int, error) {
 		}
 		fmt.Fprintf(bw, ":60F:%s%s%s%s\r\n", dc(bal), yymmdd, c.Currency, cents(abs(bal), ','))
 		for e := 0; e < c.EntriesPer; e++ {
-			v := rng.Int64N(2_000_000) - 1_000_000
-			if v == 0 {
-				v = 1
-			}
+			v := entryCents(rng)
 			bal += v
 			n++
 			fmt.Fprintf(bw, ":61:%s%s%s%sNTRFINV-%07d//B%09d\r\n", yymmdd, d.Format("0102"), dc(v), cents(abs(v), ','), n, n)
@@ -167,10 +164,7 @@ func WriteCAMT053(w io.Writer, c StatementConfig) (int, error) {
 		var body []byte
 		entries.Reset()
 		for e := 0; e < c.EntriesPer; e++ {
-			v := rng.Int64N(2_000_000) - 1_000_000
-			if v == 0 {
-				v = 1
-			}
+			v := entryCents(rng)
 			bal += v
 			n++
 			details := fmt.Sprintf(`<TxDtls><Refs><EndToEndId>E2E-%07d</EndToEndId></Refs><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><RltdPties><Dbtr><Pty><Nm>Customer %d</Nm></Pty></Dbtr></RltdPties><RmtInf><Ustrd>Invoice INV-%07d</Ustrd></RmtInf></TxDtls>`,
@@ -192,4 +186,13 @@ func WriteCAMT053(w io.Writer, c StatementConfig) (int, error) {
 	}
 	bw.WriteString("</BkToCstmrStmt></Document>\n")
 	return n, bw.Flush()
+}
+
+// entryCents is a statement entry's amount in cents: -10,000.00 to
+// 10,000.00, never zero.
+func entryCents(rng *rand.Rand) int64 {
+	if v := rng.Int64N(2_000_000) - 1_000_000; v != 0 {
+		return v
+	}
+	return 1
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 func require(t testing.TB, env, what string) string {
@@ -69,4 +71,16 @@ func MainWithRecon(m *testing.M, dir string, bin *string) {
 	code := m.Run()
 	os.RemoveAll(tmp)
 	os.Exit(code)
+}
+
+// FakeKafka starts an in-process Kafka (kfake, one broker) for the test
+// and returns its address; it stops when the test ends.
+func FakeKafka(t testing.TB) []string {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	return cluster.ListenAddrs()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/csvformat"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/parse"
@@ -62,10 +63,7 @@ type Service struct {
 
 // New connects to Kafka, provisions topics and loads the file ledger.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Load(); err != nil {
+	if err := config.Prepare(&cfg); err != nil {
 		return nil, err
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)

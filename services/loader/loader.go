@@ -107,7 +107,7 @@ type metrics struct {
 
 // New opens the warehouse, migrates it and prepares the consumer.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := config.Prepare(&cfg); err != nil {
 		return nil, err
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)

@@ -13,13 +13,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/testenv"
 	"github.com/openrecon/recon/internal/warehouse"
 )
 
@@ -92,12 +92,7 @@ func load(t *testing.T, cfg Config, want int64) *prometheus.Registry {
 // once, however often they are produced, and a restarted loader reads on
 // from the offsets it stored in the warehouse (it commits none to Kafka).
 func TestResumeFromWarehouseOffsets(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 3}
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 3}
 	db := "sqlite:" + filepath.Join(t.TempDir(), "w.db")
 	cfg := Defaults()
 	cfg.Kafka, cfg.Group, cfg.DatabaseURL, cfg.BatchSize, cfg.BatchInterval = kc, "loader", db, 7, 50*time.Millisecond
@@ -148,12 +143,7 @@ func (f *flakyStore) Write(ctx context.Context, consumer string, b *warehouse.Ba
 // loader but loses nothing; an undecodable record goes to the DLQ and does
 // not stall its partition.
 func TestSlowWarehouseAndPoison(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 1}
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 1}
 	produce(t, kc, 0, 20)
 	cl, _ := kafka.NewClient(kc)
 	defer cl.Close()

@@ -182,10 +182,7 @@ type Service struct {
 
 // New connects to Redis and Kafka.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Load(); err != nil {
+	if err := config.Prepare(&cfg); err != nil {
 		return nil, err
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)

@@ -10,13 +10,13 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/testenv"
 )
 
 type env struct {
@@ -30,12 +30,7 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 2, ReplicationFactor: 1, Provision: true}
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, ReplicationFactor: 1, Provision: true}
 	cl, err := kafka.NewClient(kc)
 	if err != nil {
 		t.Fatal(err)

@@ -155,10 +155,7 @@ type Service struct {
 
 // New prepares the notifier.
 func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if err := cfg.Load(); err != nil {
+	if err := config.Prepare(&cfg); err != nil {
 		return nil, err
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)

@@ -17,13 +17,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/testenv"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -156,14 +156,9 @@ func runUntil(t *testing.T, cfg Config, rdb redis.UniversalClient, cond func() b
 // TestOncePerBreak: each break is notified once, through retries, replays
 // of the topic and a restart that re-reads it from the start.
 func TestOncePerBreak(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 2}
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2}
 	ids := produceBreaks(t, kc, 6)
 	h := &hook{perBreak: map[string]int{}, fail: 2, refuse: ids[5]}
 	srv := httptest.NewServer(h)
@@ -198,14 +193,9 @@ func TestOncePerBreak(t *testing.T) {
 }
 
 func TestDigest(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	kc := kafka.Config{Brokers: cluster.ListenAddrs(), Partitions: 2}
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2}
 	produceBreaks(t, kc, 8)
 	h := &hook{perBreak: map[string]int{}}
 	srv := httptest.NewServer(h)
