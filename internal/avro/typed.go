@@ -28,57 +28,54 @@ func (t *Codec[T]) Decode(ctx context.Context, b []byte) (*T, error) { return t.
 // ID is the schema id this codec writes.
 func (t *Codec[T]) ID() int { return t.c.id }
 
-// generic builds a codec of T on goavro's native form.
-func generic[T any](ctx context.Context, reg Registry, subject, name string,
-	native func(*T) map[string]any, from func(map[string]any) (*T, error)) (*Codec[T], error) {
+// typed builds a codec of T on goavro's native form; a non-nil fast
+// encoder or decoder takes its place.
+func typed[T any](ctx context.Context, reg Registry, subject, name string,
+	native func(*T) map[string]any, from func(map[string]any) (*T, error),
+	fastEnc func(*codec, []byte, *T) ([]byte, error), fastDec func(*codec, context.Context, []byte) (*T, error)) (*Codec[T], error) {
 	c, err := newCodec(ctx, reg, subject, name)
 	if err != nil {
 		return nil, err
 	}
-	return &Codec[T]{c: c,
-		enc: func(c *codec, dst []byte, v *T) ([]byte, error) { return c.Encode(dst, native(v)) },
-		dec: func(c *codec, ctx context.Context, b []byte) (*T, error) {
+	t := &Codec[T]{c: c, enc: fastEnc, dec: fastDec}
+	if t.enc == nil {
+		t.enc = func(c *codec, dst []byte, v *T) ([]byte, error) { return c.Encode(dst, native(v)) }
+	}
+	if t.dec == nil {
+		t.dec = func(c *codec, ctx context.Context, b []byte) (*T, error) {
 			m, err := c.Decode(ctx, b)
 			if err != nil {
 				return nil, err
 			}
 			return from(m)
-		}}, nil
+		}
+	}
+	return t, nil
 }
 
 // NewTransactionCodec is the codec of Transaction values for subject
 // (TopicNameStrategy: "<topic>-value"), registering the schema in reg.
 func NewTransactionCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.Transaction], error) {
-	t, err := generic(ctx, reg, subject, schemas.Transaction, transactionNative, transactionFromNative)
-	if err != nil {
-		return nil, err
-	}
-	t.dec = (*codec).decodeTx
-	return t, nil
+	return typed(ctx, reg, subject, schemas.Transaction, transactionNative, transactionFromNative, nil, (*codec).decodeTx)
 }
 
 // NewStatementCodec is the codec of StatementBalance values.
 func NewStatementCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.Statement], error) {
-	return generic(ctx, reg, subject, schemas.Statement, statementNative, statementFromNative)
+	return typed(ctx, reg, subject, schemas.Statement, statementNative, statementFromNative, nil, nil)
 }
 
 // NewMatchCodec is the codec of Match values.
 func NewMatchCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.Match], error) {
-	t, err := generic(ctx, reg, subject, schemas.Match, matchNative, matchFromNative)
-	if err != nil {
-		return nil, err
-	}
-	t.enc = (*codec).encodeMatch
-	return t, nil
+	return typed(ctx, reg, subject, schemas.Match, matchNative, matchFromNative, (*codec).encodeMatch, nil)
 }
 
 // NewBreakCodec is the codec of Break values.
 func NewBreakCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.Break], error) {
-	return generic(ctx, reg, subject, schemas.Break, breakNative, breakFromNative)
+	return typed(ctx, reg, subject, schemas.Break, breakNative, breakFromNative, nil, nil)
 }
 
 // NewFileEventCodec is the codec of FileEvent values.
 func NewFileEventCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.FileEvent], error) {
-	return generic(ctx, reg, subject, schemas.FileEvent, fileEventNative,
-		func(m map[string]any) (*record.FileEvent, error) { return fileEventFromNative(m), nil })
+	return typed(ctx, reg, subject, schemas.FileEvent, fileEventNative,
+		func(m map[string]any) (*record.FileEvent, error) { return fileEventFromNative(m), nil }, nil, nil)
 }

@@ -40,200 +40,202 @@ func stores(t testing.TB) map[string]*Store {
 	return out
 }
 
+// eachStore runs f as a subtest on every store (miniredis, and real Redis
+// when the test has it).
+func eachStore(t *testing.T, f func(t *testing.T, s *Store)) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) { f(t, s) })
+	}
+}
+
 var prep = engine.New(engine.DefaultConfig()).Prepare
 
 func TestApplyLifecycle(t *testing.T) {
-	for name, s := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			st, win, err := s.Claim(ctx, 3, prep)
-			if err != nil {
-				t.Fatal(err)
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		st, win, err := s.Claim(ctx, 3, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if win.Len() != 0 {
+			t.Fatalf("new partition holds %d records", win.Len())
+		}
+		b1, l1 := rec("b1", record.Bank, "INV-1"), rec("l1", record.Ledger, "inv 1")
+		b := &window.Change{
+			From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1}, StreamTime: 100,
+			Put: []*window.Entry{b1}, CloseAt: map[string]record.Date{"b1": 104},
+		}
+		ids, err := s.Apply(ctx, 3, st.Epoch, b, []OutEntry{{Topic: "x", Key: []byte("k"), Value: []byte{0, 1, 2}}})
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("apply: %v %v", ids, err)
+		}
+		win.Commit(b)
+		// The same batch again is refused.
+		_, err = s.Apply(ctx, 3, st.Epoch, &window.Change{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1}}, nil)
+		if !errors.Is(err, ErrApplied) {
+			t.Errorf("re-apply: %v", err)
+		}
+		// A new owner loads the same window from Redis.
+		st2, win2, err := s.Claim(ctx, 3, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st2.Offsets["bank"] != 1 || st2.StreamTime != 100 {
+			t.Errorf("state %+v", st2)
+		}
+		for name, w := range map[string]*window.Part{"committed": win, "loaded": win2} {
+			var byRef []*window.Entry
+			w.ByRef("A", "EUR", l1.NormRef, func(r *window.Entry) { byRef = append(byRef, r) })
+			if len(byRef) != 1 || byRef[0].ID != "b1" {
+				t.Errorf("%s: reference lookup %v", name, byRef)
 			}
-			if win.Len() != 0 {
-				t.Fatalf("new partition holds %d records", win.Len())
+			if acc := w.Account("A", "EUR"); len(acc) != 1 || acc[0].ID != "b1" {
+				t.Errorf("%s: account pool %v", name, acc)
 			}
-			b1, l1 := rec("b1", record.Bank, "INV-1"), rec("l1", record.Ledger, "inv 1")
-			b := &window.Change{
-				From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1}, StreamTime: 100,
-				Put: []*window.Entry{b1}, CloseAt: map[string]record.Date{"b1": 104},
+			if len(w.Due(103)) != 0 || len(w.Due(104)) != 1 {
+				t.Errorf("%s: due %v %v", name, w.Due(103), w.Due(104))
 			}
-			ids, err := s.Apply(ctx, 3, st.Epoch, b, []OutEntry{{Topic: "x", Key: []byte("k"), Value: []byte{0, 1, 2}}})
-			if err != nil || len(ids) != 1 {
-				t.Fatalf("apply: %v %v", ids, err)
+			if p := w.Pending(); p[record.Bank] != 1 || p[record.Ledger] != 0 {
+				t.Errorf("%s: pending %v", name, p)
 			}
-			win.Commit(b)
-			// The same batch again is refused.
-			_, err = s.Apply(ctx, 3, st.Epoch, &window.Change{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1}}, nil)
-			if !errors.Is(err, ErrApplied) {
-				t.Errorf("re-apply: %v", err)
+		}
+		if got := win2.Get("b1"); got == nil || !reflect.DeepEqual(got.Keys, b1.Keys) || !got.Amount.Equal(b1.Amount) {
+			t.Errorf("loaded record %+v, want %+v", got, b1)
+		}
+		// The old owner is fenced.
+		_, err = s.Apply(ctx, 3, st.Epoch, &window.Change{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}}, nil)
+		if !errors.Is(err, ErrFenced) {
+			t.Errorf("zombie apply: %v", err)
+		}
+		if e, _ := s.Epoch(ctx, 3); e != st2.Epoch {
+			t.Errorf("epoch %d, want %d", e, st2.Epoch)
+		}
+		// Break b1 (the batch sets BreakID on the record it holds), then match it late.
+		b1 = win2.Get("b1")
+		b1.BreakID = "k-1"
+		b = &window.Change{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}, StreamTime: 105,
+			Broken: []*window.Entry{b1}, ExpireAt: map[string]record.Date{"b1": 200}}
+		if _, err := s.Apply(ctx, 3, st2.Epoch, b, nil); err != nil {
+			t.Fatal(err)
+		}
+		win2.Commit(b)
+		_, win3, err := s.Claim(ctx, 3, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st2, _ = s.Read(ctx, 3)
+		for name, w := range map[string]*window.Part{"committed": win2, "loaded": win3} {
+			got := w.Get("b1")
+			if got == nil || got.BreakID != "k-1" {
+				t.Fatalf("%s: broken record %+v", name, got)
 			}
-			// A new owner loads the same window from Redis.
-			st2, win2, err := s.Claim(ctx, 3, prep)
-			if err != nil {
-				t.Fatal(err)
+			if len(w.Due(1000)) != 0 || len(w.Expired(199)) != 0 || len(w.Expired(200)) != 1 || w.Pending()[record.Bank] != 0 {
+				t.Errorf("%s: broken record still due, or not kept until 200", name)
 			}
-			if st2.Offsets["bank"] != 1 || st2.StreamTime != 100 {
-				t.Errorf("state %+v", st2)
-			}
-			for name, w := range map[string]*window.Part{"committed": win, "loaded": win2} {
-				var byRef []*window.Entry
-				w.ByRef("A", "EUR", l1.NormRef, func(r *window.Entry) { byRef = append(byRef, r) })
-				if len(byRef) != 1 || byRef[0].ID != "b1" {
-					t.Errorf("%s: reference lookup %v", name, byRef)
-				}
-				if acc := w.Account("A", "EUR"); len(acc) != 1 || acc[0].ID != "b1" {
-					t.Errorf("%s: account pool %v", name, acc)
-				}
-				if len(w.Due(103)) != 0 || len(w.Due(104)) != 1 {
-					t.Errorf("%s: due %v %v", name, w.Due(103), w.Due(104))
-				}
-				if p := w.Pending(); p[record.Bank] != 1 || p[record.Ledger] != 0 {
-					t.Errorf("%s: pending %v", name, p)
-				}
-			}
-			if got := win2.Get("b1"); got == nil || !reflect.DeepEqual(got.Keys, b1.Keys) || !got.Amount.Equal(b1.Amount) {
-				t.Errorf("loaded record %+v, want %+v", got, b1)
-			}
-			// The old owner is fenced.
-			_, err = s.Apply(ctx, 3, st.Epoch, &window.Change{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}}, nil)
-			if !errors.Is(err, ErrFenced) {
-				t.Errorf("zombie apply: %v", err)
-			}
-			if e, _ := s.Epoch(ctx, 3); e != st2.Epoch {
-				t.Errorf("epoch %d, want %d", e, st2.Epoch)
-			}
-			// Break b1 (the batch sets BreakID on the record it holds), then match it late.
-			b1 = win2.Get("b1")
-			b1.BreakID = "k-1"
-			b = &window.Change{From: map[string]int64{"bank": 1}, To: map[string]int64{"bank": 2}, StreamTime: 105,
-				Broken: []*window.Entry{b1}, ExpireAt: map[string]record.Date{"b1": 200}}
-			if _, err := s.Apply(ctx, 3, st2.Epoch, b, nil); err != nil {
-				t.Fatal(err)
-			}
-			win2.Commit(b)
-			_, win3, err := s.Claim(ctx, 3, prep)
-			if err != nil {
-				t.Fatal(err)
-			}
-			st2, _ = s.Read(ctx, 3)
-			for name, w := range map[string]*window.Part{"committed": win2, "loaded": win3} {
-				got := w.Get("b1")
-				if got == nil || got.BreakID != "k-1" {
-					t.Fatalf("%s: broken record %+v", name, got)
-				}
-				if len(w.Due(1000)) != 0 || len(w.Expired(199)) != 0 || len(w.Expired(200)) != 1 || w.Pending()[record.Bank] != 0 {
-					t.Errorf("%s: broken record still due, or not kept until 200", name)
-				}
-			}
-			b = &window.Change{From: map[string]int64{"ledger": 0}, To: map[string]int64{"ledger": 1}, StreamTime: 106,
-				Matched: []*window.Entry{win3.Get("b1")}}
-			if _, err := s.Apply(ctx, 3, st2.Epoch, b, nil); err != nil {
-				t.Fatal(err)
-			}
-			win3.Commit(b)
-			st3, _ := s.Read(ctx, 3)
-			if st3.Offsets["ledger"] != 1 || st3.StreamTime != 106 {
-				t.Errorf("state after match %+v", st3)
-			}
-			_, win4, err := s.Claim(ctx, 3, prep)
-			if err != nil || win4.Len() != 0 || win3.Len() != 0 {
-				t.Errorf("matched record still held: loaded %d, committed %d (%v)", win4.Len(), win3.Len(), err)
-			}
-			out, err := s.Outbox(ctx, 3, 100)
-			if err != nil || len(out) != 1 || string(out[0].Value) != "\x00\x01\x02" || out[0].Topic != "x" || out[0].ID != ids[0] {
-				t.Fatalf("outbox %+v %v", out, err)
-			}
-			if err := s.Ack(ctx, 3, out[0].ID); err != nil {
-				t.Fatal(err)
-			}
-			if n, _ := s.OutboxLen(ctx, 3); n != 0 {
-				t.Errorf("outbox len %d after ack", n)
-			}
-		})
-	}
+		}
+		b = &window.Change{From: map[string]int64{"ledger": 0}, To: map[string]int64{"ledger": 1}, StreamTime: 106,
+			Matched: []*window.Entry{win3.Get("b1")}}
+		if _, err := s.Apply(ctx, 3, st2.Epoch, b, nil); err != nil {
+			t.Fatal(err)
+		}
+		win3.Commit(b)
+		st3, _ := s.Read(ctx, 3)
+		if st3.Offsets["ledger"] != 1 || st3.StreamTime != 106 {
+			t.Errorf("state after match %+v", st3)
+		}
+		_, win4, err := s.Claim(ctx, 3, prep)
+		if err != nil || win4.Len() != 0 || win3.Len() != 0 {
+			t.Errorf("matched record still held: loaded %d, committed %d (%v)", win4.Len(), win3.Len(), err)
+		}
+		out, err := s.Outbox(ctx, 3, 100)
+		if err != nil || len(out) != 1 || string(out[0].Value) != "\x00\x01\x02" || out[0].Topic != "x" || out[0].ID != ids[0] {
+			t.Fatalf("outbox %+v %v", out, err)
+		}
+		if err := s.Ack(ctx, 3, out[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.OutboxLen(ctx, 3); n != 0 {
+			t.Errorf("outbox len %d after ack", n)
+		}
+	})
 }
 
 // State of the layout before the binary one (JSON records, dates in
 // sorted sets, indexes in Redis; outbox entries of one output each) is
 // refused with ErrOldLayout, never misread.
 func TestOldLayoutRefused(t *testing.T) {
-	for name, s := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			k := func(n string) string { return s.key(5, n) }
-			s.rdb.HSet(ctx, k("rec"), "l9", `{"s":"ledger","a":"A","c":"EUR","m":"2.50","d":90,"k":"k-9"}`)
-			if _, _, err := s.Claim(ctx, 5, prep); !errors.Is(err, ErrOldLayout) || !strings.Contains(err.Error(), "partition 5") {
-				t.Errorf("a JSON record: %v", err)
-			}
-			s.rdb.Del(ctx, k("rec"))
-			s.rdb.ZAdd(ctx, k("due"), redis.Z{Score: 104, Member: "b1"})
-			if _, _, err := s.Claim(ctx, 5, prep); !errors.Is(err, ErrOldLayout) {
-				t.Errorf("a due sorted set: %v", err)
-			}
-			s.rdb.Del(ctx, k("due"))
-			if _, _, err := s.Claim(ctx, 5, prep); err != nil {
-				t.Fatal(err)
-			}
-			s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: k("outbox"), Values: []any{"t", "old", "k", "k0", "v", "v0"}})
-			if _, err := s.Outbox(ctx, 5, 10); !errors.Is(err, ErrOldLayout) {
-				t.Errorf("an outbox entry of one output: %v", err)
-			}
-		})
-	}
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		k := func(n string) string { return s.key(5, n) }
+		s.rdb.HSet(ctx, k("rec"), "l9", `{"s":"ledger","a":"A","c":"EUR","m":"2.50","d":90,"k":"k-9"}`)
+		if _, _, err := s.Claim(ctx, 5, prep); !errors.Is(err, ErrOldLayout) || !strings.Contains(err.Error(), "partition 5") {
+			t.Errorf("a JSON record: %v", err)
+		}
+		s.rdb.Del(ctx, k("rec"))
+		s.rdb.ZAdd(ctx, k("due"), redis.Z{Score: 104, Member: "b1"})
+		if _, _, err := s.Claim(ctx, 5, prep); !errors.Is(err, ErrOldLayout) {
+			t.Errorf("a due sorted set: %v", err)
+		}
+		s.rdb.Del(ctx, k("due"))
+		if _, _, err := s.Claim(ctx, 5, prep); err != nil {
+			t.Fatal(err)
+		}
+		s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: k("outbox"), Values: []any{"t", "old", "k", "k0", "v", "v0"}})
+		if _, err := s.Outbox(ctx, 5, 10); !errors.Is(err, ErrOldLayout) {
+			t.Errorf("an outbox entry of one output: %v", err)
+		}
+	})
 }
 
 // A batch's outputs share one outbox entry and come back in order with
 // their headers.
 func TestOutboxPacked(t *testing.T) {
-	for name, s := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			ctx := context.Background()
-			st, _, err := s.Claim(ctx, 7, prep)
-			if err != nil {
-				t.Fatal(err)
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		st, _, err := s.Claim(ctx, 7, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs := []OutEntry{
+			{Topic: "m", Key: []byte("k1"), Value: []byte{0, 1, 2, 0xff}},
+			{Topic: "dlq", Key: nil, Value: []byte("bad"), Headers: map[string]string{"recon.reason": "x", "recon.stage": "match"}},
+			{Topic: "m", Key: []byte("k3"), Value: []byte{}},
+		}
+		ids, err := s.Apply(ctx, 7, st.Epoch, &window.Change{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 3}}, outs)
+		if err != nil || len(ids) != 1 {
+			t.Fatalf("apply: %v %v", ids, err)
+		}
+		if ids2, err := s.Apply(ctx, 7, st.Epoch, &window.Change{From: map[string]int64{"bank": 3}, To: map[string]int64{"bank": 4}}, nil); err != nil || len(ids2) != 0 {
+			t.Fatalf("a batch without outputs wrote an outbox entry: %v %v", ids2, err)
+		}
+		got, err := s.Outbox(ctx, 7, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 {
+			t.Fatalf("outbox %+v", got)
+		}
+		for i, o := range outs {
+			g := got[i]
+			if g.ID != ids[0] || g.Topic != o.Topic || string(g.Key) != string(o.Key) || string(g.Value) != string(o.Value) || len(g.Headers) != len(o.Headers) {
+				t.Errorf("output %d: got %+v, want %+v", i, g, o)
 			}
-			outs := []OutEntry{
-				{Topic: "m", Key: []byte("k1"), Value: []byte{0, 1, 2, 0xff}},
-				{Topic: "dlq", Key: nil, Value: []byte("bad"), Headers: map[string]string{"recon.reason": "x", "recon.stage": "match"}},
-				{Topic: "m", Key: []byte("k3"), Value: []byte{}},
-			}
-			ids, err := s.Apply(ctx, 7, st.Epoch, &window.Change{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 3}}, outs)
-			if err != nil || len(ids) != 1 {
-				t.Fatalf("apply: %v %v", ids, err)
-			}
-			if ids2, err := s.Apply(ctx, 7, st.Epoch, &window.Change{From: map[string]int64{"bank": 3}, To: map[string]int64{"bank": 4}}, nil); err != nil || len(ids2) != 0 {
-				t.Fatalf("a batch without outputs wrote an outbox entry: %v %v", ids2, err)
-			}
-			got, err := s.Outbox(ctx, 7, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != 3 {
-				t.Fatalf("outbox %+v", got)
-			}
-			for i, o := range outs {
-				g := got[i]
-				if g.ID != ids[0] || g.Topic != o.Topic || string(g.Key) != string(o.Key) || string(g.Value) != string(o.Value) || len(g.Headers) != len(o.Headers) {
-					t.Errorf("output %d: got %+v, want %+v", i, g, o)
-				}
-				for k, v := range o.Headers {
-					if g.Headers[k] != v {
-						t.Errorf("output %d header %s: %q", i, k, g.Headers[k])
-					}
+			for k, v := range o.Headers {
+				if g.Headers[k] != v {
+					t.Errorf("output %d header %s: %q", i, k, g.Headers[k])
 				}
 			}
-			if err := s.Ack(ctx, 7, ids[0]); err != nil {
-				t.Fatal(err)
-			}
-			if n, _ := s.OutboxLen(ctx, 7); n != 0 {
-				t.Errorf("outbox holds %d entries after ack", n)
-			}
-			if _, err := unpackOut("x", packOut(outs)[:5]); err == nil {
-				t.Error("truncated outbox entry read without error")
-			}
-		})
-	}
+		}
+		if err := s.Ack(ctx, 7, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := s.OutboxLen(ctx, 7); n != 0 {
+			t.Errorf("outbox holds %d entries after ack", n)
+		}
+		if _, err := unpackOut("x", packOut(outs)[:5]); err == nil {
+			t.Error("truncated outbox entry read without error")
+		}
+	})
 }
 
 // BenchmarkLoad100k: claiming a partition of 100,000 records (real Redis

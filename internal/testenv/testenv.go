@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -83,4 +85,17 @@ func FakeKafka(t testing.TB) []string {
 	}
 	t.Cleanup(cluster.Close)
 	return cluster.ListenAddrs()
+}
+
+// LintMetrics fails the test for every problem Prometheus' linter finds in
+// the metrics of g (names, units, help texts).
+func LintMetrics(t testing.TB, g prometheus.Gatherer) {
+	t.Helper()
+	problems, err := testutil.GatherAndLint(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
+	"github.com/openrecon/recon/internal/testenv/kafkatest"
 	"github.com/openrecon/recon/schemas"
 )
 
@@ -83,16 +83,8 @@ type harness struct {
 }
 
 func newHarness(t *testing.T, brokers []string) *harness {
-	cl, err := kafka.NewClient(kafka.Config{Brokers: brokers})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
+	cl := kafkatest.Client(t, kafka.Config{Brokers: brokers, Partitions: 4})
 	ctx := context.Background()
-	kcfg := kafka.Config{Brokers: brokers, Partitions: 4}
-	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kcfg)); err != nil {
-		t.Fatal(err)
-	}
 	h := &harness{t: t, brokers: brokers, cl: cl, start: map[string]map[int32]int64{}}
 	h.codec, _ = avro.NewTransactionCodec(ctx, avro.Embedded{}, "x")
 	h.fcodec, _ = avro.NewFileEventCodec(ctx, avro.Embedded{}, "x")
@@ -428,13 +420,7 @@ func TestMetricsLint(t *testing.T) {
 	m.rejected.WithLabelValues("bank-csv").Inc()
 	m.duration.WithLabelValues("bank-csv").Observe(1)
 	m.retries.WithLabelValues("ingest").Inc()
-	problems, err := testutil.GatherAndLint(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	testenv.LintMetrics(t, reg)
 }
 
 func TestSideOf(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
+	"github.com/openrecon/recon/internal/testenv/kafkatest"
 	"github.com/openrecon/recon/internal/warehouse"
 )
 
@@ -27,14 +28,7 @@ import (
 // outbox replay after a crash would.
 func produce(t *testing.T, kc kafka.Config, start, n int) {
 	ctx := context.Background()
-	cl, err := kafka.NewClient(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kc)); err != nil {
-		t.Fatal(err)
-	}
+	cl := kafkatest.Client(t, kc)
 	mc, _ := avro.NewMatchCodec(ctx, avro.Embedded{}, "m")
 	bc, _ := avro.NewBreakCodec(ctx, avro.Embedded{}, "b")
 	for i := start; i < start+n; i++ {
@@ -109,13 +103,7 @@ func TestResumeFromWarehouseOffsets(t *testing.T) {
 	if counts["recon_matches"] != 50 || counts["recon_breaks"] != 50 || counts["recon_match_items"] != 100 {
 		t.Errorf("counts %v", counts)
 	}
-	problems, err := testutil.GatherAndLint(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	testenv.LintMetrics(t, reg)
 }
 
 // flakyStore fails its first writes and is slow: the loader must retry,

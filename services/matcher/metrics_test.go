@@ -5,6 +5,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/openrecon/recon/internal/testenv"
 )
 
 func TestMetricsLint(t *testing.T) {
@@ -21,13 +23,7 @@ func TestMetricsLint(t *testing.T) {
 	m.lag.WithLabelValues("recon.bank.transactions").Set(0)
 	m.fenced.Inc()
 	m.poison.Inc()
-	problems, err := testutil.GatherAndLint(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	testenv.LintMetrics(t, reg)
 	for _, name := range []string{"recon_records_total", "recon_matches_total", "recon_breaks_total", "recon_pending_records",
 		"recon_match_latency_seconds", "recon_consumer_lag_records"} {
 		if n, err := testutil.GatherAndCount(reg, name); err != nil || n == 0 {

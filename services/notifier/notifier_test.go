@@ -14,7 +14,6 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,6 +23,7 @@ import (
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
+	"github.com/openrecon/recon/internal/testenv/kafkatest"
 )
 
 func TestSignVerify(t *testing.T) {
@@ -97,14 +97,7 @@ func (h *hook) counts() (int, map[string]int) {
 
 func produceBreaks(t *testing.T, kc kafka.Config, n int) []string {
 	ctx := context.Background()
-	cl, err := kafka.NewClient(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kc)); err != nil {
-		t.Fatal(err)
-	}
+	cl := kafkatest.Client(t, kc)
 	codec, _ := avro.NewBreakCodec(ctx, avro.Embedded{}, "b")
 	var ids []string
 	for i := 0; i < n; i++ {
@@ -183,13 +176,7 @@ func TestOncePerBreak(t *testing.T) {
 	if got[ids[5]] != 0 || msgs != 5 {
 		t.Errorf("refused break delivered, or %d messages", msgs)
 	}
-	problems, err := testutil.GatherAndLint(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s: %s", p.Metric, p.Text)
-	}
+	testenv.LintMetrics(t, reg)
 }
 
 func TestDigest(t *testing.T) {
@@ -215,11 +202,4 @@ func TestDigest(t *testing.T) {
 	}
 }
 
-func mustClient(t *testing.T, kc kafka.Config) *kgo.Client {
-	cl, err := kafka.NewClient(kc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
+func mustClient(t *testing.T, kc kafka.Config) *kgo.Client { return kafkatest.Client(t, kc) }

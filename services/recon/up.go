@@ -81,31 +81,38 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	kc := kafka.Defaults("recon-up")
 	kc.Brokers, kc.Partitions, kc.ReplicationFactor = cluster.ListenAddrs(), int32(partitions), 1
 	reg := telemetry.NewRegistry()
-	icfg := ingestor.Defaults()
-	icfg.Kafka, icfg.TransactionalID, icfg.Inbox, icfg.ConsumeEvents, icfg.PollInterval = kc, ingestorTxnID(), inbox, false, 500*time.Millisecond
-	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: log, Metrics: reg})
-	if err != nil {
-		return err
+	services := map[string]runnable{}
+	for _, b := range []struct {
+		name  string
+		build func() (runnable, error)
+	}{
+		{"ingestor", func() (runnable, error) {
+			c := ingestor.Defaults()
+			c.Kafka, c.TransactionalID, c.Inbox, c.ConsumeEvents, c.PollInterval = kc, ingestorTxnID(), inbox, false, 500*time.Millisecond
+			return ingestor.New(ctx, c, ingestor.Deps{Log: log, Metrics: reg})
+		}},
+		{"matcher", func() (runnable, error) {
+			c := matcher.Defaults()
+			c.Kafka, c.IdleAdvance, c.MinPending = kc, idle, minPending
+			return matcher.New(ctx, c, matcher.Deps{Log: log, Metrics: reg, Redis: rdb})
+		}},
+		{"loader", func() (runnable, error) {
+			c := loader.Defaults()
+			c.Kafka, c.DatabaseURL, c.BatchInterval = kc, "sqlite:"+dbPath, 500*time.Millisecond
+			return loader.New(ctx, c, loader.Deps{Log: log, Metrics: reg})
+		}},
+		{"notifier", func() (runnable, error) {
+			c := notifier.Defaults()
+			c.Kafka, c.WebhookURL, c.WebhookSecretFile = kc, webhookURL, webhookSecretFile
+			return notifier.New(ctx, c, notifier.Deps{Log: log, Metrics: reg, Redis: rdb})
+		}},
+	} {
+		svc, err := b.build()
+		if err != nil {
+			return err
+		}
+		services[b.name] = svc
 	}
-	mcfg := matcher.Defaults()
-	mcfg.Kafka, mcfg.IdleAdvance, mcfg.MinPending = kc, idle, minPending
-	mat, err := matcher.New(ctx, mcfg, matcher.Deps{Log: log, Metrics: reg, Redis: rdb})
-	if err != nil {
-		return err
-	}
-	lcfg := loader.Defaults()
-	lcfg.Kafka, lcfg.DatabaseURL, lcfg.BatchInterval = kc, "sqlite:"+dbPath, 500*time.Millisecond
-	lo, err := loader.New(ctx, lcfg, loader.Deps{Log: log, Metrics: reg})
-	if err != nil {
-		return err
-	}
-	ncfg := notifier.Defaults()
-	ncfg.Kafka, ncfg.WebhookURL, ncfg.WebhookSecretFile = kc, webhookURL, webhookSecretFile
-	no, err := notifier.New(ctx, ncfg, notifier.Deps{Log: log, Metrics: reg, Redis: rdb})
-	if err != nil {
-		return err
-	}
-	services := map[string]runnable{"ingestor": ing, "matcher": mat, "loader": lo, "notifier": no}
 	checks := telemetry.Checks{}
 	for name, s := range services {
 		checks[name] = s.Ready

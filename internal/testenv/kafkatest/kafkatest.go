@@ -1,0 +1,27 @@
+// Package kafkatest gives service tests a Kafka client with the
+// project's topics in place.
+package kafkatest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/kafka"
+)
+
+// Client returns a client of kc, closed when the test ends, after
+// creating every topic of kc (replication factor 1) that is missing.
+func Client(t testing.TB, kc kafka.Config, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kafka.NewClient(kc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := kafka.Provision(context.Background(), cl, 1, kafka.Topics(kc)); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
