@@ -55,7 +55,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("%w: give --bank and/or --ledger files and --out", errUsage)
 	}
 	// The flags are right: what is wrong now is named in one line each.
-	if err := cfg.Validate(); err != nil {
+	if err := config.Prepare(&cfg); err != nil {
 		return err
 	}
 	_, err = reconcile.Run(ctx, cfg)

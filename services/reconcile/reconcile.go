@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
@@ -38,7 +39,7 @@ type Config struct {
 	Brokers  []string
 	RedisURL string
 
-	Partitions int // of the run's topics; default 4
+	Partitions int // of the run's topics; 0: 4
 	// CSVProfiles: extra CSV mapping profiles (file or folder).
 	CSVProfiles string
 	Rules       engine.Config
@@ -48,12 +49,24 @@ type Config struct {
 	Log      *slog.Logger
 }
 
-// Validate reports bad arguments.
-func (c *Config) Validate() error {
+// Validate reports bad arguments; it reads nothing and changes nothing.
+func (c Config) Validate() error {
 	var errs []error
 	if len(c.Bank) == 0 && len(c.Ledger) == 0 {
 		errs = append(errs, errors.New("no input: give --bank and/or --ledger files"))
 	}
+	if c.Out == "" {
+		errs = append(errs, errors.New("no --out folder"))
+	}
+	if c.Partitions < 0 {
+		errs = append(errs, errors.New("partitions cannot be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Load checks that every input is a readable file, naming each that is not.
+func (c *Config) Load() error {
+	var errs []error
 	for _, f := range append(append([]string(nil), c.Bank...), c.Ledger...) {
 		if st, err := os.Stat(f); err != nil {
 			var pe *fs.PathError
@@ -65,26 +78,23 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s is a folder, not a file", f))
 		}
 	}
-	if c.Out == "" {
-		errs = append(errs, errors.New("no --out folder"))
-	}
-	if c.Partitions <= 0 {
-		c.Partitions = 4
-	}
-	if c.Progress == nil {
-		c.Progress = io.Discard
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	return errors.Join(errs...)
 }
 
 // Run reconciles and writes DIR/matches.jsonl, DIR/breaks.jsonl,
 // DIR/rejected.jsonl and DIR/summary.json.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := config.Prepare(&cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Partitions == 0 {
+		cfg.Partitions = 4
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
 		return nil, err
