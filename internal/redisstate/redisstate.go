@@ -42,15 +42,16 @@ var (
 	ErrOldLayout = errors.New("window: the partition holds state in the layout of versions before the binary one (JSON records, Redis indexes); see README, Upgrading")
 )
 
-// scriptErrors are the error replies of the Lua scripts, by their exact
-// text, and the sentinel each stands for.
+// scriptErrors are the error codes the Lua scripts reply with
+// (redis.error_reply) and the sentinel each stands for.
 var scriptErrors = map[string]error{"FENCED": ErrFenced, "APPLIED": ErrApplied}
 
-// scriptError maps a script's error reply to its sentinel.
+// scriptError maps a script's error reply to its sentinel. Redis sends the
+// reply as "ERR <code>" (the server puts ERR before a code of its own).
 func scriptError(err error) error {
 	var re redis.Error
 	if errors.As(err, &re) {
-		if s, ok := scriptErrors[re.Error()]; ok {
+		if s, ok := scriptErrors[strings.TrimPrefix(re.Error(), "ERR ")]; ok {
 			return s
 		}
 	}
