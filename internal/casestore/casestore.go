@@ -1,0 +1,618 @@
+// Package casestore is the console's case store (docs/design.md §9): the
+// breaks and matches as the console works them, on PostgreSQL in
+// production and SQLite in the all-in-one mode. The console's consumer
+// applies what it reads from the topics with Apply: rows are upserted by
+// their deterministic ids and the consumed offsets are stored in the same
+// transaction, so a restart resumes exactly, a record read twice changes
+// nothing, and the store can be rebuilt from the topics.
+//
+// Tables:
+//
+//	case_breaks        one row per break: the record, why, its status and who works it
+//	case_matches       one row per match (rule, status, members as JSON)
+//	case_offsets       consumer, topic, partition -> next offset
+//	case_migrations    applied schema versions
+//
+// Amounts are exact: the text of the decimal, and its value in millionths
+// as a 64-bit integer for filtering and sorting (money is never a float).
+package casestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
+	_ "modernc.org/sqlite"             // SQLite driver, pure Go
+
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// Break statuses.
+const (
+	StatusOpen    = "open"
+	StatusMatched = "matched" // a match (late counterpart, manual) cleared it
+)
+
+// Store is a case store connection. It is safe for concurrent use.
+type Store struct {
+	db     *sql.DB
+	pg     bool
+	source string // for errors: the url without credentials
+}
+
+// Open connects to url: postgres://… or postgresql://… (PostgreSQL), or
+// sqlite:PATH (SQLite, one file).
+func Open(ctx context.Context, url string) (*Store, error) {
+	var s *Store
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("case store: %w", err)
+		}
+		s = &Store{db: db, pg: true, source: redact(url)}
+	case strings.HasPrefix(url, "sqlite:"):
+		path := strings.TrimPrefix(url, "sqlite:")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)")
+		if err != nil {
+			return nil, fmt.Errorf("case store: %w", err)
+		}
+		db.SetMaxOpenConns(1) // one writer; readers share it
+		s = &Store{db: db, source: path}
+	default:
+		return nil, fmt.Errorf("case store: %q: want postgres://… or sqlite:PATH", redact(url))
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("case store %s: %w", s.source, err)
+	}
+	return s, nil
+}
+
+// redact drops the password from a URL for messages.
+func redact(url string) string {
+	if at := strings.LastIndex(url, "@"); at > 0 {
+		if i := strings.Index(url, "://"); i > 0 && i < at {
+			return url[:i+3] + "…" + url[at:]
+		}
+	}
+	return url
+}
+
+// Close closes the connection.
+func (s *Store) Close() error { return s.db.Close() }
+
+// q rewrites ? placeholders to PostgreSQL's $N.
+func (s *Store) q(query string) string {
+	if !s.pg {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range query {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// migrations are the schema versions, applied in order, each once.
+// {{TS}} is a timestamp type, {{JSON}} a JSON text type.
+var migrations = []string{
+	`CREATE TABLE case_breaks (
+		break_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		side VARCHAR(8) NOT NULL,
+		reason VARCHAR(32) NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		amount VARCHAR(40) NOT NULL,
+		amount_e6 BIGINT NOT NULL,
+		booking_date DATE NOT NULL,
+		record_id VARCHAR(256) NOT NULL,
+		reference TEXT NOT NULL DEFAULT '',
+		counterparty TEXT NOT NULL DEFAULT '',
+		description TEXT NOT NULL DEFAULT '',
+		source_file TEXT NOT NULL DEFAULT '',
+		source_position BIGINT NOT NULL DEFAULT 0,
+		window_closed_at DATE NOT NULL,
+		candidates {{JSON}} NOT NULL,
+		ingested_at {{TS}},
+		matched_by VARCHAR(64),
+		assignee VARCHAR(256),
+		search TEXT NOT NULL DEFAULT '',
+		updated_at {{TS}} NOT NULL
+	)`,
+	`CREATE INDEX case_breaks_queue ON case_breaks (status, booking_date, break_id)`,
+	`CREATE INDEX case_breaks_account ON case_breaks (status, account, currency, booking_date)`,
+	`CREATE INDEX case_breaks_assignee ON case_breaks (assignee, status, booking_date)`,
+	`CREATE INDEX case_breaks_record ON case_breaks (record_id)`,
+	`CREATE TABLE case_matches (
+		match_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		rule VARCHAR(64) NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		confidence INTEGER NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		difference VARCHAR(40) NOT NULL,
+		explanation TEXT NOT NULL DEFAULT '',
+		decided_at DATE NOT NULL,
+		bank {{JSON}} NOT NULL,
+		ledger {{JSON}} NOT NULL,
+		clears {{JSON}} NOT NULL
+	)`,
+	`CREATE INDEX case_matches_status ON case_matches (status, decided_at)`,
+	`CREATE TABLE case_offsets (
+		consumer VARCHAR(128) NOT NULL,
+		topic VARCHAR(256) NOT NULL,
+		part INTEGER NOT NULL,
+		next_offset BIGINT NOT NULL,
+		PRIMARY KEY (consumer, topic, part)
+	)`,
+}
+
+func (s *Store) dialect(stmt string) string {
+	ts, js := "TEXT", "TEXT"
+	if s.pg {
+		ts, js = "TIMESTAMPTZ", "JSONB"
+	}
+	return strings.NewReplacer("{{TS}}", ts, "{{JSON}}", js).Replace(stmt)
+}
+
+// Migrate creates or upgrades the tables; every version runs once, in one
+// transaction (on PostgreSQL under a lock, so two consoles starting
+// together do not race).
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS case_migrations (version INTEGER NOT NULL PRIMARY KEY)`); err != nil {
+			return fmt.Errorf("migrations table: %w", err)
+		}
+		if s.pg {
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE case_migrations`); err != nil {
+				return fmt.Errorf("lock migrations: %w", err)
+			}
+		}
+		var have int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM case_migrations`).Scan(&have); err != nil {
+			return err
+		}
+		if have > len(migrations) {
+			return fmt.Errorf("schema version %d is newer than this version knows (%d): upgrade recon", have, len(migrations))
+		}
+		for v := have + 1; v <= len(migrations); v++ {
+			if _, err := tx.ExecContext(ctx, s.dialect(migrations[v-1])); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_migrations (version) VALUES (?)`), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// tx runs f in a transaction, committed when f returns nil.
+func (s *Store) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("case store %s: %w", s.source, err)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("case store %s: %w", s.source, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("case store %s: commit: %w", s.source, err)
+	}
+	return nil
+}
+
+// Offset is a consumed position stored with a batch.
+type Offset struct {
+	Topic     string
+	Partition int32
+	Next      int64
+}
+
+// Batch is what one transaction applies.
+type Batch struct {
+	Breaks  []*record.Break
+	Matches []*record.Match
+	Offsets []Offset
+}
+
+// e6 is d in millionths, for filtering and sorting.
+func e6(d money.Decimal) (int64, error) {
+	v, err := d.Rescale(6)
+	if err != nil {
+		return 0, err
+	}
+	return v.Units(), nil
+}
+
+// Apply writes a batch and its offsets in one transaction. A break or
+// match already stored is left as it is (ids are deterministic: the same
+// id is the same content); a match clears the breaks it names, also ones
+// that arrive after it.
+func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
+	now := time.Now().UTC()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, br := range b.Breaks {
+			amt, err := e6(br.Record.Amount)
+			if err != nil {
+				return fmt.Errorf("break %s: amount %s: %w", br.BreakID, br.Record.Amount, err)
+			}
+			cands, err := json.Marshal(candidatesJSON(br.Candidates))
+			if err != nil {
+				return err
+			}
+			r := br.Record
+			search := strings.ToLower(strings.Join([]string{r.Reference, r.BankReference, r.Counterparty, r.Description, r.ID}, " "))
+			var ingested any
+			if !r.IngestedAt.IsZero() {
+				ingested = r.IngestedAt.UTC()
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_breaks (break_id, side, reason, status, account, currency, amount, amount_e6,
+				booking_date, record_id, reference, counterparty, description, source_file, source_position, window_closed_at,
+				candidates, ingested_at, search, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (break_id) DO NOTHING`),
+				br.BreakID, string(br.Side), string(br.Reason), StatusOpen, br.Account, br.Currency, r.Amount.String(), amt,
+				r.BookingDate.String(), r.ID, r.Reference, r.Counterparty, r.Description, r.SourceFile, r.SourcePosition,
+				br.WindowClosedAt.String(), string(cands), ingested, search, now); err != nil {
+				return fmt.Errorf("break %s: %w", br.BreakID, err)
+			}
+		}
+		for _, m := range b.Matches {
+			bank, _ := json.Marshal(itemsJSON(m.Bank))
+			ledger, _ := json.Marshal(itemsJSON(m.Ledger))
+			clears, _ := json.Marshal(append([]string{}, m.ClearsBreakIDs...))
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
+				explanation, decided_at, bank, ledger, clears) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (match_id) DO NOTHING`),
+				m.MatchID, m.Rule, string(m.Status), int(m.Confidence), m.Account, m.Currency, m.Difference.String(), m.Explanation,
+				m.DecidedAt.UTC().Format("2006-01-02"), string(bank), string(ledger), string(clears)); err != nil {
+				return fmt.Errorf("match %s: %w", m.MatchID, err)
+			}
+		}
+		// Clears after both inserts: a break that arrives in the same
+		// batch as (or after) the match clearing it is cleared too.
+		if err := s.clear(ctx, tx, b, now); err != nil {
+			return err
+		}
+		for _, o := range b.Offsets {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_offsets (consumer, topic, part, next_offset) VALUES (?, ?, ?, ?)
+				ON CONFLICT (consumer, topic, part) DO UPDATE SET next_offset = excluded.next_offset`),
+				consumer, o.Topic, o.Partition, o.Next); err != nil {
+				return fmt.Errorf("offset %s/%d: %w", o.Topic, o.Partition, err)
+			}
+		}
+		return nil
+	})
+}
+
+// clear marks the breaks a batch's matches clear, and the batch's breaks
+// that a stored match already cleared, as matched.
+func (s *Store) clear(ctx context.Context, tx *sql.Tx, b *Batch, now time.Time) error {
+	set := func(breakID, matchID string) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE case_breaks SET status = ?, matched_by = ?, updated_at = ? WHERE break_id = ? AND status = ?`),
+			StatusMatched, matchID, now, breakID, StatusOpen)
+		return err
+	}
+	for _, m := range b.Matches {
+		for _, id := range m.ClearsBreakIDs {
+			if err := set(id, m.MatchID); err != nil {
+				return fmt.Errorf("clear break %s: %w", id, err)
+			}
+		}
+	}
+	if len(b.Breaks) == 0 {
+		return nil
+	}
+	// A break arriving after its match (another partition of the topics,
+	// or a rebuild reading matches first): find its match by the id.
+	for _, br := range b.Breaks {
+		var matchID string
+		err := tx.QueryRowContext(ctx, s.q(s.clearsQuery()), br.BreakID).Scan(&matchID)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("break %s: find its match: %w", br.BreakID, err)
+		}
+		if err := set(br.BreakID, matchID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clearsQuery finds the match whose clears list holds a break id.
+func (s *Store) clearsQuery() string {
+	if s.pg {
+		return `SELECT match_id FROM case_matches WHERE clears @> to_jsonb(ARRAY[?::text]) LIMIT 1`
+	}
+	return `SELECT m.match_id FROM case_matches m, json_each(m.clears) j WHERE j.value = ? LIMIT 1`
+}
+
+// Offsets returns the stored next offsets of consumer: topic -> partition -> offset.
+func (s *Store) Offsets(ctx context.Context, consumer string) (map[string]map[int32]int64, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT topic, part, next_offset FROM case_offsets WHERE consumer = ?`), consumer)
+	if err != nil {
+		return nil, fmt.Errorf("case store %s: offsets: %w", s.source, err)
+	}
+	defer rows.Close()
+	out := map[string]map[int32]int64{}
+	for rows.Next() {
+		var t string
+		var p int32
+		var n int64
+		if err := rows.Scan(&t, &p, &n); err != nil {
+			return nil, err
+		}
+		if out[t] == nil {
+			out[t] = map[int32]int64{}
+		}
+		out[t][p] = n
+	}
+	return out, rows.Err()
+}
+
+type candidateJSON struct {
+	ID          string `json:"id"`
+	Amount      string `json:"amount"`
+	BookingDate string `json:"booking_date"`
+	Reference   string `json:"reference"`
+	Score       int    `json:"score"`
+	Note        string `json:"note"`
+}
+
+func candidatesJSON(cs []record.Candidate) []candidateJSON {
+	out := make([]candidateJSON, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, candidateJSON{ID: c.ID, Amount: c.Amount.String(), BookingDate: c.BookingDate.String(),
+			Reference: c.Reference, Score: c.Score, Note: c.Note})
+	}
+	return out
+}
+
+type itemJSON struct {
+	ID             string `json:"id"`
+	Amount         string `json:"amount"`
+	BookingDate    string `json:"booking_date"`
+	Reference      string `json:"reference"`
+	Counterparty   string `json:"counterparty"`
+	Description    string `json:"description"`
+	SourceFile     string `json:"source_file"`
+	SourcePosition int64  `json:"source_position"`
+}
+
+func itemsJSON(its []record.Item) []itemJSON {
+	out := make([]itemJSON, 0, len(its))
+	for _, it := range its {
+		out = append(out, itemJSON{ID: it.ID, Amount: it.Amount.String(), BookingDate: it.BookingDate.String(), Reference: it.Reference,
+			Counterparty: it.Counterparty, Description: it.Description, SourceFile: it.SourceFile, SourcePosition: it.SourcePosition})
+	}
+	return out
+}
+
+// Break is a break as the console shows it.
+type Break struct {
+	BreakID, Side, Reason, Status string
+	Account, Currency             string
+	Amount                        money.Decimal
+	BookingDate, WindowClosedAt   record.Date
+	RecordID, Reference           string
+	Counterparty, Description     string
+	SourceFile                    string
+	SourcePosition                int64
+	Candidates                    json.RawMessage
+	MatchedBy, Assignee           string
+}
+
+// Filter selects and orders breaks. The zero Filter is the open breaks,
+// oldest first, 50 at a time.
+type Filter struct {
+	Status                 string // open (default), matched, all
+	Account, Currency      string
+	Side, Reason, Assignee string
+	Today                  record.Date // age is Today - booking date
+	MinAgeDays, MaxAgeDays int         // 0: no bound
+	MinAmount, MaxAmount   *money.Decimal
+	Text                   string // in reference, bank reference, counterparty, description or record id
+	Sort                   string // age (oldest first, default), -age, amount, -amount
+	Limit                  int    // default 50, at most 1000
+	Cursor                 string // from the previous page
+}
+
+// Sorts are the orders ListBreaks knows.
+var sorts = map[string]struct {
+	col  string
+	desc bool
+}{"age": {"booking_date", false}, "-age": {"booking_date", true}, "amount": {"amount_e6", false}, "-amount": {"amount_e6", true}}
+
+// ErrBadFilter: a filter value the store cannot use.
+var ErrBadFilter = errors.New("bad filter")
+
+// where builds the filter's conditions and arguments.
+func (f Filter) where() (string, []any, error) {
+	var conds []string
+	var args []any
+	add := func(cond string, a ...any) { conds = append(conds, cond); args = append(args, a...) }
+	switch f.Status {
+	case "", StatusOpen:
+		add("status = ?", StatusOpen)
+	case StatusMatched:
+		add("status = ?", StatusMatched)
+	case "all":
+	default:
+		return "", nil, fmt.Errorf("%w: status %q: want open, matched or all", ErrBadFilter, f.Status)
+	}
+	for _, eq := range []struct{ col, v string }{{"account", f.Account}, {"currency", f.Currency}, {"side", f.Side}, {"reason", f.Reason}, {"assignee", f.Assignee}} {
+		if eq.v != "" {
+			add(eq.col+" = ?", eq.v)
+		}
+	}
+	if f.MinAgeDays > 0 {
+		add("booking_date <= ?", (f.Today - record.Date(f.MinAgeDays)).String())
+	}
+	if f.MaxAgeDays > 0 {
+		add("booking_date >= ?", (f.Today - record.Date(f.MaxAgeDays)).String())
+	}
+	for _, b := range []struct {
+		v  *money.Decimal
+		op string
+	}{{f.MinAmount, ">="}, {f.MaxAmount, "<="}} {
+		if b.v == nil {
+			continue
+		}
+		n, err := e6(*b.v)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: amount %s: %v", ErrBadFilter, b.v, err)
+		}
+		add("amount_e6 "+b.op+" ?", n)
+	}
+	if t := strings.TrimSpace(strings.ToLower(f.Text)); t != "" {
+		t = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(t)
+		add(`search LIKE ? ESCAPE '\'`, "%"+t+"%")
+	}
+	if len(conds) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+const breakColumns = `break_id, side, reason, status, account, currency, amount, booking_date, window_closed_at, record_id,
+	reference, counterparty, description, source_file, source_position, candidates, COALESCE(matched_by, ''), COALESCE(assignee, '')`
+
+// ListBreaks returns a page of the breaks f selects, in f's order, and the
+// cursor of the next page ("" after the last).
+func (s *Store) ListBreaks(ctx context.Context, f Filter) ([]Break, string, error) {
+	if f.Sort == "" {
+		f.Sort = "age"
+	}
+	srt, ok := sorts[f.Sort]
+	if !ok {
+		return nil, "", fmt.Errorf("%w: sort %q: want age, -age, amount or -amount", ErrBadFilter, f.Sort)
+	}
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	f.Limit = min(f.Limit, 1000)
+	where, args, err := f.where()
+	if err != nil {
+		return nil, "", err
+	}
+	// Keyset paging: the page starts after the cursor's (sort key, id).
+	if f.Cursor != "" {
+		key, id, ok := strings.Cut(f.Cursor, "~")
+		if !ok || id == "" {
+			return nil, "", fmt.Errorf("%w: cursor %q", ErrBadFilter, f.Cursor)
+		}
+		var k any = key
+		if srt.col == "amount_e6" {
+			n, err := strconv.ParseInt(key, 10, 64)
+			if err != nil {
+				return nil, "", fmt.Errorf("%w: cursor %q", ErrBadFilter, f.Cursor)
+			}
+			k = n
+		}
+		op := ">"
+		if srt.desc {
+			op = "<"
+		}
+		cond := fmt.Sprintf("(%s %s ? OR (%s = ? AND break_id %s ?))", srt.col, op, srt.col, op)
+		if where == "" {
+			where = " WHERE " + cond
+		} else {
+			where += " AND " + cond
+		}
+		args = append(args, k, k, id)
+	}
+	dir := "ASC"
+	if srt.desc {
+		dir = "DESC"
+	}
+	query := "SELECT " + breakColumns + ", amount_e6 FROM case_breaks" + where +
+		fmt.Sprintf(" ORDER BY %s %s, break_id %s LIMIT %d", srt.col, dir, dir, f.Limit+1)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("case store %s: list breaks: %w", s.source, err)
+	}
+	defer rows.Close()
+	var out []Break
+	var keys []string
+	for rows.Next() {
+		var b Break
+		var amount string
+		var bd, wc dateValue
+		var cands []byte
+		var e6v int64
+		if err := rows.Scan(&b.BreakID, &b.Side, &b.Reason, &b.Status, &b.Account, &b.Currency, &amount, &bd, &wc, &b.RecordID,
+			&b.Reference, &b.Counterparty, &b.Description, &b.SourceFile, &b.SourcePosition, &cands, &b.MatchedBy, &b.Assignee, &e6v); err != nil {
+			return nil, "", err
+		}
+		if b.Amount, err = money.Parse(amount); err != nil {
+			return nil, "", fmt.Errorf("break %s: stored amount %q: %w", b.BreakID, amount, err)
+		}
+		b.BookingDate, b.WindowClosedAt, b.Candidates = bd.d, wc.d, json.RawMessage(cands)
+		key := b.BookingDate.String()
+		if srt.col == "amount_e6" {
+			key = strconv.FormatInt(e6v, 10)
+		}
+		out = append(out, b)
+		keys = append(keys, key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		next = keys[f.Limit-1] + "~" + out[f.Limit-1].BreakID
+	}
+	return out, next, nil
+}
+
+// CountBreaks is the number of breaks f selects (paging aside).
+func (s *Store) CountBreaks(ctx context.Context, f Filter) (int64, error) {
+	f.Cursor = ""
+	where, args, err := f.where()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, s.q("SELECT COUNT(*) FROM case_breaks"+where), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("case store %s: count breaks: %w", s.source, err)
+	}
+	return n, nil
+}
+
+// dateValue scans a DATE column: a time from PostgreSQL, text from SQLite.
+type dateValue struct{ d record.Date }
+
+func (v *dateValue) Scan(src any) error {
+	switch t := src.(type) {
+	case time.Time:
+		v.d = record.Date(t.Unix() / 86400)
+		return nil
+	case string:
+		d, err := record.ParseDate(t[:min(len(t), 10)])
+		v.d = d
+		return err
+	case []byte:
+		d, err := record.ParseDate(string(t[:min(len(t), 10)]))
+		v.d = d
+		return err
+	}
+	return fmt.Errorf("date: unexpected %T", src)
+}
