@@ -138,6 +138,7 @@ var migrations = []string{
 	`CREATE INDEX case_breaks_account ON case_breaks (status, account, currency, booking_date)`,
 	`CREATE INDEX case_breaks_assignee ON case_breaks (assignee, status, booking_date)`,
 	`CREATE INDEX case_breaks_record ON case_breaks (record_id)`,
+	`CREATE INDEX case_breaks_amount ON case_breaks (status, amount_e6, break_id)`,
 	`CREATE TABLE case_matches (
 		match_id VARCHAR(64) NOT NULL PRIMARY KEY,
 		rule VARCHAR(64) NOT NULL,

@@ -288,11 +288,21 @@ func BenchmarkListBreaks100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		page, _, err := s.ListBreaks(ctx, Filter{Account: "ACCT-07", Sort: "-amount"})
-		if err != nil || len(page) != 50 {
-			b.Fatalf("%d %v", len(page), err)
-		}
+	for name, f := range map[string]Filter{
+		"account by amount":      {Account: "ACCT-07", Sort: "-amount"},
+		"oldest":                 {},
+		"text on all by amount":  {Sort: "-amount", Text: "payment"},
+		"text on few by amount":  {Sort: "-amount", Text: "ref-4242"},
+		"amount range, 2nd page": {MinAmount: ptr(money.New(-100000, 2)), MaxAmount: ptr(money.New(100000, 2)), Cursor: "2026-03-02~0"},
+	} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := s.ListBreaks(ctx, f); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
