@@ -231,6 +231,7 @@ type Batch struct {
 	Breaks  []*record.Break
 	Matches []*record.Match
 	Offsets []Offset
+	Records int // input records the batch covers (dead letters included), for counting
 }
 
 // e6 is d in millionths, for filtering and sorting.

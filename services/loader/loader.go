@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/sink"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/warehouse"
 )
@@ -83,18 +83,16 @@ type Deps struct {
 
 // Service is a running loader.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	store   warehouse.Store
-	cl      *kgo.Client
-	mc      *avro.Codec[record.Match]
-	bc      *avro.Codec[record.Break]
-	topics  struct{ matches, breaks string }
-	m       *metrics
-	ready   atomic.Bool
-	loaded  atomic.Int64
-	mu      sync.Mutex
-	lastErr error
+	cfg    Config
+	log    *slog.Logger
+	store  warehouse.Store
+	sink   *sink.Consumer[loadBatch]
+	mc     *avro.Codec[record.Match]
+	bc     *avro.Codec[record.Break]
+	topics struct{ matches, breaks string }
+	m      *metrics
+	ready  atomic.Bool
+	loaded atomic.Int64
 }
 
 type metrics struct {
@@ -150,39 +148,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.bc, err = avro.NewBreakCodec(ctx, reg, s.topics.breaks+"-value"); err != nil {
 		return nil, err
 	}
-	s.cl, err = kafka.NewClient(cfg.Kafka,
-		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(s.topics.matches, s.topics.breaks),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
-		kgo.AdjustFetchOffsetsFn(s.resume),
-		kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-loader"),
-	)
+	s.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{s.topics.matches, s.topics.breaks},
+		BatchSize: cfg.BatchSize, BatchInterval: cfg.BatchInterval, ClientID: cfg.Kafka.WithDefaults().ClientID + "-loader",
+		OnWriteError: func(error) { s.m.errors.Inc() }}, (*warehouseSink)(s), s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// resume starts every assigned partition at the offset stored in the
-// warehouse (or the start, when none is stored).
-func (s *Service) resume(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	stored, err := s.store.Offsets(ctx, s.cfg.Group)
-	if err != nil {
-		return nil, err
-	}
-	for t, ps := range offs {
-		for p := range ps {
-			if o, ok := stored[t][p]; ok {
-				ps[p] = kgo.NewOffset().At(o).WithEpoch(-1)
-			} else {
-				ps[p] = kgo.NewOffset().AtStart()
-			}
-		}
-	}
-	return offs, nil
 }
 
 // Loaded is the number of records (matches and breaks) written since start.
@@ -193,118 +165,45 @@ func (s *Service) Ready() error {
 	if !s.ready.Load() {
 		return errors.New("not consuming")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lastErr
+	return s.sink.LastErr()
 }
 
 // Run loads until ctx ends; the batch in hand is written before it returns.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.store.Close()
-	defer s.cl.Close()
 	s.ready.Store(true)
 	defer s.ready.Store(false)
-	for ctx.Err() == nil {
-		recs := s.poll(ctx)
-		if len(recs) > 0 {
-			if err := s.writeWithRetry(ctx, recs); err != nil {
-				s.cl.AllowRebalance()
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-		}
-		s.cl.AllowRebalance()
-	}
-	return nil
+	return s.sink.Run(ctx)
 }
 
-// poll gathers up to BatchSize records, waiting at most BatchInterval once
-// the first record is in hand.
-func (s *Service) poll(ctx context.Context) []*kgo.Record {
-	var recs []*kgo.Record
-	deadline := time.Time{}
-	for len(recs) < s.cfg.BatchSize {
-		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if !deadline.IsZero() {
-			pctx, cancel = context.WithDeadline(ctx, deadline)
-		}
-		f := s.cl.PollRecords(pctx, s.cfg.BatchSize-len(recs))
-		cancel()
-		f.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				s.log.Error("fetch failed", "topic", t, "partition", p, "err", err)
-			}
-		})
-		f.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
-		if ctx.Err() != nil || (!deadline.IsZero() && time.Now().After(deadline)) {
-			break
-		}
-		if len(recs) > 0 && deadline.IsZero() {
-			deadline = time.Now().Add(s.cfg.BatchInterval)
-		}
-		if len(recs) == 0 && f.Empty() {
-			break
-		}
-	}
-	return recs
+// warehouseSink is the loader as the sink's store: matches and breaks
+// decoded into a warehouse batch, written with its offsets.
+type warehouseSink Service
+
+// loadBatch is a warehouse batch and the number of records it covers
+// (dead letters included).
+type loadBatch struct {
+	*warehouse.Batch
+	records int
 }
 
-// writeWithRetry writes the batch, retrying transient database failures with
-// backoff. Consumption waits meanwhile (backpressure), so memory stays
-// bounded by one batch.
-func (s *Service) writeWithRetry(ctx context.Context, recs []*kgo.Record) error {
-	b, err := s.batch(ctx, recs)
-	if err != nil {
-		return err
-	}
-	backoff := 200 * time.Millisecond
-	for {
-		start := time.Now()
-		err := s.store.Write(ctx, s.cfg.Group, b)
-		s.mu.Lock()
-		s.lastErr = err
-		s.mu.Unlock()
-		if err == nil {
-			s.m.duration.Observe(time.Since(start).Seconds())
-			s.m.batches.Inc()
-			m, it, br, cl := b.Rows()
-			s.m.rows.WithLabelValues("recon_matches").Add(float64(m))
-			s.m.rows.WithLabelValues("recon_match_items").Add(float64(it))
-			s.m.rows.WithLabelValues("recon_breaks").Add(float64(br))
-			s.m.rows.WithLabelValues("recon_break_clears").Add(float64(cl))
-			s.loaded.Add(int64(len(recs)))
-			return nil
-		}
-		s.m.errors.Inc()
-		s.log.Warn("warehouse write failed, retrying", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
+func (w *warehouseSink) Offsets(ctx context.Context, group string) (map[string]map[int32]int64, error) {
+	return w.store.Offsets(ctx, group)
 }
 
-// batch decodes records into a warehouse batch with the offsets after them.
+// Decode turns records into a warehouse batch with the offsets after them.
 // An undecodable record cannot be loaded: it goes to the DLQ (and its
 // offset is stored with the batch, so the partition does not stall).
-func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Batch, error) {
+func (w *warehouseSink) Decode(ctx context.Context, recs []*kgo.Record, next []sink.Offset) (loadBatch, error) {
+	s := (*Service)(w)
 	b := &warehouse.Batch{}
-	next := map[string]map[int32]int64{}
 	for _, r := range recs {
-		if next[r.Topic] == nil {
-			next[r.Topic] = map[int32]int64{}
-		}
-		next[r.Topic][r.Partition] = r.Offset + 1
 		switch r.Topic {
 		case s.topics.matches:
 			m, err := s.mc.Decode(ctx, r.Value)
 			if err != nil {
 				if err := s.deadLetter(ctx, r, err); err != nil {
-					return nil, err
+					return loadBatch{}, err
 				}
 				continue
 			}
@@ -313,25 +212,40 @@ func (s *Service) batch(ctx context.Context, recs []*kgo.Record) (*warehouse.Bat
 			br, err := s.bc.Decode(ctx, r.Value)
 			if err != nil {
 				if err := s.deadLetter(ctx, r, err); err != nil {
-					return nil, err
+					return loadBatch{}, err
 				}
 				continue
 			}
 			b.Breaks = append(b.Breaks, br)
 		default:
-			return nil, fmt.Errorf("record from unexpected topic %s", r.Topic)
+			return loadBatch{}, fmt.Errorf("record from unexpected topic %s", r.Topic)
 		}
 	}
-	for t, ps := range next {
-		for p, o := range ps {
-			b.Offsets = append(b.Offsets, warehouse.Offset{Topic: t, Partition: p, Next: o})
-		}
+	for _, o := range next {
+		b.Offsets = append(b.Offsets, warehouse.Offset{Topic: o.Topic, Partition: o.Partition, Next: o.Next})
 	}
-	return b, nil
+	return loadBatch{b, len(recs)}, nil
+}
+
+// Write stores a batch and counts it.
+func (w *warehouseSink) Write(ctx context.Context, b loadBatch) error {
+	start := time.Now()
+	if err := w.store.Write(ctx, w.cfg.Group, b.Batch); err != nil {
+		return err
+	}
+	w.m.duration.Observe(time.Since(start).Seconds())
+	w.m.batches.Inc()
+	m, it, br, cl := b.Rows()
+	w.m.rows.WithLabelValues("recon_matches").Add(float64(m))
+	w.m.rows.WithLabelValues("recon_match_items").Add(float64(it))
+	w.m.rows.WithLabelValues("recon_breaks").Add(float64(br))
+	w.m.rows.WithLabelValues("recon_break_clears").Add(float64(cl))
+	w.loaded.Add(int64(b.records))
+	return nil
 }
 
 func (s *Service) deadLetter(ctx context.Context, r *kgo.Record, cause error) error {
 	s.log.Error("undecodable record sent to the DLQ", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", cause)
 	s.m.poison.Inc()
-	return kafka.DeadLetter(ctx, s.cl, s.cfg.Kafka.Topic(kafka.TopicDLQ), r, "load", cause)
+	return kafka.DeadLetter(ctx, s.sink.Client(), s.cfg.Kafka.Topic(kafka.TopicDLQ), r, "load", cause)
 }
