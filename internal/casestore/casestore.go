@@ -154,6 +154,10 @@ var migrations = []string{
 		clears {{JSON}} NOT NULL
 	)`,
 	`CREATE INDEX case_matches_status ON case_matches (status, decided_at)`,
+	`CREATE TABLE case_clears (
+		break_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		match_id VARCHAR(64) NOT NULL
+	)`,
 	`CREATE TABLE case_offsets (
 		consumer VARCHAR(128) NOT NULL,
 		topic VARCHAR(256) NOT NULL,
@@ -231,7 +235,6 @@ type Batch struct {
 	Breaks  []*record.Break
 	Matches []*record.Match
 	Offsets []Offset
-	Records int // input records the batch covers (dead letters included), for counting
 }
 
 // e6 is d in millionths, for filtering and sorting.
@@ -302,48 +305,42 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 	})
 }
 
-// clear marks the breaks a batch's matches clear, and the batch's breaks
-// that a stored match already cleared, as matched.
+// clear records which match clears which break (case_clears) and marks
+// the cleared breaks matched: those a batch's matches name, and the
+// batch's breaks that an earlier match named (a break can arrive after
+// its match: another partition, or a rebuild reading matches first).
 func (s *Store) clear(ctx context.Context, tx *sql.Tx, b *Batch, now time.Time) error {
-	set := func(breakID, matchID string) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE case_breaks SET status = ?, matched_by = ?, updated_at = ? WHERE break_id = ? AND status = ?`),
-			StatusMatched, matchID, now, breakID, StatusOpen)
-		return err
-	}
 	for _, m := range b.Matches {
 		for _, id := range m.ClearsBreakIDs {
-			if err := set(id, m.MatchID); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_clears (break_id, match_id) VALUES (?, ?) ON CONFLICT (break_id) DO NOTHING`),
+				id, m.MatchID); err != nil {
 				return fmt.Errorf("clear break %s: %w", id, err)
 			}
 		}
 	}
-	if len(b.Breaks) == 0 {
+	mark := func(breakID string) error {
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE case_breaks SET status = ?, updated_at = ?,
+			matched_by = (SELECT match_id FROM case_clears WHERE case_clears.break_id = case_breaks.break_id)
+			WHERE break_id = ? AND status = ? AND EXISTS (SELECT 1 FROM case_clears WHERE case_clears.break_id = case_breaks.break_id)`),
+			StatusMatched, now, breakID, StatusOpen)
+		if err != nil {
+			return fmt.Errorf("clear break %s: %w", breakID, err)
+		}
 		return nil
 	}
-	// A break arriving after its match (another partition of the topics,
-	// or a rebuild reading matches first): find its match by the id.
+	for _, m := range b.Matches {
+		for _, id := range m.ClearsBreakIDs {
+			if err := mark(id); err != nil {
+				return err
+			}
+		}
+	}
 	for _, br := range b.Breaks {
-		var matchID string
-		err := tx.QueryRowContext(ctx, s.q(s.clearsQuery()), br.BreakID).Scan(&matchID)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("break %s: find its match: %w", br.BreakID, err)
-		}
-		if err := set(br.BreakID, matchID); err != nil {
+		if err := mark(br.BreakID); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// clearsQuery finds the match whose clears list holds a break id.
-func (s *Store) clearsQuery() string {
-	if s.pg {
-		return `SELECT match_id FROM case_matches WHERE clears @> to_jsonb(ARRAY[?::text]) LIMIT 1`
-	}
-	return `SELECT m.match_id FROM case_matches m, json_each(m.clears) j WHERE j.value = ? LIMIT 1`
 }
 
 // Offsets returns the stored next offsets of consumer: topic -> partition -> offset.

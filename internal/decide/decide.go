@@ -108,11 +108,9 @@ type batch struct {
 
 	streamTime record.Date
 	added      []*window.Entry                   // entries put by this batch, still pending
-	local      map[string]*window.Entry          // id -> entry of a record arriving in this batch
+	local      map[string]*window.Entry          // id -> entry of a record arriving in this batch (never stored yet)
 	index      map[window.RefKey][]*window.Entry // reference key -> entries put by this batch
 	removed    map[string]bool                   // ids leaving the window in this batch
-	seen       map[string]bool                   // ids arriving in this batch
-	putIDs     map[string]bool                   // ids put by this batch
 	markers    []*window.Entry                   // markers of provisional entries matched by this batch
 	lateIDs    map[string]bool
 }
@@ -126,8 +124,7 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 	res := &Result{Change: ch, Counts: Counts{Records: map[record.Side]int{}, Matches: map[string]int{}, Breaks: map[record.BreakReason]int{}}}
 	b := &batch{w: w, eng: eng, cfg: cfg, now: now, res: res, ch: ch, streamTime: streamTime,
 		local: make(map[string]*window.Entry, len(ins)), index: make(map[window.RefKey][]*window.Entry, len(ins)),
-		removed: make(map[string]bool, len(ins)), seen: make(map[string]bool, len(ins)), putIDs: make(map[string]bool, len(ins)),
-		lateIDs: map[string]bool{}}
+		removed: make(map[string]bool, len(ins)), lateIDs: map[string]bool{}}
 
 	// Statements first: a record of the same batch whose window the
 	// closing date passed is late.
@@ -168,11 +165,10 @@ func (b *batch) arrive(r *engine.Rec) {
 		b.streamTime = r.BookingDate
 	}
 	b.res.Counts.Records[r.Side]++
-	if b.w.Get(r.ID) != nil || b.seen[r.ID] {
+	if b.w.Get(r.ID) != nil || b.local[r.ID] != nil {
 		b.duplicateOf(r, nil)
 		return
 	}
-	b.seen[r.ID] = true
 	e := &window.Entry{Rec: r}
 	b.local[r.ID] = e
 	if m := b.markerFor(r); m != nil {
@@ -201,7 +197,6 @@ func (b *batch) arrive(r *engine.Rec) {
 		b.index[key] = append(b.index[key], e)
 	}
 	b.ch.Put = append(b.ch.Put, e)
-	b.putIDs[r.ID] = true
 	b.ch.CloseAt[r.ID] = b.eng.CloseDate(r)
 	if b.ch.CloseAt[r.ID] <= b.streamTime && !b.cfg.HoldWindows {
 		b.lateIDs[r.ID] = true // its window had closed before it arrived
@@ -248,7 +243,7 @@ func (b *batch) leave(e *window.Entry) {
 		return
 	}
 	b.removed[e.ID] = true
-	if !b.seen[e.ID] {
+	if b.local[e.ID] == nil {
 		b.ch.Matched = append(b.ch.Matched, e)
 	}
 }
@@ -278,7 +273,6 @@ func (b *batch) apply(g *engine.Group) {
 				c.ID, c.Provisional = "pv:"+r.ID, true
 				m := &window.Entry{Rec: &c, Marker: true}
 				b.ch.Put = append(b.ch.Put, m)
-				b.putIDs[m.ID] = true
 				b.markers = append(b.markers, m)
 				b.ch.ExpireAt[m.ID] = r.BookingDate + markerDays
 			}
@@ -428,7 +422,7 @@ func (b *batch) closeWindows(mv Move) {
 			// a jump of the stream time (idle advancement) does not expire
 			// a fresh break before its counterpart can arrive.
 			b.ch.ExpireAt[e.ID] = max(closeAt, b.streamTime) + retention
-			if !b.putIDs[e.ID] {
+			if b.local[e.ID] == nil {
 				b.ch.Broken = append(b.ch.Broken, e) // stored: becomes broken; put ones are stored broken
 			}
 		}

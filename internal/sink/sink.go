@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -60,6 +61,8 @@ type Consumer[B any] struct {
 	log   *slog.Logger
 	cl    *kgo.Client
 
+	written atomic.Int64 // records whose batch was written
+
 	mu      sync.Mutex
 	lastErr error
 }
@@ -86,6 +89,10 @@ func New[B any](cfg Config, store Store[B], log *slog.Logger) (*Consumer[B], err
 
 // Client is the consumer's Kafka client (to send dead letters with).
 func (c *Consumer[B]) Client() *kgo.Client { return c.cl }
+
+// Written is the number of records (dead letters included) whose batch
+// was written since start.
+func (c *Consumer[B]) Written() int64 { return c.written.Load() }
 
 // LastErr is the error of the last write (nil once one succeeded).
 func (c *Consumer[B]) LastErr() error {
@@ -196,6 +203,7 @@ func (c *Consumer[B]) writeWithRetry(ctx context.Context, recs []*kgo.Record) er
 		c.lastErr = err
 		c.mu.Unlock()
 		if err == nil {
+			c.written.Add(int64(len(recs)))
 			return nil
 		}
 		if c.cfg.OnWriteError != nil {

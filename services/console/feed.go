@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -53,14 +52,13 @@ func (c FeedConfig) Validate() error {
 // resumes exactly and the store can be rebuilt by reading the topics from
 // the start into an empty store.
 type Feed struct {
-	cfg     FeedConfig
-	log     *slog.Logger
-	store   *casestore.Store
-	sink    *sink.Consumer[*casestore.Batch]
-	mc      *avro.Codec[record.Match]
-	bc      *avro.Codec[record.Break]
-	topics  struct{ matches, breaks, dlq string }
-	applied atomic.Int64
+	cfg    FeedConfig
+	log    *slog.Logger
+	store  *casestore.Store
+	sink   *sink.Consumer[*casestore.Batch]
+	mc     *avro.Codec[record.Match]
+	bc     *avro.Codec[record.Break]
+	topics struct{ matches, breaks, dlq string }
 }
 
 // NewFeed prepares the feed of store (migrated by the caller).
@@ -94,7 +92,7 @@ func NewFeed(ctx context.Context, cfg FeedConfig, store *casestore.Store, log *s
 func (f *Feed) Run(ctx context.Context) error { return f.sink.Run(ctx) }
 
 // Applied is the number of records (dead letters included) applied since start.
-func (f *Feed) Applied() int64 { return f.applied.Load() }
+func (f *Feed) Applied() int64 { return f.sink.Written() }
 
 // LastErr is the error of the last write to the case store.
 func (f *Feed) LastErr() error { return f.sink.LastErr() }
@@ -109,7 +107,7 @@ func (s *feedSink) Offsets(ctx context.Context, group string) (map[string]map[in
 // Decode turns records into a case store batch; an undecodable record goes
 // to the DLQ and its offset is stored with the batch.
 func (s *feedSink) Decode(ctx context.Context, recs []*kgo.Record, next []sink.Offset) (*casestore.Batch, error) {
-	b := &casestore.Batch{Records: len(recs)}
+	b := &casestore.Batch{}
 	for _, r := range recs {
 		var err error
 		switch r.Topic {
@@ -140,9 +138,5 @@ func (s *feedSink) Decode(ctx context.Context, recs []*kgo.Record, next []sink.O
 }
 
 func (s *feedSink) Write(ctx context.Context, b *casestore.Batch) error {
-	if err := s.store.Apply(ctx, s.cfg.Group, b); err != nil {
-		return err
-	}
-	s.applied.Add(int64(b.Records))
-	return nil
+	return s.store.Apply(ctx, s.cfg.Group, b)
 }

@@ -86,13 +86,12 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	store  warehouse.Store
-	sink   *sink.Consumer[loadBatch]
+	sink   *sink.Consumer[*warehouse.Batch]
 	mc     *avro.Codec[record.Match]
 	bc     *avro.Codec[record.Break]
 	topics struct{ matches, breaks string }
 	m      *metrics
 	ready  atomic.Bool
-	loaded atomic.Int64
 }
 
 type metrics struct {
@@ -158,7 +157,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 }
 
 // Loaded is the number of records (matches and breaks) written since start.
-func (s *Service) Loaded() int64 { return s.loaded.Load() }
+func (s *Service) Loaded() int64 { return s.sink.Written() }
 
 // Ready reports whether the loader consumes and its last write worked.
 func (s *Service) Ready() error {
@@ -180,13 +179,6 @@ func (s *Service) Run(ctx context.Context) error {
 // decoded into a warehouse batch, written with its offsets.
 type warehouseSink Service
 
-// loadBatch is a warehouse batch and the number of records it covers
-// (dead letters included).
-type loadBatch struct {
-	*warehouse.Batch
-	records int
-}
-
 func (w *warehouseSink) Offsets(ctx context.Context, group string) (map[string]map[int32]int64, error) {
 	return w.store.Offsets(ctx, group)
 }
@@ -194,7 +186,7 @@ func (w *warehouseSink) Offsets(ctx context.Context, group string) (map[string]m
 // Decode turns records into a warehouse batch with the offsets after them.
 // An undecodable record cannot be loaded: it goes to the DLQ (and its
 // offset is stored with the batch, so the partition does not stall).
-func (w *warehouseSink) Decode(ctx context.Context, recs []*kgo.Record, next []sink.Offset) (loadBatch, error) {
+func (w *warehouseSink) Decode(ctx context.Context, recs []*kgo.Record, next []sink.Offset) (*warehouse.Batch, error) {
 	s := (*Service)(w)
 	b := &warehouse.Batch{}
 	for _, r := range recs {
@@ -203,7 +195,7 @@ func (w *warehouseSink) Decode(ctx context.Context, recs []*kgo.Record, next []s
 			m, err := s.mc.Decode(ctx, r.Value)
 			if err != nil {
 				if err := s.deadLetter(ctx, r, err); err != nil {
-					return loadBatch{}, err
+					return nil, err
 				}
 				continue
 			}
@@ -212,25 +204,25 @@ func (w *warehouseSink) Decode(ctx context.Context, recs []*kgo.Record, next []s
 			br, err := s.bc.Decode(ctx, r.Value)
 			if err != nil {
 				if err := s.deadLetter(ctx, r, err); err != nil {
-					return loadBatch{}, err
+					return nil, err
 				}
 				continue
 			}
 			b.Breaks = append(b.Breaks, br)
 		default:
-			return loadBatch{}, fmt.Errorf("record from unexpected topic %s", r.Topic)
+			return nil, fmt.Errorf("record from unexpected topic %s", r.Topic)
 		}
 	}
 	for _, o := range next {
 		b.Offsets = append(b.Offsets, warehouse.Offset{Topic: o.Topic, Partition: o.Partition, Next: o.Next})
 	}
-	return loadBatch{b, len(recs)}, nil
+	return b, nil
 }
 
 // Write stores a batch and counts it.
-func (w *warehouseSink) Write(ctx context.Context, b loadBatch) error {
+func (w *warehouseSink) Write(ctx context.Context, b *warehouse.Batch) error {
 	start := time.Now()
-	if err := w.store.Write(ctx, w.cfg.Group, b.Batch); err != nil {
+	if err := w.store.Write(ctx, w.cfg.Group, b); err != nil {
 		return err
 	}
 	w.m.duration.Observe(time.Since(start).Seconds())
@@ -240,7 +232,6 @@ func (w *warehouseSink) Write(ctx context.Context, b loadBatch) error {
 	w.m.rows.WithLabelValues("recon_match_items").Add(float64(it))
 	w.m.rows.WithLabelValues("recon_breaks").Add(float64(br))
 	w.m.rows.WithLabelValues("recon_break_clears").Add(float64(cl))
-	w.loaded.Add(int64(b.records))
 	return nil
 }
 

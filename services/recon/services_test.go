@@ -36,7 +36,7 @@ func TestServiceSettings(t *testing.T) {
 			if _, err := l.Parse(nil); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := comparable(tc.cfg), comparable(tc.defaults); !reflect.DeepEqual(got, want) {
+			if got, want := withoutFuncs(tc.cfg), withoutFuncs(tc.defaults); !reflect.DeepEqual(got, want) {
 				t.Errorf("parsed without settings:\n got  %+v\n want %+v", got, want)
 			}
 			l = config.New("recon " + tc.name)
@@ -63,8 +63,8 @@ func TestServiceSettings(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// comparable is a Config by value without its func fields (the clock).
-func comparable(v any) any {
+// withoutFuncs is a Config by value without its func fields (the clock).
+func withoutFuncs(v any) any {
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Pointer {
 		rv = rv.Elem()
