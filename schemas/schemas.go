@@ -20,6 +20,7 @@ const (
 	Break       = "break"
 	FileEvent   = "file_event"
 	Resolution  = "resolution"
+	Outcome     = "resolution_outcome"
 )
 
 // EmbeddedIDs are the schema ids written in the Confluent header when no
@@ -32,6 +33,7 @@ var EmbeddedIDs = map[string]int{
 	Break:       4,
 	FileEvent:   5,
 	Resolution:  6,
+	Outcome:     7,
 }
 
 // Get returns the schema text of name.

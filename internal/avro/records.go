@@ -376,3 +376,84 @@ func breakFromNative(n map[string]any) (*record.Break, error) {
 	}
 	return b, nil
 }
+
+// resolutionNative returns the Avro native form of r (schemas/resolution.avsc).
+func resolutionNative(r *record.Resolution) map[string]any {
+	return map[string]any{
+		"resolution_id": r.ResolutionID, "action": r.Action.AvroSymbol(), "account": r.Account, "currency": r.Currency,
+		"break_ids": strsNative(r.BreakIDs), "match_id": r.MatchID, "record_ids": strsNative(r.RecordIDs), "user": r.User,
+		"comment": r.Comment, "decided_at": r.DecidedAt.UTC(), "approved_by": r.ApprovedBy, "reason_code": r.ReasonCode,
+		"attachment": r.Attachment,
+	}
+}
+
+// resolutionFromNative maps a decoded Resolution back.
+func resolutionFromNative(n map[string]any) (*record.Resolution, error) {
+	r := &record.Resolution{ResolutionID: str(n["resolution_id"]), Action: record.ActionOfSymbol(str(n["action"])),
+		Account: str(n["account"]), Currency: str(n["currency"]), BreakIDs: strsOf(n["break_ids"]), MatchID: str(n["match_id"]),
+		RecordIDs: strsOf(n["record_ids"]), User: str(n["user"]), Comment: str(n["comment"]), ApprovedBy: str(n["approved_by"]),
+		ReasonCode: str(n["reason_code"]), Attachment: str(n["attachment"])}
+	if r.Action == "" {
+		return nil, fmt.Errorf("resolution %s: action %q unknown", r.ResolutionID, str(n["action"]))
+	}
+	if ts, ok := n["decided_at"].(time.Time); ok {
+		r.DecidedAt = ts
+	}
+	return r, nil
+}
+
+// outcomeNative returns the Avro native form of o (schemas/resolution_outcome.avsc).
+func outcomeNative(o *record.Outcome) map[string]any {
+	status := "REFUSED"
+	if o.Applied {
+		status = "APPLIED"
+	}
+	breaks := make([]any, len(o.Breaks))
+	for i, b := range o.Breaks {
+		breaks[i] = map[string]any{"break_id": b.BreakID, "record_id": b.RecordID, "status": b.Status}
+	}
+	return map[string]any{
+		"resolution_id": o.ResolutionID, "action": o.Action.AvroSymbol(), "account": o.Account, "currency": o.Currency,
+		"status": status, "detail": o.Detail, "match_id": o.MatchID, "match_status": o.MatchStatus, "breaks": breaks,
+		"user": o.User, "approved_by": o.ApprovedBy, "reason_code": o.ReasonCode, "comment": o.Comment,
+		"decided_at": o.DecidedAt.UTC(),
+	}
+}
+
+// outcomeFromNative maps a decoded ResolutionOutcome back.
+func outcomeFromNative(n map[string]any) (*record.Outcome, error) {
+	o := &record.Outcome{ResolutionID: str(n["resolution_id"]), Action: record.ActionOfSymbol(str(n["action"])),
+		Account: str(n["account"]), Currency: str(n["currency"]), Applied: str(n["status"]) == "APPLIED",
+		Detail: str(n["detail"]), MatchID: str(n["match_id"]), MatchStatus: str(n["match_status"]), User: str(n["user"]),
+		ApprovedBy: str(n["approved_by"]), ReasonCode: str(n["reason_code"]), Comment: str(n["comment"])}
+	if o.Action == "" {
+		return nil, fmt.Errorf("outcome of %s: action %q unknown", o.ResolutionID, str(n["action"]))
+	}
+	if arr, ok := n["breaks"].([]any); ok {
+		for _, v := range arr {
+			m, _ := v.(map[string]any)
+			o.Breaks = append(o.Breaks, record.BreakState{BreakID: str(m["break_id"]), RecordID: str(m["record_id"]), Status: str(m["status"])})
+		}
+	}
+	if ts, ok := n["decided_at"].(time.Time); ok {
+		o.DecidedAt = ts
+	}
+	return o, nil
+}
+
+func strsNative(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func strsOf(v any) []string {
+	arr, _ := v.([]any)
+	var out []string
+	for _, x := range arr {
+		out = append(out, str(x))
+	}
+	return out
+}

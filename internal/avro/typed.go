@@ -79,3 +79,13 @@ func NewFileEventCodec(ctx context.Context, reg Registry, subject string) (*Code
 	return typed(ctx, reg, subject, schemas.FileEvent, fileEventNative,
 		func(m map[string]any) (*record.FileEvent, error) { return fileEventFromNative(m), nil }, nil, nil)
 }
+
+// NewResolutionCodec is the codec of Resolution values.
+func NewResolutionCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.Resolution], error) {
+	return typed(ctx, reg, subject, schemas.Resolution, resolutionNative, resolutionFromNative, nil, nil)
+}
+
+// NewOutcomeCodec is the codec of ResolutionOutcome values.
+func NewOutcomeCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.Outcome], error) {
+	return typed(ctx, reg, subject, schemas.Outcome, outcomeNative, outcomeFromNative, nil, nil)
+}

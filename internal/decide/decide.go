@@ -51,8 +51,9 @@ type Config struct {
 // Input is one decoded input record: a transaction (prepared by the
 // engine) or a statement's balances.
 type Input struct {
-	Tx        *engine.Rec
-	Statement *record.Statement
+	Tx         *engine.Rec
+	Statement  *record.Statement
+	Resolution *record.Resolution
 }
 
 // Move says how a batch moves time besides its records.
@@ -65,10 +66,12 @@ type Move struct {
 // EndOfTime is a stream time after every date: the end of input.
 const EndOfTime record.Date = 1 << 30
 
-// Output is one decided output: a match or a break.
+// Output is one decided output: a match, a break or the outcome of a
+// person's resolution.
 type Output struct {
-	Match *record.Match
-	Break *record.Break
+	Match   *record.Match
+	Break   *record.Break
+	Outcome *record.Outcome
 }
 
 // Counts are what a batch adds to the matcher's counters.
@@ -76,6 +79,14 @@ type Counts struct {
 	Records map[record.Side]int        // input records by side
 	Matches map[string]int             // matches by rule
 	Breaks  map[record.BreakReason]int // breaks by reason
+	// Resolutions by action and whether they were applied.
+	Resolutions map[Resolved]int
+}
+
+// Resolved counts resolutions by action and outcome.
+type Resolved struct {
+	Action  record.Action
+	Applied bool
 }
 
 // Result is what Decide returns.
@@ -113,6 +124,11 @@ type batch struct {
 	removed    map[string]bool                   // ids leaving the window in this batch
 	markers    []*window.Entry                   // markers of provisional entries matched by this batch
 	lateIDs    map[string]bool
+	heldLocal  []*window.Entry // entries arriving in this batch and held at once (members of a proposed match)
+	// Copies of stored entries this batch's resolutions restated, by id,
+	// break id and hold id (a later resolution of the batch sees them).
+	restated, restatedBreak map[string]*window.Entry
+	restatedHold            map[string][]*window.Entry
 }
 
 // Decide decides a batch of partition w, whose stream time is streamTime,
@@ -121,7 +137,8 @@ type batch struct {
 // applied durably).
 func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Date, ins []Input, mv Move, now time.Time) *Result {
 	ch := window.NewChange()
-	res := &Result{Change: ch, Counts: Counts{Records: map[record.Side]int{}, Matches: map[string]int{}, Breaks: map[record.BreakReason]int{}}}
+	res := &Result{Change: ch, Counts: Counts{Records: map[record.Side]int{}, Matches: map[string]int{}, Breaks: map[record.BreakReason]int{},
+		Resolutions: map[Resolved]int{}}}
 	b := &batch{w: w, eng: eng, cfg: cfg, now: now, res: res, ch: ch, streamTime: streamTime,
 		local: make(map[string]*window.Entry, len(ins)), index: make(map[window.RefKey][]*window.Entry, len(ins)),
 		removed: make(map[string]bool, len(ins)), lateIDs: map[string]bool{}}
@@ -131,6 +148,13 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 	for _, in := range ins {
 		if st := in.Statement; st != nil && st.ClosingDate != nil && !st.Provisional && *st.ClosingDate > b.streamTime {
 			b.streamTime = *st.ClosingDate
+		}
+	}
+	// People's resolutions next: they were decided on what the window
+	// held before this batch.
+	for _, in := range ins {
+		if in.Resolution != nil {
+			b.resolve(in.Resolution)
 		}
 	}
 	for _, in := range ins {
@@ -155,7 +179,7 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 			put = append(put, e)
 		}
 	}
-	ch.Put = put
+	ch.Put = append(put, b.heldLocal...)
 	return res
 }
 
@@ -205,6 +229,9 @@ func (b *batch) arrive(r *engine.Rec) {
 
 // entry returns the window entry of a record the engine was given.
 func (b *batch) entry(r *engine.Rec) *window.Entry {
+	if c := b.restated[r.ID]; c != nil && c.Rec == r {
+		return c
+	}
 	if e := b.local[r.ID]; e != nil && e.Rec == r {
 		return e
 	}
@@ -263,9 +290,19 @@ func (b *batch) markerFor(r *engine.Rec) *window.Entry {
 	return nil
 }
 
-// apply outputs a match and takes its members out of the window. A
+// apply outputs a match and takes its members out of the window; the
+// members of a proposed match stay held, waiting for a person. A
 // provisional bank entry leaves a marker behind for its booked entry.
-func (b *batch) apply(g *engine.Group) {
+func (b *batch) apply(g *engine.Group) *record.Match {
+	var hold *window.Hold
+	if g.Status == record.Proposed {
+		hold = &window.Hold{Kind: window.HoldProposed, Rule: g.Rule, Confidence: int(g.Confidence)}
+	}
+	return b.applyHeld(g, hold)
+}
+
+// applyHeld is apply with the hold its members keep (nil: they leave).
+func (b *batch) applyHeld(g *engine.Group, hold *window.Hold) *record.Match {
 	if g.Rule != engine.SupersedeRule {
 		for _, r := range g.Bank {
 			if r.Provisional && engine.Signature(r) != "" {
@@ -281,15 +318,25 @@ func (b *batch) apply(g *engine.Group) {
 	var ids, clears []string
 	var latest int64
 	decided := record.Date(0)
-	for _, r := range append(append([]*engine.Rec(nil), g.Bank...), g.Ledger...) {
+	members := append(append([]*engine.Rec(nil), g.Bank...), g.Ledger...)
+	for _, r := range members {
 		ids = append(ids, r.ID)
+	}
+	matchID := record.MatchID(ids...)
+	for _, r := range members {
 		e := b.entry(r)
 		if e.Broken() {
 			clears = append(clears, e.BreakID)
 		}
 		latest = max(latest, r.IngestedAt.UnixMilli())
 		decided = max(decided, r.BookingDate)
-		b.leave(e)
+		if hold != nil {
+			h := *hold
+			h.ID = matchID
+			b.hold(e, &h)
+		} else {
+			b.leave(e)
+		}
 	}
 	items := func(rs []*engine.Rec) []record.Item {
 		out := make([]record.Item, 0, len(rs))
@@ -299,14 +346,15 @@ func (b *batch) apply(g *engine.Group) {
 		return out
 	}
 	first := g.Bank[0]
-	m := &record.Match{MatchID: record.MatchID(ids...), Rule: g.Rule, Confidence: g.Confidence, Status: g.Status,
+	m := &record.Match{MatchID: matchID, Rule: g.Rule, Confidence: g.Confidence, Status: g.Status,
 		Account: first.Account, Currency: first.Currency, Bank: items(g.Bank), Ledger: items(g.Ledger), Difference: g.Difference,
 		Explanation: g.Explanation, ClearsBreakIDs: clears, DecidedAt: decided.Time()}
-	if latest > 0 {
+	if latest > 0 && g.Rule != ManualRule {
 		b.res.Latencies = append(b.res.Latencies, b.now.Sub(time.UnixMilli(latest)))
 	}
 	b.res.Counts.Matches[g.Rule]++
 	b.res.Outputs = append(b.res.Outputs, Output{Match: m})
+	return m
 }
 
 // duplicateOf reports r as a duplicate break: a record whose id is already

@@ -110,7 +110,7 @@ var cases = []tcase{
 		steps: []step{
 			{ins: []Input{bank("b1", "", -4599, 0, text("card"), cp("ACME Office Supplies GmbH")), ledger("l1", "", -4599, 1, cp("Acme Office Supplies"))}},
 			{mv: to(closed)}},
-		want: []string{"match amount-date-counterparty proposed b1+l1"}},
+		want: []string{"match amount-date-counterparty proposed b1+l1"}, window: []string{"b1 proposed", "l1 proposed"}},
 	{name: "a booked entry confirms a matched provisional one (marker)", cfg: defaults,
 		steps: []step{
 			{ins: []Input{bank("p1", "INV-3", 500, 0, provisional("ASR-1")), ledger("l1", "INV-3", 500, 0)}},
@@ -186,6 +186,96 @@ var cases = []tcase{
 	{name: "opposite signs never match", cfg: defaults,
 		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), ledger("l1", "INV-1", -100, 0)}}, {mv: to(closed)}},
 		want:  []string{"break amount_mismatch b1", "break amount_mismatch l1"}, window: []string{"b1 broken", "l1 broken"}},
+
+	// People's resolutions (the console's actions).
+	{name: "manual match: a bank break with two ledger breaks whose sums agree", cfg: defaults,
+		steps: append(threeBreaks(), step{ins: []Input{resolution(record.ActManualMatch, []string{"@b1", "@l1", "@l2"}, nil, "")}}),
+		want: []string{"break unmatched b1", "break unmatched l1", "break unmatched l2",
+			"match manual confirmed b1+l1+l2 clears b1+l1+l2", "outcome manual_match applied b1:matched l1:matched l2:matched"},
+		window: []string{"b1 matched", "l1 matched", "l2 matched"}},
+	{name: "manual match of pending records with a difference, before their windows close", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "X-1", 10000, 0), ledger("l1", "Y-2", 9950, 0)}},
+			{ins: []Input{resolution(record.ActManualMatch, nil, []string{"b1", "l1"}, "")}}, {mv: to(closed)}},
+		want:   []string{"match manual confirmed b1+l1", "outcome manual_match applied"},
+		window: []string{"b1 matched", "l1 matched"}},
+	{name: "manual match naming a record already matched is refused whole", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), ledger("l1", "INV-1", 100, 0), ledger("l2", "X-9", 100, 0)}},
+			{ins: []Input{resolution(record.ActManualMatch, nil, []string{"l2", "b1"}, "")}}},
+		want: []string{"match exact auto b1+l1",
+			"outcome manual_match refused: record b1 is not open in the matcher (already matched, closed, past its 62-day retention, or unknown)"},
+		window: []string{"l2 pending"}},
+	{name: "manual match of one side only is refused", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "X-1", 100, 0), bank("b2", "X-2", 100, 0)}},
+			{ins: []Input{resolution(record.ActManualMatch, nil, []string{"b1", "b2"}, "")}}},
+		want:   []string{"outcome manual_match refused: a manual match needs a bank and a ledger record (got 2 bank, 0 ledger)"},
+		window: []string{"b1 pending", "b2 pending"}},
+	{name: "confirm a proposed match", cfg: defaults,
+		steps: append(proposal(), step{ins: []Input{resolution(record.ActConfirm, nil, nil, "@b1+l1")}}),
+		want: []string{"match amount-date-counterparty proposed b1+l1", "match amount-date-counterparty confirmed b1+l1",
+			"outcome confirm applied"},
+		window: []string{"b1 matched", "l1 matched"}},
+	{name: "reject a proposed match: its records become breaks the rules leave to a person", cfg: defaults,
+		steps: append(proposal(), step{ins: []Input{resolution(record.ActReject, nil, nil, "@b1+l1")}}, step{mv: to(closed + 20)},
+			step{ins: []Input{resolution(record.ActConfirm, nil, nil, "@b1+l1")}}),
+		want: []string{"match amount-date-counterparty proposed b1+l1", "break unmatched b1", "break unmatched l1",
+			"outcome reject applied b1:open l1:open",
+			"outcome confirm refused: match " + record.MatchID("b1", "l1") + " is not waiting for a decision (already rejected or undone)"},
+		window: []string{"b1 open", "l1 open"}},
+	{name: "reject then match by hand in one batch: the second resolution sees the first", cfg: defaults,
+		steps: append(proposal(), step{ins: []Input{resolution(record.ActReject, nil, nil, "@b1+l1"),
+			resolution(record.ActManualMatch, []string{record.BreakID(record.Item{ID: "b1"}, record.Unmatched)}, []string{"l1"}, "")}}),
+		want: []string{"match amount-date-counterparty proposed b1+l1", "break unmatched b1", "break unmatched l1",
+			"outcome reject applied b1:open l1:open", "match manual confirmed b1+l1 clears b1+l1", "outcome manual_match applied b1:matched l1:matched"},
+		window: []string{"b1 matched", "l1 matched"}},
+	{name: "unmatch a manual match: its records are breaks again, with their own break ids", cfg: defaults,
+		steps: append(threeBreaks(), step{ins: []Input{resolution(record.ActManualMatch, []string{"@b1", "@l1", "@l2"}, nil, "")}},
+			step{ins: []Input{resolution(record.ActUnmatch, nil, nil, "@b1+l1+l2")}}),
+		want: []string{"break unmatched b1", "break unmatched l1", "break unmatched l2",
+			"match manual confirmed b1+l1+l2 clears b1+l1+l2", "outcome manual_match applied b1:matched l1:matched l2:matched",
+			"outcome unmatch applied b1:open l1:open l2:open"},
+		window: []string{"b1 open", "l1 open", "l2 open"}},
+	{name: "unmatch of an automatic match is refused", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), ledger("l1", "INV-1", 100, 0)}},
+			{ins: []Input{resolution(record.ActUnmatch, nil, nil, "@b1+l1")}}},
+		want: []string{"match exact auto b1+l1",
+			"outcome unmatch refused: match " + record.MatchID("b1", "l1") + " is not held by the matcher: only a manual or confirmed match can be undone, within 62 days"}},
+	{name: "write off, refuse a second write-off, reopen, and a late counterpart clears the break", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-7", 100, 0)}}, {mv: to(closed)},
+			{ins: []Input{resolution(record.ActWriteOff, []string{"@b1"}, nil, "")}},
+			{ins: []Input{resolution(record.ActWriteOff, []string{"@b1"}, nil, "")}},
+			{ins: []Input{ledger("l1", "INV-7", 100, 1)}},
+			{ins: []Input{resolution(record.ActReopen, []string{"@b1"}, nil, "")}},
+			{mv: to(2*closed + 1)}},
+		want: []string{"break unmatched b1", "outcome write_off applied b1:written_off",
+			"outcome write_off refused: break " + record.BreakID(record.Item{ID: "b1"}, record.Unmatched) + " is written off (r-write_off@b1)",
+			"outcome reopen applied b1:open", "match exact auto b1+l1 clears b1"}},
+	{name: "accept a duplicate break, which the window does not hold", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0), bank("b1", "INV-1", 100, 0)}},
+			{ins: []Input{resolution(record.ActAccept, []string{"@duplicate:b1"}, nil, "")}}},
+		want:   []string{"break duplicate b1", "outcome accept applied b1:accepted"},
+		window: []string{"b1 pending"}},
+	{name: "a resolution for another account is refused", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-7", 100, 0)}}, {mv: to(closed)},
+			{ins: []Input{func() Input {
+				in := resolution(record.ActAccept, []string{"@b1"}, nil, "")
+				in.Resolution.Account = "B"
+				return in
+			}()}}},
+		want:   []string{"break unmatched b1", "outcome accept refused: break " + record.BreakID(record.Item{ID: "b1"}, record.Unmatched) + " belongs to A EUR, not B EUR"},
+		window: []string{"b1 broken"}},
+}
+
+// threeBreaks: a bank record and two ledger records without a shared
+// reference, as breaks.
+func threeBreaks() []step {
+	return []step{{ins: []Input{bank("b1", "X-100", 30000, 0), ledger("l1", "Y-1", 10000, 0), ledger("l2", "Z-2", 20000, 0)}},
+		{mv: to(closed)}}
+}
+
+// proposal: a match the rules propose at the close.
+func proposal() []step {
+	return []step{{ins: []Input{bank("b1", "", -4599, 0, text("card"), cp("ACME Office Supplies GmbH")), ledger("l1", "", -4599, 1, cp("Acme Office Supplies"))}},
+		{mv: to(closed)}}
 }
 
 func TestDecide(t *testing.T) {
@@ -209,8 +299,14 @@ func run(t *testing.T, tc tcase) (outputs, left []string) {
 	t.Helper()
 	w := window.NewPart()
 	var st record.Date
-	byBreak := map[string]string{} // break id -> record id
+	byBreak := map[string]string{}  // break id -> record id
+	byRecord := map[string]string{} // "reason:record id" and "record id" -> break id
 	for i, s := range tc.steps {
+		for _, in := range s.ins {
+			if r := in.Resolution; r != nil {
+				resolvePlaceholders(r, byRecord)
+			}
+		}
 		before := w.Len()
 		res := Decide(w, eng, tc.cfg, st, s.ins, s.mv, t0.Add(s.at))
 		if w.Len() != before {
@@ -243,8 +339,23 @@ func run(t *testing.T, tc tcase) (outputs, left []string) {
 				outputs = append(outputs, line)
 				continue
 			}
+			if oc := o.Outcome; oc != nil {
+				if !oc.Applied {
+					outputs = append(outputs, fmt.Sprintf("outcome %s refused: %s", oc.Action, oc.Detail))
+					continue
+				}
+				var states []string
+				for _, st := range oc.Breaks {
+					states = append(states, byBreak[st.BreakID]+":"+st.Status)
+				}
+				slices.Sort(states)
+				outputs = append(outputs, strings.TrimSpace(fmt.Sprintf("outcome %s applied %s", oc.Action, strings.Join(states, " "))))
+				continue
+			}
 			b := o.Break
 			byBreak[b.BreakID] = b.Record.ID
+			byRecord[b.Record.ID] = b.BreakID
+			byRecord[string(b.Reason)+":"+b.Record.ID] = b.BreakID
 			outputs = append(outputs, fmt.Sprintf("break %s %s", b.Reason, b.Record.ID))
 		}
 	}
@@ -259,11 +370,14 @@ func run(t *testing.T, tc tcase) (outputs, left []string) {
 			t.Errorf("window counts %d pending %s records, holds %d", p, side, n)
 		}
 	}
-	for _, e := range append(w.Account("A", "EUR"), markers(w)...) {
+	for _, e := range w.All() {
 		state := "pending"
 		switch {
 		case e.Marker:
 			state = "marker"
+		case e.Hold != nil:
+			state = map[window.HoldKind]string{window.HoldProposed: "proposed", window.HoldMatched: "matched",
+				window.HoldWrittenOff: "written_off", window.HoldAccepted: "accepted", window.HoldOpen: "open"}[e.Hold.Kind]
 		case e.Broken():
 			state = "broken"
 		}
@@ -273,15 +387,26 @@ func run(t *testing.T, tc tcase) (outputs, left []string) {
 	return outputs, left
 }
 
-// markers are the markers left by the tables' provisional entries.
-func markers(w *window.Part) []*window.Entry {
-	var out []*window.Entry
-	for _, id := range []string{"p1"} {
-		if e := w.Get("pv:" + id); e != nil {
-			out = append(out, e)
+// resolvePlaceholders replaces "@ID" and "@REASON:ID" break ids by the
+// id of that record's break, and a match id "@ID+ID" by the id of the
+// match of those records.
+func resolvePlaceholders(r *record.Resolution, byRecord map[string]string) {
+	for i, id := range r.BreakIDs {
+		if strings.HasPrefix(id, "@") {
+			r.BreakIDs[i] = byRecord[id[1:]]
 		}
 	}
-	return out
+	if strings.HasPrefix(r.MatchID, "@") {
+		r.MatchID = record.MatchID(strings.Split(r.MatchID[1:], "+")...)
+	}
+}
+
+// resolution is a person's decision in the tables: breaks are named "@ID"
+// (the break of record ID) or "@REASON:ID", a match "@ID+ID" (its members).
+func resolution(action record.Action, breaks []string, records []string, match string) Input {
+	return Input{Resolution: &record.Resolution{ResolutionID: "r-" + string(action) + strings.Join(breaks, ",") + strings.Join(records, ",") + match,
+		Action: action, Account: "A", Currency: "EUR", BreakIDs: breaks, RecordIDs: records, MatchID: match,
+		User: "preparer", DecidedAt: t0}}
 }
 
 // checkCounts: the counts say what the outputs and inputs say.
@@ -293,19 +418,22 @@ func checkCounts(t *testing.T, step int, ins []Input, res *Result) {
 			records[in.Tx.Side]++
 		}
 	}
-	matches, breaks := map[string]int{}, map[record.BreakReason]int{}
+	matches, breaks, resolved := map[string]int{}, map[record.BreakReason]int{}, map[Resolved]int{}
 	for _, o := range res.Outputs {
-		if o.Match != nil {
+		switch {
+		case o.Match != nil:
 			matches[o.Match.Rule]++
-		} else {
+		case o.Break != nil:
 			breaks[o.Break.Reason]++
+		default:
+			resolved[Resolved{o.Outcome.Action, o.Outcome.Applied}]++
 		}
 	}
 	if fmt.Sprint(records) != fmt.Sprint(res.Counts.Records) || fmt.Sprint(matches) != fmt.Sprint(res.Counts.Matches) ||
-		fmt.Sprint(breaks) != fmt.Sprint(res.Counts.Breaks) {
+		fmt.Sprint(breaks) != fmt.Sprint(res.Counts.Breaks) || fmt.Sprint(resolved) != fmt.Sprint(res.Counts.Resolutions) {
 		t.Errorf("step %d: counts %+v, outputs say records %v matches %v breaks %v", step, res.Counts, records, matches, breaks)
 	}
-	if len(res.Latencies) != countMatches(res) { // every table record has an ingestion time
+	if len(res.Latencies) != countMatches(res) { // every table record has an ingestion time; a person's matches have none
 		t.Errorf("step %d: %d latencies for %d matches", step, len(res.Latencies), countMatches(res))
 	}
 }
@@ -313,19 +441,24 @@ func checkCounts(t *testing.T, step int, ins []Input, res *Result) {
 func countMatches(res *Result) int {
 	n := 0
 	for _, o := range res.Outputs {
-		if o.Match != nil {
+		if o.Match != nil && o.Match.Status != record.Confirmed {
 			n++
 		}
 	}
 	return n
 }
 
-// The tables cover every rule of the default set, the supersede rule and
-// every break reason the record package declares.
+// The tables cover every rule of the default set, the supersede and
+// manual rules, every break reason the record package declares and every
+// action a person can resolve with.
 func TestTablesCoverEveryRuleAndReason(t *testing.T) {
 	want := map[string]bool{"match " + engine.SupersedeRule: false}
 	for _, r := range engine.DefaultConfig().Rules {
 		want["match "+r.Name] = false
+	}
+	want["match "+ManualRule] = false
+	for _, a := range record.Actions {
+		want["outcome "+string(a)] = false
 	}
 	f, err := parser.ParseFile(token.NewFileSet(), "../record/match.go", nil, 0)
 	if err != nil {

@@ -33,6 +33,7 @@ const (
 	TopicMatches             = "recon.matches"
 	TopicBreaks              = "recon.breaks"
 	TopicResolutions         = "recon.resolutions"
+	TopicOutcomes            = "recon.resolution-outcomes"
 	TopicDLQ                 = "recon.dlq"
 	defaultPartitions        = 12
 	defaultRetention         = 7 * 24 * time.Hour
@@ -235,7 +236,7 @@ func Topics(cfg Config) []TopicSpec {
 	for _, name := range keyed {
 		out = append(out, TopicSpec{Name: cfg.Topic(name), Partitions: cfg.Partitions, Configs: data, CoPartitioned: true})
 	}
-	for _, name := range []string{TopicMatches, TopicBreaks, TopicDLQ} {
+	for _, name := range []string{TopicMatches, TopicBreaks, TopicOutcomes, TopicDLQ} {
 		out = append(out, TopicSpec{Name: cfg.Topic(name), Partitions: cfg.Partitions, Configs: data})
 	}
 	out = append(out,

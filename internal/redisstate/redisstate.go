@@ -233,20 +233,20 @@ return {}
 // entry holding out (none when out is empty).
 func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *window.Change, out []OutEntry) ([]string, error) {
 	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "outbox")}
-	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken))+len(b.Matched)+len(b.Expired)+1)
+	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken)+len(b.Restated))+len(b.Matched)+len(b.Expired)+1)
 	args = append(args, epoch, int(b.StreamTime), len(b.To))
 	for t, to := range b.To {
 		args = append(args, t, b.From[t], to)
 	}
 	// One buffer holds every stored form of the batch.
-	buf := make([]byte, 0, 160*(len(b.Put)+len(b.Broken)))
-	args = append(args, len(b.Put)+len(b.Broken))
+	buf := make([]byte, 0, 160*(len(b.Put)+len(b.Broken)+len(b.Restated)))
+	args = append(args, len(b.Put)+len(b.Broken)+len(b.Restated))
 	for _, r := range b.Put {
 		start := len(buf)
 		buf = window.Encode(buf, r, b.Until(r))
 		args = append(args, r.ID, buf[start:len(buf):len(buf)])
 	}
-	for _, r := range b.Broken {
+	for _, r := range append(b.Broken[:len(b.Broken):len(b.Broken)], b.Restated...) {
 		start := len(buf)
 		buf = window.Encode(buf, r, b.ExpireAt[r.ID])
 		args = append(args, r.ID, buf[start:len(buf):len(buf)])

@@ -16,13 +16,15 @@ import (
 // bytes for a typical bank line, against 300 as JSON):
 //
 //	byte    format (2)
-//	byte    flags: 1 ledger, 2 provisional, 4 marker
+//	byte    flags: 1 ledger, 2 provisional, 4 marker, 8 held
 //	uvarint until: the close date of a pending record, the retention end
 //	        of a broken record or marker
 //	strings account, currency, reference, bank reference, counterparty,
 //	        description, source file, break id (uvarint length, bytes)
 //	varint  amount units; byte amount scale
 //	varint  booking date, source position, ingested at (ms), pending since (ms)
+//	        and, with flag 8 (held by a person's decision): byte hold kind,
+//	        strings hold id and rule, varint confidence
 //
 // The reference keys are not stored: they are derived again (engine
 // Prepare) when a partition is loaded. The JSON form of versions before
@@ -33,6 +35,7 @@ const (
 	flagLedger = 1 << iota
 	flagProvisional
 	flagMarker
+	flagHeld
 )
 
 // Encode appends the stored form of r, kept until `until`, to dst.
@@ -47,6 +50,9 @@ func Encode(dst []byte, r *Entry, until record.Date) []byte {
 	if r.Marker {
 		flags |= flagMarker
 	}
+	if r.Hold != nil {
+		flags |= flagHeld
+	}
 	dst = append(dst, formatBinary, flags)
 	dst = binary.AppendVarint(dst, int64(until))
 	for _, s := range [...]string{r.Account, r.Currency, r.Reference, r.BankReference, r.Counterparty, r.Description, r.SourceFile, r.BreakID} {
@@ -59,6 +65,14 @@ func Encode(dst []byte, r *Entry, until record.Date) []byte {
 	dst = binary.AppendVarint(dst, r.SourcePosition)
 	dst = binary.AppendVarint(dst, r.IngestedAt.UnixMilli())
 	dst = binary.AppendVarint(dst, r.PendingSince.UnixMilli())
+	if h := r.Hold; h != nil {
+		dst = append(dst, byte(h.Kind))
+		for _, s := range [...]string{h.ID, h.Rule} {
+			dst = binary.AppendUvarint(dst, uint64(len(s)))
+			dst = append(dst, s...)
+		}
+		dst = binary.AppendVarint(dst, int64(h.Confidence))
+	}
 	return dst
 }
 
@@ -134,6 +148,12 @@ func Decode(id string, b []byte) (*Entry, record.Date, error) {
 	r.SourcePosition = rd.varint()
 	r.IngestedAt = time.UnixMilli(rd.varint()).UTC()
 	r.PendingSince = time.UnixMilli(rd.varint()).UTC()
+	if flags&flagHeld != 0 {
+		h := &Hold{Kind: HoldKind(rd.byte())}
+		h.ID, h.Rule = rd.str(), rd.str()
+		h.Confidence = int(rd.varint())
+		r.Hold = h
+	}
 	if rd.err != nil {
 		return nil, 0, fmt.Errorf("window: stored record %s: %w", id, rd.err)
 	}

@@ -31,6 +31,40 @@ type Entry struct {
 	// Marker: a matched provisional entry kept (under id "pv:<id>") so that
 	// its booked entry, arriving later, is recognised and not matched again.
 	Marker bool
+	// Hold is set while a person's decision holds the record (a proposed
+	// match waiting, a manual or confirmed match that can still be undone,
+	// a written-off or accepted break that can be reopened, a break from a
+	// rejected or undone match): held records are never matched by the
+	// rules, only by a person's resolution.
+	Hold *Hold
+}
+
+// HoldKind says why a record is held.
+type HoldKind byte
+
+// Hold kinds.
+const (
+	HoldProposed   HoldKind = 'p' // member of proposed match ID, waiting for a person
+	HoldMatched    HoldKind = 'm' // member of manual or confirmed match ID
+	HoldWrittenOff HoldKind = 'w' // break written off by resolution ID
+	HoldAccepted   HoldKind = 'a' // break accepted by resolution ID
+	HoldOpen       HoldKind = 'x' // open break from rejected or undone match ID: a person matches or closes it
+)
+
+// Hold is a person's hold on a record: the kind, the match or resolution
+// id, and for a match its rule and confidence (to emit it again when
+// confirmed) or for a closed break its reason code.
+type Hold struct {
+	Kind       HoldKind
+	ID         string
+	Rule       string
+	Confidence int
+}
+
+// Open reports whether the entry is open for a person's action: pending,
+// broken, or an open break from a rejected or undone match.
+func (e *Entry) Open() bool {
+	return !e.Marker && (e.Hold == nil || e.Hold.Kind == HoldOpen)
 }
 
 // Broken reports whether the entry was already reported as a break.
@@ -45,6 +79,7 @@ type Change struct {
 	CloseAt    map[string]record.Date
 	Matched    []*Entry // entries leaving the window (matched, or duplicates reported)
 	Broken     []*Entry // pending entries now reported as breaks (BreakID set)
+	Restated   []*Entry // stored entries whose hold changed (new copies; kept until ExpireAt)
 	ExpireAt   map[string]record.Date
 	Expired    []*Entry // broken entries and markers past retention
 }
@@ -56,7 +91,7 @@ func NewChange() *Change {
 
 // Until is the date a put entry is kept until.
 func (c *Change) Until(e *Entry) record.Date {
-	if e.Broken() || e.Marker {
+	if e.Broken() || e.Marker || e.Hold != nil {
 		return c.ExpireAt[e.ID]
 	}
 	return c.CloseAt[e.ID]
@@ -64,5 +99,5 @@ func (c *Change) Until(e *Entry) record.Date {
 
 // Empty reports whether the change writes nothing (offsets aside).
 func (c *Change) Empty() bool {
-	return len(c.Put)+len(c.Matched)+len(c.Broken)+len(c.Expired) == 0
+	return len(c.Put)+len(c.Matched)+len(c.Broken)+len(c.Restated)+len(c.Expired) == 0
 }

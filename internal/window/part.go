@@ -18,6 +18,8 @@ type Part struct {
 	byRef   map[RefKey]*refs
 	byAcct  map[string]map[string]*Entry // account|currency -> id -> entry (pending and broken)
 	bySig   map[string]map[string]*Entry // marker signature -> id -> marker
+	byHold  map[string]map[string]*Entry // hold id (match or resolution) -> id -> held entry
+	byBreak map[string]*Entry            // break id -> entry (broken or held)
 	due     map[record.Date]map[string]*Entry
 	exp     map[record.Date]map[string]*Entry
 	pending map[record.Side]int64
@@ -28,13 +30,15 @@ type Part struct {
 type slot struct {
 	e       *Entry
 	until   record.Date
-	pending bool // as put (a batch sets BreakID on the entry before its commit)
+	pending bool   // as put (a batch sets BreakID on the entry before its commit)
+	breakID string // as put
 }
 
 // NewPart returns an empty window.
 func NewPart() *Part {
 	return &Part{recs: map[string]*slot{}, byRef: map[RefKey]*refs{},
 		byAcct: map[string]map[string]*Entry{}, bySig: map[string]map[string]*Entry{},
+		byHold: map[string]map[string]*Entry{}, byBreak: map[string]*Entry{},
 		due: map[record.Date]map[string]*Entry{}, exp: map[record.Date]map[string]*Entry{},
 		pending: map[record.Side]int64{}}
 }
@@ -123,9 +127,17 @@ func (w *Part) put(r *Entry, until record.Date) {
 	if _, ok := w.recs[r.ID]; ok {
 		w.remove(r.ID)
 	}
-	w.recs[r.ID] = &slot{e: r, until: until, pending: !r.Marker && !r.Broken()}
+	w.recs[r.ID] = &slot{e: r, until: until, pending: !r.Marker && !r.Broken() && r.Hold == nil, breakID: r.BreakID}
+	if r.BreakID != "" {
+		w.byBreak[r.BreakID] = r
+	}
 	if r.Marker {
 		add(w.bySig, engine.Signature(r.Rec), r)
+		add(w.exp, until, r)
+		return
+	}
+	if r.Hold != nil {
+		add(w.byHold, r.Hold.ID, r)
 		add(w.exp, until, r)
 		return
 	}
@@ -155,8 +167,16 @@ func (w *Part) remove(id string) {
 	}
 	r := e.e
 	delete(w.recs, id)
+	if e.breakID != "" && w.byBreak[e.breakID] == r {
+		delete(w.byBreak, e.breakID)
+	}
 	if r.Marker {
 		del(w.bySig, engine.Signature(r.Rec), id)
+		del(w.exp, e.until, id)
+		return
+	}
+	if r.Hold != nil {
+		del(w.byHold, r.Hold.ID, id)
 		del(w.exp, e.until, id)
 		return
 	}
@@ -182,6 +202,30 @@ func (w *Part) Get(id string) *Entry {
 		return e.e
 	}
 	return nil
+}
+
+// ByBreak returns the entry reported as break id (broken or held), or nil.
+func (w *Part) ByBreak(id string) *Entry { return w.byBreak[id] }
+
+// Held returns the entries held under a match or resolution id, by id.
+func (w *Part) Held(id string) []*Entry {
+	s := w.byHold[id]
+	out := make([]*Entry, 0, len(s))
+	for _, r := range s {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// All returns every entry (pending, broken, held and markers), by id.
+func (w *Part) All() []*Entry {
+	out := make([]*Entry, 0, len(w.recs))
+	for _, s := range w.recs {
+		out = append(out, s.e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // Len is the number of records held (pending, broken and markers).
@@ -262,6 +306,10 @@ func (w *Part) Commit(b *Change) {
 		w.put(r, b.Until(r))
 	}
 	for _, r := range b.Broken {
+		w.remove(r.ID)
+		w.put(r, b.ExpireAt[r.ID])
+	}
+	for _, r := range b.Restated {
 		w.remove(r.ID)
 		w.put(r, b.ExpireAt[r.ID])
 	}

@@ -112,3 +112,48 @@ func TestPartSharedKey(t *testing.T) {
 		t.Errorf("empty window still indexes something: %d refs, %d accounts, %d dates", len(w.byRef), len(w.byAcct), len(w.due))
 	}
 }
+
+// A held entry round-trips its hold, is found by its hold id and break id,
+// and is never offered to the rules (not under its account or reference
+// keys, not due); restating it as an open break puts it back.
+func TestHeld(t *testing.T) {
+	r := rec("b1", record.Bank, "INV-9")
+	r.BreakID = "k-b1"
+	r.Hold = &Hold{Kind: HoldProposed, ID: "m-1", Rule: "amount-date", Confidence: 8100}
+	blob := Encode(nil, r, 500)
+	got, until, err := Decode(r.ID, blob)
+	if err != nil || until != 500 || !reflect.DeepEqual(got.Hold, r.Hold) || got.BreakID != "k-b1" {
+		t.Fatalf("held round trip: %+v %d %v", got, until, err)
+	}
+	// An entry without a hold is stored exactly as before holds existed.
+	plain := rec("b2", record.Bank, "INV-9")
+	if b := Encode(nil, plain, 5); b[1]&flagHeld != 0 {
+		t.Fatalf("hold flag set on a plain entry")
+	}
+
+	w := NewPart()
+	w.Insert(r, 500)
+	n := 0
+	w.ByRef("A", "EUR", r.Keys[0], func(*Entry) { n++ })
+	if n != 0 || len(w.Account("A", "EUR")) != 0 || len(w.Due(1000)) != 0 || w.Pending()[record.Bank] != 0 {
+		t.Fatalf("held entry offered to the rules: byref %d, account %d, due %d", n, len(w.Account("A", "EUR")), len(w.Due(1000)))
+	}
+	if h := w.Held("m-1"); len(h) != 1 || h[0] != r || w.ByBreak("k-b1") != r {
+		t.Fatalf("held entry not found by its hold or break id: %v %v", h, w.ByBreak("k-b1"))
+	}
+	c := *r
+	c.Hold = nil
+	ch := NewChange()
+	ch.Restated = append(ch.Restated, &c)
+	ch.ExpireAt[c.ID] = 600
+	w.Commit(ch)
+	if len(w.Held("m-1")) != 0 || len(w.Account("A", "EUR")) != 1 || w.ByBreak("k-b1") != &c || len(w.Expired(600)) != 1 {
+		t.Fatalf("restated entry: held %d, account %d, by break %v", len(w.Held("m-1")), len(w.Account("A", "EUR")), w.ByBreak("k-b1"))
+	}
+	ch = NewChange()
+	ch.Matched = append(ch.Matched, &c)
+	w.Commit(ch)
+	if w.Len() != 0 || w.ByBreak("k-b1") != nil || len(w.Expired(1000)) != 0 {
+		t.Fatalf("removed entry still indexed")
+	}
+}

@@ -42,9 +42,12 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		to[kr.Topic] = kr.Offset + 1
 		var in decide.Input
 		var err error
-		if kr.Topic == s.topics.stmt {
+		switch kr.Topic {
+		case s.topics.stmt:
 			in.Statement, err = s.decodeStatement(ctx, kr)
-		} else {
+		case s.topics.res:
+			in.Resolution, err = s.decodeResolution(ctx, kr)
+		default:
 			in.Tx, err = s.decodeTransaction(ctx, kr)
 		}
 		if err != nil {
@@ -115,6 +118,9 @@ func (s *Service) count(res *decide.Result) {
 	for reason, n := range res.Counts.Breaks {
 		s.m.breaks.WithLabelValues(string(reason)).Add(float64(n))
 	}
+	for r, n := range res.Counts.Resolutions {
+		s.m.resolutions.WithLabelValues(string(r.Action), map[bool]string{true: "applied", false: "refused"}[r.Applied]).Add(float64(n))
+	}
 	for _, l := range res.Latencies {
 		s.m.latency.Observe(l.Seconds())
 	}
@@ -125,6 +131,14 @@ func (s *Service) count(res *decide.Result) {
 func (s *Service) encodeOutputs(poison []redisstate.OutEntry, outs []decide.Output) ([]redisstate.OutEntry, error) {
 	out := append(make([]redisstate.OutEntry, 0, len(poison)+len(outs)), poison...)
 	for _, o := range outs {
+		if oc := o.Outcome; oc != nil {
+			v, err := s.codecs.out.Encode(nil, oc)
+			if err != nil {
+				return nil, fmt.Errorf("encode outcome of %s: %w", oc.ResolutionID, err)
+			}
+			out = append(out, redisstate.OutEntry{Topic: s.topics.outcomes, Key: []byte(record.MatchKey(oc.Account, oc.Currency)), Value: v})
+			continue
+		}
 		if m := o.Match; m != nil {
 			v, err := s.codecs.match.Encode(nil, m)
 			if err != nil {
@@ -170,6 +184,22 @@ func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engin
 	}
 	r := &engine.Rec{Item: record.ItemOf(t), Account: t.Account, Provisional: t.Provisional}
 	s.eng.Prepare(r)
+	return r, nil
+}
+
+// decodeResolution reads a person's resolution; one on the wrong key (so
+// perhaps the wrong partition) or without an id is refused to the DLQ.
+func (s *Service) decodeResolution(ctx context.Context, kr *kgo.Record) (*record.Resolution, error) {
+	r, err := s.codecs.res.Decode(ctx, kr.Value)
+	if err != nil {
+		return nil, err
+	}
+	if r.ResolutionID == "" {
+		return nil, errors.New("resolution without resolution_id")
+	}
+	if k := record.MatchKey(r.Account, r.Currency); k != string(kr.Key) {
+		return nil, fmt.Errorf("key %q does not match the resolution's account|currency %q", kr.Key, k)
+	}
 	return r, nil
 }
 

@@ -169,8 +169,10 @@ type Service struct {
 		stmt  *avro.Codec[record.Statement]
 		match *avro.Codec[record.Match]
 		brk   *avro.Codec[record.Break]
+		res   *avro.Codec[record.Resolution]
+		out   *avro.Codec[record.Outcome]
 	}
-	topics struct{ bank, ledger, stmt, matches, breaks, dlq string }
+	topics struct{ bank, ledger, stmt, res, matches, breaks, outcomes, dlq string }
 
 	procMu    sync.Mutex // one round of batches at a time (the poll loop, ticks, CloseAll)
 	mu        sync.Mutex
@@ -208,6 +210,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	k := cfg.Kafka
 	s.topics.bank, s.topics.ledger, s.topics.stmt = k.Topic(kafka.TopicBankTransactions), k.Topic(kafka.TopicLedgerTransactions), k.Topic(kafka.TopicBankStatements)
 	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)
+	s.topics.res, s.topics.outcomes = k.Topic(kafka.TopicResolutions), k.Topic(kafka.TopicOutcomes)
 
 	if s.prod, err = kafka.NewProducer(ctx, cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out"), kgo.ProducerLinger(0)); err != nil {
 		return nil, err
@@ -226,13 +229,19 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err == nil {
 		s.codecs.brk, err = avro.NewBreakCodec(ctx, reg, s.topics.breaks+"-value")
 	}
+	if err == nil {
+		s.codecs.res, err = avro.NewResolutionCodec(ctx, reg, s.topics.res+"-value")
+	}
+	if err == nil {
+		s.codecs.out, err = avro.NewOutcomeCodec(ctx, reg, s.topics.outcomes+"-value")
+	}
 	if err != nil {
 		s.prod.Close()
 		return nil, err
 	}
 	s.cl, err = kafka.NewClient(cfg.Kafka,
 		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(s.topics.bank, s.topics.ledger, s.topics.stmt),
+		kgo.ConsumeTopics(s.topics.bank, s.topics.ledger, s.topics.stmt, s.topics.res),
 		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

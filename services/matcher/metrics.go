@@ -12,11 +12,13 @@ type metrics struct {
 	records *prometheus.CounterVec
 	matches *prometheus.CounterVec
 	breaks  *prometheus.CounterVec
-	pending *prometheus.GaugeVec
-	latency prometheus.Histogram
-	lag     *prometheus.GaugeVec
-	fenced  prometheus.Counter
-	poison  prometheus.Counter
+	// resolutions applied or refused, by action and outcome.
+	resolutions *prometheus.CounterVec
+	pending     *prometheus.GaugeVec
+	latency     prometheus.Histogram
+	lag         *prometheus.GaugeVec
+	fenced      prometheus.Counter
+	poison      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -27,6 +29,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Matches made, by rule."}, []string{"rule"}),
 		breaks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_breaks_total",
 			Help: "Breaks reported, by reason."}, []string{"reason"}),
+		resolutions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_resolutions_total",
+			Help: "People's resolutions the matcher decided, by action and outcome (applied, refused)."}, []string{"action", "outcome"}),
 		pending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_pending_records",
 			Help: "Records waiting for a counterpart in the windows this instance owns, by side."}, []string{"side"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_match_latency_seconds",
@@ -39,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_poison_records_total",
 			Help: "Undecodable input records sent to the DLQ."}),
 	}
-	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.pending, m.latency, m.lag, m.fenced, m.poison} {
+	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.lag, m.fenced, m.poison} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
