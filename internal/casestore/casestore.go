@@ -8,10 +8,21 @@
 //
 // Tables:
 //
-//	case_breaks        one row per break: the record, why, its status and who works it
-//	case_matches       one row per match (rule, status, members as JSON)
-//	case_offsets       consumer, topic, partition -> next offset
-//	case_migrations    applied schema versions
+//	case_breaks         one row per break: the record, why, its status and who works it
+//	case_matches        one row per match (rule, status, members as JSON)
+//	case_break_clears   break -> the matches that name it in clears_break_ids
+//	case_outcomes       one row per resolution the matcher decided (the first outcome read wins)
+//	case_break_outcome  break -> the status the latest applied resolution gave it
+//	case_match_outcome  match -> the status the latest applied resolution gave it
+//	case_statements     one row per bank statement's balances
+//	case_offsets        consumer, topic, partition -> next offset
+//	case_migrations     applied schema versions
+//
+// A break's status is derived, so that it does not depend on the order in
+// which the topics are read: matched while a match that is neither rejected
+// nor undone clears it; otherwise the status its latest applied resolution
+// gave it (written_off, accepted, open, matched); otherwise proposed while
+// a proposed match clears it; otherwise open.
 //
 // Amounts are exact: the text of the decimal, and its value in millionths
 // as a 64-bit integer for filtering and sorting (money is never a float).
@@ -36,8 +47,11 @@ import (
 
 // Break statuses.
 const (
-	StatusOpen    = "open"
-	StatusMatched = "matched" // a match (late counterpart, manual) cleared it
+	StatusOpen       = record.BreakOpen
+	StatusMatched    = record.BreakMatched // a match (late counterpart, manual, confirmed) cleared it
+	StatusProposed   = "proposed"          // in a proposed match waiting for a person
+	StatusWrittenOff = record.BreakWrittenOff
+	StatusAccepted   = record.BreakAccepted
 )
 
 // Store is a case store connection. It is safe for concurrent use.
@@ -165,6 +179,61 @@ var migrations = []string{
 		next_offset BIGINT NOT NULL,
 		PRIMARY KEY (consumer, topic, part)
 	)`,
+	// A break can be cleared by more than one match over time (a manual
+	// match undone, then another).
+	`CREATE TABLE case_break_clears (
+		break_id VARCHAR(64) NOT NULL,
+		match_id VARCHAR(64) NOT NULL,
+		PRIMARY KEY (break_id, match_id)
+	)`,
+	`INSERT INTO case_break_clears (break_id, match_id) SELECT break_id, match_id FROM case_clears`,
+	`DROP TABLE case_clears`,
+	`CREATE INDEX case_break_clears_match ON case_break_clears (match_id)`,
+	`CREATE TABLE case_outcomes (
+		resolution_id VARCHAR(128) NOT NULL PRIMARY KEY,
+		action VARCHAR(32) NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		applied INTEGER NOT NULL,
+		detail TEXT NOT NULL,
+		match_id VARCHAR(64) NOT NULL,
+		match_status VARCHAR(16) NOT NULL,
+		breaks {{JSON}} NOT NULL,
+		user_name VARCHAR(256) NOT NULL,
+		approved_by VARCHAR(256) NOT NULL,
+		reason_code VARCHAR(64) NOT NULL,
+		comment TEXT NOT NULL,
+		decided_at {{TS}} NOT NULL,
+		seq BIGINT NOT NULL
+	)`,
+	`CREATE TABLE case_break_outcome (
+		break_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		status VARCHAR(16) NOT NULL,
+		resolution_id VARCHAR(128) NOT NULL,
+		match_id VARCHAR(64) NOT NULL,
+		seq BIGINT NOT NULL
+	)`,
+	`CREATE TABLE case_match_outcome (
+		match_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		status VARCHAR(16) NOT NULL,
+		resolution_id VARCHAR(128) NOT NULL,
+		seq BIGINT NOT NULL
+	)`,
+	`CREATE TABLE case_statements (
+		statement_id VARCHAR(128) NOT NULL PRIMARY KEY,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		closing_date DATE,
+		closing_balance VARCHAR(40),
+		opening_date DATE,
+		opening_balance VARCHAR(40),
+		entries INTEGER NOT NULL,
+		entries_total VARCHAR(40) NOT NULL,
+		provisional INTEGER NOT NULL,
+		format VARCHAR(32) NOT NULL,
+		source_file TEXT NOT NULL
+	)`,
+	`CREATE INDEX case_statements_day ON case_statements (account, currency, closing_date)`,
 }
 
 func (s *Store) dialect(stmt string) string {
@@ -232,9 +301,19 @@ type Offset struct {
 
 // Batch is what one transaction applies.
 type Batch struct {
-	Breaks  []*record.Break
-	Matches []*record.Match
-	Offsets []Offset
+	Breaks     []*record.Break
+	Matches    []*record.Match
+	Outcomes   []Outcome
+	Statements []*record.Statement
+	Offsets    []Offset
+}
+
+// Outcome is a resolution's outcome with its position in the outcomes
+// topic: the outcomes of one account and currency share a partition, so
+// Seq orders the resolutions of a break.
+type Outcome struct {
+	*record.Outcome
+	Seq int64
 }
 
 // e6 is d in millionths, for filtering and sorting.
@@ -283,15 +362,24 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 			ledger, _ := json.Marshal(itemsJSON(m.Ledger))
 			clears, _ := json.Marshal(append([]string{}, m.ClearsBreakIDs...))
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
-				explanation, decided_at, bank, ledger, clears) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (match_id) DO NOTHING`),
+				explanation, decided_at, bank, ledger, clears) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, explanation = excluded.explanation, clears = excluded.clears
+				WHERE excluded.status = 'confirmed' AND case_matches.status <> 'confirmed'`),
 				m.MatchID, m.Rule, string(m.Status), int(m.Confidence), m.Account, m.Currency, m.Difference.String(), m.Explanation,
 				m.DecidedAt.UTC().Format("2006-01-02"), string(bank), string(ledger), string(clears)); err != nil {
 				return fmt.Errorf("match %s: %w", m.MatchID, err)
 			}
 		}
-		// Clears after both inserts: a break that arrives in the same
-		// batch as (or after) the match clearing it is cleared too.
-		if err := s.clear(ctx, tx, b, now); err != nil {
+		if err := s.statements(ctx, tx, b.Statements); err != nil {
+			return err
+		}
+		touched, err := s.outcomes(ctx, tx, b)
+		if err != nil {
+			return err
+		}
+		// Statuses after every insert: a break that arrives in the same
+		// batch as (or after) what decides it gets its status too.
+		if err := s.restatus(ctx, tx, touched, now); err != nil {
 			return err
 		}
 		for _, o := range b.Offsets {
@@ -305,39 +393,168 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 	})
 }
 
-// clear records which match clears which break (case_clears) and marks
-// the cleared breaks matched: those a batch's matches name, and the
-// batch's breaks that an earlier match named (a break can arrive after
-// its match: another partition, or a rebuild reading matches first).
-func (s *Store) clear(ctx context.Context, tx *sql.Tx, b *Batch, now time.Time) error {
+// outcomes stores a batch's clears and resolution outcomes and returns
+// every break whose status may have changed.
+func (s *Store) outcomes(ctx context.Context, tx *sql.Tx, b *Batch) ([]string, error) {
+	seen := map[string]bool{}
+	var touched []string
+	touch := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			touched = append(touched, id)
+		}
+	}
 	for _, m := range b.Matches {
 		for _, id := range m.ClearsBreakIDs {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_clears (break_id, match_id) VALUES (?, ?) ON CONFLICT (break_id) DO NOTHING`),
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_break_clears (break_id, match_id) VALUES (?, ?) ON CONFLICT (break_id, match_id) DO NOTHING`),
 				id, m.MatchID); err != nil {
-				return fmt.Errorf("clear break %s: %w", id, err)
+				return nil, fmt.Errorf("clear break %s: %w", id, err)
 			}
+			touch(id)
 		}
 	}
-	mark := func(breakID string) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE case_breaks SET status = ?, updated_at = ?,
-			matched_by = (SELECT match_id FROM case_clears WHERE case_clears.break_id = case_breaks.break_id)
-			WHERE break_id = ? AND status = ? AND EXISTS (SELECT 1 FROM case_clears WHERE case_clears.break_id = case_breaks.break_id)`),
-			StatusMatched, now, breakID, StatusOpen)
+	for _, o := range b.Outcomes {
+		breaks, _ := json.Marshal(append([]record.BreakState{}, o.Breaks...))
+		applied := 0
+		if o.Applied {
+			applied = 1
+		}
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_outcomes (resolution_id, action, account, currency, applied, detail, match_id,
+			match_status, breaks, user_name, approved_by, reason_code, comment, decided_at, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (resolution_id) DO NOTHING`),
+			o.ResolutionID, string(o.Action), o.Account, o.Currency, applied, o.Detail, o.MatchID, o.MatchStatus, string(breaks),
+			o.User, o.ApprovedBy, o.ReasonCode, o.Comment, o.DecidedAt.UTC(), o.Seq)
 		if err != nil {
-			return fmt.Errorf("clear break %s: %w", breakID, err)
+			return nil, fmt.Errorf("outcome of %s: %w", o.ResolutionID, err)
 		}
-		return nil
-	}
-	for _, m := range b.Matches {
-		for _, id := range m.ClearsBreakIDs {
-			if err := mark(id); err != nil {
-				return err
+		// Only the first outcome of a resolution counts (one sent twice
+		// is refused the second time, and that refusal changes nothing).
+		if n, _ := res.RowsAffected(); n == 0 || !o.Applied {
+			continue
+		}
+		for _, st := range o.Breaks {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_break_outcome (break_id, status, resolution_id, match_id, seq) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (break_id) DO UPDATE SET status = excluded.status, resolution_id = excluded.resolution_id,
+				match_id = excluded.match_id, seq = excluded.seq WHERE excluded.seq > case_break_outcome.seq`),
+				st.BreakID, st.Status, o.ResolutionID, o.MatchID, o.Seq); err != nil {
+				return nil, fmt.Errorf("outcome of %s: break %s: %w", o.ResolutionID, st.BreakID, err)
+			}
+			touch(st.BreakID)
+		}
+		if o.MatchID != "" && o.MatchStatus != "" {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_match_outcome (match_id, status, resolution_id, seq) VALUES (?, ?, ?, ?)
+				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, resolution_id = excluded.resolution_id, seq = excluded.seq
+				WHERE excluded.seq > case_match_outcome.seq`), o.MatchID, o.MatchStatus, o.ResolutionID, o.Seq); err != nil {
+				return nil, fmt.Errorf("outcome of %s: match %s: %w", o.ResolutionID, o.MatchID, err)
+			}
+			// The breaks its match clears change with the match.
+			rows, err := tx.QueryContext(ctx, s.q(`SELECT break_id FROM case_break_clears WHERE match_id = ?`), o.MatchID)
+			if err != nil {
+				return nil, err
+			}
+			var ids []string
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			for _, id := range ids {
+				touch(id)
 			}
 		}
 	}
 	for _, br := range b.Breaks {
-		if err := mark(br.BreakID); err != nil {
-			return err
+		touch(br.BreakID)
+	}
+	return touched, nil
+}
+
+// restatus derives the status of each break (see the package comment).
+func (s *Store) restatus(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
+	for _, id := range ids {
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT c.match_id, COALESCE(mo.status, m.status, '') FROM case_break_clears c
+			LEFT JOIN case_matches m ON m.match_id = c.match_id LEFT JOIN case_match_outcome mo ON mo.match_id = c.match_id
+			WHERE c.break_id = ? ORDER BY c.match_id`), id)
+		if err != nil {
+			return fmt.Errorf("status of break %s: %w", id, err)
+		}
+		var live, proposed string
+		for rows.Next() {
+			var mid, st string
+			if err := rows.Scan(&mid, &st); err != nil {
+				rows.Close()
+				return err
+			}
+			switch st {
+			case string(record.Auto), string(record.Confirmed):
+				if live == "" {
+					live = mid
+				}
+			case string(record.Proposed):
+				if proposed == "" {
+					proposed = mid
+				}
+			}
+		}
+		rows.Close()
+		status, by := StatusOpen, ""
+		var ost, omid string
+		err = tx.QueryRowContext(ctx, s.q(`SELECT status, match_id FROM case_break_outcome WHERE break_id = ?`), id).Scan(&ost, &omid)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("status of break %s: %w", id, err)
+		}
+		switch {
+		case live != "":
+			status, by = StatusMatched, live
+		case ost != "":
+			status = ost
+			if ost == StatusMatched {
+				by = omid
+			}
+		case proposed != "":
+			status, by = StatusProposed, proposed
+		}
+		var byArg any
+		if by != "" {
+			byArg = by
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_breaks SET status = ?, matched_by = ?, updated_at = ?
+			WHERE break_id = ? AND (status <> ? OR COALESCE(matched_by, '') <> ?)`), status, byArg, now, id, status, by); err != nil {
+			return fmt.Errorf("status of break %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// statements stores statement balances (the same statement again changes nothing).
+func (s *Store) statements(ctx context.Context, tx *sql.Tx, sts []*record.Statement) error {
+	opt := func(d *money.Decimal) any {
+		if d == nil {
+			return nil
+		}
+		return d.String()
+	}
+	date := func(d *record.Date) any {
+		if d == nil {
+			return nil
+		}
+		return d.String()
+	}
+	for _, st := range sts {
+		prov := 0
+		if st.Provisional {
+			prov = 1
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_statements (statement_id, account, currency, closing_date, closing_balance,
+			opening_date, opening_balance, entries, entries_total, provisional, format, source_file)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (statement_id) DO NOTHING`),
+			st.ID, st.Account, st.Currency, date(st.ClosingDate), opt(st.ClosingBalance), date(st.OpeningDate), opt(st.OpeningBalance),
+			st.Entries, st.EntriesTotal.String(), prov, st.Format, st.SourceFile); err != nil {
+			return fmt.Errorf("statement %s: %w", st.ID, err)
 		}
 	}
 	return nil
@@ -421,7 +638,7 @@ type Break struct {
 // Filter selects and orders breaks. The zero Filter is the open breaks,
 // oldest first, 50 at a time.
 type Filter struct {
-	Status                 string // open (default), matched, all
+	Status                 string // open (default), proposed, matched, written_off, accepted, resolved, all
 	Account, Currency      string
 	Side, Reason, Assignee string
 	Today                  record.Date // age is Today - booking date
@@ -450,11 +667,13 @@ func (f Filter) where() (string, []any, error) {
 	switch f.Status {
 	case "", StatusOpen:
 		add("status = ?", StatusOpen)
-	case StatusMatched:
-		add("status = ?", StatusMatched)
+	case StatusMatched, StatusProposed, StatusWrittenOff, StatusAccepted:
+		add("status = ?", f.Status)
+	case "resolved":
+		add("status IN (?, ?, ?)", StatusMatched, StatusWrittenOff, StatusAccepted)
 	case "all":
 	default:
-		return "", nil, fmt.Errorf("%w: status %q: want open, matched or all", ErrBadFilter, f.Status)
+		return "", nil, fmt.Errorf("%w: status %q: want open, proposed, matched, written_off, accepted, resolved or all", ErrBadFilter, f.Status)
 	}
 	for _, eq := range []struct{ col, v string }{{"account", f.Account}, {"currency", f.Currency}, {"side", f.Side}, {"reason", f.Reason}, {"assignee", f.Assignee}} {
 		if eq.v != "" {

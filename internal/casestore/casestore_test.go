@@ -306,3 +306,85 @@ func BenchmarkListBreaks100k(b *testing.B) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func outcome(seq int64, resID string, action record.Action, applied bool, matchID, matchStatus string, breaks ...record.BreakState) Outcome {
+	return Outcome{Seq: seq, Outcome: &record.Outcome{ResolutionID: resID, Action: action, Account: "A", Currency: "EUR", Applied: applied,
+		MatchID: matchID, MatchStatus: matchStatus, Breaks: breaks, User: "preparer", DecidedAt: day0.Time()}}
+}
+
+// A break's status follows the matches and resolutions that concern it,
+// whichever topic the feed reads first: proposed while a proposal clears
+// it, open again when the proposal is rejected, matched by a manual match
+// (also before the match itself is read), open when that is undone,
+// written off; an outcome read twice, or a refused second copy of a
+// resolution, changes nothing.
+func TestStatusFromOutcomes(t *testing.T) {
+	b1 := brk("1", 0, "A", -1000, "rent")
+	prop := match("r-1", b1.BreakID)
+	prop.Status = record.Proposed
+	manual := match("r-1x", b1.BreakID)
+	manual.Rule, manual.Status = "manual", record.Confirmed
+	st := func(s string) record.BreakState {
+		return record.BreakState{BreakID: b1.BreakID, RecordID: "r-1", Status: s}
+	}
+	outs := []Outcome{
+		outcome(10, "rs-reject", record.ActReject, true, prop.MatchID, record.MatchRejected, st(StatusOpen)),
+		outcome(11, "rs-manual", record.ActManualMatch, true, manual.MatchID, "confirmed", st(StatusMatched)),
+		outcome(12, "rs-unmatch", record.ActUnmatch, true, manual.MatchID, record.MatchUnmatched, st(StatusOpen)),
+		outcome(13, "rs-wo", record.ActWriteOff, true, "", "", st(StatusWrittenOff)),
+		outcome(14, "rs-wo", record.ActWriteOff, false, "", ""), // the same resolution again: refused, ignored
+	}
+	status := func(t *testing.T, s *Store) (string, string) {
+		all, _, err := s.ListBreaks(context.Background(), Filter{Status: "all"})
+		if err != nil || len(all) != 1 {
+			t.Fatalf("breaks %+v %v", all, err)
+		}
+		return all[0].Status, all[0].MatchedBy
+	}
+	each(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		apply := func(b *Batch) {
+			t.Helper()
+			if err := s.Apply(ctx, "console", b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(&Batch{Breaks: []*record.Break{b1}, Matches: []*record.Match{prop}})
+		if got, by := status(t, s); got != StatusProposed || by != prop.MatchID {
+			t.Fatalf("with a proposal: %s by %s", got, by)
+		}
+		want := []string{StatusOpen, StatusMatched, StatusOpen, StatusWrittenOff, StatusWrittenOff}
+		for i, o := range outs {
+			b := &Batch{Outcomes: []Outcome{o}}
+			if i == 1 {
+				apply(b)
+				if got, by := status(t, s); got != StatusMatched || by != manual.MatchID {
+					t.Fatalf("manual match outcome before its match: %s by %s", got, by)
+				}
+				b = &Batch{Matches: []*record.Match{manual}}
+			}
+			apply(b)
+			apply(b) // read twice
+			if got, _ := status(t, s); got != want[i] {
+				t.Fatalf("after %s (seq %d): %s, want %s", o.ResolutionID, o.Seq, got, want[i])
+			}
+		}
+	})
+	// The same topics read the other way round (outcomes first) end the same.
+	each(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if err := s.Apply(ctx, "console", &Batch{Outcomes: outs}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, "console", &Batch{Matches: []*record.Match{manual, prop}, Breaks: []*record.Break{b1}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := status(t, s); got != StatusWrittenOff {
+			t.Fatalf("outcomes first: %s", got)
+		}
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM case_outcomes WHERE applied = 1`).Scan(&n); err != nil || n != 4 {
+			t.Errorf("%d applied outcomes stored (%v), want 4", n, err)
+		}
+	})
+}

@@ -66,6 +66,80 @@ var migrations = []string{
 	`CREATE VIEW recon_break_status AS
 		SELECT b.*, CASE WHEN c.match_id IS NULL THEN 'open' ELSE 'cleared' END AS status, c.match_id AS cleared_by_match_id
 		FROM recon_breaks b LEFT JOIN recon_break_clears c ON c.break_id = b.break_id`,
+
+	// People's resolutions (the console). A break can be cleared by more
+	// than one match over time (a manual match undone, then another), so
+	// recon_break_clears is keyed by both ids.
+	`DROP VIEW recon_break_status`,
+	`CREATE TABLE recon_break_clears_v2 (
+		break_id VARCHAR(64) NOT NULL,
+		match_id VARCHAR(64) NOT NULL,
+		PRIMARY KEY (break_id, match_id)
+	)`,
+	`INSERT INTO recon_break_clears_v2 (break_id, match_id) SELECT break_id, match_id FROM recon_break_clears`,
+	`DROP TABLE recon_break_clears`,
+	`ALTER TABLE recon_break_clears_v2 RENAME TO recon_break_clears`,
+	`CREATE TABLE IF NOT EXISTS recon_resolutions (
+		resolution_id VARCHAR(128) NOT NULL,
+		outcome_seq BIGINT NOT NULL,
+		action VARCHAR(32) NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		detail {{TEXT}},
+		match_id VARCHAR(64),
+		match_status VARCHAR(16),
+		user_name VARCHAR(256),
+		approved_by VARCHAR(256),
+		reason_code VARCHAR(64),
+		comment {{TEXT}},
+		decided_at {{TS}} NOT NULL,
+		loaded_at {{TS}} DEFAULT CURRENT_TIMESTAMP,
+		PRIMARY KEY (resolution_id, outcome_seq)
+	)`,
+	`CREATE TABLE IF NOT EXISTS recon_resolution_breaks (
+		resolution_id VARCHAR(128) NOT NULL,
+		outcome_seq BIGINT NOT NULL,
+		break_id VARCHAR(64) NOT NULL,
+		record_id VARCHAR(256),
+		status VARCHAR(16) NOT NULL,
+		PRIMARY KEY (resolution_id, outcome_seq, break_id)
+	)`,
+	// The first outcome of a resolution is the one that counts (a
+	// resolution sent twice is refused the second time).
+	`CREATE VIEW recon_resolutions_applied AS
+		SELECT r.* FROM recon_resolutions r WHERE r.status = 'applied'
+		AND r.outcome_seq = (SELECT MIN(x.outcome_seq) FROM recon_resolutions x WHERE x.resolution_id = r.resolution_id)`,
+	`CREATE VIEW recon_match_status AS
+		SELECT m.match_id, COALESCE(o.match_status, m.status) AS status
+		FROM recon_matches m LEFT JOIN (
+			SELECT match_id, match_status FROM (
+				SELECT match_id, match_status, ROW_NUMBER() OVER (PARTITION BY match_id ORDER BY outcome_seq DESC) AS rn
+				FROM recon_resolutions_applied WHERE match_status <> '') t WHERE rn = 1
+		) o ON o.match_id = m.match_id`,
+	// A break is matched while a match that is neither rejected nor undone
+	// clears it; otherwise it has the status its latest resolution gave
+	// it (written_off, accepted, open, matched); otherwise proposed while a
+	// proposed match clears it; otherwise open.
+	`CREATE VIEW recon_break_status AS
+		SELECT b.*,
+			CASE WHEN lc.match_id IS NOT NULL THEN 'matched' WHEN bo.status IS NOT NULL THEN bo.status
+				WHEN pc.match_id IS NOT NULL THEN 'proposed' ELSE 'open' END AS status,
+			COALESCE(lc.match_id, CASE WHEN bo.status = 'matched' THEN bo.match_id END) AS cleared_by_match_id,
+			bo.resolution_id AS resolved_by_resolution_id
+		FROM recon_breaks b
+		LEFT JOIN (SELECT c.break_id, MIN(c.match_id) AS match_id FROM recon_break_clears c
+			JOIN recon_match_status ms ON ms.match_id = c.match_id WHERE ms.status IN ('auto', 'confirmed') GROUP BY c.break_id
+		) lc ON lc.break_id = b.break_id
+		LEFT JOIN (SELECT c.break_id, MIN(c.match_id) AS match_id FROM recon_break_clears c
+			JOIN recon_match_status ms ON ms.match_id = c.match_id WHERE ms.status = 'proposed' GROUP BY c.break_id
+		) pc ON pc.break_id = b.break_id
+		LEFT JOIN (SELECT break_id, status, match_id, resolution_id FROM (
+			SELECT rb.break_id, rb.status, a.match_id, a.resolution_id,
+				ROW_NUMBER() OVER (PARTITION BY rb.break_id ORDER BY a.outcome_seq DESC) AS rn
+			FROM recon_resolution_breaks rb JOIN recon_resolutions_applied a
+				ON a.resolution_id = rb.resolution_id AND a.outcome_seq = rb.outcome_seq) t WHERE rn = 1
+		) bo ON bo.break_id = b.break_id`,
 }
 
 func migrationSQL(d Dialect, i int) string {

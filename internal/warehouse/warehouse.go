@@ -9,8 +9,11 @@
 //	recon_matches        one row per match (rule, confidence, status, difference)
 //	recon_match_items    one row per member record of a match
 //	recon_breaks         one row per break (the unmatched record and why)
-//	recon_break_clears   break_id -> match_id for breaks a late match closed
-//	recon_break_status   view: every break with status open/cleared
+//	recon_break_clears   break_id, match_id for breaks a match (late, manual, confirmed) names
+//	recon_resolutions    one row per outcome of a person's resolution (the console)
+//	recon_resolution_breaks the breaks each resolution changed, with their new status
+//	recon_match_status   view: every match with its status now (auto, proposed, confirmed, rejected, unmatched)
+//	recon_break_status   view: every break with its status now (open, proposed, matched, written_off, accepted)
 //	recon_loader_offsets consumer, topic, partition -> next offset
 package warehouse
 
@@ -42,18 +45,27 @@ type Offset struct {
 
 // Batch is what one database transaction writes.
 type Batch struct {
-	Matches []*record.Match
-	Breaks  []*record.Break
-	Offsets []Offset
+	Matches  []*record.Match
+	Breaks   []*record.Break
+	Outcomes []Outcome
+	Offsets  []Offset
 }
 
-// Rows counts the rows a batch carries (for metrics).
-func (b *Batch) Rows() (matches, items, breaks, clears int) {
-	for _, m := range b.Matches {
-		items += len(m.Bank) + len(m.Ledger)
-		clears += len(m.ClearsBreakIDs)
+// Outcome is a resolution's outcome with its offset in the outcomes topic
+// (the outcomes of one account and currency share a partition, so the
+// offset orders them).
+type Outcome struct {
+	*record.Outcome
+	Seq int64
+}
+
+// Rows counts the rows a batch carries, by table (for metrics).
+func (b *Batch) Rows() map[string]int {
+	out := map[string]int{}
+	for _, t := range tables(b) {
+		out[t.name] = len(t.rows)
 	}
-	return len(b.Matches), items, len(b.Breaks), clears
+	return out
 }
 
 // Store is a warehouse connection.
@@ -104,6 +116,9 @@ var (
 		"booking_date", "reference", "counterparty", "description", "source_file", "source_position",
 		"window_closed_at", "candidates"}
 	clearCols = []string{"break_id", "match_id"}
+	resCols   = []string{"resolution_id", "outcome_seq", "action", "account", "currency", "status", "detail", "match_id",
+		"match_status", "user_name", "approved_by", "reason_code", "comment", "decided_at"}
+	resBreakCols = []string{"resolution_id", "outcome_seq", "break_id", "record_id", "status"}
 )
 
 // table describes one target table for the generic write paths.
@@ -120,7 +135,20 @@ func tables(b *Batch) []*table {
 	m := &table{name: "recon_matches", cols: matchCols, key: []string{"match_id"}}
 	it := &table{name: "recon_match_items", cols: itemCols, key: []string{"match_id", "side", "record_id"}}
 	br := &table{name: "recon_breaks", cols: breakCols, key: []string{"break_id"}}
-	cl := &table{name: "recon_break_clears", cols: clearCols, key: []string{"break_id"}}
+	cl := &table{name: "recon_break_clears", cols: clearCols, key: []string{"break_id", "match_id"}}
+	rs := &table{name: "recon_resolutions", cols: resCols, key: []string{"resolution_id", "outcome_seq"}}
+	rb := &table{name: "recon_resolution_breaks", cols: resBreakCols, key: []string{"resolution_id", "outcome_seq", "break_id"}}
+	for _, o := range b.Outcomes {
+		status := "refused"
+		if o.Applied {
+			status = "applied"
+		}
+		rs.rows = append(rs.rows, []any{o.ResolutionID, o.Seq, string(o.Action), o.Account, o.Currency, status, o.Detail, o.MatchID,
+			o.MatchStatus, o.User, o.ApprovedBy, o.ReasonCode, o.Comment, o.DecidedAt.UTC()})
+		for _, st := range o.Breaks {
+			rb.rows = append(rb.rows, []any{o.ResolutionID, o.Seq, st.BreakID, st.RecordID, st.Status})
+		}
+	}
 	for _, x := range b.Matches {
 		m.rows = append(m.rows, []any{x.MatchID, x.Rule, confidence(x.Confidence), string(x.Status), x.Account,
 			x.Currency, x.Difference.String(), x.Explanation, x.DecidedAt.UTC()})
@@ -144,7 +172,7 @@ func tables(b *Batch) []*table {
 			r.Amount.String(), r.BookingDate.String(), r.Reference, r.Counterparty, r.Description, r.SourceFile,
 			r.SourcePosition, x.WindowClosedAt.String(), string(cands)})
 	}
-	return []*table{m, it, br, cl}
+	return []*table{m, it, br, cl, rs, rb}
 }
 
 func confidence(c record.Confidence) string {
@@ -179,7 +207,7 @@ func scanOffsets(r rows) (map[string]map[int32]int64, error) {
 // counts runs COUNT(*) over the main tables through one query function.
 func counts(query func(sql string, n *int64) error) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, t := range []string{"recon_matches", "recon_match_items", "recon_breaks", "recon_break_clears"} {
+	for _, t := range []string{"recon_matches", "recon_match_items", "recon_breaks", "recon_break_clears", "recon_resolutions", "recon_resolution_breaks"} {
 		var n int64
 		if err := query("SELECT COUNT(*) FROM "+t, &n); err != nil {
 			return nil, fmt.Errorf("warehouse: count %s: %w", t, err)

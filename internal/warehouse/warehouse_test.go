@@ -189,3 +189,95 @@ func breakStatus(t *testing.T, s Store) (int, string) {
 	}
 	return open, amount
 }
+
+// TestBreakStatusFromResolutions: recon_break_status shows what people's
+// resolutions did, in every dialect: a rejected proposal's break open, a
+// written-off break written_off (a refused second copy of the resolution
+// changes nothing), a manually matched break matched, an undone match's
+// break open again, an accepted one accepted.
+func TestBreakStatusFromResolutions(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			defer s.Close()
+			ctx := context.Background()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b := sampleBatch(5)
+			ids := make([]string, 5)
+			for i, br := range b.Breaks {
+				ids[i] = br.BreakID
+			}
+			b.Matches[0].ClearsBreakIDs = nil
+			prop := b.Matches[1]
+			prop.Status, prop.ClearsBreakIDs = record.Proposed, []string{ids[0]}
+			manual := b.Matches[2]
+			manual.Rule, manual.Status, manual.ClearsBreakIDs = "manual", record.Confirmed, []string{ids[2]}
+			undone := b.Matches[3]
+			undone.Rule, undone.Status, undone.ClearsBreakIDs = "manual", record.Confirmed, []string{ids[3]}
+			out := func(seq int64, res string, a record.Action, applied bool, match, matchStatus string, brk, status string) Outcome {
+				o := &record.Outcome{ResolutionID: res, Action: a, Account: "DE89", Currency: "EUR", Applied: applied, MatchID: match,
+					MatchStatus: matchStatus, User: "preparer", DecidedAt: time.UnixMilli(1772400000000).UTC()}
+				if brk != "" {
+					o.Breaks = []record.BreakState{{BreakID: brk, Status: status}}
+				}
+				return Outcome{Outcome: o, Seq: seq}
+			}
+			b.Outcomes = []Outcome{
+				out(5, "rs-1", record.ActReject, true, prop.MatchID, record.MatchRejected, ids[0], "open"),
+				out(6, "rs-2", record.ActWriteOff, true, "", "", ids[1], "written_off"),
+				out(7, "rs-2", record.ActWriteOff, false, "", "", "", ""),
+				out(8, "rs-3", record.ActManualMatch, true, manual.MatchID, "confirmed", ids[2], "matched"),
+				out(9, "rs-4", record.ActManualMatch, true, undone.MatchID, "confirmed", ids[3], "matched"),
+				out(10, "rs-5", record.ActUnmatch, true, undone.MatchID, record.MatchUnmatched, ids[3], "open"),
+				out(11, "rs-6", record.ActAccept, true, "", "", ids[4], "accepted"),
+			}
+			for range 2 {
+				if err := s.Write(ctx, "loader", b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := map[string]string{ids[0]: "open", ids[1]: "written_off", ids[2]: "matched", ids[3]: "open", ids[4]: "accepted"}
+			got := pairs(t, s, `SELECT break_id, status FROM recon_break_status`)
+			for id, w := range want {
+				if got[id] != w {
+					t.Errorf("break %s: %q, want %q (all: %v)", id, got[id], w, got)
+				}
+			}
+		})
+	}
+}
+
+// pairs runs a query of two text columns on s.
+func pairs(t *testing.T, s Store, q string) map[string]string {
+	t.Helper()
+	var r rows
+	switch st := s.(type) {
+	case *pgStore:
+		pr, err := st.pool.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close()
+		r = pr
+	case *sqliteStore:
+		sr, err := st.db.QueryContext(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sr.Close()
+		r = sr
+	}
+	out := map[string]string{}
+	for r.Next() {
+		var k, v string
+		if err := r.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = v
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

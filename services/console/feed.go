@@ -1,7 +1,3 @@
-// Package console is the reconciliation console (docs/design.md §9). Built
-// so far: the feed, the console's own consumer, which keeps the case store
-// (internal/casestore) up to date from recon.breaks and recon.matches. The
-// pages, the API and sign-in come next (issue #12).
 package console
 
 import (
@@ -47,8 +43,8 @@ func (c FeedConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Feed keeps a case store up to date from the topics: breaks and matches
-// upserted by id, the offsets in the same transaction, so a restart
+// Feed keeps a case store up to date from the topics: breaks, matches,
+// resolution outcomes and statement balances upserted by id, the offsets in the same transaction, so a restart
 // resumes exactly and the store can be rebuilt by reading the topics from
 // the start into an empty store.
 type Feed struct {
@@ -58,7 +54,9 @@ type Feed struct {
 	sink   *sink.Consumer[*casestore.Batch]
 	mc     *avro.Codec[record.Match]
 	bc     *avro.Codec[record.Break]
-	topics struct{ matches, breaks, dlq string }
+	oc     *avro.Codec[record.Outcome]
+	sc     *avro.Codec[record.Statement]
+	topics struct{ matches, breaks, outcomes, stmts, dlq string }
 }
 
 // NewFeed prepares the feed of store (migrated by the caller).
@@ -69,6 +67,7 @@ func NewFeed(ctx context.Context, cfg FeedConfig, store *casestore.Store, log *s
 	log, _ = telemetry.Defaults(log, nil)
 	f := &Feed{cfg: cfg, log: log.With("service", "console-feed"), store: store}
 	f.topics.matches, f.topics.breaks, f.topics.dlq = cfg.Kafka.Topic(kafka.TopicMatches), cfg.Kafka.Topic(kafka.TopicBreaks), cfg.Kafka.Topic(kafka.TopicDLQ)
+	f.topics.outcomes, f.topics.stmts = cfg.Kafka.Topic(kafka.TopicOutcomes), cfg.Kafka.Topic(kafka.TopicBankStatements)
 	reg, err := cfg.SchemaRegistry.Open()
 	if err != nil {
 		return nil, err
@@ -79,7 +78,14 @@ func NewFeed(ctx context.Context, cfg FeedConfig, store *casestore.Store, log *s
 	if f.bc, err = avro.NewBreakCodec(ctx, reg, f.topics.breaks+"-value"); err != nil {
 		return nil, err
 	}
-	f.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{f.topics.matches, f.topics.breaks},
+	if f.oc, err = avro.NewOutcomeCodec(ctx, reg, f.topics.outcomes+"-value"); err != nil {
+		return nil, err
+	}
+	if f.sc, err = avro.NewStatementCodec(ctx, reg, f.topics.stmts+"-value"); err != nil {
+		return nil, err
+	}
+	f.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group,
+		Topics:    []string{f.topics.matches, f.topics.breaks, f.topics.outcomes, f.topics.stmts},
 		BatchSize: cfg.BatchSize, BatchInterval: cfg.BatchInterval, ClientID: cfg.Kafka.WithDefaults().ClientID + "-feed"},
 		(*feedSink)(f), f.log)
 	if err != nil {
@@ -120,6 +126,16 @@ func (s *feedSink) Decode(ctx context.Context, recs []*kgo.Record, next []sink.O
 			var br *record.Break
 			if br, err = s.bc.Decode(ctx, r.Value); err == nil {
 				b.Breaks = append(b.Breaks, br)
+			}
+		case s.topics.outcomes:
+			var o *record.Outcome
+			if o, err = s.oc.Decode(ctx, r.Value); err == nil {
+				b.Outcomes = append(b.Outcomes, casestore.Outcome{Outcome: o, Seq: r.Offset})
+			}
+		case s.topics.stmts:
+			var st *record.Statement
+			if st, err = s.sc.Decode(ctx, r.Value); err == nil {
+				b.Statements = append(b.Statements, st)
 			}
 		default:
 			return nil, fmt.Errorf("record from unexpected topic %s", r.Topic)

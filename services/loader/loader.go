@@ -1,5 +1,5 @@
-// Package loader sinks matches and breaks into the warehouse. It reads both
-// topics with read_committed, batches by size and time, and writes each
+// Package loader sinks matches, breaks and the outcomes of people's
+// resolutions into the warehouse. It reads the topics with read_committed, batches by size and time, and writes each
 // batch and the offsets it covers in one database transaction. Offsets are
 // never committed to Kafka: on assignment the loader resumes from the
 // offsets stored in the warehouse, so a crash between the write and any
@@ -89,7 +89,8 @@ type Service struct {
 	sink   *sink.Consumer[*warehouse.Batch]
 	mc     *avro.Codec[record.Match]
 	bc     *avro.Codec[record.Break]
-	topics struct{ matches, breaks string }
+	oc     *avro.Codec[record.Outcome]
+	topics struct{ matches, breaks, outcomes string }
 	m      *metrics
 	ready  atomic.Bool
 }
@@ -110,6 +111,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "loader"), store: deps.Store}
 	s.topics.matches, s.topics.breaks = cfg.Kafka.Topic(kafka.TopicMatches), cfg.Kafka.Topic(kafka.TopicBreaks)
+	s.topics.outcomes = cfg.Kafka.Topic(kafka.TopicOutcomes)
 	s.m = &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_loader_rows_total",
 			Help: "Rows written to the warehouse, by table (replays included)."}, []string{"table"}),
@@ -147,7 +149,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.bc, err = avro.NewBreakCodec(ctx, reg, s.topics.breaks+"-value"); err != nil {
 		return nil, err
 	}
-	s.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{s.topics.matches, s.topics.breaks},
+	if s.oc, err = avro.NewOutcomeCodec(ctx, reg, s.topics.outcomes+"-value"); err != nil {
+		return nil, err
+	}
+	s.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{s.topics.matches, s.topics.breaks, s.topics.outcomes},
 		BatchSize: cfg.BatchSize, BatchInterval: cfg.BatchInterval, ClientID: cfg.Kafka.WithDefaults().ClientID + "-loader",
 		OnWriteError: func(error) { s.m.errors.Inc() }}, (*warehouseSink)(s), s.log)
 	if err != nil {
@@ -209,6 +214,15 @@ func (w *warehouseSink) Decode(ctx context.Context, recs []*kgo.Record, next []s
 				continue
 			}
 			b.Breaks = append(b.Breaks, br)
+		case s.topics.outcomes:
+			o, err := s.oc.Decode(ctx, r.Value)
+			if err != nil {
+				if err := s.deadLetter(ctx, r, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			b.Outcomes = append(b.Outcomes, warehouse.Outcome{Outcome: o, Seq: r.Offset})
 		default:
 			return nil, fmt.Errorf("record from unexpected topic %s", r.Topic)
 		}
@@ -227,11 +241,9 @@ func (w *warehouseSink) Write(ctx context.Context, b *warehouse.Batch) error {
 	}
 	w.m.duration.Observe(time.Since(start).Seconds())
 	w.m.batches.Inc()
-	m, it, br, cl := b.Rows()
-	w.m.rows.WithLabelValues("recon_matches").Add(float64(m))
-	w.m.rows.WithLabelValues("recon_match_items").Add(float64(it))
-	w.m.rows.WithLabelValues("recon_breaks").Add(float64(br))
-	w.m.rows.WithLabelValues("recon_break_clears").Add(float64(cl))
+	for table, n := range b.Rows() {
+		w.m.rows.WithLabelValues(table).Add(float64(n))
+	}
 	return nil
 }
 
