@@ -234,6 +234,62 @@ var migrations = []string{
 		source_file TEXT NOT NULL
 	)`,
 	`CREATE INDEX case_statements_day ON case_statements (account, currency, closing_date)`,
+	// Workflow (workflow.go): people's actions and requests, comments, the
+	// audit chain, sign-in sessions.
+	`CREATE TABLE case_actions (
+		action_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		kind VARCHAR(32) NOT NULL,
+		status VARCHAR(24) NOT NULL,
+		user_name VARCHAR(256) NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency VARCHAR(3) NOT NULL,
+		break_ids {{JSON}} NOT NULL,
+		record_ids {{JSON}} NOT NULL,
+		match_id VARCHAR(64) NOT NULL,
+		reason_code VARCHAR(64) NOT NULL,
+		comment TEXT NOT NULL,
+		attachment TEXT NOT NULL,
+		assignee VARCHAR(256) NOT NULL,
+		difference VARCHAR(40) NOT NULL,
+		requested_at {{TS}} NOT NULL,
+		decided_by VARCHAR(256) NOT NULL,
+		decided_at {{TS}},
+		decision_comment TEXT NOT NULL,
+		resolution_id VARCHAR(128) NOT NULL,
+		sent INTEGER NOT NULL,
+		outcome_detail TEXT NOT NULL
+	)`,
+	`CREATE INDEX case_actions_status ON case_actions (status, requested_at)`,
+	`CREATE INDEX case_actions_resolution ON case_actions (resolution_id)`,
+	`CREATE TABLE case_action_breaks (
+		break_id VARCHAR(64) NOT NULL,
+		action_id VARCHAR(64) NOT NULL,
+		PRIMARY KEY (break_id, action_id)
+	)`,
+	`CREATE TABLE case_comments (
+		comment_id VARCHAR(80) NOT NULL PRIMARY KEY,
+		break_id VARCHAR(64) NOT NULL,
+		user_name VARCHAR(256) NOT NULL,
+		body TEXT NOT NULL,
+		at {{TS}} NOT NULL
+	)`,
+	`CREATE INDEX case_comments_break ON case_comments (break_id, at)`,
+	`CREATE TABLE case_audit (
+		seq BIGINT NOT NULL PRIMARY KEY,
+		entry TEXT NOT NULL,
+		prev_hash VARCHAR(64) NOT NULL,
+		hash VARCHAR(64) NOT NULL
+	)`,
+	`CREATE TABLE case_sessions (
+		id_hash VARCHAR(64) NOT NULL PRIMARY KEY,
+		user_name VARCHAR(256) NOT NULL,
+		display_name VARCHAR(256) NOT NULL,
+		roles VARCHAR(256) NOT NULL,
+		csrf VARCHAR(64) NOT NULL,
+		expires_at {{TS}} NOT NULL
+	)`,
+	`ALTER TABLE case_matches ADD COLUMN members INTEGER NOT NULL DEFAULT 0`,
+	`CREATE INDEX case_breaks_closed ON case_breaks (window_closed_at)`,
 }
 
 func (s *Store) dialect(stmt string) string {
@@ -362,11 +418,11 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 			ledger, _ := json.Marshal(itemsJSON(m.Ledger))
 			clears, _ := json.Marshal(append([]string{}, m.ClearsBreakIDs...))
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
-				explanation, decided_at, bank, ledger, clears) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				explanation, decided_at, bank, ledger, clears, members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, explanation = excluded.explanation, clears = excluded.clears
 				WHERE excluded.status = 'confirmed' AND case_matches.status <> 'confirmed'`),
 				m.MatchID, m.Rule, string(m.Status), int(m.Confidence), m.Account, m.Currency, m.Difference.String(), m.Explanation,
-				m.DecidedAt.UTC().Format("2006-01-02"), string(bank), string(ledger), string(clears)); err != nil {
+				m.DecidedAt.UTC().Format("2006-01-02"), string(bank), string(ledger), string(clears), len(m.Bank)+len(m.Ledger)); err != nil {
 				return fmt.Errorf("match %s: %w", m.MatchID, err)
 			}
 		}
@@ -429,7 +485,18 @@ func (s *Store) outcomes(ctx context.Context, tx *sql.Tx, b *Batch) ([]string, e
 		}
 		// Only the first outcome of a resolution counts (one sent twice
 		// is refused the second time, and that refusal changes nothing).
-		if n, _ := res.RowsAffected(); n == 0 || !o.Applied {
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
+		}
+		status := ActionApplied
+		if !o.Applied {
+			status = ActionRefused
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_actions SET status = ?, outcome_detail = ? WHERE resolution_id = ? AND status = ?`),
+			status, o.Detail, o.ResolutionID, ActionSent); err != nil {
+			return nil, fmt.Errorf("outcome of %s: action: %w", o.ResolutionID, err)
+		}
+		if !o.Applied {
 			continue
 		}
 		for _, st := range o.Breaks {
@@ -770,19 +837,10 @@ func (s *Store) ListBreaks(ctx context.Context, f Filter) ([]Break, string, erro
 	var out []Break
 	var keys []string
 	for rows.Next() {
-		var b Break
-		var amount string
-		var bd, wc dateValue
-		var cands []byte
-		var e6v int64
-		if err := rows.Scan(&b.BreakID, &b.Side, &b.Reason, &b.Status, &b.Account, &b.Currency, &amount, &bd, &wc, &b.RecordID,
-			&b.Reference, &b.Counterparty, &b.Description, &b.SourceFile, &b.SourcePosition, &cands, &b.MatchedBy, &b.Assignee, &e6v); err != nil {
+		b, e6v, err := scanBreak(rows)
+		if err != nil {
 			return nil, "", err
 		}
-		if b.Amount, err = money.Parse(amount); err != nil {
-			return nil, "", fmt.Errorf("break %s: stored amount %q: %w", b.BreakID, amount, err)
-		}
-		b.BookingDate, b.WindowClosedAt, b.Candidates = bd.d, wc.d, json.RawMessage(cands)
 		key := b.BookingDate.String()
 		if srt.col == "amount_e6" {
 			key = strconv.FormatInt(e6v, 10)
@@ -799,6 +857,65 @@ func (s *Store) ListBreaks(ctx context.Context, f Filter) ([]Break, string, erro
 		next = keys[f.Limit-1] + "~" + out[f.Limit-1].BreakID
 	}
 	return out, next, nil
+}
+
+// scanBreak reads one row of breakColumns and amount_e6.
+func scanBreak(rows interface{ Scan(...any) error }) (Break, int64, error) {
+	var b Break
+	var amount string
+	var bd, wc dateValue
+	var cands []byte
+	var e6v int64
+	if err := rows.Scan(&b.BreakID, &b.Side, &b.Reason, &b.Status, &b.Account, &b.Currency, &amount, &bd, &wc, &b.RecordID,
+		&b.Reference, &b.Counterparty, &b.Description, &b.SourceFile, &b.SourcePosition, &cands, &b.MatchedBy, &b.Assignee, &e6v); err != nil {
+		return b, 0, err
+	}
+	var err error
+	if b.Amount, err = money.Parse(amount); err != nil {
+		return b, 0, fmt.Errorf("break %s: stored amount %q: %w", b.BreakID, amount, err)
+	}
+	b.BookingDate, b.WindowClosedAt, b.Candidates = bd.d, wc.d, json.RawMessage(cands)
+	return b, e6v, nil
+}
+
+// GetBreak returns one break (ErrNotFound if there is none).
+func (s *Store) GetBreak(ctx context.Context, id string) (*Break, error) {
+	row := s.db.QueryRowContext(ctx, s.q("SELECT "+breakColumns+", amount_e6 FROM case_breaks WHERE break_id = ?"), id)
+	b, _, err := scanBreak(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: break %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("case store %s: break %s: %w", s.source, id, err)
+	}
+	return &b, nil
+}
+
+// BreakIDs returns the ids of the breaks f selects (paging aside), at
+// most max of them, and whether there were more.
+func (s *Store) BreakIDs(ctx context.Context, f Filter, max int) ([]string, bool, error) {
+	f.Cursor = ""
+	where, args, err := f.where()
+	if err != nil {
+		return nil, false, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q("SELECT break_id FROM case_breaks"+where+fmt.Sprintf(" ORDER BY break_id LIMIT %d", max+1)), args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("case store %s: break ids: %w", s.source, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, false, err
+		}
+		out = append(out, id)
+	}
+	if len(out) > max {
+		return out[:max], true, rows.Err()
+	}
+	return out, false, rows.Err()
 }
 
 // CountBreaks is the number of breaks f selects (paging aside).

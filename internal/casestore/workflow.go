@@ -1,0 +1,540 @@
+package casestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Workflow data lives only in the case store (docs/design.md §9): people's
+// actions and requests (case_actions, with the breaks each names in
+// case_action_breaks), comments, the audit chain and sign-in sessions.
+//
+// Tables:
+//
+//	case_actions        one row per action or request, with its status
+//	case_action_breaks  break -> the actions that named it (its history)
+//	case_comments       comments on breaks
+//	case_audit          the audit chain: seq, canonical JSON entry, previous hash, hash
+//	case_sessions       console sessions by the hash of their cookie
+
+// Action statuses.
+const (
+	ActionPending   = "pending_approval" // a request waiting for a different approver
+	ActionSent      = "sent"             // a resolution on its way to the matcher
+	ActionApplied   = "applied"          // the matcher applied it
+	ActionRefused   = "refused"          // the matcher refused it (OutcomeDetail says why)
+	ActionRejected  = "rejected"         // an approver rejected the request
+	ActionWithdrawn = "withdrawn"        // its requester withdrew the request
+	ActionDone      = "done"             // a comment or assignment: the case store is all it changes
+)
+
+// Action is a person's action or request.
+type Action struct {
+	ActionID, Kind, Status, User                       string
+	Account, Currency                                  string
+	BreakIDs, RecordIDs                                []string
+	MatchID, ReasonCode, Comment, Attachment, Assignee string
+	Difference                                         string // for a manual match: bank minus ledger
+	RequestedAt                                        time.Time
+	DecidedBy, DecisionComment                         string
+	DecidedAt                                          time.Time
+	ResolutionID                                       string // the resolution sent to the matcher ("" for comment, assign)
+	Sent                                               bool   // produced to recon.resolutions
+	OutcomeDetail                                      string
+}
+
+// AuditEntry is one link of the audit chain. Its canonical form is its JSON
+// encoding (fields in this order, no insignificant space); the chain's hash
+// is SHA-256(previous hash || canonical entry), the first previous hash 32
+// zero bytes.
+type AuditEntry struct {
+	Seq      int64           `json:"seq"`
+	At       string          `json:"at"` // RFC 3339, UTC, milliseconds
+	User     string          `json:"user"`
+	Event    string          `json:"event"` // request, approve, reject, withdraw, comment, assign, sign_in, ...
+	ActionID string          `json:"action_id,omitempty"`
+	Before   json.RawMessage `json:"before,omitempty"`
+	After    json.RawMessage `json:"after,omitempty"`
+}
+
+// ErrNotFound and ErrConflict are the store's answers the API maps to 404
+// and 409.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// chainHash is the hash of entry after prev (hex).
+func chainHash(prev string, entry []byte) (string, error) {
+	p, err := hex.DecodeString(prev)
+	if err != nil || len(p) != sha256.Size {
+		return "", fmt.Errorf("previous hash %q is not 32 bytes of hex", prev)
+	}
+	h := sha256.New()
+	h.Write(p)
+	h.Write(entry)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+var genesis = strings.Repeat("0", 64)
+
+// appendAudit appends e to the chain inside tx (serialised: SQLite has one
+// writer, PostgreSQL takes a table lock) and returns it with its seq; prep,
+// if not nil, completes the entry once its seq is known.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, e AuditEntry, prep ...func(*AuditEntry)) (AuditEntry, error) {
+	if s.pg {
+		if _, err := tx.ExecContext(ctx, `LOCK TABLE case_audit IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+			return e, err
+		}
+	}
+	prev := genesis
+	var last int64
+	err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM case_audit ORDER BY seq DESC LIMIT 1`).Scan(&last, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return e, fmt.Errorf("audit: %w", err)
+	}
+	e.Seq = last + 1
+	for _, p := range prep {
+		p(&e)
+	}
+	entry, err := json.Marshal(e)
+	if err != nil {
+		return e, err
+	}
+	h, err := chainHash(prev, entry)
+	if err != nil {
+		return e, err
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_audit (seq, entry, prev_hash, hash) VALUES (?, ?, ?, ?)`), e.Seq, string(entry), prev, h); err != nil {
+		return e, fmt.Errorf("audit: %w", err)
+	}
+	return e, nil
+}
+
+// Audit appends one entry on its own (a sign-in, a sign-out).
+func (s *Store) Audit(ctx context.Context, user, event string, after any) error {
+	raw, err := json.Marshal(after)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := s.appendAudit(ctx, tx, AuditEntry{At: stamp(time.Now()), User: user, Event: event, After: raw})
+		return err
+	})
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// AuditLog returns the last limit entries (newest first) and the head hash.
+func (s *Store) AuditLog(ctx context.Context, limit int) ([]AuditEntry, string, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT entry, hash FROM case_audit ORDER BY seq DESC LIMIT ?`), limit)
+	if err != nil {
+		return nil, "", fmt.Errorf("case store %s: audit: %w", s.source, err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	head := ""
+	for rows.Next() {
+		var entry, h string
+		if err := rows.Scan(&entry, &h); err != nil {
+			return nil, "", err
+		}
+		if head == "" {
+			head = h
+		}
+		var e AuditEntry
+		if err := json.Unmarshal([]byte(entry), &e); err != nil {
+			return nil, "", fmt.Errorf("audit entry: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, head, rows.Err()
+}
+
+// Verification is the result of walking the audit chain.
+type Verification struct {
+	Entries  int64  `json:"entries"`
+	HeadHash string `json:"head_hash"`
+	Valid    bool   `json:"valid"`
+	// BrokenAt is the seq of the first entry that does not verify, and
+	// Problem what is wrong with it.
+	BrokenAt int64  `json:"broken_at,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+// VerifyAudit walks the whole chain from the first entry and names the
+// first broken link: a gap in the sequence, a previous hash that is not
+// the hash before it, or a hash that is not the hash of its entry.
+func (s *Store) VerifyAudit(ctx context.Context) (Verification, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT seq, entry, prev_hash, hash FROM case_audit ORDER BY seq`)
+	if err != nil {
+		return Verification{}, fmt.Errorf("case store %s: audit: %w", s.source, err)
+	}
+	defer rows.Close()
+	v := Verification{Valid: true, HeadHash: genesis}
+	prev := genesis
+	for rows.Next() {
+		var seq int64
+		var entry, prevHash, h string
+		if err := rows.Scan(&seq, &entry, &prevHash, &h); err != nil {
+			return v, err
+		}
+		v.Entries++
+		bad := func(problem string) (Verification, error) {
+			v.Valid, v.BrokenAt, v.Problem = false, seq, problem
+			return v, nil
+		}
+		if seq != v.Entries {
+			return bad(fmt.Sprintf("entry %d follows entry %d", seq, v.Entries-1))
+		}
+		if prevHash != prev {
+			return bad("its previous hash is not the hash of the entry before it")
+		}
+		want, err := chainHash(prev, []byte(entry))
+		if err != nil {
+			return bad(err.Error())
+		}
+		if want != h {
+			return bad("its hash is not the hash of its content: the entry was changed")
+		}
+		var e AuditEntry
+		if err := json.Unmarshal([]byte(entry), &e); err != nil || e.Seq != seq {
+			return bad("its content does not carry its own sequence number")
+		}
+		canon, _ := json.Marshal(e)
+		if !bytes.Equal(canon, []byte(entry)) {
+			return bad("its content is not in canonical form")
+		}
+		prev, v.HeadHash = h, h
+	}
+	return v, rows.Err()
+}
+
+// actionState is what the audit chain records of an action.
+func actionState(a *Action) json.RawMessage {
+	b, _ := json.Marshal(struct {
+		Kind       string   `json:"kind"`
+		Status     string   `json:"status"`
+		Account    string   `json:"account,omitempty"`
+		Currency   string   `json:"currency,omitempty"`
+		BreakIDs   []string `json:"break_ids,omitempty"`
+		RecordIDs  []string `json:"record_ids,omitempty"`
+		MatchID    string   `json:"match_id,omitempty"`
+		ReasonCode string   `json:"reason_code,omitempty"`
+		Comment    string   `json:"comment,omitempty"`
+		Attachment string   `json:"attachment,omitempty"`
+		Assignee   string   `json:"assignee,omitempty"`
+		Difference string   `json:"difference,omitempty"`
+		DecidedBy  string   `json:"decided_by,omitempty"`
+		Decision   string   `json:"decision_comment,omitempty"`
+	}{a.Kind, a.Status, a.Account, a.Currency, a.BreakIDs, a.RecordIDs, a.MatchID, a.ReasonCode, a.Comment, a.Attachment,
+		a.Assignee, a.Difference, a.DecidedBy, a.DecisionComment})
+	return b
+}
+
+// Act records a new action or request: its id (derived from its place in
+// the audit chain, so deterministic), its audit entry and what it changes
+// in the case store by itself (a comment, an assignment), in one
+// transaction. A resolution for the matcher gets its id here too.
+func (s *Store) Act(ctx context.Context, a *Action, toMatcher bool) error {
+	a.RequestedAt = time.Now().UTC().Truncate(time.Millisecond)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		// The id names the chain entry that creates the action.
+		if _, err := s.appendAudit(ctx, tx, AuditEntry{At: stamp(a.RequestedAt), User: a.User, Event: a.Kind}, func(e *AuditEntry) {
+			a.ActionID = "a-" + shortID(fmt.Sprint(e.Seq, "\x00", a.Kind, "\x00", a.User))
+			if toMatcher {
+				a.ResolutionID = "rs-" + strings.TrimPrefix(a.ActionID, "a-")
+			}
+			e.ActionID, e.After = a.ActionID, actionState(a)
+		}); err != nil {
+			return err
+		}
+		if err := s.insertAction(ctx, tx, a); err != nil {
+			return err
+		}
+		switch a.Kind {
+		case "comment":
+			for _, id := range a.BreakIDs {
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_comments (comment_id, break_id, user_name, body, at) VALUES (?, ?, ?, ?, ?)`),
+					a.ActionID+":"+id, id, a.User, a.Comment, a.RequestedAt); err != nil {
+					return err
+				}
+			}
+		case "assign":
+			for _, id := range a.BreakIDs {
+				var who any
+				if a.Assignee != "" {
+					who = a.Assignee
+				}
+				if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_breaks SET assignee = ?, updated_at = ? WHERE break_id = ?`), who, a.RequestedAt, id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func shortID(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:12])
+}
+
+func (s *Store) insertAction(ctx context.Context, tx *sql.Tx, a *Action) error {
+	breaks, _ := json.Marshal(append([]string{}, a.BreakIDs...))
+	recs, _ := json.Marshal(append([]string{}, a.RecordIDs...))
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_actions (action_id, kind, status, user_name, account, currency, break_ids, record_ids,
+		match_id, reason_code, comment, attachment, assignee, difference, requested_at, decided_by, decided_at, decision_comment,
+		resolution_id, sent, outcome_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', NULL, '', ?, 0, '')`),
+		a.ActionID, a.Kind, a.Status, a.User, a.Account, a.Currency, string(breaks), string(recs), a.MatchID, a.ReasonCode,
+		a.Comment, a.Attachment, a.Assignee, a.Difference, a.RequestedAt, a.ResolutionID); err != nil {
+		return fmt.Errorf("action: %w", err)
+	}
+	for _, id := range a.BreakIDs {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_action_breaks (break_id, action_id) VALUES (?, ?) ON CONFLICT (break_id, action_id) DO NOTHING`),
+			id, a.ActionID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Decide records an approver's decision on a pending request (approve:
+// the request goes to the matcher; reject) or its requester's withdrawal,
+// with its audit entry. The request must still be pending (ErrConflict).
+func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment string) (*Action, error) {
+	var out *Action
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		a, err := s.action(ctx, tx, actionID)
+		if err != nil {
+			return err
+		}
+		if a.Status != ActionPending {
+			return fmt.Errorf("%w: request %s is %s, not pending approval", ErrConflict, actionID, a.Status)
+		}
+		before := actionState(a)
+		switch decision {
+		case "approve":
+			a.Status = ActionSent
+		case "reject":
+			a.Status = ActionRejected
+		case "withdraw":
+			a.Status = ActionWithdrawn
+		default:
+			return fmt.Errorf("decision %q: want approve, reject or withdraw", decision)
+		}
+		a.DecidedBy, a.DecisionComment, a.DecidedAt = user, comment, time.Now().UTC().Truncate(time.Millisecond)
+		if _, err := s.appendAudit(ctx, tx, AuditEntry{At: stamp(a.DecidedAt), User: user, Event: decision, ActionID: actionID,
+			Before: before, After: actionState(a)}); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_actions SET status = ?, decided_by = ?, decided_at = ?, decision_comment = ?
+			WHERE action_id = ? AND status = ?`), a.Status, user, a.DecidedAt, comment, actionID, ActionPending); err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// MarkSent records that an action's resolution was produced.
+func (s *Store) MarkSent(ctx context.Context, actionID string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE case_actions SET sent = 1 WHERE action_id = ?`), actionID)
+	return err
+}
+
+// Unsent returns the actions whose resolution is still to be produced
+// (a console that stopped between recording and producing), oldest first.
+func (s *Store) Unsent(ctx context.Context) ([]*Action, error) {
+	return s.actions(ctx, `WHERE status = ? AND sent = 0 ORDER BY requested_at, action_id`, ActionSent)
+}
+
+// Action returns one action.
+func (s *Store) Action(ctx context.Context, id string) (*Action, error) {
+	return s.action(ctx, s.db, id)
+}
+
+// Pending returns the requests waiting for approval, oldest first.
+func (s *Store) Pending(ctx context.Context) ([]*Action, error) {
+	return s.actions(ctx, `WHERE status = ? ORDER BY requested_at, action_id`, ActionPending)
+}
+
+// BreakActions returns the actions that named a break, oldest first.
+func (s *Store) BreakActions(ctx context.Context, breakID string) ([]*Action, error) {
+	return s.actions(ctx, `WHERE action_id IN (SELECT action_id FROM case_action_breaks WHERE break_id = ?) ORDER BY requested_at, action_id`, breakID)
+}
+
+// PendingFor returns the pending requests that name any of the breaks (a
+// second request on a break already waiting is a conflict).
+func (s *Store) PendingFor(ctx context.Context, breakIDs []string) ([]*Action, error) {
+	if len(breakIDs) == 0 {
+		return nil, nil
+	}
+	args := []any{ActionPending}
+	for _, id := range breakIDs {
+		args = append(args, id)
+	}
+	return s.actions(ctx, `WHERE status = ? AND action_id IN (SELECT action_id FROM case_action_breaks WHERE break_id IN (?`+
+		strings.Repeat(", ?", len(breakIDs)-1)+`)) ORDER BY requested_at`, args...)
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+const actionColumns = `action_id, kind, status, user_name, account, currency, break_ids, record_ids, match_id, reason_code, comment,
+	attachment, assignee, difference, requested_at, decided_by, decided_at, decision_comment, resolution_id, sent, outcome_detail`
+
+func (s *Store) action(ctx context.Context, q querier, id string) (*Action, error) {
+	as, err := s.actionsOn(ctx, q, `WHERE action_id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(as) == 0 {
+		return nil, fmt.Errorf("%w: action %s", ErrNotFound, id)
+	}
+	return as[0], nil
+}
+
+func (s *Store) actions(ctx context.Context, where string, args ...any) ([]*Action, error) {
+	return s.actionsOn(ctx, s.db, where, args...)
+}
+
+func (s *Store) actionsOn(ctx context.Context, q querier, where string, args ...any) ([]*Action, error) {
+	rows, err := q.QueryContext(ctx, s.q(`SELECT `+actionColumns+` FROM case_actions `+where), args...)
+	if err != nil {
+		return nil, fmt.Errorf("case store %s: actions: %w", s.source, err)
+	}
+	defer rows.Close()
+	var out []*Action
+	for rows.Next() {
+		a := &Action{}
+		var breaks, recs string
+		var requested tsValue
+		var decided tsValue
+		var sent int
+		if err := rows.Scan(&a.ActionID, &a.Kind, &a.Status, &a.User, &a.Account, &a.Currency, &breaks, &recs, &a.MatchID, &a.ReasonCode,
+			&a.Comment, &a.Attachment, &a.Assignee, &a.Difference, &requested, &a.DecidedBy, &decided, &a.DecisionComment,
+			&a.ResolutionID, &sent, &a.OutcomeDetail); err != nil {
+			return nil, err
+		}
+		_ = json.Unmarshal([]byte(breaks), &a.BreakIDs)
+		_ = json.Unmarshal([]byte(recs), &a.RecordIDs)
+		a.RequestedAt, a.DecidedAt, a.Sent = requested.t, decided.t, sent == 1
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// tsValue scans a timestamp column: a time from PostgreSQL, text from SQLite, or NULL.
+type tsValue struct{ t time.Time }
+
+func (v *tsValue) Scan(src any) error {
+	switch t := src.(type) {
+	case nil:
+		v.t = time.Time{}
+	case time.Time:
+		v.t = t.UTC()
+	case string:
+		return v.parse(t)
+	case []byte:
+		return v.parse(string(t))
+	default:
+		return fmt.Errorf("timestamp: unexpected %T", src)
+	}
+	return nil
+}
+
+func (v *tsValue) parse(s string) error {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999 -0700 MST", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			v.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("timestamp %q", s)
+}
+
+// Comment is a comment on a break.
+type Comment struct {
+	User, Body string
+	At         time.Time
+}
+
+// Comments returns a break's comments, oldest first.
+func (s *Store) Comments(ctx context.Context, breakID string) ([]Comment, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT user_name, body, at FROM case_comments WHERE break_id = ? ORDER BY at, comment_id`), breakID)
+	if err != nil {
+		return nil, fmt.Errorf("case store %s: comments: %w", s.source, err)
+	}
+	defer rows.Close()
+	var out []Comment
+	for rows.Next() {
+		var c Comment
+		var at tsValue
+		if err := rows.Scan(&c.User, &c.Body, &at); err != nil {
+			return nil, err
+		}
+		c.At = at.t
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Session is a signed-in console user.
+type Session struct {
+	User, Name string
+	Roles      []string
+	CSRF       string
+	Expires    time.Time
+}
+
+// CreateSession stores a session under the hash of its cookie value.
+func (s *Store) CreateSession(ctx context.Context, idHash string, ss Session) error {
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO case_sessions (id_hash, user_name, display_name, roles, csrf, expires_at) VALUES (?, ?, ?, ?, ?, ?)`),
+		idHash, ss.User, ss.Name, strings.Join(ss.Roles, ","), ss.CSRF, ss.Expires.UTC())
+	if err != nil {
+		return fmt.Errorf("case store %s: session: %w", s.source, err)
+	}
+	// Forget expired sessions now and then.
+	_, _ = s.db.ExecContext(ctx, s.q(`DELETE FROM case_sessions WHERE expires_at < ?`), time.Now().UTC())
+	return nil
+}
+
+// SessionByHash returns a session that has not expired (ErrNotFound otherwise).
+func (s *Store) SessionByHash(ctx context.Context, idHash string) (*Session, error) {
+	var ss Session
+	var roles string
+	var exp tsValue
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT user_name, display_name, roles, csrf, expires_at FROM case_sessions WHERE id_hash = ?`), idHash).
+		Scan(&ss.User, &ss.Name, &roles, &ss.CSRF, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("case store %s: session: %w", s.source, err)
+	}
+	ss.Expires = exp.t
+	if !time.Now().Before(ss.Expires) {
+		return nil, ErrNotFound
+	}
+	if roles != "" {
+		ss.Roles = strings.Split(roles, ",")
+	}
+	return &ss, nil
+}
+
+// DeleteSession ends a session (sign-out).
+func (s *Store) DeleteSession(ctx context.Context, idHash string) error {
+	_, err := s.db.ExecContext(ctx, s.q(`DELETE FROM case_sessions WHERE id_hash = ?`), idHash)
+	return err
+}
