@@ -35,6 +35,8 @@ var commands = []command{
 	{"matcher", "run the matcher service (transaction topics + Redis windows -> matches, breaks)", runMatcher},
 	{"loader", "run the loader service (matches, breaks -> warehouse)", runLoader},
 	{"notifier", "run the notifier service (breaks -> webhook, log)", runNotifier},
+	{"console", "run the console (break workflow pages and API behind OpenID Connect sign-in)", runConsole},
+	{"audit", "verify the console's audit chain: audit verify --database-url URL", runAudit},
 	{"parse", "print the statements and transactions of files as JSON lines", runParse},
 	{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 		_, err := fmt.Fprintln(stdout, "recon", version)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/telemetry"
+	"github.com/openrecon/recon/services/console"
 	"github.com/openrecon/recon/services/ingestor"
 	"github.com/openrecon/recon/services/loader"
 	"github.com/openrecon/recon/services/matcher"
@@ -107,5 +108,13 @@ var (
 	runNotifier = serviceCommand("notifier", ":9104", notifier.Defaults,
 		func(ctx context.Context, c notifier.Config, log *slog.Logger, m *prometheus.Registry) (runnable, error) {
 			return notifier.New(ctx, c, notifier.Deps{Log: log, Metrics: m})
+		})
+	runConsole = serviceCommand("console", ":9105", console.Defaults,
+		func(ctx context.Context, c console.Config, log *slog.Logger, m *prometheus.Registry) (runnable, error) {
+			svc, err := console.New(ctx, c, console.Deps{Log: log, Metrics: m})
+			if err == nil && svc.DemoPassword != "" {
+				fmt.Fprintf(os.Stderr, "recon console: %s (demo users viewer, preparer, preparer2, approver, admin; password %s)\n", svc.URL(), svc.DemoPassword)
+			}
+			return svc, err
 		})
 )

@@ -1,0 +1,235 @@
+// Package console is the reconciliation console (docs/design.md §9): the
+// web pages and JSON API where finance operations work breaks, behind
+// OpenID Connect sign-in. Its own consumer (the feed) keeps the case store
+// (internal/casestore) up to date from the topics; people's decisions go
+// to the matcher as Resolution events on recon.resolutions, and requests
+// that need a second person wait in the case store for an approver.
+package console
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openrecon/recon/internal/config"
+)
+
+// Roles (docs/design.md §9).
+const (
+	RoleViewer   = "viewer"   // read
+	RolePreparer = "preparer" // resolve, match, comment, assign, request write-offs
+	RoleApprover = "approver" // approve what someone else requested
+	RoleAdmin    = "admin"    // settings, reopen
+)
+
+var allRoles = []string{RoleViewer, RolePreparer, RoleApprover, RoleAdmin}
+
+// OIDCConfig is the sign-in configuration.
+type OIDCConfig struct {
+	Issuer           string // the provider's issuer URL (discovery at /.well-known/openid-configuration)
+	ClientID         string
+	ClientSecretFile string // read by Load
+	clientSecret     string
+	Scopes           []string
+	// GroupsClaim is the ID token claim listing the user's groups: "groups"
+	// for Okta (with a groups claim on the authorization server) and Entra
+	// ID (group object ids unless the app emits names; or "roles" with app
+	// roles).
+	GroupsClaim string
+	// RoleMap maps a group to a role ("recon-approvers=approver").
+	RoleMap []string
+	// UserClaim names the user in the audit trail (default preferred_username,
+	// falling back to email and sub).
+	UserClaim string
+}
+
+// DemoConfig starts the embedded OpenID provider (loopback only) as the
+// issuer, with the demo users.
+type DemoConfig struct {
+	Enabled  bool
+	Addr     string // loopback host:port of the provider (default 127.0.0.1:0)
+	Password string // the demo users' password ("" generates one, printed at start-up)
+}
+
+// Config is the console's configuration. Start from Defaults.
+type Config struct {
+	Addr        string // listen address of the pages and API
+	PublicURL   string // the console's URL as browsers reach it (default http://Addr)
+	DatabaseURL string // the case store: postgres://… or sqlite:PATH
+	Feed        FeedConfig
+	OIDC        OIDCConfig
+	Demo        DemoConfig
+	SessionTTL  time.Duration
+	// ReasonCodes are the codes a write-off or acceptance must give.
+	ReasonCodes []string
+	// SLADays per reason ("duplicate=1"); SLADefault for the others.
+	SLADays    []string
+	SLADefault int
+	// Today overrides the date ages count from (tests, demos); 0: the clock.
+	Today func() time.Time
+}
+
+// Defaults is the configuration the settings, `recon up` and the tests
+// start from.
+func Defaults() Config {
+	f := FeedDefaults()
+	return Config{Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:recon-console.db", Feed: f,
+		OIDC: OIDCConfig{Scopes: []string{"openid", "profile", "email"}, GroupsClaim: "groups",
+			RoleMap: []string{"viewer=viewer", "preparer=preparer", "approver=approver", "admin=admin"}, UserClaim: "preferred_username"},
+		Demo:        DemoConfig{Addr: "127.0.0.1:0"},
+		SessionTTL:  8 * time.Hour,
+		ReasonCodes: []string{"bank_fee", "rounding", "timing", "duplicate", "counterparty_error", "fx_difference", "other"},
+		SLADays:     []string{"duplicate=1", "late=3", "ambiguous=3"}, SLADefault: 5}
+}
+
+// Register declares the settings on l, with c's values as their defaults.
+func (c *Config) Register(l *config.Loader) {
+	c.Feed.Kafka.Register(l)
+	c.Feed.SchemaRegistry.Register(l)
+	l.String(&c.Feed.Group, "group", c.Feed.Group, "consumer group of the console's feed")
+	l.String(&c.Addr, "console-addr", c.Addr, "listen address of the console's pages and API")
+	l.String(&c.PublicURL, "public-url", c.PublicURL, "the console's URL as browsers reach it (default http://console-addr); the sign-in callback is PUBLIC-URL/auth/callback")
+	l.String(&c.DatabaseURL, "database-url", c.DatabaseURL, "case store: postgres://… (production) or sqlite:PATH")
+	l.String(&c.OIDC.Issuer, "oidc-issuer", c.OIDC.Issuer, "OpenID provider issuer URL (Okta: https://ORG.okta.com/oauth2/default; Entra ID: https://login.microsoftonline.com/TENANT/v2.0)")
+	l.String(&c.OIDC.ClientID, "oidc-client-id", c.OIDC.ClientID, "OAuth client id of the console")
+	l.String(&c.OIDC.ClientSecretFile, "oidc-client-secret-file", c.OIDC.ClientSecretFile, "file holding the OAuth client secret")
+	l.List(&c.OIDC.Scopes, "oidc-scopes", c.OIDC.Scopes, "scopes to request (Okta: add groups if the groups claim needs it)")
+	l.String(&c.OIDC.GroupsClaim, "oidc-groups-claim", c.OIDC.GroupsClaim, "ID token claim with the user's groups (Okta and Entra ID: groups; Entra ID app roles: roles)")
+	l.List(&c.OIDC.RoleMap, "oidc-role-map", c.OIDC.RoleMap, "group=role pairs: which group gives which of the roles viewer, preparer, approver, admin")
+	l.String(&c.OIDC.UserClaim, "oidc-user-claim", c.OIDC.UserClaim, "claim naming the user in the audit trail (then email, then sub)")
+	l.Bool(&c.Demo.Enabled, "demo-idp", c.Demo.Enabled, "start the embedded OpenID provider on loopback with the demo users (laptops and tests; never production)")
+	l.String(&c.Demo.Addr, "demo-idp-addr", c.Demo.Addr, "loopback address of the embedded OpenID provider")
+	l.String(&c.Demo.Password, "demo-password", c.Demo.Password, "password of the demo users (empty: generated and printed at start-up)")
+	l.Duration(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a sign-in lasts")
+	l.List(&c.ReasonCodes, "reason-codes", c.ReasonCodes, "reason codes for write-offs and acceptances")
+	l.List(&c.SLADays, "sla-days", c.SLADays, "reason=days an open break may age before it breaches its SLA")
+	l.Int(&c.SLADefault, "sla-default-days", c.SLADefault, "SLA days of the reasons sla-days does not name")
+}
+
+// Validate reports every configuration mistake at once. It reads no file.
+func (c Config) Validate() error {
+	errs := []error{c.Feed.Validate()}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("console-addr %q: %w", c.Addr, err))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("public-url %q: want http(s)://host[:port]", c.PublicURL))
+		}
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") && !strings.HasPrefix(c.DatabaseURL, "sqlite:") {
+		errs = append(errs, fmt.Errorf("database-url: want postgres://… or sqlite:PATH"))
+	}
+	if c.Demo.Enabled {
+		if c.OIDC.Issuer != "" {
+			errs = append(errs, errors.New("demo-idp and oidc-issuer are exclusive: the demo provider is the issuer"))
+		}
+	} else {
+		if c.OIDC.Issuer == "" || c.OIDC.ClientID == "" || c.OIDC.ClientSecretFile == "" {
+			errs = append(errs, errors.New("sign-in needs oidc-issuer, oidc-client-id and oidc-client-secret-file (or demo-idp on a laptop)"))
+		}
+	}
+	if c.OIDC.GroupsClaim == "" {
+		errs = append(errs, errors.New("oidc-groups-claim is empty"))
+	}
+	if _, err := c.roleMap(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.slaDays(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SessionTTL < time.Minute {
+		errs = append(errs, errors.New("session-ttl must be at least a minute"))
+	}
+	if len(c.ReasonCodes) == 0 {
+		errs = append(errs, errors.New("reason-codes is empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads the client secret file.
+func (c *Config) Load() error {
+	if c.OIDC.ClientSecretFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.OIDC.ClientSecretFile)
+	if err != nil {
+		return fmt.Errorf("oidc-client-secret-file: %w", err)
+	}
+	if c.OIDC.clientSecret = strings.TrimRight(string(b), "\r\n"); c.OIDC.clientSecret == "" {
+		return fmt.Errorf("oidc-client-secret-file %s is empty", c.OIDC.ClientSecretFile)
+	}
+	return nil
+}
+
+// roleMap parses group=role pairs.
+func (c Config) roleMap() (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, kv := range c.OIDC.RoleMap {
+		g, r, ok := strings.Cut(kv, "=")
+		if !ok || g == "" || !isRole(r) {
+			return nil, fmt.Errorf("oidc-role-map %q: want group=role with role one of %s", kv, strings.Join(allRoles, ", "))
+		}
+		out[g] = append(out[g], r)
+	}
+	return out, nil
+}
+
+func isRole(r string) bool {
+	for _, x := range allRoles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// slaDays parses reason=days pairs.
+func (c Config) slaDays() (map[string]int, error) {
+	out := map[string]int{}
+	for _, kv := range c.SLADays {
+		r, d, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(d)
+		if !ok || r == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("sla-days %q: want reason=days", kv)
+		}
+		out[r] = n
+	}
+	if c.SLADefault < 0 {
+		return nil, errors.New("sla-default-days must not be negative")
+	}
+	return out, nil
+}
+
+// publicURL is where browsers reach the console.
+func (c Config) publicURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return "http://" + c.Addr
+}
+
+// rolesOf maps a user's groups to roles, sorted and without repeats.
+func rolesOf(groups []string, m map[string][]string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, g := range groups {
+		for _, r := range m[g] {
+			if !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The console's settings follow the common pattern.
+var _ config.Validator = Config{}
