@@ -6,6 +6,7 @@
 #   KAFKA_BROKERS   Apache Kafka 4.x, single-node KRaft, from Maven Central jars
 #   REDIS_URL       redis-server from Debian
 #   DATABASE_URL    PostgreSQL 15 from Debian
+#   CHROMIUM        Debian's chromium, for the console's browser tests
 #
 # A variable that is already set and answers is reused; otherwise the server is
 # installed if missing and started on free ports in a temp dir. Only what this
@@ -164,11 +165,18 @@ RESTART
   _log "apache kafka $(basename "$(tr ':' '\n' <"$cpfile" | grep kafka_2.13)" .jar) on $KAFKA_BROKERS"
 }
 
+_start_chromium() {
+  if [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ]; then _log "reusing CHROMIUM=$CHROMIUM"; return 0; fi
+  command -v chromium >/dev/null || _apt_install chromium || return 1
+  export CHROMIUM=$(command -v chromium)
+  _log "$("$CHROMIUM" --version 2>/dev/null | tail -1) at $CHROMIUM"
+}
+
 recon_testenv_start() {
   export RECON_TESTENV_DIR=${RECON_TESTENV_DIR:-$(mktemp -d /tmp/recon-testenv.XXXXXX)}
   mkdir -p "$RECON_TESTENV_DIR"
   : >"$RECON_TESTENV_DIR/pids"
-  _start_redis && _start_postgres && _start_kafka
+  _start_redis && _start_postgres && _start_kafka && _start_chromium
 }
 
 recon_testenv_stop() {

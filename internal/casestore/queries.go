@@ -102,8 +102,11 @@ type Summary struct {
 	ByReason   map[string]int64     `json:"by_reason"` // open breaks
 	BySide     map[string]int64     `json:"by_side"`   // open breaks
 	ByAccount  map[string]int64     `json:"by_account"`
-	ByAge      map[string]int64     `json:"by_age"` // open breaks by age bucket (AgeBuckets)
-	OpenAmount map[string]string    `json:"open_amount"`
+	ByAge      map[string]int64     `json:"by_age"`            // open breaks by age bucket (AgeBuckets)
+	OpenAmount map[string]string    `json:"open_amount"`       // net: the signed sum
+	OpenGross  map[string]string    `json:"open_amount_gross"` // the sum of absolute amounts
+	Proposals  int64                `json:"proposals_waiting"`
+	Requests   int64                `json:"requests_waiting"`
 	MatchRate  map[string]MatchRate `json:"match_rate"` // "today", "30d"
 	SLABreach  map[string]int64     `json:"sla_breaches"`
 }
@@ -127,7 +130,7 @@ var AgeBuckets = []struct {
 // open breaks past their SLA (days per reason; def for the others).
 func (s *Store) Summary(ctx context.Context, today record.Date, sla map[string]int, def int) (*Summary, error) {
 	out := &Summary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, BySide: map[string]int64{}, ByAccount: map[string]int64{},
-		ByAge: map[string]int64{}, OpenAmount: map[string]string{}, MatchRate: map[string]MatchRate{}, SLABreach: map[string]int64{}}
+		ByAge: map[string]int64{}, OpenAmount: map[string]string{}, OpenGross: map[string]string{}, MatchRate: map[string]MatchRate{}, SLABreach: map[string]int64{}}
 	group := func(query string, args []any, f func(k string, n int64)) error {
 		rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 		if err != nil {
@@ -183,16 +186,27 @@ func (s *Store) Summary(ctx context.Context, today record.Date, sla map[string]i
 	for c, n := range sums {
 		out.OpenAmount[c] = money.Format(money.New(n, 6), c)
 	}
+	if err := group(`SELECT currency, COALESCE(SUM(ABS(amount_e6)), 0) FROM case_breaks WHERE status = ? GROUP BY currency`, open,
+		func(k string, n int64) { out.OpenGross[k] = money.Format(money.New(n, 6), k) }); err != nil {
+		return nil, err
+	}
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM case_matches m LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
+		WHERE m.status = 'proposed' AND mo.match_id IS NULL`)).Scan(&out.Proposals); err != nil {
+		return nil, fmt.Errorf("case store %s: summary: %w", s.source, err)
+	}
+	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM case_actions WHERE status = ?`), ActionPending).Scan(&out.Requests); err != nil {
+		return nil, fmt.Errorf("case store %s: summary: %w", s.source, err)
+	}
 	for name, days := range map[string]int{"today": 0, "30d": 29} {
-		from := (today - record.Date(days)).String()
+		from, to := (today - record.Date(days)).String(), today.String()
 		var mr MatchRate
 		if err := s.db.QueryRowContext(ctx, s.q(`SELECT COALESCE(SUM(m.members), 0) FROM case_matches m
 			LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
-			WHERE m.decided_at >= ? AND COALESCE(mo.status, m.status) IN ('auto', 'confirmed')`), from).Scan(&mr.Matched); err != nil {
+			WHERE m.decided_at >= ? AND m.decided_at <= ? AND COALESCE(mo.status, m.status) IN ('auto', 'confirmed')`), from, to).Scan(&mr.Matched); err != nil {
 			return nil, fmt.Errorf("case store %s: match rate: %w", s.source, err)
 		}
-		if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM case_breaks WHERE window_closed_at >= ? AND status <> ?`),
-			from, StatusMatched).Scan(&mr.Broken); err != nil {
+		if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM case_breaks WHERE booking_date >= ? AND booking_date <= ? AND status <> ?`),
+			from, to, StatusMatched).Scan(&mr.Broken); err != nil {
 			return nil, fmt.Errorf("case store %s: match rate: %w", s.source, err)
 		}
 		if total := mr.Matched + mr.Broken; total > 0 {

@@ -22,7 +22,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,7 +113,7 @@ func Start(cfg Config, log *slog.Logger) (*Provider, error) {
 		return nil, fmt.Errorf("embedded OpenID provider: %w", err)
 	}
 	mux := http.NewServeMux()
-	lg := &login{st: st, callback: op.AuthCallbackURL(prov)}
+	lg := &login{st: st, callback: op.AuthCallbackURL(prov), origins: originsOf(cfg.RedirectURIs)}
 	interceptor := op.NewIssuerInterceptor(prov.IssuerFromRequest)
 	mux.HandleFunc("GET /login", lg.form)
 	mux.Handle("POST /login", interceptor.HandlerFunc(lg.check))
@@ -131,10 +133,22 @@ func (p *Provider) Close() error {
 	return err
 }
 
+// originsOf lists the scheme://host[:port] of each URL, space separated.
+func originsOf(urls []string) string {
+	var out []string
+	for _, u := range urls {
+		if p, err := url.Parse(u); err == nil && p.Host != "" {
+			out = append(out, p.Scheme+"://"+p.Host)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 // login is the provider's sign-in form.
 type login struct {
 	st       *storage
 	callback func(context.Context, string) string
+	origins  string // the client's redirect origins, for the form's CSP
 }
 
 var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
@@ -160,7 +174,9 @@ button{margin-top:1rem;width:100%;padding:.6rem;background:#1d4ed8;color:#fff;bo
 
 func (l *login) render(w http.ResponseWriter, id, username, msg string, code int) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	// The form posts here and is redirected to the client: browsers apply
+	// form-action to the redirect too, so the client's origins are allowed.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' "+l.origins)
 	w.WriteHeader(code)
 	_ = loginPage.Execute(w, struct{ ID, Username, Error string }{id, username, msg})
 }

@@ -54,6 +54,14 @@ func Postgres(t testing.TB) string {
 	return v
 }
 
+// Chromium returns CHROMIUM, the path of Debian's chromium for browser tests.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	v := require(t, "CHROMIUM", "Debian's chromium")
+	t.Logf("server: %s ran against chromium at %s", t.Name(), v)
+	return v
+}
+
 // MainWithRecon builds the recon binary from the package at dir (relative
 // to the test's package) into a temporary folder, stores its path in *bin,
 // runs the tests and removes the binary: a TestMain for tests that run

@@ -248,7 +248,10 @@ func TestPagesAndHeaders(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"))
 	h.produce(dataset()...)
-	waitFor(t, "breaks", func() bool { n, _ := h.console.Store().CountBreaks(context.Background(), casestore.Filter{}); return n == 6 })
+	waitFor(t, "breaks", func() bool {
+		n, _ := h.console.Store().CountBreaks(context.Background(), casestore.Filter{})
+		return n == 6
+	})
 	c := h.signIn("preparer")
 	b3 := h.breakOf("b3").BreakID
 	for _, p := range []string{"/", "/breaks", "/breaks?status=all&sort=-amount&q=fee", "/breaks/" + b3, "/match", "/match?break_id=" + b3,

@@ -195,9 +195,9 @@ func (s *Service) dashboardPage(w http.ResponseWriter, r *http.Request, ss *sess
 			acct
 		}{x, acct{a, c}})
 	}
-	var amounts []struct{ Currency, Amount string }
+	var amounts []struct{ Currency, Net, Gross string }
 	for c, a := range sum.OpenAmount {
-		amounts = append(amounts, struct{ Currency, Amount string }{c, a})
+		amounts = append(amounts, struct{ Currency, Net, Gross string }{c, a, sum.OpenGross[c]})
 	}
 	sort.Slice(amounts, func(i, j int) bool { return amounts[i].Currency < amounts[j].Currency })
 	pct := func(rate string) string {
@@ -212,7 +212,7 @@ func (s *Service) dashboardPage(w http.ResponseWriter, r *http.Request, ss *sess
 		return money.New(p.Units(), 2).String() + " %"
 	}
 	s.render(w, r, http.StatusOK, "dashboard", view{S: ss, Title: "Dashboard", Nav: "dashboard", Data: map[string]any{
-		"Open": sum.ByStatus[casestore.StatusOpen], "Proposed": sum.ByStatus[casestore.StatusProposed], "Breaches": breaches,
+		"Open": sum.ByStatus[casestore.StatusOpen], "Proposals": sum.Proposals, "Requests": sum.Requests, "Breaches": breaches,
 		"Ages": ages, "Reasons": sorted(sum.ByReason), "Sides": sorted(sum.BySide), "Accounts": accounts, "Amounts": amounts,
 		"SLA": sorted(sum.SLABreach), "RateToday": pct(sum.MatchRate["today"].Rate), "Rate30": pct(sum.MatchRate["30d"].Rate),
 		"Today": sum.MatchRate["today"], "Month": sum.MatchRate["30d"], "Day": s.today(),
