@@ -123,8 +123,7 @@ type batch struct {
 	index      map[window.RefKey][]*window.Entry // reference key -> entries put by this batch
 	removed    map[string]bool                   // ids leaving the window in this batch
 	markers    []*window.Entry                   // markers of provisional entries matched by this batch
-	lateIDs    map[string]bool
-	heldLocal  []*window.Entry // entries arriving in this batch and held at once (members of a proposed match)
+	heldLocal  []*window.Entry                   // entries arriving in this batch and held at once (members of a proposed match)
 	// Copies of stored entries this batch's resolutions restated, by id,
 	// break id and hold id (a later resolution of the batch sees them).
 	restated, restatedBreak map[string]*window.Entry
@@ -141,7 +140,7 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 		Resolutions: map[Resolved]int{}}}
 	b := &batch{w: w, eng: eng, cfg: cfg, now: now, res: res, ch: ch, streamTime: streamTime,
 		local: make(map[string]*window.Entry, len(ins)), index: make(map[window.RefKey][]*window.Entry, len(ins)),
-		removed: make(map[string]bool, len(ins)), lateIDs: map[string]bool{}}
+		removed: make(map[string]bool, len(ins))}
 
 	// Statements first: a record of the same batch whose window the
 	// closing date passed is late.
@@ -223,7 +222,7 @@ func (b *batch) arrive(r *engine.Rec) {
 	b.ch.Put = append(b.ch.Put, e)
 	b.ch.CloseAt[r.ID] = b.eng.CloseDate(r)
 	if b.ch.CloseAt[r.ID] <= b.streamTime && !b.cfg.HoldWindows {
-		b.lateIDs[r.ID] = true // its window had closed before it arrived
+		e.Late = true // its window had closed before it arrived (kept: it may break in a later batch)
 	}
 }
 
@@ -459,7 +458,7 @@ func (b *batch) closeWindows(mv Move) {
 		slices.SortFunc(closing, func(x, y *window.Entry) int { return strings.Compare(x.ID, y.ID) })
 		for _, e := range closing {
 			reason, cands := b.eng.Explain(e.Rec, pool, res)
-			if reason == record.Unmatched && b.lateIDs[e.ID] {
+			if reason == record.Unmatched && e.Late {
 				reason = record.Late
 			}
 			closeAt := b.eng.CloseDate(e.Rec)

@@ -18,22 +18,23 @@ import (
 // MissingRef and Fees are per mille: how many of 1,000 generated items have
 // the trait.
 type Noise struct {
-	Pairs        int    // bank/ledger pairs
-	Accounts     int    // accounts (each with one currency)
-	Days         int    // spread of ledger dates
-	Seed         uint64 //
-	DateShift    int    // the bank books up to this many days after (or 1 before) the ledger
-	Reformat     int    // pairs whose references are written differently on each side
-	MissingRef   int    // bank entries without a reference field (the reference is in the text only)
-	Fees         int    // incoming payments that arrive with a bank fee deducted (the fee: whole cents, 1.00 to 25.00)
-	Batches      int    // 1 bank entry = 2 to 5 ledger items sharing a batch reference
-	Instalments  int    // 2 or 3 bank entries = 1 ledger item
-	Duplicates   int    // ledger postings entered twice
-	Traps        int    // pairs of pairs with the same amount and date and different references
-	BankOnly     int    // bank entries without a ledger counterpart
-	LedgerOnly   int    // ledger postings without a bank counterpart
-	BankFormat   string // csv, mt940, camt053, bai2
-	BankFileName string // the name the bank file is reconciled under (for the truth)
+	Pairs        int         // bank/ledger pairs
+	Accounts     int         // accounts (each with one currency)
+	Days         int         // spread of ledger dates
+	Seed         uint64      //
+	DateShift    int         // the bank books up to this many days after (or 1 before) the ledger
+	Reformat     int         // pairs whose references are written differently on each side
+	MissingRef   int         // bank entries without a reference field (the reference is in the text only)
+	Fees         int         // incoming payments that arrive with a bank fee deducted (the fee: whole cents, 1.00 to 25.00)
+	Batches      int         // 1 bank entry = 2 to 5 ledger items sharing a batch reference
+	Instalments  int         // 2 or 3 bank entries = 1 ledger item
+	Duplicates   int         // ledger postings entered twice
+	Traps        int         // pairs of pairs with the same amount and date and different references
+	BankOnly     int         // bank entries without a ledger counterpart
+	LedgerOnly   int         // ledger postings without a bank counterpart
+	BankFormat   string      // csv, mt940, camt053, bai2
+	BankFileName string      // the name the bank file is reconciled under (for the truth)
+	Start        record.Date // the first ledger date (0: 2026-03-02)
 }
 
 // perMille draws true for k of 1,000 on average. It takes one Uint64 from
@@ -85,6 +86,9 @@ var companies = []string{"ACME Office Supplies GmbH", "Northwind Traders", "Cont
 func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	rng := rand.New(rand.NewPCG(n.Seed, 0xC0FFEE))
 	start := record.MakeDate(2026, 3, 2)
+	if n.Start != 0 {
+		start = n.Start
+	}
 	curs := []string{"EUR", "USD", "GBP", "CHF"}
 	acct := func() (string, string) {
 		a := rng.IntN(n.Accounts)

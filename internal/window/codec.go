@@ -16,7 +16,7 @@ import (
 // bytes for a typical bank line, against 300 as JSON):
 //
 //	byte    format (2)
-//	byte    flags: 1 ledger, 2 provisional, 4 marker, 8 held
+//	byte    flags: 1 ledger, 2 provisional, 4 marker, 8 held, 16 late
 //	uvarint until: the close date of a pending record, the retention end
 //	        of a broken record or marker
 //	strings account, currency, reference, bank reference, counterparty,
@@ -36,6 +36,7 @@ const (
 	flagProvisional
 	flagMarker
 	flagHeld
+	flagLate
 )
 
 // Encode appends the stored form of r, kept until `until`, to dst.
@@ -52,6 +53,9 @@ func Encode(dst []byte, r *Entry, until record.Date) []byte {
 	}
 	if r.Hold != nil {
 		flags |= flagHeld
+	}
+	if r.Late {
+		flags |= flagLate
 	}
 	dst = append(dst, formatBinary, flags)
 	dst = binary.AppendVarint(dst, int64(until))
@@ -139,7 +143,7 @@ func Decode(id string, b []byte) (*Entry, record.Date, error) {
 	if flags&flagLedger != 0 {
 		r.Side = record.Ledger
 	}
-	r.Provisional, r.Marker = flags&flagProvisional != 0, flags&flagMarker != 0
+	r.Provisional, r.Marker, r.Late = flags&flagProvisional != 0, flags&flagMarker != 0, flags&flagLate != 0
 	r.Account, r.Currency, r.Reference, r.BankReference = rd.str(), rd.str(), rd.str(), rd.str()
 	r.Counterparty, r.Description, r.SourceFile, r.BreakID = rd.str(), rd.str(), rd.str(), rd.str()
 	units := rd.varint()

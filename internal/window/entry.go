@@ -31,6 +31,9 @@ type Entry struct {
 	// Marker: a matched provisional entry kept (under id "pv:<id>") so that
 	// its booked entry, arriving later, is recognised and not matched again.
 	Marker bool
+	// Late: the record arrived after its window had closed; if it breaks
+	// unmatched, its reason is late.
+	Late bool
 	// Hold is set while a person's decision holds the record (a proposed
 	// match waiting, a manual or confirmed match that can still be undone,
 	// a written-off or accepted break that can be reopened, a break from a

@@ -26,7 +26,11 @@ func browser(t *testing.T) (context.Context, func()) {
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 1000))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf), chromedp.WithDebugf(func(f string, a ...any) { if os.Getenv("RECON_CDP_DEBUG") != "" { t.Logf(f, a...) } }))
+	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf), chromedp.WithDebugf(func(f string, a ...any) {
+		if os.Getenv("RECON_CDP_DEBUG") != "" {
+			t.Logf(f, a...)
+		}
+	}))
 	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
 	return ctx, func() { cancelT(); cancelB(); cancelA() }
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,7 @@ import (
 
 func TestParseCommand(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run([]string{"parse", "demo/bank/2026-03-02-statement.csv", "demo/ledger/2026-03-02-gl.csv"}, &out, &errb)
+	code := run([]string{"parse", "testdata/sample/bank/2026-03-02-statement.csv", "testdata/sample/ledger/2026-03-02-gl.csv"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -41,7 +42,7 @@ func TestParseCommand(t *testing.T) {
 	}
 	// Same input, same output (deterministic ids).
 	var again bytes.Buffer
-	run([]string{"parse", "demo/bank/2026-03-02-statement.csv", "demo/ledger/2026-03-02-gl.csv"}, &again, io.Discard)
+	run([]string{"parse", "testdata/sample/bank/2026-03-02-statement.csv", "testdata/sample/ledger/2026-03-02-gl.csv"}, &again, io.Discard)
 	if again.String() != out.String() {
 		t.Error("parse output differs between runs")
 	}
@@ -74,26 +75,31 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestUpDemo runs the all-in-one mode with the demo files and waits until
-// both are ingested.
+// TestUpDemo runs the all-in-one mode with the demo day: every file is
+// ingested (the late one too), the warehouse fills, and the console shows
+// every break reason, proposals waiting, and answers a signed-in user.
 func TestUpDemo(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &syncWriter{}
 	done := make(chan error, 1)
 	go func() {
-		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn", "--idle-advance", "500ms"}, out, io.Discard)
+		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn", "--idle-advance", "500ms",
+			"--console-addr", "127.0.0.1:0", "--demo-password", "pw-demo-1", "--demo-late-after", "3s"}, out, io.Discard)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ents, _ := os.ReadDir(filepath.Join(dir, "inbox", "processed"))
-		if len(ents) == 2 {
+		if len(ents) == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("demo files not processed; output: %s", out.String())
+			t.Fatalf("demo files not processed (%d of 3); output: %s", len(ents), out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "password pw-demo-1") || !strings.Contains(out.String(), "console: http://127.0.0.1:") {
+		t.Errorf("up does not print the console and its users: %s", out.String())
 	}
 	addr := regexp.MustCompile(`metrics: http://([^/]+)/metrics`).FindStringSubmatch(out.String())
 	if addr == nil {
@@ -105,25 +111,40 @@ func TestUpDemo(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`recon_ingest_records_total{side="bank"} 6`, `recon_ingest_records_total{side="ledger"} 6`} {
-		if !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %s", want)
+	n := regexp.MustCompile(`recon_ingest_records_total\{side="(bank|ledger)"\} (\d+)`).FindAllStringSubmatch(string(body), -1)
+	if len(n) != 2 {
+		t.Fatalf("ingest metrics: %v", n)
+	}
+	for _, m := range n {
+		if v, _ := strconv.Atoi(m[2]); v < 150 {
+			t.Errorf("%s records ingested: %d, want a few hundred over the day", m[1], v)
 		}
 	}
-	// The demo day ends in 5 matches and 2 breaks in the SQLite warehouse.
-	db, err := sql.Open("sqlite", filepath.Join(dir, "recon.db"))
+	// The console's case store: every break reason, proposals waiting.
+	cases, err := sql.Open("sqlite", filepath.Join(dir, "cases.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer cases.Close()
 	for {
-		var m, b int
-		_ = db.QueryRow("SELECT (SELECT COUNT(*) FROM recon_matches), (SELECT COUNT(*) FROM recon_breaks)").Scan(&m, &b)
-		if m == 5 && b == 2 {
+		reasons := map[string]bool{}
+		rows, err := cases.Query("SELECT DISTINCT reason FROM case_breaks")
+		if err == nil {
+			for rows.Next() {
+				var r string
+				_ = rows.Scan(&r)
+				reasons[r] = true
+			}
+			rows.Close()
+		}
+		var proposals, accounts int
+		_ = cases.QueryRow("SELECT COUNT(*) FROM case_matches WHERE status = 'proposed'").Scan(&proposals)
+		_ = cases.QueryRow("SELECT COUNT(DISTINCT account || currency) FROM case_breaks").Scan(&accounts)
+		if len(reasons) == 5 && proposals >= 3 && accounts == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("warehouse holds %d matches and %d breaks, want 5 and 2", m, b)
+			t.Fatalf("case store: reasons %v, %d proposals, %d accounts; want all 5 reasons, proposals, 2 accounts", reasons, proposals, accounts)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -153,7 +174,7 @@ func (w *syncWriter) String() string {
 
 func TestReconcileNamesMissingFiles(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := run([]string{"reconcile", "--bank", "/no/such/file", "--ledger", "demo/ledger/2026-03-02-gl.csv", "nor/this.csv", "--out", t.TempDir()}, &out, &errb)
+	code := run([]string{"reconcile", "--bank", "/no/such/file", "--ledger", "testdata/sample/ledger/2026-03-02-gl.csv", "nor/this.csv", "--out", t.TempDir()}, &out, &errb)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
@@ -162,7 +183,7 @@ func TestReconcileNamesMissingFiles(t *testing.T) {
 		t.Errorf("stderr %q, want %q (one line per file, no usage)", errb.String(), want)
 	}
 	errb.Reset()
-	if code := run([]string{"reconcile", "--bank", "demo/bank/2026-03-02-statement.csv"}, &out, &errb); code != 2 ||
+	if code := run([]string{"reconcile", "--bank", "testdata/sample/bank/2026-03-02-statement.csv"}, &out, &errb); code != 2 ||
 		!strings.HasSuffix(errb.String(), "recon reconcile: usage: give --bank and/or --ledger files and --out\n") {
 		t.Errorf("without --out: exit %d, stderr %q", code, errb.String())
 	}

@@ -2,21 +2,19 @@ package main
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/telemetry"
+	"github.com/openrecon/recon/services/console"
 	"github.com/openrecon/recon/services/ingestor"
 	"github.com/openrecon/recon/services/loader"
 	"github.com/openrecon/recon/services/matcher"
@@ -29,9 +27,10 @@ import (
 // the data dir (see durable.go), so a restart after any stop carries on
 // where the last run ended.
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile string
+	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword string
 	var partitions int
 	var demo bool
+	var lateAfter time.Duration
 	var idle, minPending time.Duration
 	l := config.New("recon up")
 	l.FlagSet().SetOutput(stderr)
@@ -39,7 +38,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.String(&opsAddr, "ops-addr", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
 	l.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	l.Int(&partitions, "partitions", 4, "partitions of the keyed topics")
-	l.Bool(&demo, "demo", false, "drop the sample bank statement and ledger files into the inbox")
+	l.Bool(&demo, "demo", false, "drop a demo day (two accounts, every break reason, proposals, a payout batch, a late file) into the inbox")
+	l.Duration(&lateAfter, "demo-late-after", 20*time.Second, "with --demo: when the late ledger file follows")
+	l.String(&consoleAddr, "console-addr", "127.0.0.1:8080", "address of the console (empty: no console)")
+	l.String(&demoPassword, "demo-password", "", "password of the console's demo users (empty: generated and printed)")
 	l.Duration(&idle, "idle-advance", 5*time.Second, "close the windows of a quiet account after this long (stream time moves to today)")
 	l.Duration(&minPending, "min-pending", 2*time.Second, "least time a record waits in its window before it can become a break")
 	l.String(&webhookURL, "webhook-url", "", "also POST breaks to this webhook")
@@ -75,6 +77,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 	rdb := store.Client()
 	dbPath := filepath.Join(dataDir, "recon.db")
+	casesPath := filepath.Join(dataDir, "cases.db")
 
 	// The services' own configurations, from their defaults, on the
 	// embedded servers.
@@ -113,6 +116,17 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		services[b.name] = svc
 	}
+	var con *console.Service
+	if consoleAddr != "" {
+		c := console.Defaults()
+		c.Addr, c.DatabaseURL = consoleAddr, "sqlite:"+casesPath
+		c.Feed.Kafka, c.Feed.BatchInterval = kc, 200*time.Millisecond
+		c.Demo = console.DemoConfig{Enabled: true, Addr: "127.0.0.1:0", Password: demoPassword}
+		if con, err = console.New(ctx, c, console.Deps{Log: log, Metrics: reg}); err != nil {
+			return err
+		}
+		services["console"] = con
+	}
 	checks := telemetry.Checks{}
 	for name, s := range services {
 		checks[name] = s.Ready
@@ -129,13 +143,28 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  results: %s (SQLite: tables recon_matches, recon_match_items, recon_breaks; view recon_break_status)\n", absDB)
 	fmt.Fprintf(stdout, "  breaks:  logged below as they happen\n")
 	fmt.Fprintf(stdout, "  metrics: http://%s/metrics\n", ops.Addr)
+	if con != nil {
+		fmt.Fprintf(stdout, "  console: %s\n", con.URL())
+		fmt.Fprintf(stdout, "           sign in as viewer, preparer, preparer2, approver or admin, password %s\n", con.DemoPassword)
+		fmt.Fprintf(stdout, "           (an embedded OpenID provider on loopback: for this laptop only, never production)\n")
+	}
 	fmt.Fprintf(stdout, "  handled files move to %s, unreadable ones to %s\nCtrl-C stops.\n",
 		filepath.Join(abs, ingestor.ProcessedDir), filepath.Join(abs, ingestor.QuarantineDir))
 	if demo {
-		if err := copyDemo(inbox); err != nil {
+		late, err := writeDemo(inbox, time.Now())
+		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "  demo files copied into the inbox")
+		fmt.Fprintf(stdout, "  demo day written into the inbox; a late ledger file follows in %s\n", lateAfter)
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(lateAfter):
+				if err := late(); err != nil {
+					log.Error("demo: late file", "err", err)
+				}
+			}
+		}()
 	}
 	return runAll(ctx, log, services)
 }
@@ -160,26 +189,4 @@ func runAll(ctx context.Context, log *slog.Logger, services map[string]runnable)
 	wg.Wait()
 	close(errs)
 	return <-errs
-}
-
-//go:embed demo
-var demoFiles embed.FS
-
-// copyDemo writes the embedded sample files into the inbox, keeping their
-// bank/ and ledger/ folders.
-func copyDemo(inbox string) error {
-	return fs.WalkDir(demoFiles, "demo", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := demoFiles.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(inbox, strings.TrimPrefix(p, "demo/"))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		return os.WriteFile(dst, b, 0o644)
-	})
 }
