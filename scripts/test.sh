@@ -18,6 +18,8 @@ if ! recon_testenv_start; then
   exit 1
 fi
 export RECON_REQUIRE_SERVERS=1
+# The browser tests keep their screenshots here (the README's pictures come from a run).
+export RECON_SCREENSHOT_DIR=${RECON_SCREENSHOT_DIR:-$PWD/test-artifacts/screenshots}
 
 pkgs=("$@"); [ ${#pkgs[@]} -eq 0 ] && pkgs=(./...)
 # A count of executions rather than a duration: Go's fuzzer can end a timed

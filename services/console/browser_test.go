@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/redis/go-redis/v9"
 
@@ -90,6 +91,14 @@ func TestBrowser(t *testing.T) {
 		}
 		return s
 	}
+	// loads runs an action that navigates (a submit, a click) and waits for
+	// the new page's load event, so the next step never reads the old page.
+	loads := func(what string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
+			fail(what, err)
+		}
+	}
 	shot := func(name string) {
 		t.Helper()
 		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -102,15 +111,16 @@ func TestBrowser(t *testing.T) {
 	}
 	// Sign in through the provider's form.
 	do("sign in", chromedp.Navigate(base+"/"), chromedp.WaitVisible(C(`input[name=username]`)),
-		chromedp.SendKeys(C(`input[name=username]`), "preparer"), chromedp.SendKeys(C(`input[name=password]`), demoPassword),
-		chromedp.Submit(C(`input[name=password]`)), chromedp.WaitVisible(C(`section.cards`)))
+		chromedp.SendKeys(C(`input[name=username]`), "preparer"), chromedp.SendKeys(C(`input[name=password]`), demoPassword))
+	loads("sign in", chromedp.Submit(C(`input[name=password]`)))
+	do("dashboard", chromedp.WaitVisible(C(`section.cards`)))
 	shot("dashboard")
 	if tx := text("main"); !strings.Contains(tx, "open breaks") || !strings.Contains(text("header"), "Pat Preparer") {
 		t.Errorf("dashboard: %.300s", tx)
 	}
 	// The queue, filtered.
-	do("queue", chromedp.Navigate(base+"/breaks"), chromedp.WaitVisible(C(`#queue`)),
-		chromedp.SendKeys(C(`#q`), "fee"), chromedp.Submit(C(`#q`)), chromedp.WaitVisible(C(`#queue`)))
+	do("queue", chromedp.Navigate(base+"/breaks"), chromedp.WaitVisible(C(`#queue`)), chromedp.SendKeys(C(`#q`), "fee"))
+	loads("filter", chromedp.Submit(C(`#q`)))
 	if tx := text("#queue tbody"); !strings.Contains(tx, "Account fee March") && !strings.Contains(tx, "Wire fee") || strings.Contains(tx, "Initech") {
 		t.Errorf("queue filtered by 'fee': %q", tx)
 	}
@@ -120,8 +130,9 @@ func TestBrowser(t *testing.T) {
 	b3 := h.breakOf("b3").BreakID
 	do("detail", chromedp.Navigate(base+"/breaks/"+b3), chromedp.WaitVisible(C(`dl.kv`)))
 	shot("detail")
-	do("accept", chromedp.SetValue(C(`select[name=reason_code]`), "bank_fee"), chromedp.SendKeys(C(`textarea[name=comment]`), "monthly account fee"),
-		chromedp.Click(C(`button[value=accept]`)), chromedp.WaitVisible(C(`.flash.ok`)))
+	do("accept", chromedp.SetValue(C(`select[name=reason_code]`), "bank_fee"), chromedp.SendKeys(C(`textarea[name=comment]`), "monthly account fee"))
+	loads("accept", chromedp.Click(C(`button[value=accept]`)))
+	do("accepted", chromedp.WaitVisible(C(`.flash.ok`)))
 	if tx := text(".flash.ok"); !strings.Contains(tx, "Accept") {
 		t.Errorf("after accept: %q", tx)
 	}
@@ -133,14 +144,16 @@ func TestBrowser(t *testing.T) {
 	if tx := text("#sums"); !strings.Contains(tx, "300.00") || !strings.Contains(tx, "applies at once") {
 		t.Errorf("running sums: %q", tx)
 	}
-	do("match", chromedp.Click(C(`#do-match`)), chromedp.WaitVisible(C(`.flash.ok`)))
+	loads("match", chromedp.Click(C(`#do-match`)))
+	do("matched", chromedp.WaitVisible(C(`.flash.ok`)))
 	if tx := text(".flash.ok"); !strings.Contains(tx, "Manual match") {
 		t.Errorf("after the manual match: %q", tx)
 	}
 	// Confirm a proposal.
 	do("proposals", chromedp.Navigate(base+"/proposals"), chromedp.WaitVisible(C(`section.proposal`)))
 	shot("proposals")
-	do("confirm", chromedp.Click(C(`section.proposal button[value^="confirm:"]`)), chromedp.WaitVisible(C(`.flash.ok`)))
+	loads("confirm", chromedp.Click(C(`section.proposal button[value^="confirm:"]`)))
+	do("confirmed", chromedp.WaitVisible(C(`.flash.ok`)))
 	if tx := text(".flash.ok"); !strings.Contains(tx, "Confirm") {
 		t.Errorf("after confirm: %q", tx)
 	}
