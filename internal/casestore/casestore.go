@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	_ "modernc.org/sqlite"             // SQLite driver, pure Go
@@ -290,6 +291,21 @@ var migrations = []string{
 	)`,
 	`ALTER TABLE case_matches ADD COLUMN members INTEGER NOT NULL DEFAULT 0`,
 	`CREATE INDEX case_breaks_closed ON case_breaks (window_closed_at)`,
+	// Text search: a trigram index, so a substring of a reference or a
+	// name is found without reading every break (SQLite FTS5; PostgreSQL
+	// pg_trgm where the extension can be created: without it, a scan).
+	"-- sqlite\n" + `CREATE VIRTUAL TABLE case_breaks_fts USING fts5(search, content='case_breaks', content_rowid='rowid', tokenize='trigram')`,
+	"-- sqlite\n" + `INSERT INTO case_breaks_fts (rowid, search) SELECT rowid, search FROM case_breaks`,
+	"-- sqlite\n" + `CREATE TRIGGER case_breaks_fts_insert AFTER INSERT ON case_breaks BEGIN
+		INSERT INTO case_breaks_fts (rowid, search) VALUES (new.rowid, new.search); END`,
+	"-- sqlite\n" + `CREATE TRIGGER case_breaks_fts_delete AFTER DELETE ON case_breaks BEGIN
+		INSERT INTO case_breaks_fts (case_breaks_fts, rowid, search) VALUES ('delete', old.rowid, old.search); END`,
+	"-- sqlite\n" + `CREATE TRIGGER case_breaks_fts_update AFTER UPDATE OF search ON case_breaks BEGIN
+		INSERT INTO case_breaks_fts (case_breaks_fts, rowid, search) VALUES ('delete', old.rowid, old.search);
+		INSERT INTO case_breaks_fts (rowid, search) VALUES (new.rowid, new.search); END`,
+	"-- postgres optional\n" + `CREATE EXTENSION IF NOT EXISTS pg_trgm`,
+	"-- postgres optional\n" + `CREATE INDEX case_breaks_search ON case_breaks USING gin (search gin_trgm_ops)`,
+	`CREATE INDEX case_breaks_reason ON case_breaks (status, reason, booking_date, break_id)`,
 }
 
 func (s *Store) dialect(stmt string) string {
@@ -321,8 +337,30 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return fmt.Errorf("schema version %d is newer than this version knows (%d): upgrade recon", have, len(migrations))
 		}
 		for v := have + 1; v <= len(migrations); v++ {
-			if _, err := tx.ExecContext(ctx, s.dialect(migrations[v-1])); err != nil {
-				return fmt.Errorf("migration %d: %w", v, err)
+			stmt := migrations[v-1]
+			only, optional := "", false
+			if strings.HasPrefix(stmt, "-- ") {
+				head, rest, _ := strings.Cut(stmt, "\n")
+				only, optional, stmt = strings.Fields(head)[1], strings.HasSuffix(head, " optional"), rest
+			}
+			switch {
+			case only == "sqlite" && s.pg, only == "postgres" && !s.pg:
+				// Another dialect's step: nothing to do here.
+			case optional:
+				// Needs a privilege the database may not grant (an
+				// extension): tried, and skipped when refused.
+				if _, err := tx.ExecContext(ctx, "SAVEPOINT optional_step"); err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, s.dialect(stmt)); err != nil {
+					if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT optional_step"); err != nil {
+						return err
+					}
+				}
+			default:
+				if _, err := tx.ExecContext(ctx, s.dialect(stmt)); err != nil {
+					return fmt.Errorf("migration %d: %w", v, err)
+				}
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_migrations (version) VALUES (?)`), v); err != nil {
 				return err
@@ -727,7 +765,7 @@ var sorts = map[string]struct {
 var ErrBadFilter = errors.New("bad filter")
 
 // where builds the filter's conditions and arguments.
-func (f Filter) where() (string, []any, error) {
+func (f Filter) where(pg bool, text textMatch) (string, []any, error) {
 	var conds []string
 	var args []any
 	add := func(cond string, a ...any) { conds = append(conds, cond); args = append(args, a...) }
@@ -767,13 +805,62 @@ func (f Filter) where() (string, []any, error) {
 		add("amount_e6 "+b.op+" ?", n)
 	}
 	if t := strings.TrimSpace(strings.ToLower(f.Text)); t != "" {
-		t = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(t)
-		add(`search LIKE ? ESCAPE '\'`, "%"+t+"%")
+		if text.ids != nil {
+			add(`rowid IN (SELECT value FROM json_each(?))`, text.ids)
+		} else {
+			t = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(t)
+			add(`search LIKE ? ESCAPE '\'`, "%"+t+"%")
+		}
 	}
 	if len(conds) == 0 {
 		return "", nil, nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args, nil
+}
+
+// textMatch is how a filter's text is looked up: on SQLite, a text of
+// three or more characters is first looked up in the trigram index; when
+// it matches few breaks, their row ids (a JSON array) select them; when it
+// matches many, a plain LIKE along the sort's index finds a page sooner.
+type textMatch struct {
+	ids any // JSON array of row ids, or nil for LIKE
+}
+
+// textMatchMax is where "few" ends.
+const textMatchMax = 5000
+
+func (s *Store) textMatch(ctx context.Context, f Filter) (textMatch, error) {
+	t := strings.TrimSpace(strings.ToLower(f.Text))
+	if s.pg || utf8.RuneCountInString(t) < 3 || strings.ContainsAny(t, `%_\`) {
+		return textMatch{}, nil
+	}
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT rowid FROM case_breaks_fts WHERE search LIKE ? LIMIT %d`, textMatchMax+1), "%"+t+"%")
+	if err != nil {
+		return textMatch{}, fmt.Errorf("case store %s: text: %w", s.source, err)
+	}
+	defer rows.Close()
+	ids := make([]int64, 0, 64)
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return textMatch{}, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil || len(ids) > textMatchMax {
+		return textMatch{}, err
+	}
+	b, _ := json.Marshal(ids)
+	return textMatch{ids: string(b)}, nil
+}
+
+// where is the filter's WHERE clause on this store.
+func (s *Store) where(ctx context.Context, f Filter) (string, []any, error) {
+	tm, err := s.textMatch(ctx, f)
+	if err != nil {
+		return "", nil, err
+	}
+	return f.where(s.pg, tm)
 }
 
 const breakColumns = `break_id, side, reason, status, account, currency, amount, booking_date, window_closed_at, record_id,
@@ -793,7 +880,7 @@ func (s *Store) ListBreaks(ctx context.Context, f Filter) ([]Break, string, erro
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, 1000)
-	where, args, err := f.where()
+	where, args, err := s.where(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}
@@ -815,13 +902,14 @@ func (s *Store) ListBreaks(ctx context.Context, f Filter) ([]Break, string, erro
 		if srt.desc {
 			op = "<"
 		}
-		cond := fmt.Sprintf("(%s %s ? OR (%s = ? AND break_id %s ?))", srt.col, op, srt.col, op)
+		// A row value: both databases walk the sort's index from it.
+		cond := fmt.Sprintf("(%s, break_id) %s (?, ?)", srt.col, op)
 		if where == "" {
 			where = " WHERE " + cond
 		} else {
 			where += " AND " + cond
 		}
-		args = append(args, k, k, id)
+		args = append(args, k, id)
 	}
 	dir := "ASC"
 	if srt.desc {
@@ -895,7 +983,7 @@ func (s *Store) GetBreak(ctx context.Context, id string) (*Break, error) {
 // most max of them, and whether there were more.
 func (s *Store) BreakIDs(ctx context.Context, f Filter, max int) ([]string, bool, error) {
 	f.Cursor = ""
-	where, args, err := f.where()
+	where, args, err := s.where(ctx, f)
 	if err != nil {
 		return nil, false, err
 	}
@@ -918,10 +1006,30 @@ func (s *Store) BreakIDs(ctx context.Context, f Filter, max int) ([]string, bool
 	return out, false, rows.Err()
 }
 
+// CountBreaksUpTo counts the breaks f selects, stopping at max (so a
+// broad filter over many breaks answers fast): the count, and whether
+// there are more.
+func (s *Store) CountBreaksUpTo(ctx context.Context, f Filter, max int64) (int64, bool, error) {
+	f.Cursor = ""
+	where, args, err := s.where(ctx, f)
+	if err != nil {
+		return 0, false, err
+	}
+	var n int64
+	q := fmt.Sprintf("SELECT COUNT(*) FROM (SELECT 1 FROM case_breaks%s LIMIT %d) t", where, max+1)
+	if err := s.db.QueryRowContext(ctx, s.q(q), args...).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("case store %s: count breaks: %w", s.source, err)
+	}
+	if n > max {
+		return max, true, nil
+	}
+	return n, false, nil
+}
+
 // CountBreaks is the number of breaks f selects (paging aside).
 func (s *Store) CountBreaks(ctx context.Context, f Filter) (int64, error) {
 	f.Cursor = ""
-	where, args, err := f.where()
+	where, args, err := s.where(ctx, f)
 	if err != nil {
 		return 0, err
 	}

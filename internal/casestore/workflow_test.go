@@ -3,6 +3,7 @@ package casestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,47 @@ func TestSessions(t *testing.T) {
 		}
 		if _, err := s.SessionByHash(ctx, "h1"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("deleted session: %v", err)
+		}
+	})
+}
+
+// The summary counts what it says: open breaks by reason, side, account
+// and age bucket, net and gross amounts per currency, SLA breaches by the
+// reason's days, statuses, proposals and requests waiting, match rates.
+func TestSummary(t *testing.T) {
+	each(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		today := day0 + 40
+		b1, b2, b3 := brk("1", 0, "A", -1000, "rent"), brk("2", 38, "A", 2500, "fee"), brk("3", 39, "B", 700, "x")
+		b3.Reason = record.Duplicate
+		m := match("r-9")
+		if err := s.Apply(ctx, "c", &Batch{Breaks: []*record.Break{b1, b2, b3}, Matches: []*record.Match{m}}); err != nil {
+			t.Fatal(err)
+		}
+		// b1 booked day0 (age 40), b2 age 2 (day0+38), b3 age 1.
+		sum, err := s.Summary(ctx, today, map[string]int{"duplicate": 0}, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]any{
+			"status": map[string]int64{"open": 3}, "reason": map[string]int64{"unmatched": 2, "duplicate": 1},
+			"side": map[string]int64{"bank": 3}, "account": map[string]int64{"A EUR": 2, "B EUR": 1},
+			"age":    map[string]int64{"0-1": 1, "2-3": 1, "4-7": 0, "8-30": 0, ">30": 1},
+			"net":    map[string]string{"EUR": "22.00"}, "gross": map[string]string{"EUR": "42.00"},
+			"sla":    map[string]int64{"unmatched": 1, "duplicate": 1},
+		}
+		got := map[string]any{"status": sum.ByStatus, "reason": sum.ByReason, "side": sum.BySide, "account": sum.ByAccount, "age": sum.ByAge,
+			"net": sum.OpenAmount, "gross": sum.OpenGross, "sla": sum.SLABreach}
+		for k, w := range want {
+			if fmt.Sprint(got[k]) != fmt.Sprint(w) {
+				t.Errorf("%s: %v, want %v", k, got[k], w)
+			}
+		}
+		if r := sum.MatchRate["30d"]; r.Matched != 0 || r.Broken != 2 || r.Rate != "0.0000" {
+			t.Errorf("30-day match rate %+v", r)
+		}
+		if sum.Proposals != 0 || sum.Requests != 0 {
+			t.Errorf("waiting: %d proposals, %d requests", sum.Proposals, sum.Requests)
 		}
 	})
 }

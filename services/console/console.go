@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,11 @@ type Service struct {
 	sla   map[string]int
 	m     metrics
 	ready atomic.Bool
+	// The dashboard's figures, reused for a few seconds (summary).
+	sumMu  sync.Mutex
+	sum    *casestore.Summary
+	sumAt  time.Time
+	sumDay record.Date
 	// DemoPassword is the demo users' password when the embedded provider runs.
 	DemoPassword string
 }

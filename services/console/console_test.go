@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/xuri/excelize/v2"
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/casestore"
@@ -272,6 +274,24 @@ func TestPagesAndHeaders(t *testing.T) {
 		}
 		if p == "/api/v1/export?format=csv" && (!strings.HasPrefix(string(body), "break_id,status") || strings.Count(string(body), "\n") != 7) {
 			t.Errorf("CSV export: %s", body)
+		}
+		if p == "/api/v1/export?format=xlsx" {
+			x, err := excelize.OpenReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatalf("XLSX export: %v", err)
+			}
+			rows, err := x.GetRows("Breaks")
+			if err != nil || len(rows) != 7 || rows[0][0] != "break_id" {
+				t.Errorf("XLSX export: %d rows %v", len(rows), err)
+			}
+			amounts := map[string]bool{}
+			for _, r := range rows[1:] {
+				amounts[r[6]] = true // exact decimal text, never a float
+			}
+			if !amounts["-4.50"] || !amounts["300.00"] {
+				t.Errorf("XLSX amounts %v", amounts)
+			}
+			x.Close()
 		}
 	}
 	// The session cookie is HttpOnly and SameSite=Lax (Secure except on loopback http).

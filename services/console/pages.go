@@ -170,7 +170,7 @@ func sorted(m map[string]int64) []kv {
 }
 
 func (s *Service) dashboardPage(w http.ResponseWriter, r *http.Request, ss *session) {
-	sum, err := s.store.Summary(r.Context(), s.today(), s.sla, s.cfg.SLADefault)
+	sum, err := s.summary(r)
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
@@ -224,6 +224,7 @@ type queueView struct {
 	Items       []breakJSON
 	Next        string
 	Total       int64
+	More        bool // more than Total (the count stops there)
 	Q           url.Values
 	RawQuery    string
 	NextQuery   string
@@ -234,6 +235,9 @@ type queueView struct {
 	CanPrepare  bool
 	ReasonCodes []string
 }
+
+// queueCountMax is where the queue page stops counting.
+const queueCountMax = 10000
 
 var breakReasons = []string{string(record.Unmatched), string(record.AmountMismatch), string(record.Duplicate), string(record.Ambiguous), string(record.Late)}
 
@@ -249,12 +253,12 @@ func (s *Service) queuePage(w http.ResponseWriter, r *http.Request, ss *session)
 		s.pageFail(w, r, err)
 		return
 	}
-	total, err := s.store.CountBreaks(r.Context(), f)
+	total, more, err := s.store.CountBreaksUpTo(r.Context(), f, queueCountMax)
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
 	}
-	v := queueView{Next: next, Total: total, Q: q, Reasons: breakReasons, MyBreaks: q.Get("assignee") == "me",
+	v := queueView{Next: next, Total: total, More: more, Q: q, Reasons: breakReasons, MyBreaks: q.Get("assignee") == "me",
 		Statuses:   []string{"open", "proposed", "matched", "written_off", "accepted", "resolved", "all"},
 		Sorts:      [][2]string{{"age", "Oldest first"}, {"-age", "Newest first"}, {"-amount", "Largest amount"}, {"amount", "Smallest amount"}},
 		CanPrepare: has(ss.Session, RolePreparer, RoleAdmin), ReasonCodes: s.cfg.ReasonCodes}
@@ -293,8 +297,15 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *session
 	var cands []candidateView
 	_ = json.Unmarshal(d.Candidates, &cands)
 	pend, _ := s.store.PendingFor(r.Context(), []string{d.BreakID})
+	var match *matchJSON
+	if d.MatchedBy != "" {
+		if m, err := s.store.GetMatch(r.Context(), d.MatchedBy); err == nil {
+			mj := matchOut(m)
+			match = &mj
+		}
+	}
 	s.render(w, r, http.StatusOK, "detail", view{S: ss, Title: "Break " + short(d.BreakID), Nav: "queue", Data: map[string]any{
-		"B": d, "Candidates": cands, "Pending": pend, "CanPrepare": has(ss.Session, RolePreparer, RoleAdmin),
+		"B": d, "Candidates": cands, "Pending": pend, "Match": match, "CanPrepare": has(ss.Session, RolePreparer, RoleAdmin),
 		"CanReopen": has(ss.Session, RoleAdmin), "Open": d.Status == casestore.StatusOpen,
 		"Closed": d.Status == casestore.StatusWrittenOff || d.Status == casestore.StatusAccepted,
 	}})
@@ -320,7 +331,7 @@ func short(id string) string {
 // ledger side by side, to pick any number of each.
 func (s *Service) matchPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	q := r.URL.Query()
-	sum, err := s.store.Summary(r.Context(), s.today(), s.sla, s.cfg.SLADefault)
+	sum, err := s.summary(r)
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
