@@ -150,9 +150,9 @@ func TestSummary(t *testing.T) {
 		want := map[string]any{
 			"status": map[string]int64{"open": 3}, "reason": map[string]int64{"unmatched": 2, "duplicate": 1},
 			"side": map[string]int64{"bank": 3}, "account": map[string]int64{"A EUR": 2, "B EUR": 1},
-			"age":    map[string]int64{"0-1": 1, "2-3": 1, "4-7": 0, "8-30": 0, ">30": 1},
-			"net":    map[string]string{"EUR": "22.00"}, "gross": map[string]string{"EUR": "42.00"},
-			"sla":    map[string]int64{"unmatched": 1, "duplicate": 1},
+			"age": map[string]int64{"0-1": 1, "2-3": 1, "4-7": 0, "8-30": 0, ">30": 1},
+			"net": map[string]string{"EUR": "22.00"}, "gross": map[string]string{"EUR": "42.00"},
+			"sla": map[string]int64{"unmatched": 1, "duplicate": 1},
 		}
 		got := map[string]any{"status": sum.ByStatus, "reason": sum.ByReason, "side": sum.BySide, "account": sum.ByAccount, "age": sum.ByAge,
 			"net": sum.OpenAmount, "gross": sum.OpenGross, "sla": sum.SLABreach}
