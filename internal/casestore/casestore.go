@@ -688,7 +688,8 @@ func (s *Store) Offsets(ctx context.Context, consumer string) (map[string]map[in
 	return out, rows.Err()
 }
 
-type candidateJSON struct {
+// Candidate is a break's candidate counterpart as stored (Break.Candidates).
+type Candidate struct {
 	ID          string `json:"id"`
 	Amount      string `json:"amount"`
 	BookingDate string `json:"booking_date"`
@@ -697,10 +698,10 @@ type candidateJSON struct {
 	Note        string `json:"note"`
 }
 
-func candidatesJSON(cs []record.Candidate) []candidateJSON {
-	out := make([]candidateJSON, 0, len(cs))
+func candidatesJSON(cs []record.Candidate) []Candidate {
+	out := make([]Candidate, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, candidateJSON{ID: c.ID, Amount: c.Amount.String(), BookingDate: c.BookingDate.String(),
+		out = append(out, Candidate{ID: c.ID, Amount: c.Amount.String(), BookingDate: c.BookingDate.String(),
 			Reference: c.Reference, Score: c.Score, Note: c.Note})
 	}
 	return out

@@ -47,6 +47,15 @@ func (s *Service) fail(w http.ResponseWriter, err error) {
 
 func urlQuery(s string) string { return url.QueryEscape(s) }
 
+// each maps f over xs (never nil, so JSON lists are [] when empty).
+func each[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
 // breakJSON is the API's BREAK (docs/design.md §9).
 type breakJSON struct {
 	BreakID        string          `json:"break_id"`
@@ -249,11 +258,7 @@ func (s *Service) apiProposals(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.fail(w, err)
 		return
 	}
-	items := make([]matchJSON, 0, len(ms))
-	for _, m := range ms {
-		items = append(items, matchOut(m))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	writeJSON(w, http.StatusOK, map[string]any{"items": each(ms, matchOut)})
 }
 
 func (s *Service) apiApprovals(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -262,11 +267,7 @@ func (s *Service) apiApprovals(w http.ResponseWriter, r *http.Request, ss *sessi
 		s.fail(w, err)
 		return
 	}
-	items := make([]actionJSON, 0, len(as))
-	for _, a := range as {
-		items = append(items, actionOut(a))
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	writeJSON(w, http.StatusOK, map[string]any{"items": each(as, actionOut)})
 }
 
 // apiStatus is the status the API answers an action with: applied (taken

@@ -43,12 +43,7 @@ var funcs = template.FuncMap{
 		}
 		return template.URL(v.Encode())
 	},
-	"short": func(id string) string {
-		if len(id) > 14 {
-			return id[:14] + "…"
-		}
-		return id
-	},
+	"short": short,
 	"neg": func(s string) bool { return strings.HasPrefix(s, "-") },
 	"age": func(n int) string {
 		if n == 1 {
@@ -294,7 +289,7 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *session
 		s.pageFail(w, r, err)
 		return
 	}
-	var cands []candidateView
+	var cands []casestore.Candidate
 	_ = json.Unmarshal(d.Candidates, &cands)
 	pend, _ := s.store.PendingFor(r.Context(), []string{d.BreakID})
 	var match *matchJSON
@@ -309,15 +304,6 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *session
 		"CanReopen": has(ss.Session, RoleAdmin), "Open": d.Status == casestore.StatusOpen,
 		"Closed": d.Status == casestore.StatusWrittenOff || d.Status == casestore.StatusAccepted,
 	}})
-}
-
-type candidateView struct {
-	ID          string `json:"id"`
-	Amount      string `json:"amount"`
-	BookingDate string `json:"booking_date"`
-	Reference   string `json:"reference"`
-	Score       int    `json:"score"`
-	Note        string `json:"note"`
 }
 
 func short(id string) string {
@@ -436,12 +422,8 @@ func (s *Service) proposalsPage(w http.ResponseWriter, r *http.Request, ss *sess
 		s.pageFail(w, r, err)
 		return
 	}
-	var items []matchJSON
-	for _, m := range ms {
-		items = append(items, matchOut(m))
-	}
 	s.render(w, r, http.StatusOK, "proposals", view{S: ss, Title: "Proposals", Nav: "proposals", Data: map[string]any{
-		"Items": items, "CanPrepare": has(ss.Session, RolePreparer, RoleAdmin)}})
+		"Items": each(ms, matchOut), "CanPrepare": has(ss.Session, RolePreparer, RoleAdmin)}})
 }
 
 func (s *Service) approvalsPage(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -450,12 +432,8 @@ func (s *Service) approvalsPage(w http.ResponseWriter, r *http.Request, ss *sess
 		s.pageFail(w, r, err)
 		return
 	}
-	var items []actionJSON
-	for _, a := range as {
-		items = append(items, actionOut(a))
-	}
 	s.render(w, r, http.StatusOK, "approvals", view{S: ss, Title: "Approvals", Nav: "approvals", Data: map[string]any{
-		"Items": items, "CanApprove": has(ss.Session, RoleApprover), "User": ss.User}})
+		"Items": each(as, actionOut), "CanApprove": has(ss.Session, RoleApprover), "User": ss.User}})
 }
 
 func (s *Service) auditPage(w http.ResponseWriter, r *http.Request, ss *session) {
