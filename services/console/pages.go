@@ -44,7 +44,7 @@ var funcs = template.FuncMap{
 		return template.URL(v.Encode())
 	},
 	"short": short,
-	"neg": func(s string) bool { return strings.HasPrefix(s, "-") },
+	"neg":   func(s string) bool { return strings.HasPrefix(s, "-") },
 	"age": func(n int) string {
 		if n == 1 {
 			return "1 day"
