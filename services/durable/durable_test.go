@@ -339,7 +339,7 @@ func restarts(t *testing.T, sig syscall.Signal) {
 	// changes which of two duplicates is matched, without any restart (the
 	// matching issue's watermark per side). idle-advance then closes the
 	// windows 10 s after the last input.
-	u := &up{t: t, dir: data, log: logf, args: []string{"up", "--data-dir", data, "--ops-addr", "127.0.0.1:0",
+	u := &up{t: t, dir: data, log: logf, args: []string{"up", "--data-dir", data, "--ops-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0",
 		"--min-pending", "60s", "--idle-advance", "10s", "--webhook-url", url, "--webhook-secret-file", secret,
 		"--log-level", "warn"}}
 	defer func() {
