@@ -32,7 +32,9 @@ func browser(t *testing.T) (context.Context, func()) {
 			t.Logf(f, a...)
 		}
 	}))
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
+	// A bound for the whole walk through the pages, generous for a busy CI
+	// machine (each step normally takes well under a second).
+	ctx, cancelT := context.WithTimeout(ctx, 8*time.Minute)
 	return ctx, func() { cancelT(); cancelB(); cancelA() }
 }
 
@@ -56,8 +58,7 @@ func screenshotDir(t *testing.T) string {
 // new status. Screenshots of the dashboard, queue, detail and manual match
 // are kept.
 func TestBrowser(t *testing.T) {
-	ctx, stop := browser(t)
-	defer stop()
+	testenv.Chromium(t) // before the servers: skip or fail at once without it
 	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, TopicPrefix: "b1."}
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"))
@@ -68,6 +69,8 @@ func TestBrowser(t *testing.T) {
 		ps, _ := st.Proposals(context.Background(), 10)
 		return n == 6 && len(ps) == 2
 	})
+	ctx, stop := browser(t)
+	defer stop()
 	dir := screenshotDir(t)
 	base := h.console.URL()
 	C := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
@@ -114,10 +117,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(C(`input[name=username]`), "preparer"), chromedp.SendKeys(C(`input[name=password]`), demoPassword))
 	loads("sign in", chromedp.Submit(C(`input[name=password]`)))
 	do("dashboard", chromedp.WaitVisible(C(`section.cards`)))
-	shot("dashboard")
 	if tx := text("main"); !strings.Contains(tx, "open breaks") || !strings.Contains(text("header"), "Pat Preparer") {
 		t.Errorf("dashboard: %.300s", tx)
 	}
+	shot("dashboard")
 	// The queue, filtered.
 	do("queue", chromedp.Navigate(base+"/breaks"), chromedp.WaitVisible(C(`#queue`)), chromedp.SendKeys(C(`#q`), "fee"))
 	loads("filter", chromedp.Submit(C(`#q`)))
@@ -140,10 +143,10 @@ func TestBrowser(t *testing.T) {
 	b1, l1, l2 := h.breakOf("b1").BreakID, h.breakOf("l1").BreakID, h.breakOf("l2").BreakID
 	do("manual match", chromedp.Navigate(base+"/match?break_id="+b1), chromedp.WaitVisible(C(`#manual`)),
 		chromedp.Click(C(`input[value="`+l1+`"]`)), chromedp.Click(C(`input[value="`+l2+`"]`)), chromedp.WaitVisible(C(`#sums.zero`)))
-	shot("manual-match")
 	if tx := text("#sums"); !strings.Contains(tx, "300.00") || !strings.Contains(tx, "applies at once") {
 		t.Errorf("running sums: %q", tx)
 	}
+	shot("manual-match")
 	loads("match", chromedp.Click(C(`#do-match`)))
 	do("matched", chromedp.WaitVisible(C(`.flash.ok`)))
 	if tx := text(".flash.ok"); !strings.Contains(tx, "Manual match") {
@@ -162,13 +165,19 @@ func TestBrowser(t *testing.T) {
 		return h.status("b1") == casestore.StatusMatched && h.status("l2") == casestore.StatusMatched && h.status("b3") == casestore.StatusAccepted
 	})
 	do("statuses", chromedp.Navigate(base+"/breaks?status=all"), chromedp.WaitVisible(C(`#queue`)))
-	shot("queue-after")
 	tx := text("#queue tbody")
 	for _, want := range []string{"Matched", "Accepted", "Open"} {
 		if !strings.Contains(tx, want) {
 			t.Errorf("queue after the actions has no %q: %q", want, tx)
 		}
 	}
+	shot("queue-after")
+	// The manually matched break shows its match and offers the unmatch.
+	do("matched detail", chromedp.Navigate(base+"/breaks/"+b1), chromedp.WaitVisible(C(`dl.kv`)))
+	if tx := text("main"); !strings.Contains(tx, "Matched with (manual, confirmed") || !strings.Contains(tx, "Unmatch") {
+		t.Errorf("detail of a manually matched break: %.400s", tx)
+	}
+	shot("detail-matched")
 	ps, _ := st.Proposals(context.Background(), 10)
 	if len(ps) != 1 {
 		t.Errorf("%d proposals left after confirming one of two", len(ps))
