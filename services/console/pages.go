@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/money"
@@ -530,6 +532,15 @@ func (s *Service) actForm(w http.ResponseWriter, r *http.Request, ss *session) {
 		n += len(a.BreakIDs)
 	}
 	a := results[0]
+	if len(results) == 1 && a.Status == casestore.ActionSent {
+		// The matcher answers within about a second: show its outcome
+		// rather than "sent" when it comes in time.
+		a = s.awaitOutcome(r.Context(), a, 2*time.Second)
+		if a.Status == casestore.ActionRefused {
+			redirect("", fmt.Errorf("%s refused by the matcher: %s", title(a.Kind), a.OutcomeDetail))
+			return
+		}
+	}
 	msg := fmt.Sprintf("%s: %s", title(a.Kind), describe(a))
 	switch {
 	case len(results) > 1 && a.MatchID != "":
@@ -575,11 +586,34 @@ func describe(a *casestore.Action) string {
 	case casestore.ActionPending:
 		return "requested; it takes effect when a different approver approves " + a.ActionID
 	case casestore.ActionSent:
-		return "sent to the matcher (" + a.ActionID + ")"
+		return "sent to the matcher (" + a.ActionID + "); its outcome shows in the history"
+	case casestore.ActionApplied:
+		return "applied: " + a.OutcomeDetail
 	case casestore.ActionDone:
 		return "done"
 	}
 	return a.Status
+}
+
+// awaitOutcome polls an action until the matcher's outcome is in the case
+// store or wait passes, and returns it as it then stands.
+func (s *Service) awaitOutcome(ctx context.Context, a *casestore.Action, wait time.Duration) *casestore.Action {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		cur, err := s.store.Action(ctx, a.ActionID)
+		if err != nil {
+			return a
+		}
+		if cur.Status != casestore.ActionSent {
+			return cur
+		}
+		select {
+		case <-ctx.Done():
+			return a
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return a
 }
 
 // decideForm is the approvals page's approve / reject / withdraw.
