@@ -155,6 +155,16 @@ func (s *Service) checkBreaks(ctx context.Context, a *casestore.Action, breaks [
 		}
 		if a.Kind == "write_off" {
 			a.Status = casestore.ActionPending // maker-checker: a different approver makes it effective
+			if limit, ok := s.limits[a.Currency]; ok {
+				var total money.Decimal
+				for _, b := range breaks {
+					abs, _ := b.Amount.Abs()
+					total, _ = total.Add(abs)
+				}
+				if total.Cmp(limit) <= 0 {
+					a.Status = "" // under the currency's limit: no second person needed
+				}
+			}
 		}
 	case "manual_match":
 		var sum money.Decimal

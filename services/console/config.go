@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/internal/money"
 )
 
 // Roles (docs/design.md §9).
@@ -68,6 +69,10 @@ type Config struct {
 	SessionTTL  time.Duration
 	// ReasonCodes are the codes a write-off or acceptance must give.
 	ReasonCodes []string
+	// WriteOffLimits per currency ("EUR=1.00"): a write-off whose breaks
+	// total at most this much (absolute) needs no second person. None by
+	// default: every write-off waits for an approver.
+	WriteOffLimits []string
 	// SLADays per reason ("duplicate=1"); SLADefault for the others.
 	SLADays    []string
 	SLADefault int
@@ -108,6 +113,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.Demo.Password, "demo-password", c.Demo.Password, "password of the demo users (empty: generated and printed at start-up)")
 	l.Duration(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a sign-in lasts")
 	l.List(&c.ReasonCodes, "reason-codes", c.ReasonCodes, "reason codes for write-offs and acceptances")
+	l.List(&c.WriteOffLimits, "write-off-limits", c.WriteOffLimits, "CUR=amount pairs: write-offs totalling at most this need no approver (default: every write-off does)")
 	l.List(&c.SLADays, "sla-days", c.SLADays, "reason=days an open break may age before it breaches its SLA")
 	l.Int(&c.SLADefault, "sla-default-days", c.SLADefault, "SLA days of the reasons sla-days does not name")
 }
@@ -142,6 +148,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.slaDays(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.writeOffLimits(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SessionTTL < time.Minute {
@@ -203,6 +212,20 @@ func (c Config) slaDays() (map[string]int, error) {
 	}
 	if c.SLADefault < 0 {
 		return nil, errors.New("sla-default-days must not be negative")
+	}
+	return out, nil
+}
+
+// writeOffLimits parses CUR=amount pairs.
+func (c Config) writeOffLimits() (map[string]money.Decimal, error) {
+	out := map[string]money.Decimal{}
+	for _, kv := range c.WriteOffLimits {
+		cur, amt, ok := strings.Cut(kv, "=")
+		d, err := money.Parse(amt)
+		if !ok || len(cur) != 3 || err != nil || d.Sign() < 0 {
+			return nil, fmt.Errorf("write-off-limits %q: want CUR=amount, e.g. EUR=1.00", kv)
+		}
+		out[strings.ToUpper(cur)] = d
 	}
 	return out, nil
 }

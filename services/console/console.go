@@ -21,6 +21,7 @@ import (
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/idp"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
 )
@@ -35,22 +36,23 @@ type Deps struct {
 
 // Service is a running console.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	store *casestore.Store
-	own   bool // the store was opened here
-	feed  *Feed
-	auth  *auth
-	idp   *idp.Provider
-	prod  *kgo.Client
-	res   *avro.Codec[record.Resolution]
-	topic string
-	ln    net.Listener
-	srv   *http.Server
-	url   string
-	sla   map[string]int
-	m     metrics
-	ready atomic.Bool
+	cfg    Config
+	log    *slog.Logger
+	store  *casestore.Store
+	own    bool // the store was opened here
+	feed   *Feed
+	auth   *auth
+	idp    *idp.Provider
+	prod   *kgo.Client
+	res    *avro.Codec[record.Resolution]
+	topic  string
+	ln     net.Listener
+	srv    *http.Server
+	url    string
+	sla    map[string]int
+	limits map[string]money.Decimal // write-off limits per currency
+	m      metrics
+	ready  atomic.Bool
 	// The dashboard's figures, reused for a few seconds (summary).
 	sumMu  sync.Mutex
 	sum    *casestore.Summary
@@ -75,6 +77,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "console"), store: deps.Store}
 	s.sla, _ = cfg.slaDays()
+	s.limits, _ = cfg.writeOffLimits()
 	if err := s.registerMetrics(deps.Metrics); err != nil {
 		return nil, err
 	}

@@ -313,3 +313,29 @@ func TestPagesAndHeaders(t *testing.T) {
 		t.Errorf("embedded provider on 0.0.0.0: %v", err)
 	}
 }
+
+// A write-off under its currency's limit needs no second person; one over
+// it waits for an approver; a malformed limit is a configuration error.
+func TestWriteOffLimit(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, TopicPrefix: "t3."}
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"), func(c *Config) { c.WriteOffLimits = []string{"EUR=5.00"} })
+	h.produce(dataset()...)
+	waitFor(t, "breaks", func() bool {
+		n, _ := h.console.Store().CountBreaks(context.Background(), casestore.Filter{})
+		return n == 6
+	})
+	p := h.signIn("preparer")
+	if out := p.act(200, ActionRequest{Action: "write_off", BreakIDs: []string{h.breakOf("b3").BreakID}, ReasonCode: "bank_fee"}); out["status"] != "applied" {
+		t.Errorf("write-off of 4.50 under a 5.00 limit: %v", out)
+	}
+	if out := p.act(200, ActionRequest{Action: "write_off", BreakIDs: []string{h.breakOf("b4").BreakID}, ReasonCode: "bank_fee"}); out["status"] != "pending_approval" {
+		t.Errorf("write-off of 12.00 over a 5.00 limit: %v", out)
+	}
+	waitFor(t, "the write-off under the limit", func() bool { return h.status("b3") == casestore.StatusWrittenOff })
+	cfg := Defaults()
+	cfg.Demo.Enabled, cfg.WriteOffLimits = true, []string{"EUR:1"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "write-off-limits") {
+		t.Errorf("a malformed limit: %v", err)
+	}
+}

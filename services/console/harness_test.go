@@ -38,6 +38,7 @@ type harness struct {
 	rdb     redis.UniversalClient
 	dbURL   string
 	addr    string // the console's address, kept across restarts
+	cfgHook func(*Config)
 	console *Service
 	stopC   func()
 	stopM   func()
@@ -52,13 +53,16 @@ func quietLog() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func newHarness(t *testing.T, kc kafka.Config, rdb redis.UniversalClient, dbURL string) *harness {
+func newHarness(t *testing.T, kc kafka.Config, rdb redis.UniversalClient, dbURL string, hook ...func(*Config)) *harness {
 	t.Helper()
 	kc.Provision, kc.ReplicationFactor = true, 1
 	if kc.Partitions == 0 {
 		kc.Partitions = 2
 	}
 	h := &harness{t: t, kc: kc, rdb: rdb, dbURL: dbURL}
+	if len(hook) > 0 {
+		h.cfgHook = hook[0]
+	}
 	var err error
 	if h.prod, err = kafka.NewProducer(context.Background(), kc); err != nil {
 		t.Fatal(err)
@@ -103,6 +107,9 @@ func (h *harness) startConsole() {
 	cfg.Feed.Kafka, cfg.Feed.Group, cfg.Feed.BatchInterval = h.kc, "console-"+h.kc.TopicPrefix, 50*time.Millisecond
 	cfg.Demo = DemoConfig{Enabled: true, Addr: "127.0.0.1:0", Password: demoPassword}
 	cfg.Today = func() time.Time { return day(10).Time() }
+	if h.cfgHook != nil {
+		h.cfgHook(&cfg)
+	}
 	c, err := New(ctx, cfg, Deps{Log: quietLog(), Metrics: prometheus.NewRegistry()})
 	if err != nil {
 		h.t.Fatal(err)
