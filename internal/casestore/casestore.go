@@ -707,21 +707,11 @@ func candidatesJSON(cs []record.Candidate) []Candidate {
 	return out
 }
 
-type itemJSON struct {
-	ID             string `json:"id"`
-	Amount         string `json:"amount"`
-	BookingDate    string `json:"booking_date"`
-	Reference      string `json:"reference"`
-	Counterparty   string `json:"counterparty"`
-	Description    string `json:"description"`
-	SourceFile     string `json:"source_file"`
-	SourcePosition int64  `json:"source_position"`
-}
 
-func itemsJSON(its []record.Item) []itemJSON {
-	out := make([]itemJSON, 0, len(its))
+func itemsJSON(its []record.Item) []MatchItem {
+	out := make([]MatchItem, 0, len(its))
 	for _, it := range its {
-		out = append(out, itemJSON{ID: it.ID, Amount: it.Amount.String(), BookingDate: it.BookingDate.String(), Reference: it.Reference,
+		out = append(out, MatchItem{ID: it.ID, Amount: it.Amount.String(), BookingDate: it.BookingDate.String(), Reference: it.Reference,
 			Counterparty: it.Counterparty, Description: it.Description, SourceFile: it.SourceFile, SourcePosition: it.SourcePosition})
 	}
 	return out

@@ -23,7 +23,7 @@ type Match struct {
 	Clears                                   []string
 }
 
-// MatchItem is a member record of a match.
+// MatchItem is a member record of a match, as stored.
 type MatchItem struct {
 	ID             string `json:"id"`
 	Amount         string `json:"amount"`

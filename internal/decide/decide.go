@@ -304,7 +304,8 @@ func (b *batch) apply(g *engine.Group) *record.Match {
 func (b *batch) applyHeld(g *engine.Group, hold *window.Hold) *record.Match {
 	if g.Rule != engine.SupersedeRule {
 		for _, r := range g.Bank {
-			if r.Provisional && engine.Signature(r) != "" {
+			// (A confirmed proposal left its marker when it was proposed.)
+			if r.Provisional && engine.Signature(r) != "" && b.w.Get("pv:"+r.ID) == nil {
 				c := *r
 				c.ID, c.Provisional = "pv:"+r.ID, true
 				m := &window.Entry{Rec: &c, Marker: true}
@@ -348,7 +349,8 @@ func (b *batch) applyHeld(g *engine.Group, hold *window.Hold) *record.Match {
 	m := &record.Match{MatchID: matchID, Rule: g.Rule, Confidence: g.Confidence, Status: g.Status,
 		Account: first.Account, Currency: first.Currency, Bank: items(g.Bank), Ledger: items(g.Ledger), Difference: g.Difference,
 		Explanation: g.Explanation, ClearsBreakIDs: clears, DecidedAt: decided.Time()}
-	if latest > 0 && g.Rule != ManualRule {
+	// A person's match (manual, confirmed) says nothing of the matcher's latency.
+	if latest > 0 && (hold == nil || hold.Kind != window.HoldMatched) {
 		b.res.Latencies = append(b.res.Latencies, b.now.Sub(time.UnixMilli(latest)))
 	}
 	b.res.Counts.Matches[g.Rule]++

@@ -196,26 +196,14 @@ func (b *batch) manualMatch(r *record.Resolution, o *record.Outcome) (string, bo
 	if len(es) > ManualMax {
 		return fmt.Sprintf("a manual match joins at most %d records, not %d", ManualMax, len(es)), false
 	}
-	g := &engine.Group{Rule: ManualRule, Confidence: 10000, Status: record.Confirmed}
-	for _, e := range es {
-		if e.Side == record.Bank {
-			g.Bank = append(g.Bank, e.Rec)
-		} else {
-			g.Ledger = append(g.Ledger, e.Rec)
-		}
+	g, err := groupOf(es, ManualRule, 10000)
+	if err != nil {
+		return "amounts: " + err.Error(), false
 	}
 	if len(g.Bank) == 0 || len(g.Ledger) == 0 {
 		return fmt.Sprintf("a manual match needs a bank and a ledger record (got %d bank, %d ledger)", len(g.Bank), len(g.Ledger)), false
 	}
-	diff, err := difference(g.Bank, g.Ledger)
-	if err != nil {
-		return "amounts: " + err.Error(), false
-	}
-	g.Difference = diff
 	g.Explanation = explain("matched by", r)
-	byID := func(x, y *engine.Rec) int { return strings.Compare(x.ID, y.ID) }
-	slices.SortFunc(g.Bank, byID)
-	slices.SortFunc(g.Ledger, byID)
 	m := b.applyHeld(g, &window.Hold{Kind: window.HoldMatched, Rule: ManualRule, Confidence: 10000})
 	o.MatchID, o.MatchStatus = m.MatchID, string(record.Confirmed)
 	for _, e := range es {
@@ -224,7 +212,7 @@ func (b *batch) manualMatch(r *record.Resolution, o *record.Outcome) (string, bo
 		}
 	}
 	return fmt.Sprintf("matched %d bank and %d ledger records as %s, difference %s",
-		len(g.Bank), len(g.Ledger), m.MatchID, money.Format(diff, r.Currency)), true
+		len(g.Bank), len(g.Ledger), m.MatchID, money.Format(g.Difference, r.Currency)), true
 }
 
 // decideMatch confirms or rejects a proposed match, or undoes a manual or
@@ -288,45 +276,42 @@ func (b *batch) decideMatch(r *record.Resolution, o *record.Outcome) (string, bo
 	return fmt.Sprintf("match %s %s: %d records open again as breaks", r.MatchID, status, len(es)), true
 }
 
-// confirm makes a proposed match final and outputs it again as confirmed.
+// confirm makes a proposed match final and outputs it again as confirmed
+// (the same members, so the same match id).
 func (b *batch) confirm(r *record.Resolution, o *record.Outcome, es []*window.Entry) (string, bool) {
 	h := es[0].Hold
-	g := &engine.Group{Rule: h.Rule, Confidence: record.Confidence(h.Confidence), Status: record.Confirmed}
-	var clears []string
-	decided := record.Date(0)
+	g, err := groupOf(es, h.Rule, record.Confidence(h.Confidence))
+	if err != nil {
+		return "amounts: " + err.Error(), false // cannot happen for a match the rules made
+	}
+	g.Explanation = explain("confirmed by", r)
+	for _, e := range es {
+		if e.BreakID != "" {
+			o.Breaks = append(o.Breaks, record.BreakState{BreakID: e.BreakID, RecordID: e.ID, Status: record.BreakMatched})
+		}
+	}
+	m := b.applyHeld(g, &window.Hold{Kind: window.HoldMatched, Rule: h.Rule, Confidence: h.Confidence})
+	o.MatchStatus = string(record.Confirmed)
+	return fmt.Sprintf("match %s confirmed", m.MatchID), true
+}
+
+// groupOf is a person's match of entries: bank and ledger members by id,
+// confirmed, with the difference of their sums.
+func groupOf(es []*window.Entry, rule string, conf record.Confidence) (*engine.Group, error) {
+	g := &engine.Group{Rule: rule, Confidence: conf, Status: record.Confirmed}
 	for _, e := range es {
 		if e.Side == record.Bank {
 			g.Bank = append(g.Bank, e.Rec)
 		} else {
 			g.Ledger = append(g.Ledger, e.Rec)
 		}
-		if e.BreakID != "" {
-			clears = append(clears, e.BreakID)
-			o.Breaks = append(o.Breaks, record.BreakState{BreakID: e.BreakID, RecordID: e.ID, Status: record.BreakMatched})
-		}
-		decided = max(decided, e.BookingDate)
-		c := *e
-		c.Hold = &window.Hold{Kind: window.HoldMatched, ID: h.ID, Rule: h.Rule, Confidence: h.Confidence}
-		b.restate(e, &c)
 	}
-	diff, err := difference(g.Bank, g.Ledger)
-	if err != nil {
-		return "amounts: " + err.Error(), false // cannot happen for a match the rules made
-	}
-	items := func(rs []*engine.Rec) []record.Item {
-		out := make([]record.Item, 0, len(rs))
-		for _, x := range rs {
-			out = append(out, x.Item)
-		}
-		return out
-	}
-	m := &record.Match{MatchID: r.MatchID, Rule: g.Rule, Confidence: g.Confidence, Status: record.Confirmed,
-		Account: r.Account, Currency: r.Currency, Bank: items(g.Bank), Ledger: items(g.Ledger), Difference: diff,
-		Explanation: explain("confirmed by", r), ClearsBreakIDs: clears, DecidedAt: decided.Time()}
-	b.res.Counts.Matches[g.Rule]++
-	b.res.Outputs = append(b.res.Outputs, Output{Match: m})
-	o.MatchStatus = string(record.Confirmed)
-	return fmt.Sprintf("match %s confirmed", r.MatchID), true
+	byID := func(x, y *engine.Rec) int { return strings.Compare(x.ID, y.ID) }
+	slices.SortFunc(g.Bank, byID)
+	slices.SortFunc(g.Ledger, byID)
+	var err error
+	g.Difference, err = difference(g.Bank, g.Ledger)
+	return g, err
 }
 
 // closeBreaks writes off, accepts or reopens breaks. A break whose record

@@ -52,7 +52,7 @@ const maxBreaksPerAction = 5000
 // effect in the case store; a resolution goes to the matcher at once, or,
 // for a write-off or a manual match with a difference, waits for a
 // different user with the approver role.
-func (s *Service) act(ctx context.Context, ss *session, req ActionRequest) (*casestore.Action, error) {
+func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequest) (*casestore.Action, error) {
 	if !slices.Contains(kinds, req.Action) {
 		return nil, refuse(http.StatusBadRequest, "bad_action", "action %q: want one of %s", req.Action, strings.Join(kinds, ", "))
 	}
@@ -63,7 +63,7 @@ func (s *Service) act(ctx context.Context, ss *session, req ActionRequest) (*cas
 	if req.Action == "reopen" {
 		need = RoleAdmin
 	}
-	if !has(ss.Session, need, RoleAdmin) {
+	if !has(ss, need, RoleAdmin) {
 		return nil, refuse(http.StatusForbidden, "forbidden", "%s needs the %s role; you have %s", req.Action, need, strings.Join(ss.Roles, ", "))
 	}
 	req.BreakIDs = dedupe(req.BreakIDs)
@@ -232,7 +232,7 @@ func (s *Service) checkMatch(ctx context.Context, a *casestore.Action) error {
 
 // decide approves or rejects a request (a different user with the
 // approver role) or withdraws it (its requester).
-func (s *Service) decide(ctx context.Context, ss *session, actionID, decision, comment string) (*casestore.Action, error) {
+func (s *Service) decide(ctx context.Context, ss *casestore.Session, actionID, decision, comment string) (*casestore.Action, error) {
 	a, err := s.store.Action(ctx, actionID)
 	if errors.Is(err, casestore.ErrNotFound) {
 		return nil, refuse(http.StatusNotFound, "not_found", "request %s not found", actionID)
@@ -246,7 +246,7 @@ func (s *Service) decide(ctx context.Context, ss *session, actionID, decision, c
 			return nil, refuse(http.StatusForbidden, "not_requester", "only %s, who requested %s, can withdraw it", a.User, actionID)
 		}
 	case "approve", "reject":
-		if !has(ss.Session, RoleApprover) {
+		if !has(ss, RoleApprover) {
 			return nil, refuse(http.StatusForbidden, "forbidden", "deciding a request needs the approver role; you have %s", strings.Join(ss.Roles, ", "))
 		}
 		if a.User == ss.User {

@@ -92,7 +92,7 @@ func (s *Service) breakOut(b casestore.Break) breakJSON {
 
 // filterOf reads a break filter from query parameters (the API's and the
 // queue page's, so a queue URL is a saved filter).
-func (s *Service) filterOf(q url.Values, ss *session) (casestore.Filter, error) {
+func (s *Service) filterOf(q url.Values, ss *casestore.Session) (casestore.Filter, error) {
 	f := casestore.Filter{Status: q.Get("status"), Account: q.Get("account"), Currency: strings.ToUpper(q.Get("currency")),
 		Side: q.Get("side"), Reason: q.Get("reason"), Text: q.Get("q"), Sort: q.Get("sort"), Cursor: q.Get("cursor"),
 		Assignee: q.Get("assignee"), Today: s.today()}
@@ -130,12 +130,12 @@ func badFilter(format string, a ...any) error {
 	return refuse(http.StatusBadRequest, "bad_filter", format, a...)
 }
 
-func (s *Service) apiMe(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiMe(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	writeJSON(w, http.StatusOK, map[string]any{"user": ss.User, "name": ss.Name, "roles": ss.Roles, "csrf_token": ss.CSRF,
 		"expires_at": ss.Expires.UTC().Format(time.RFC3339)})
 }
 
-func (s *Service) apiBreaks(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiBreaks(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	f, err := s.filterOf(r.URL.Query(), ss)
 	if err != nil {
 		s.fail(w, err)
@@ -219,7 +219,7 @@ func (s *Service) breakDetail(r *http.Request, id string) (*breakDetail, error) 
 	return d, nil
 }
 
-func (s *Service) apiBreak(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiBreak(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	d, err := s.breakDetail(r, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
@@ -248,7 +248,7 @@ func matchOut(m *casestore.Match) matchJSON {
 		DecidedAt: m.DecidedAt, Bank: m.Bank, Ledger: m.Ledger}
 }
 
-func (s *Service) apiProposals(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiProposals(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	limit := 200
 	if v, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && v > 0 {
 		limit = min(v, 2000)
@@ -261,7 +261,7 @@ func (s *Service) apiProposals(w http.ResponseWriter, r *http.Request, ss *sessi
 	writeJSON(w, http.StatusOK, map[string]any{"items": each(ms, matchOut)})
 }
 
-func (s *Service) apiApprovals(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiApprovals(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	as, err := s.store.Pending(r.Context())
 	if err != nil {
 		s.fail(w, err)
@@ -281,7 +281,7 @@ func apiStatus(a *casestore.Action) string {
 	return a.Status
 }
 
-func (s *Service) apiAction(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiAction(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	var req ActionRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
@@ -297,7 +297,7 @@ func (s *Service) apiAction(w http.ResponseWriter, r *http.Request, ss *session)
 	writeJSON(w, http.StatusOK, map[string]any{"action_id": a.ActionID, "status": apiStatus(a), "resolution_id": a.ResolutionID})
 }
 
-func (s *Service) apiGetAction(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiGetAction(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	a, err := s.store.Action(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, err)
@@ -306,7 +306,7 @@ func (s *Service) apiGetAction(w http.ResponseWriter, r *http.Request, ss *sessi
 	writeJSON(w, http.StatusOK, actionOut(a))
 }
 
-func (s *Service) apiApprove(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiApprove(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	var body struct {
 		Decision string `json:"decision"`
 		Comment  string `json:"comment"`
@@ -323,7 +323,7 @@ func (s *Service) apiApprove(w http.ResponseWriter, r *http.Request, ss *session
 	writeJSON(w, http.StatusOK, map[string]any{"action_id": a.ActionID, "status": apiStatus(a), "resolution_id": a.ResolutionID})
 }
 
-func (s *Service) apiAudit(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiAudit(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	limit := 100
 	if v, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && v > 0 {
 		limit = min(v, 10000)
@@ -348,7 +348,7 @@ func (s *Service) apiAudit(w http.ResponseWriter, r *http.Request, ss *session) 
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Service) apiSummary(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiSummary(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	sum, err := s.summary(r)
 	if err != nil {
 		s.fail(w, err)

@@ -33,7 +33,6 @@ const (
 // sessions it creates.
 type auth struct {
 	store    *casestore.Store
-	provider *oidc.Provider
 	verifier *oidc.IDTokenVerifier
 	oauth    oauth2.Config
 	roles    map[string][]string
@@ -67,7 +66,7 @@ func newAuth(ctx context.Context, cfg Config, issuer, clientID, secret string, s
 	u, _ := url.Parse(pub)
 	host := u.Hostname()
 	loopback := host == "localhost" || (net.ParseIP(host) != nil && net.ParseIP(host).IsLoopback())
-	return &auth{store: store, provider: p, verifier: p.Verifier(&oidc.Config{ClientID: clientID}),
+	return &auth{store: store, verifier: p.Verifier(&oidc.Config{ClientID: clientID}),
 		oauth: oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: pub + "/auth/callback",
 			Scopes: cfg.OIDC.Scopes},
 		roles: roles, cfg: cfg.OIDC, ttl: cfg.SessionTTL, secure: u.Scheme == "https" || !loopback, log: log}, nil

@@ -163,14 +163,8 @@ func (s *Service) registerMetrics(reg prometheus.Registerer) error {
 // URL is where browsers reach the console.
 func (s *Service) URL() string { return s.url }
 
-// Issuer is the OpenID provider's issuer.
-func (s *Service) Issuer() string { return s.auth.provider.Endpoint().AuthURL }
-
 // Store is the case store.
 func (s *Service) Store() *casestore.Store { return s.store }
-
-// Feed is the console's consumer.
-func (s *Service) Feed() *Feed { return s.feed }
 
 // Ready reports whether the console serves and its feed's last write worked.
 func (s *Service) Ready() error {
@@ -274,27 +268,24 @@ func (s *Service) send(ctx context.Context, a *casestore.Action) error {
 // routes are the console's pages and API.
 func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, h http.HandlerFunc) {
-		route := pattern
-		mux.Handle(pattern, s.instrument(route, h))
-	}
+	handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.instrument(pattern, h)) }
 	// Sign-in.
 	handle("GET /login", s.auth.login)
 	handle("GET /auth/callback", s.auth.callback)
-	handle("POST /logout", s.page("", true, func(w http.ResponseWriter, r *http.Request, ss *session) { s.auth.logout(w, r, ss.Session) }))
+	handle("POST /logout", s.page(true, s.auth.logout))
 	handle("GET /signed-out", s.signedOut)
 	handle("GET /static/", staticHandler())
 	// Pages.
-	handle("GET /{$}", s.page(RoleViewer, false, s.dashboardPage))
-	handle("GET /breaks", s.page(RoleViewer, false, s.queuePage))
-	handle("GET /breaks/{id}", s.page(RoleViewer, false, s.detailPage))
-	handle("GET /match", s.page(RoleViewer, false, s.matchPage))
-	handle("POST /match/sums", s.page(RoleViewer, true, s.matchSums))
-	handle("GET /proposals", s.page(RoleViewer, false, s.proposalsPage))
-	handle("GET /approvals", s.page(RoleViewer, false, s.approvalsPage))
-	handle("GET /audit", s.page(RoleViewer, false, s.auditPage))
-	handle("POST /act", s.page(RoleViewer, true, s.actForm))
-	handle("POST /decide/{id}", s.page(RoleViewer, true, s.decideForm))
+	handle("GET /{$}", s.page(false, s.dashboardPage))
+	handle("GET /breaks", s.page(false, s.queuePage))
+	handle("GET /breaks/{id}", s.page(false, s.detailPage))
+	handle("GET /match", s.page(false, s.matchPage))
+	handle("POST /match/sums", s.page(true, s.matchSums))
+	handle("GET /proposals", s.page(false, s.proposalsPage))
+	handle("GET /approvals", s.page(false, s.approvalsPage))
+	handle("GET /audit", s.page(false, s.auditPage))
+	handle("POST /act", s.page(true, s.actForm))
+	handle("POST /decide/{id}", s.page(true, s.decideForm))
 	// API.
 	handle("GET /api/v1/openapi.json", serveOpenAPI)
 	handle("GET /api/v1/me", s.api(false, s.apiMe))
@@ -348,11 +339,6 @@ func securityHeaders(h http.Handler) http.Handler {
 	})
 }
 
-// session is a request's signed-in user.
-type session struct {
-	*casestore.Session
-}
-
 // csrfOK checks the token of a state-changing request: the X-CSRF-Token
 // header (API, htmx) or the csrf_token form field (forms).
 func csrfOK(r *http.Request, ss *casestore.Session) bool {
@@ -365,7 +351,7 @@ func csrfOK(r *http.Request, ss *casestore.Session) bool {
 
 // page wraps a page handler: no session sends the browser to sign in (and
 // back here after), a missing role or CSRF token is 403.
-func (s *Service) page(role string, write bool, h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+func (s *Service) page(write bool, h func(http.ResponseWriter, *http.Request, *casestore.Session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ss := s.auth.session(r)
 		if ss == nil {
@@ -385,17 +371,17 @@ func (s *Service) page(role string, write bool, h func(http.ResponseWriter, *htt
 			errorPage(w, r, http.StatusForbidden, "Forbidden", "The form's security token is missing or stale. Reload the page and try again.")
 			return
 		}
-		if role != "" && !has(ss, role, RolePreparer, RoleApprover, RoleAdmin) {
+		if !has(ss, allRoles...) {
 			errorPage(w, r, http.StatusForbidden, "Forbidden", "Your roles do not allow this page.")
 			return
 		}
-		h(w, r, &session{ss})
+		h(w, r, ss)
 	}
 }
 
 // api wraps an API handler: 401 without a session, 403 without the CSRF
 // token on a state-changing call; every role may read.
-func (s *Service) api(write bool, h func(http.ResponseWriter, *http.Request, *session)) http.HandlerFunc {
+func (s *Service) api(write bool, h func(http.ResponseWriter, *http.Request, *casestore.Session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ss := s.auth.session(r)
 		if ss == nil {
@@ -410,7 +396,7 @@ func (s *Service) api(write bool, h func(http.ResponseWriter, *http.Request, *se
 			apiError(w, http.StatusForbidden, "forbidden", "no role")
 			return
 		}
-		h(w, r, &session{ss})
+		h(w, r, ss)
 	}
 }
 

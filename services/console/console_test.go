@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -294,9 +293,17 @@ func TestPagesAndHeaders(t *testing.T) {
 			x.Close()
 		}
 	}
-	// The session cookie is HttpOnly and SameSite=Lax (Secure except on loopback http).
-	jar := c.hc.Jar.(*cookiejar.Jar)
-	_ = jar
+	// The session cookie is HttpOnly and SameSite=Lax, not Secure on plain
+	// http to loopback (browsers would drop it), and lasts the session TTL.
+	var sc *http.Cookie
+	for _, ck := range c.set {
+		if ck.Name == cookieSession {
+			sc = ck
+		}
+	}
+	if sc == nil || !sc.HttpOnly || sc.SameSite != http.SameSiteLaxMode || sc.Secure || sc.MaxAge != int(Defaults().SessionTTL.Seconds()) || sc.Path != "/" {
+		t.Errorf("session cookie %+v", sc)
+	}
 	resp, _ := (&http.Client{}).Get(c.base + "/breaks")
 	if resp.Request.URL.Path != "/login" && !strings.Contains(resp.Request.URL.String(), "authRequestID") {
 		t.Errorf("a page without a session did not lead to sign-in: %s", resp.Request.URL)

@@ -49,7 +49,7 @@ func (s *Service) eachBreak(ctx context.Context, f casestore.Filter, visit func(
 
 // apiExport writes the filtered break list as CSV or XLSX. Amounts are
 // exact decimal text in both (in XLSX a text cell, never a float).
-func (s *Service) apiExport(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) apiExport(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {

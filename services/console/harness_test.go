@@ -197,6 +197,8 @@ type client struct {
 	base string
 	hc   *http.Client
 	csrf string
+	// set is what the console's sign-in callback set (the session cookie).
+	set []*http.Cookie
 }
 
 var hiddenID = regexp.MustCompile(`name="id" value="([^"]+)"`)
@@ -207,7 +209,13 @@ var hiddenID = regexp.MustCompile(`name="id" value="([^"]+)"`)
 func (h *harness) signIn(user string) *client {
 	h.t.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &client{t: h.t, base: h.console.URL(), hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	c := &client{t: h.t, base: h.console.URL()}
+	c.hc = &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if prev := req.Response; prev != nil && prev.Request.URL.Path == "/auth/callback" {
+			c.set = prev.Cookies()
+		}
+		return nil
+	}}
 	resp, err := c.hc.Get(c.base + "/login?next=/api/v1/me")
 	if err != nil {
 		h.t.Fatal(err)

@@ -26,8 +26,8 @@ var webFS embed.FS
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
-	"has": func(ss *session, roles ...string) bool {
-		return ss != nil && has(ss.Session, roles...)
+	"has": func(ss *casestore.Session, roles ...string) bool {
+		return ss != nil && has(ss, roles...)
 	},
 	"title": func(s string) string {
 		s = strings.ReplaceAll(s, "_", " ")
@@ -86,7 +86,7 @@ func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 
 // view is what every page template gets.
 type view struct {
-	S            *session
+	S            *casestore.Session
 	Title, Nav   string
 	Flash, Error string
 	Reasons      []string // reason codes
@@ -166,7 +166,7 @@ func sorted(m map[string]int64) []kv {
 	return out
 }
 
-func (s *Service) dashboardPage(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) dashboardPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	sum, err := s.summary(r)
 	if err != nil {
 		s.pageFail(w, r, err)
@@ -238,7 +238,7 @@ const queueCountMax = 10000
 
 var breakReasons = []string{string(record.Unmatched), string(record.AmountMismatch), string(record.Duplicate), string(record.Ambiguous), string(record.Late)}
 
-func (s *Service) queuePage(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) queuePage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	q := r.URL.Query()
 	f, err := s.filterOf(q, ss)
 	if err != nil {
@@ -258,7 +258,7 @@ func (s *Service) queuePage(w http.ResponseWriter, r *http.Request, ss *session)
 	v := queueView{Next: next, Total: total, More: more, Q: q, Reasons: breakReasons, MyBreaks: q.Get("assignee") == "me",
 		Statuses:   []string{"open", "proposed", "matched", "written_off", "accepted", "resolved", "all"},
 		Sorts:      [][2]string{{"age", "Oldest first"}, {"-age", "Newest first"}, {"-amount", "Largest amount"}, {"amount", "Smallest amount"}},
-		CanPrepare: has(ss.Session, RolePreparer, RoleAdmin), ReasonCodes: s.cfg.ReasonCodes}
+		CanPrepare: has(ss, RolePreparer, RoleAdmin), ReasonCodes: s.cfg.ReasonCodes}
 	for _, b := range bs {
 		v.Items = append(v.Items, s.breakOut(b))
 	}
@@ -285,7 +285,7 @@ func (s *Service) queuePage(w http.ResponseWriter, r *http.Request, ss *session)
 	s.render(w, r, http.StatusOK, "queue", view{S: ss, Title: title, Nav: nav, Data: v})
 }
 
-func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	d, err := s.breakDetail(r, r.PathValue("id"))
 	if err != nil {
 		s.pageFail(w, r, err)
@@ -302,8 +302,8 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *session
 		}
 	}
 	s.render(w, r, http.StatusOK, "detail", view{S: ss, Title: "Break " + short(d.BreakID), Nav: "queue", Data: map[string]any{
-		"B": d, "Candidates": cands, "Pending": pend, "Match": match, "CanPrepare": has(ss.Session, RolePreparer, RoleAdmin),
-		"CanReopen": has(ss.Session, RoleAdmin), "Open": d.Status == casestore.StatusOpen,
+		"B": d, "Candidates": cands, "Pending": pend, "Match": match, "CanPrepare": has(ss, RolePreparer, RoleAdmin),
+		"CanReopen": has(ss, RoleAdmin), "Open": d.Status == casestore.StatusOpen,
 		"Closed": d.Status == casestore.StatusWrittenOff || d.Status == casestore.StatusAccepted,
 	}})
 }
@@ -317,7 +317,7 @@ func short(id string) string {
 
 // matchPage lists the open breaks of one account and currency, bank and
 // ledger side by side, to pick any number of each.
-func (s *Service) matchPage(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) matchPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	q := r.URL.Query()
 	sum, err := s.summary(r)
 	if err != nil {
@@ -365,7 +365,7 @@ func (s *Service) matchPage(w http.ResponseWriter, r *http.Request, ss *session)
 	sums := s.sums(r, q["break_id"])
 	s.render(w, r, http.StatusOK, "match", view{S: ss, Title: "Manual match", Nav: "match", Data: map[string]any{
 		"Accounts": accounts, "Account": account, "Currency": currency, "Bank": bank, "Ledger": ledger, "Selected": selected,
-		"Sums": sums, "Q": q.Get("q"), "CanPrepare": has(ss.Session, RolePreparer, RoleAdmin),
+		"Sums": sums, "Q": q.Get("q"), "CanPrepare": has(ss, RolePreparer, RoleAdmin),
 	}})
 }
 
@@ -403,7 +403,7 @@ func (s *Service) sums(r *http.Request, ids []string) sumsView {
 }
 
 // matchSums answers the manual match form's htmx request with the sums.
-func (s *Service) matchSums(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) matchSums(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
@@ -418,27 +418,27 @@ func (s *Service) matchSums(w http.ResponseWriter, r *http.Request, ss *session)
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (s *Service) proposalsPage(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) proposalsPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	ms, err := s.store.Proposals(r.Context(), 200)
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "proposals", view{S: ss, Title: "Proposals", Nav: "proposals", Data: map[string]any{
-		"Items": each(ms, matchOut), "CanPrepare": has(ss.Session, RolePreparer, RoleAdmin)}})
+		"Items": each(ms, matchOut), "CanPrepare": has(ss, RolePreparer, RoleAdmin)}})
 }
 
-func (s *Service) approvalsPage(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) approvalsPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	as, err := s.store.Pending(r.Context())
 	if err != nil {
 		s.pageFail(w, r, err)
 		return
 	}
 	s.render(w, r, http.StatusOK, "approvals", view{S: ss, Title: "Approvals", Nav: "approvals", Data: map[string]any{
-		"Items": each(as, actionOut), "CanApprove": has(ss.Session, RoleApprover), "User": ss.User}})
+		"Items": each(as, actionOut), "CanApprove": has(ss, RoleApprover), "User": ss.User}})
 }
 
-func (s *Service) auditPage(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) auditPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	entries, head, err := s.store.AuditLog(r.Context(), 200)
 	if err != nil {
 		s.pageFail(w, r, err)
@@ -456,7 +456,7 @@ func (s *Service) auditPage(w http.ResponseWriter, r *http.Request, ss *session)
 // actForm is the pages' form for an action (one break, a selection, or
 // every break a queue filter selects), answered by a redirect back with
 // what happened.
-func (s *Service) actForm(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) actForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "bad form", http.StatusBadRequest)
 		return
@@ -617,7 +617,7 @@ func (s *Service) awaitOutcome(ctx context.Context, a *casestore.Action, wait ti
 }
 
 // decideForm is the approvals page's approve / reject / withdraw.
-func (s *Service) decideForm(w http.ResponseWriter, r *http.Request, ss *session) {
+func (s *Service) decideForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	id := r.PathValue("id")
 	a, err := s.decide(r.Context(), ss, id, r.PostFormValue("decision"), r.PostFormValue("comment"))
 	back := safeNext(r.PostFormValue("return_to"))
