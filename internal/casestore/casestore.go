@@ -707,7 +707,6 @@ func candidatesJSON(cs []record.Candidate) []Candidate {
 	return out
 }
 
-
 func itemsJSON(its []record.Item) []MatchItem {
 	out := make([]MatchItem, 0, len(its))
 	for _, it := range its {
