@@ -53,6 +53,7 @@ type Service struct {
 	limits map[string]money.Decimal // write-off limits per currency
 	m      metrics
 	ready  atomic.Bool
+	sendMu sync.Mutex // one resolution produced at a time (send)
 	// The dashboard's figures, reused for a few seconds (summary).
 	sumMu  sync.Mutex
 	sum    *casestore.Summary
@@ -245,10 +246,22 @@ func (s *Service) resend(ctx context.Context) error {
 }
 
 // send produces an action's resolution (keyed account|currency, so it is
-// on the partition of its records) and records that it was sent. A
-// resolution produced twice (a stop between producing and recording) is
-// refused by the matcher the second time and changes nothing.
+// on the partition of its records) and records that it was sent. One send
+// at a time, and only while the store says unsent: the request handler and
+// the resender never both produce it. A resolution produced twice anyway
+// (a stop between producing and recording, or two consoles on one store)
+// is refused by the matcher the second time and changes nothing.
 func (s *Service) send(ctx context.Context, a *casestore.Action) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	cur, err := s.store.Action(ctx, a.ActionID)
+	if err != nil {
+		return err
+	}
+	if cur.Sent {
+		return nil
+	}
+	a = cur
 	r := &record.Resolution{ResolutionID: a.ResolutionID, Action: record.Action(a.Kind), Account: a.Account, Currency: a.Currency,
 		BreakIDs: a.BreakIDs, MatchID: a.MatchID, RecordIDs: a.RecordIDs, User: a.User, ReasonCode: a.ReasonCode,
 		Comment: a.Comment, Attachment: a.Attachment, DecidedAt: a.RequestedAt}
