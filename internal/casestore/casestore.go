@@ -15,6 +15,7 @@
 //	case_break_outcome  break -> the status the latest applied resolution gave it
 //	case_match_outcome  match -> the status the latest applied resolution gave it
 //	case_statements     one row per bank statement's balances
+//	case_records, case_record_days, case_match_members   the balance view (balances.go)
 //	case_offsets        consumer, topic, partition -> next offset
 //	case_migrations     applied schema versions
 //
@@ -306,6 +307,45 @@ var migrations = []string{
 	"-- postgres optional\n" + `CREATE EXTENSION IF NOT EXISTS pg_trgm`,
 	"-- postgres optional\n" + `CREATE INDEX case_breaks_search ON case_breaks USING gin (search gin_trgm_ops)`,
 	`CREATE INDEX case_breaks_reason ON case_breaks (status, reason, booking_date, break_id)`,
+	// The balance view (balances.go).
+	`CREATE TABLE case_records (
+		record_id VARCHAR(256) NOT NULL,
+		source_file VARCHAR(1024) NOT NULL,
+		source_position BIGINT NOT NULL,
+		side VARCHAR(8) NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		amount VARCHAR(40) NOT NULL,
+		amount_e6 BIGINT NOT NULL,
+		booking_date DATE NOT NULL,
+		reference TEXT NOT NULL,
+		counterparty TEXT NOT NULL,
+		settled DATE NOT NULL,
+		PRIMARY KEY (record_id, source_file, source_position)
+	)`,
+	`CREATE INDEX case_records_open ON case_records (account, currency, settled, booking_date)`,
+	`CREATE TABLE case_record_days (
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		side VARCHAR(8) NOT NULL,
+		booking_date DATE NOT NULL,
+		total VARCHAR(48) NOT NULL,
+		n INTEGER NOT NULL,
+		PRIMARY KEY (account, currency, side, booking_date)
+	)`,
+	`CREATE TABLE case_match_members (
+		record_id VARCHAR(256) NOT NULL,
+		source_file VARCHAR(1024) NOT NULL,
+		source_position BIGINT NOT NULL,
+		match_id VARCHAR(64) NOT NULL,
+		PRIMARY KEY (record_id, source_file, source_position, match_id)
+	)`,
+	`CREATE INDEX case_match_members_match ON case_match_members (match_id)`,
+	`ALTER TABLE case_matches ADD COLUMN first_date DATE`,
+	`ALTER TABLE case_matches ADD COLUMN last_date DATE`,
+	`ALTER TABLE case_matches ADD COLUMN diff_zero INTEGER NOT NULL DEFAULT 1`,
+	`CREATE INDEX case_matches_span ON case_matches (account, currency, last_date)`,
+	"-- go\nbackfill-members",
 }
 
 func (s *Store) dialect(stmt string) string {
@@ -344,6 +384,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 				only, optional, stmt = strings.Fields(head)[1], strings.HasSuffix(head, " optional"), rest
 			}
 			switch {
+			case only == "go":
+				// A step in Go: data the SQL cannot derive.
+				if err := s.backfillMembers(ctx, tx); err != nil {
+					return fmt.Errorf("migration %d (%s): %w", v, stmt, err)
+				}
 			case only == "sqlite" && s.pg, only == "postgres" && !s.pg:
 				// Another dialect's step: nothing to do here.
 			case optional:
@@ -399,6 +444,7 @@ type Batch struct {
 	Matches    []*record.Match
 	Outcomes   []Outcome
 	Statements []*record.Statement
+	Records    []*record.Transaction // booked bank and ledger transactions (the balance view)
 	Offsets    []Offset
 }
 
@@ -467,13 +513,24 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 		if err := s.statements(ctx, tx, b.Statements); err != nil {
 			return err
 		}
-		touched, err := s.outcomes(ctx, tx, b)
+		settle := map[memberKey]bool{}
+		if err := s.members(ctx, tx, b.Matches, settle); err != nil {
+			return err
+		}
+		if err := s.records(ctx, tx, b.Records, settle); err != nil {
+			return err
+		}
+		touched, err := s.outcomes(ctx, tx, b, settle)
 		if err != nil {
 			return err
 		}
 		// Statuses after every insert: a break that arrives in the same
-		// batch as (or after) what decides it gets its status too.
+		// batch as (or after) what decides it gets its status too; so do
+		// the records' settled dates.
 		if err := s.restatus(ctx, tx, touched, now); err != nil {
+			return err
+		}
+		if err := s.resettle(ctx, tx, settle); err != nil {
 			return err
 		}
 		for _, o := range b.Offsets {
@@ -489,7 +546,7 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 
 // outcomes stores a batch's clears and resolution outcomes and returns
 // every break whose status may have changed.
-func (s *Store) outcomes(ctx context.Context, tx *sql.Tx, b *Batch) ([]string, error) {
+func (s *Store) outcomes(ctx context.Context, tx *sql.Tx, b *Batch, settle map[memberKey]bool) ([]string, error) {
 	seen := map[string]bool{}
 	var touched []string
 	touch := func(id string) {
@@ -550,6 +607,9 @@ func (s *Store) outcomes(ctx context.Context, tx *sql.Tx, b *Batch) ([]string, e
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_match_outcome (match_id, status, resolution_id, seq) VALUES (?, ?, ?, ?)
 				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, resolution_id = excluded.resolution_id, seq = excluded.seq
 				WHERE excluded.seq > case_match_outcome.seq`), o.MatchID, o.MatchStatus, o.ResolutionID, o.Seq); err != nil {
+				return nil, fmt.Errorf("outcome of %s: match %s: %w", o.ResolutionID, o.MatchID, err)
+			}
+			if err := s.touchMatch(ctx, tx, o.MatchID, settle); err != nil {
 				return nil, fmt.Errorf("outcome of %s: match %s: %w", o.ResolutionID, o.MatchID, err)
 			}
 			// The breaks its match clears change with the match.

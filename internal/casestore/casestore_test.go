@@ -19,20 +19,18 @@ import (
 // each runs f on a migrated SQLite store and, with the test servers, on a
 // PostgreSQL store in a schema of its own.
 func each(t *testing.T, f func(t *testing.T, s *Store)) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "cases.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		f(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		url := testenv.Postgres(t)
-		ctx := context.Background()
+	t.Run("sqlite", func(t *testing.T) { f(t, newStore(t, false)) })
+	t.Run("postgres", func(t *testing.T) { f(t, newStore(t, true)) })
+}
+
+// newStore is a migrated empty store: SQLite in a temporary directory, or
+// PostgreSQL (with the test servers) in a schema of its own.
+func newStore(t *testing.T, pg bool) *Store {
+	t.Helper()
+	ctx := context.Background()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "cases.db")
+	if pg {
+		url = testenv.Postgres(t)
 		conn, err := pgx.Connect(ctx, url)
 		if err != nil {
 			t.Fatal(err)
@@ -46,16 +44,17 @@ func each(t *testing.T, f func(t *testing.T, s *Store)) {
 		if strings.Contains(url, "?") {
 			sep = "&"
 		}
-		s, err := Open(ctx, url+sep+"search_path="+schema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		if err := s.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		f(t, s)
-	})
+		url += sep + "search_path=" + schema
+	}
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 var day0 = record.MakeDate(2026, 3, 2)

@@ -44,7 +44,8 @@ func (c FeedConfig) Validate() error {
 }
 
 // Feed keeps a case store up to date from the topics: breaks, matches,
-// resolution outcomes and statement balances upserted by id, the offsets in the same transaction, so a restart
+// resolution outcomes, statement balances and the booked transactions of
+// both sides (for the balance view) upserted by id, the offsets in the same transaction, so a restart
 // resumes exactly and the store can be rebuilt by reading the topics from
 // the start into an empty store.
 type Feed struct {
@@ -56,7 +57,8 @@ type Feed struct {
 	bc     *avro.Codec[record.Break]
 	oc     *avro.Codec[record.Outcome]
 	sc     *avro.Codec[record.Statement]
-	topics struct{ matches, breaks, outcomes, stmts, dlq string }
+	tc     *avro.Codec[record.Transaction]
+	topics struct{ matches, breaks, outcomes, stmts, bank, ledger, dlq string }
 }
 
 // NewFeed prepares the feed of store (migrated by the caller).
@@ -68,6 +70,7 @@ func NewFeed(ctx context.Context, cfg FeedConfig, store *casestore.Store, log *s
 	f := &Feed{cfg: cfg, log: log.With("service", "console-feed"), store: store}
 	f.topics.matches, f.topics.breaks, f.topics.dlq = cfg.Kafka.Topic(kafka.TopicMatches), cfg.Kafka.Topic(kafka.TopicBreaks), cfg.Kafka.Topic(kafka.TopicDLQ)
 	f.topics.outcomes, f.topics.stmts = cfg.Kafka.Topic(kafka.TopicOutcomes), cfg.Kafka.Topic(kafka.TopicBankStatements)
+	f.topics.bank, f.topics.ledger = cfg.Kafka.Topic(kafka.TopicBankTransactions), cfg.Kafka.Topic(kafka.TopicLedgerTransactions)
 	reg, err := cfg.SchemaRegistry.Open()
 	if err != nil {
 		return nil, err
@@ -84,8 +87,11 @@ func NewFeed(ctx context.Context, cfg FeedConfig, store *casestore.Store, log *s
 	if f.sc, err = avro.NewStatementCodec(ctx, reg, f.topics.stmts+"-value"); err != nil {
 		return nil, err
 	}
+	if f.tc, err = avro.NewTransactionCodec(ctx, reg, f.topics.bank+"-value"); err != nil {
+		return nil, err
+	}
 	f.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group,
-		Topics:    []string{f.topics.matches, f.topics.breaks, f.topics.outcomes, f.topics.stmts},
+		Topics:    []string{f.topics.matches, f.topics.breaks, f.topics.outcomes, f.topics.stmts, f.topics.bank, f.topics.ledger},
 		BatchSize: cfg.BatchSize, BatchInterval: cfg.BatchInterval, ClientID: cfg.Kafka.WithDefaults().ClientID + "-feed"},
 		(*feedSink)(f), f.log)
 	if err != nil {
@@ -136,6 +142,11 @@ func (s *feedSink) Decode(ctx context.Context, recs []*kgo.Record, next []sink.O
 			var st *record.Statement
 			if st, err = s.sc.Decode(ctx, r.Value); err == nil {
 				b.Statements = append(b.Statements, st)
+			}
+		case s.topics.bank, s.topics.ledger:
+			var t *record.Transaction
+			if t, err = s.tc.Decode(ctx, r.Value); err == nil {
+				b.Records = append(b.Records, t)
 			}
 		default:
 			return nil, fmt.Errorf("record from unexpected topic %s", r.Topic)

@@ -1,0 +1,597 @@
+package casestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// The balance view (docs/design.md §9): per account, currency and day, the
+// statement's closing balance against the ledger balance, and the items
+// that explain the difference. The feed stores every booked transaction of
+// both sides (case_records) with the day totals (case_record_days) and the
+// members of every match (case_match_members); a record is *settled* on the
+// last booking date of the live final match (auto or confirmed, not undone)
+// that contains it, so the items of a day are the records booked up to it
+// that are not settled by it — an index range, not a scan of the history.
+//
+// Tables:
+//
+//	case_records        one row per booked bank or ledger transaction, with the day it is settled on
+//	case_record_days    account, currency, side, day -> total and count of the day's records
+//	case_match_members  record -> the matches that name it
+//
+// The identity a controller signs: for the records booked after the ledger
+// opening date up to the day,
+//
+//	unexplained = statement balance − ledger balance − Σ item effects
+//
+// where a bank item's effect is its amount, a ledger item's its amount
+// negated, and a match whose members are all booked by the day contributes
+// its difference (bank − ledger). Every record is an item or in such a
+// match, so the unexplained difference is what the records cannot explain:
+// a bank entry the system never received, or an opening balance that does
+// not agree with the bank's.
+
+// notSettled is the settled date of a record no live final match contains.
+const notSettled = "9999-12-31"
+
+// Item kinds of the balance view, in the order the view lists them.
+const (
+	ItemOpenBreak   = "open_break"      // a break waiting for a person
+	ItemProposed    = "proposed"        // in a proposed match waiting for a person
+	ItemPending     = "pending"         // within its matching window: no decision yet
+	ItemInTransit   = "matched_later"   // matched to a counterpart booked after the day
+	ItemClosed      = "closed_unmatched" // written off or accepted without a counterpart
+	ItemMatchDiff   = "match_difference" // a match whose sides differ (tolerance, manual with a difference)
+	maxBalanceItems = 100000
+)
+
+// ItemKinds are the kinds in display order.
+var ItemKinds = []string{ItemOpenBreak, ItemProposed, ItemPending, ItemInTransit, ItemClosed, ItemMatchDiff}
+
+// Opening is the ledger balance at the end of Date: records booked after
+// it count towards the view.
+type Opening struct {
+	Date    record.Date
+	Balance money.Decimal
+	Source  string // where it comes from: "setting", or the statement it was taken from
+}
+
+// BalanceItem is one reconciling item.
+type BalanceItem struct {
+	Kind           string
+	Side           string // bank or ledger ("" for a match difference)
+	RecordID       string
+	Amount         money.Decimal // the record's signed amount (a match difference: bank − ledger)
+	Effect         money.Decimal // what it explains: bank +amount, ledger −amount, difference as is
+	BookingDate    record.Date
+	Reference      string
+	Counterparty   string
+	SourceFile     string
+	SourcePosition int64
+	BreakID        string
+	BreakStatus    string
+	MatchID        string
+}
+
+// StatementBalance is a statement closing on the day.
+type StatementBalance struct {
+	StatementID, Format, SourceFile string
+	Balance                         money.Decimal
+}
+
+// SideTotal sums one side's records of the view.
+type SideTotal struct {
+	Before      money.Decimal // booked after the opening and before the day
+	BeforeCount int
+	Day         money.Decimal // booked on the day
+	DayCount    int
+}
+
+// Balance is the balance view of one account, currency and day.
+type Balance struct {
+	Account, Currency string
+	Date              record.Date
+	// Statements closing on the day (non-provisional, with a closing
+	// balance); more than one with different balances is a conflict.
+	Statements       []StatementBalance
+	StatementBalance *money.Decimal // nil: no statement closes on the day, or they disagree
+	Opening          Opening
+	HasOpening       bool // false: no setting and no statement with an opening balance
+	Bank, Ledger     SideTotal
+	LedgerBalance    money.Decimal // opening + the ledger records up to the day
+	Items            []BalanceItem
+	Totals           map[string]money.Decimal // effect per item kind
+	Counts           map[string]int
+	ItemsTotal       money.Decimal
+	// Unexplained is statement − ledger − items; nil when there is no
+	// single statement balance or no opening.
+	Unexplained *money.Decimal
+	Problem     string // why Unexplained is nil
+}
+
+// Reconciled says whether the day can be signed off: a statement, an
+// opening and nothing unexplained.
+func (b *Balance) Reconciled() bool { return b.Unexplained != nil && b.Unexplained.IsZero() }
+
+// memberKey names a record as matches name their members.
+type memberKey struct {
+	id, file string
+	pos      int64
+}
+
+// records stores a batch's booked transactions and their day totals (a
+// record read twice changes nothing).
+func (s *Store) records(ctx context.Context, tx *sql.Tx, txs []*record.Transaction, touched map[memberKey]bool) error {
+	type dayKey struct{ acct, cur, side, day string }
+	add := map[dayKey]*struct {
+		total money.Decimal
+		n     int
+	}{}
+	var order []dayKey
+	for _, t := range txs {
+		if t.Provisional {
+			continue // intraday: superseded by the booked entry
+		}
+		amt, err := e6(t.Amount)
+		if err != nil {
+			return fmt.Errorf("record %s: amount %s: %w", t.ID, t.Amount, err)
+		}
+		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_records (record_id, source_file, source_position, side, account, currency,
+			amount, amount_e6, booking_date, reference, counterparty, settled)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, source_file, source_position) DO NOTHING`),
+			t.ID, t.SourceFile, t.SourcePosition, string(t.Side), t.Account, t.Currency, t.Amount.String(), amt,
+			t.BookingDate.String(), t.Reference, t.Counterparty, notSettled)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", t.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
+		}
+		touched[memberKey{t.ID, t.SourceFile, t.SourcePosition}] = true
+		k := dayKey{t.Account, t.Currency, string(t.Side), t.BookingDate.String()}
+		if add[k] == nil {
+			add[k] = &struct {
+				total money.Decimal
+				n     int
+			}{}
+			order = append(order, k)
+		}
+		if add[k].total, err = add[k].total.Add(t.Amount); err != nil {
+			return fmt.Errorf("record %s: day total: %w", t.ID, err)
+		}
+		add[k].n++
+	}
+	for _, k := range order {
+		var total string
+		var n int
+		err := tx.QueryRowContext(ctx, s.q(`SELECT total, n FROM case_record_days WHERE account = ? AND currency = ? AND side = ? AND booking_date = ?`),
+			k.acct, k.cur, k.side, k.day).Scan(&total, &n)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("day total %s %s %s: %w", k.acct, k.cur, k.day, err)
+		}
+		sum := add[k].total
+		if total != "" {
+			have, err := money.Parse(total)
+			if err != nil {
+				return fmt.Errorf("day total %s %s %s: %w", k.acct, k.cur, k.day, err)
+			}
+			if sum, err = have.Add(sum); err != nil {
+				return fmt.Errorf("day total %s %s %s: %w", k.acct, k.cur, k.day, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_record_days (account, currency, side, booking_date, total, n) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (account, currency, side, booking_date) DO UPDATE SET total = excluded.total, n = excluded.n`),
+			k.acct, k.cur, k.side, k.day, sum.String(), n+add[k].n); err != nil {
+			return fmt.Errorf("day total %s %s %s: %w", k.acct, k.cur, k.day, err)
+		}
+	}
+	return nil
+}
+
+// matchSpan is the first and last booking date of a match's members and
+// whether its sides differ.
+func matchSpan(m *record.Match) (first, last record.Date, diffZero int) {
+	first, last = record.Date(1<<31-1), record.Date(-1<<31)
+	for _, its := range [][]record.Item{m.Bank, m.Ledger} {
+		for _, it := range its {
+			first, last = min(first, it.BookingDate), max(last, it.BookingDate)
+		}
+	}
+	if m.Difference.IsZero() {
+		diffZero = 1
+	}
+	return first, last, diffZero
+}
+
+// members stores the members of a batch's matches and marks them for
+// resettling.
+func (s *Store) members(ctx context.Context, tx *sql.Tx, ms []*record.Match, touched map[memberKey]bool) error {
+	for _, m := range ms {
+		first, last, diffZero := matchSpan(m)
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_matches SET first_date = ?, last_date = ?, diff_zero = ? WHERE match_id = ?`),
+			first.String(), last.String(), diffZero, m.MatchID); err != nil {
+			return fmt.Errorf("match %s: %w", m.MatchID, err)
+		}
+		for _, its := range [][]record.Item{m.Bank, m.Ledger} {
+			for _, it := range its {
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_match_members (record_id, source_file, source_position, match_id)
+					VALUES (?, ?, ?, ?) ON CONFLICT (record_id, source_file, source_position, match_id) DO NOTHING`),
+					it.ID, it.SourceFile, it.SourcePosition, m.MatchID); err != nil {
+					return fmt.Errorf("match %s: member %s: %w", m.MatchID, it.ID, err)
+				}
+				touched[memberKey{it.ID, it.SourceFile, it.SourcePosition}] = true
+			}
+		}
+	}
+	return nil
+}
+
+// touchMatch marks the members of a match whose status changed.
+func (s *Store) touchMatch(ctx context.Context, tx *sql.Tx, matchID string, touched map[memberKey]bool) error {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT record_id, source_file, source_position FROM case_match_members WHERE match_id = ?`), matchID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k memberKey
+		if err := rows.Scan(&k.id, &k.file, &k.pos); err != nil {
+			return err
+		}
+		touched[k] = true
+	}
+	return rows.Err()
+}
+
+// liveFinal is the condition on m (case_matches) and mo
+// (case_match_outcome) of a match that settles its members.
+const liveFinal = `COALESCE(mo.status, m.status) IN ('auto', 'confirmed')`
+
+// resettle recomputes the settled date of the touched records.
+func (s *Store) resettle(ctx context.Context, tx *sql.Tx, touched map[memberKey]bool) error {
+	keys := make([]memberKey, 0, len(touched))
+	for k := range touched {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].id < keys[j].id || keys[i].id == keys[j].id && keys[i].pos < keys[j].pos })
+	for _, k := range keys {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_records SET settled = COALESCE((SELECT MAX(m.last_date) FROM case_match_members mm
+			JOIN case_matches m ON m.match_id = mm.match_id LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
+			WHERE mm.record_id = ? AND mm.source_file = ? AND mm.source_position = ? AND `+liveFinal+`), ?)
+			WHERE record_id = ? AND source_file = ? AND source_position = ?`),
+			k.id, k.file, k.pos, notSettled, k.id, k.file, k.pos); err != nil {
+			return fmt.Errorf("settle record %s: %w", k.id, err)
+		}
+	}
+	return nil
+}
+
+// backfillMembers fills case_match_members and the match spans from the
+// matches stored before the balance view existed.
+func (s *Store) backfillMembers(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT match_id, difference, bank, ledger FROM case_matches`)
+	if err != nil {
+		return err
+	}
+	var ms []*record.Match
+	for rows.Next() {
+		var id, diff, bank, ledger string
+		if err := rows.Scan(&id, &diff, &bank, &ledger); err != nil {
+			rows.Close()
+			return err
+		}
+		m := &record.Match{MatchID: id}
+		m.Difference, _ = money.Parse(diff)
+		for _, side := range []struct {
+			raw string
+			to  *[]record.Item
+		}{{bank, &m.Bank}, {ledger, &m.Ledger}} {
+			var its []MatchItem
+			if err := json.Unmarshal([]byte(side.raw), &its); err != nil {
+				rows.Close()
+				return fmt.Errorf("match %s: %w", id, err)
+			}
+			for _, it := range its {
+				d, _ := record.ParseDate(it.BookingDate)
+				*side.to = append(*side.to, record.Item{ID: it.ID, BookingDate: d, SourceFile: it.SourceFile, SourcePosition: it.SourcePosition})
+			}
+		}
+		ms = append(ms, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return s.members(ctx, tx, ms, map[memberKey]bool{})
+}
+
+// FirstOpening is the opening balance of the account's first statement
+// (by opening date) as the ledger opening, for a store without a setting:
+// the books are taken to agree with the bank when reconciliation starts.
+func (s *Store) FirstOpening(ctx context.Context, account, currency string) (Opening, bool, error) {
+	var id, bal string
+	var od dateValue
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT statement_id, opening_date, opening_balance FROM case_statements
+		WHERE account = ? AND currency = ? AND provisional = 0 AND opening_date IS NOT NULL AND opening_balance IS NOT NULL
+		ORDER BY opening_date, statement_id LIMIT 1`), account, currency).Scan(&id, &od, &bal)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Opening{}, false, nil
+	}
+	if err != nil {
+		return Opening{}, false, fmt.Errorf("case store %s: opening: %w", s.source, err)
+	}
+	d, err := money.Parse(bal)
+	if err != nil {
+		return Opening{}, false, fmt.Errorf("statement %s: opening balance %q: %w", id, bal, err)
+	}
+	return Opening{Date: od.d - 1, Balance: d, Source: "opening balance of statement " + id}, true, nil
+}
+
+// Balance computes the balance view of one account, currency and day;
+// opening nil takes the first statement's opening balance (FirstOpening).
+func (s *Store) Balance(ctx context.Context, account, currency string, day record.Date, opening *Opening) (*Balance, error) {
+	b := &Balance{Account: account, Currency: currency, Date: day, Totals: map[string]money.Decimal{}, Counts: map[string]int{}}
+	if opening != nil {
+		b.Opening, b.HasOpening = *opening, true
+	} else {
+		var err error
+		if b.Opening, b.HasOpening, err = s.FirstOpening(ctx, account, currency); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.dayStatements(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := s.sideTotals(ctx, b); err != nil {
+		return nil, err
+	}
+	var err error
+	if b.LedgerBalance, err = b.Opening.Balance.Add(b.Ledger.Before); err == nil {
+		b.LedgerBalance, err = b.LedgerBalance.Add(b.Ledger.Day)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger balance: %w", err)
+	}
+	if err := s.openItems(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := s.matchDifferences(ctx, b); err != nil {
+		return nil, err
+	}
+	for _, it := range b.Items {
+		if b.Totals[it.Kind], err = b.Totals[it.Kind].Add(it.Effect); err != nil {
+			return nil, fmt.Errorf("items: %w", err)
+		}
+		b.Counts[it.Kind]++
+		if b.ItemsTotal, err = b.ItemsTotal.Add(it.Effect); err != nil {
+			return nil, fmt.Errorf("items: %w", err)
+		}
+	}
+	switch {
+	case !b.HasOpening:
+		b.Problem = "no ledger opening balance: set ledger-opening-balances, or ingest a statement with an opening balance"
+	case b.StatementBalance == nil && len(b.Statements) == 0:
+		b.Problem = "no statement closes on " + day.String()
+	case b.StatementBalance == nil:
+		b.Problem = fmt.Sprintf("%d statements close on %s with different balances", len(b.Statements), day)
+	default:
+		u, err := b.StatementBalance.Sub(b.LedgerBalance)
+		if err == nil {
+			u, err = u.Sub(b.ItemsTotal)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("unexplained difference: %w", err)
+		}
+		b.Unexplained = &u
+	}
+	return b, nil
+}
+
+func (s *Store) dayStatements(ctx context.Context, b *Balance) error {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT statement_id, format, source_file, closing_balance FROM case_statements
+		WHERE account = ? AND currency = ? AND closing_date = ? AND provisional = 0 AND closing_balance IS NOT NULL ORDER BY statement_id`),
+		b.Account, b.Currency, b.Date.String())
+	if err != nil {
+		return fmt.Errorf("case store %s: statements: %w", s.source, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st StatementBalance
+		var bal string
+		if err := rows.Scan(&st.StatementID, &st.Format, &st.SourceFile, &bal); err != nil {
+			return err
+		}
+		if st.Balance, err = money.Parse(bal); err != nil {
+			return fmt.Errorf("statement %s: closing balance %q: %w", st.StatementID, bal, err)
+		}
+		b.Statements = append(b.Statements, st)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(b.Statements) > 0 {
+		v := b.Statements[0].Balance
+		for _, st := range b.Statements[1:] {
+			if !st.Balance.Equal(v) {
+				return nil
+			}
+		}
+		b.StatementBalance = &v
+	}
+	return nil
+}
+
+func (s *Store) sideTotals(ctx context.Context, b *Balance) error {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT side, booking_date, total, n FROM case_record_days
+		WHERE account = ? AND currency = ? AND booking_date > ? AND booking_date <= ?`),
+		b.Account, b.Currency, b.Opening.Date.String(), b.Date.String())
+	if err != nil {
+		return fmt.Errorf("case store %s: day totals: %w", s.source, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var side, total string
+		var d dateValue
+		var n int
+		if err := rows.Scan(&side, &d, &total, &n); err != nil {
+			return err
+		}
+		v, err := money.Parse(total)
+		if err != nil {
+			return fmt.Errorf("day total %s: %w", total, err)
+		}
+		t := &b.Bank
+		if side == string(record.Ledger) {
+			t = &b.Ledger
+		}
+		if d.d == b.Date {
+			t.Day, err = t.Day.Add(v)
+			t.DayCount += n
+		} else {
+			t.Before, err = t.Before.Add(v)
+			t.BeforeCount += n
+		}
+		if err != nil {
+			return fmt.Errorf("day totals: %w", err)
+		}
+	}
+	return rows.Err()
+}
+
+// breakRank orders a record's breaks: the one the view names.
+var breakRank = map[string]int{StatusOpen: 0, StatusProposed: 1, StatusWrittenOff: 2, StatusAccepted: 2, StatusMatched: 3}
+
+// openItems lists the records booked up to the day that no match settled
+// by the day.
+func (s *Store) openItems(ctx context.Context, b *Balance) error {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.record_id, r.source_file, r.source_position, r.side, r.amount, r.booking_date,
+		r.reference, r.counterparty, r.settled, COALESCE(k.break_id, ''), COALESCE(k.status, ''),
+		(SELECT COALESCE(MAX(m.match_id), '') FROM case_match_members mm JOIN case_matches m ON m.match_id = mm.match_id
+			LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
+			WHERE mm.record_id = r.record_id AND mm.source_file = r.source_file AND mm.source_position = r.source_position
+			AND COALESCE(mo.status, m.status) IN ('proposed', 'auto', 'confirmed'))
+		FROM case_records r LEFT JOIN case_breaks k
+			ON k.record_id = r.record_id AND k.source_file = r.source_file AND k.source_position = r.source_position
+		WHERE r.account = ? AND r.currency = ? AND r.settled > ? AND r.booking_date > ? AND r.booking_date <= ?
+		ORDER BY r.booking_date, r.side, r.record_id, r.source_file, r.source_position`),
+		b.Account, b.Currency, b.Date.String(), b.Opening.Date.String(), b.Date.String())
+	if err != nil {
+		return fmt.Errorf("case store %s: balance items: %w", s.source, err)
+	}
+	defer rows.Close()
+	idx := map[memberKey]int{}
+	for rows.Next() {
+		var it BalanceItem
+		var amt, breakID, breakStatus, matchID string
+		var bd, settled dateValue
+		if err := rows.Scan(&it.RecordID, &it.SourceFile, &it.SourcePosition, &it.Side, &amt, &bd, &it.Reference, &it.Counterparty,
+			&settled, &breakID, &breakStatus, &matchID); err != nil {
+			return err
+		}
+		k := memberKey{it.RecordID, it.SourceFile, it.SourcePosition}
+		if i, ok := idx[k]; ok {
+			// A record with more than one break: the view names the one
+			// that most needs a person.
+			if breakRank[breakStatus] < breakRank[b.Items[i].BreakStatus] {
+				b.Items[i].BreakID, b.Items[i].BreakStatus = breakID, breakStatus
+				b.Items[i].Kind = itemKind(b.Items[i], settled.d)
+			}
+			continue
+		}
+		if it.Amount, err = money.Parse(amt); err != nil {
+			return fmt.Errorf("record %s: amount %q: %w", it.RecordID, amt, err)
+		}
+		it.Effect = it.Amount
+		if it.Side == string(record.Ledger) {
+			if it.Effect, err = it.Amount.Neg(); err != nil {
+				return err
+			}
+		}
+		it.BookingDate, it.BreakID, it.BreakStatus, it.MatchID = bd.d, breakID, breakStatus, matchID
+		it.Kind = itemKind(it, settled.d)
+		if len(b.Items) >= maxBalanceItems {
+			return fmt.Errorf("more than %d reconciling items on %s %s %s: the view does not list them all", maxBalanceItems, b.Account, b.Currency, b.Date)
+		}
+		idx[k] = len(b.Items)
+		b.Items = append(b.Items, it)
+	}
+	return rows.Err()
+}
+
+var farDate, _ = record.ParseDate(notSettled)
+
+// itemKind classifies an unsettled record.
+func itemKind(it BalanceItem, settled record.Date) string {
+	switch {
+	case settled != farDate:
+		return ItemInTransit
+	case it.BreakStatus == StatusOpen:
+		return ItemOpenBreak
+	case it.BreakStatus == StatusWrittenOff, it.BreakStatus == StatusAccepted:
+		return ItemClosed
+	case it.BreakStatus == StatusProposed, it.MatchID != "":
+		return ItemProposed
+	}
+	return ItemPending
+}
+
+// matchDifferences adds, for each live final match settled by the day
+// whose sides differ within the view (or that straddles the opening), the
+// difference of its members booked after the opening.
+func (s *Store) matchDifferences(ctx context.Context, b *Balance) error {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT m.match_id, m.rule, m.bank, m.ledger FROM case_matches m
+		LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
+		WHERE m.account = ? AND m.currency = ? AND m.last_date > ? AND m.last_date <= ? AND (m.diff_zero = 0 OR m.first_date <= ?)
+		AND `+liveFinal+` ORDER BY m.last_date, m.match_id`),
+		b.Account, b.Currency, b.Opening.Date.String(), b.Date.String(), b.Opening.Date.String())
+	if err != nil {
+		return fmt.Errorf("case store %s: match differences: %w", s.source, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, rule, bank, ledger string
+		if err := rows.Scan(&id, &rule, &bank, &ledger); err != nil {
+			return err
+		}
+		it := BalanceItem{Kind: ItemMatchDiff, MatchID: id, Reference: rule}
+		for i, raw := range []string{bank, ledger} {
+			var its []MatchItem
+			if err := json.Unmarshal([]byte(raw), &its); err != nil {
+				return fmt.Errorf("match %s: %w", id, err)
+			}
+			for _, m := range its {
+				d, _ := record.ParseDate(m.BookingDate)
+				if d <= b.Opening.Date {
+					continue
+				}
+				v, err := money.Parse(m.Amount)
+				if err != nil {
+					return fmt.Errorf("match %s: amount %q: %w", id, m.Amount, err)
+				}
+				if i == 0 {
+					it.Effect, err = it.Effect.Add(v)
+				} else {
+					it.Effect, err = it.Effect.Sub(v)
+				}
+				if err != nil {
+					return err
+				}
+				it.BookingDate = max(it.BookingDate, d)
+			}
+		}
+		if it.Effect.IsZero() {
+			continue
+		}
+		it.Amount = it.Effect
+		b.Items = append(b.Items, it)
+	}
+	return rows.Err()
+}
