@@ -44,10 +44,10 @@ const notSettled = "9999-12-31"
 
 // Item kinds of the balance view, in the order the view lists them.
 const (
-	ItemOpenBreak   = "open_break"      // a break waiting for a person
-	ItemProposed    = "proposed"        // in a proposed match waiting for a person
-	ItemPending     = "pending"         // within its matching window: no decision yet
-	ItemInTransit   = "matched_later"   // matched to a counterpart booked after the day
+	ItemOpenBreak   = "open_break"       // a break waiting for a person
+	ItemProposed    = "proposed"         // in a proposed match waiting for a person
+	ItemPending     = "pending"          // within its matching window: no decision yet
+	ItemInTransit   = "matched_later"    // matched to a counterpart booked after the day
 	ItemClosed      = "closed_unmatched" // written off or accepted without a counterpart
 	ItemMatchDiff   = "match_difference" // a match whose sides differ (tolerance, manual with a difference)
 	maxBalanceItems = 100000
@@ -261,7 +261,9 @@ func (s *Store) resettle(ctx context.Context, tx *sql.Tx, touched map[memberKey]
 	for k := range touched {
 		keys = append(keys, k)
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].id < keys[j].id || keys[i].id == keys[j].id && keys[i].pos < keys[j].pos })
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].id < keys[j].id || keys[i].id == keys[j].id && keys[i].pos < keys[j].pos
+	})
 	for _, k := range keys {
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_records SET settled = COALESCE((SELECT MAX(m.last_date) FROM case_match_members mm
 			JOIN case_matches m ON m.match_id = mm.match_id LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
