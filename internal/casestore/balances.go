@@ -597,3 +597,78 @@ func (s *Store) matchDifferences(ctx context.Context, b *Balance) error {
 	}
 	return rows.Err()
 }
+
+// AccountDay is an account, currency and day with a statement closing on it.
+type AccountDay struct {
+	Account, Currency string
+	Date              record.Date
+}
+
+// StatementDays returns the latest days (at most perAccount per account
+// and currency) on which a statement closes, by account then newest first.
+func (s *Store) StatementDays(ctx context.Context, perAccount int) ([]AccountDay, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT account, currency, closing_date FROM case_statements
+		WHERE provisional = 0 AND closing_date IS NOT NULL AND closing_balance IS NOT NULL ORDER BY account, currency, closing_date DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("case store %s: statement days: %w", s.source, err)
+	}
+	defer rows.Close()
+	var out []AccountDay
+	n := 0
+	for rows.Next() {
+		var ad AccountDay
+		var d dateValue
+		if err := rows.Scan(&ad.Account, &ad.Currency, &d); err != nil {
+			return nil, err
+		}
+		ad.Date = d.d
+		if len(out) > 0 && out[len(out)-1].Account == ad.Account && out[len(out)-1].Currency == ad.Currency {
+			n++
+		} else {
+			n = 1
+		}
+		if n <= perAccount {
+			out = append(out, ad)
+		}
+	}
+	return out, rows.Err()
+}
+
+// Posting is a stored record, for the drill-down from a balance's totals.
+type Posting struct {
+	RecordID, Side, Reference, Counterparty, SourceFile string
+	SourcePosition                                      int64
+	Amount                                              money.Decimal
+	BookingDate                                         record.Date
+	Settled                                             bool
+}
+
+// Postings returns one side's records of an account booked on day (at
+// most limit, and whether there are more).
+func (s *Store) Postings(ctx context.Context, account, currency, side string, day record.Date, limit int) ([]Posting, bool, error) {
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT record_id, side, reference, counterparty, source_file, source_position, amount, booking_date, settled
+		FROM case_records WHERE account = ? AND currency = ? AND side = ? AND booking_date = ? ORDER BY source_file, source_position LIMIT ?`),
+		account, currency, side, day.String(), limit+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("case store %s: postings: %w", s.source, err)
+	}
+	defer rows.Close()
+	var out []Posting
+	for rows.Next() {
+		var p Posting
+		var amt string
+		var bd, settled dateValue
+		if err := rows.Scan(&p.RecordID, &p.Side, &p.Reference, &p.Counterparty, &p.SourceFile, &p.SourcePosition, &amt, &bd, &settled); err != nil {
+			return nil, false, err
+		}
+		if p.Amount, err = money.Parse(amt); err != nil {
+			return nil, false, fmt.Errorf("record %s: amount %q: %w", p.RecordID, amt, err)
+		}
+		p.BookingDate, p.Settled = bd.d, settled.d != farDate
+		out = append(out, p)
+	}
+	if len(out) > limit {
+		return out[:limit], true, rows.Err()
+	}
+	return out, false, rows.Err()
+}

@@ -16,6 +16,7 @@
 //	case_match_outcome  match -> the status the latest applied resolution gave it
 //	case_statements     one row per bank statement's balances
 //	case_records, case_record_days, case_match_members   the balance view (balances.go)
+//	case_signoffs       period sign-offs (signoffs.go)
 //	case_offsets        consumer, topic, partition -> next offset
 //	case_migrations     applied schema versions
 //
@@ -346,6 +347,27 @@ var migrations = []string{
 	`ALTER TABLE case_matches ADD COLUMN diff_zero INTEGER NOT NULL DEFAULT 1`,
 	`CREATE INDEX case_matches_span ON case_matches (account, currency, last_date)`,
 	"-- go\nbackfill-members",
+	`CREATE TABLE case_signoffs (
+		signoff_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		date_from DATE NOT NULL,
+		date_to DATE NOT NULL,
+		status VARCHAR(24) NOT NULL,
+		requested_by VARCHAR(256) NOT NULL,
+		requested_at {{TS}} NOT NULL,
+		comment TEXT NOT NULL,
+		figures TEXT NOT NULL,
+		approved_by VARCHAR(256) NOT NULL,
+		approved_at {{TS}},
+		decision_comment TEXT NOT NULL,
+		reopened_by VARCHAR(256) NOT NULL,
+		reopened_at {{TS}},
+		reopen_reason TEXT NOT NULL,
+		version INTEGER NOT NULL,
+		sent_version INTEGER NOT NULL
+	)`,
+	`CREATE INDEX case_signoffs_days ON case_signoffs (account, currency, status, date_from)`,
 }
 
 func (s *Store) dialect(stmt string) string {

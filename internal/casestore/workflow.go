@@ -245,6 +245,12 @@ func actionState(a *Action) json.RawMessage {
 // in the case store by itself (a comment, an assignment), in one
 // transaction. A resolution for the matcher gets its id here too.
 func (s *Store) Act(ctx context.Context, a *Action, toMatcher bool) error {
+	return s.act(ctx, a, toMatcher, nil)
+}
+
+// act is Act with more to write in the same transaction (also, when not
+// nil, once the action has its id).
+func (s *Store) act(ctx context.Context, a *Action, toMatcher bool, also func(*sql.Tx) error) error {
 	a.RequestedAt = time.Now().UTC().Truncate(time.Millisecond)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// The id names the chain entry that creates the action.
@@ -259,6 +265,11 @@ func (s *Store) Act(ctx context.Context, a *Action, toMatcher bool) error {
 		}
 		if err := s.insertAction(ctx, tx, a); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
 		switch a.Kind {
 		case "comment":
@@ -308,7 +319,7 @@ func (s *Store) insertAction(ctx context.Context, tx *sql.Tx, a *Action) error {
 }
 
 // Decide records an approver's decision on a pending request (approve:
-// the request goes to the matcher; reject) or its requester's withdrawal,
+// the request goes to the matcher, or a sign-off locks its days; reject) or its requester's withdrawal,
 // with its audit entry. The request must still be pending (ErrConflict).
 func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment string) (*Action, error) {
 	var out *Action
@@ -324,6 +335,9 @@ func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment st
 		switch decision {
 		case "approve":
 			a.Status = ActionSent
+			if a.Kind == KindSignoff {
+				a.Status = ActionApplied // nothing for the matcher: the days are locked
+			}
 		case "reject":
 			a.Status = ActionRejected
 		case "withdraw":
@@ -339,6 +353,11 @@ func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment st
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_actions SET status = ?, decided_by = ?, decided_at = ?, decision_comment = ?
 			WHERE action_id = ? AND status = ?`), a.Status, user, a.DecidedAt, comment, actionID, ActionPending); err != nil {
 			return err
+		}
+		if a.Kind == KindSignoff {
+			if err := s.decideSignoff(ctx, tx, a, decision); err != nil {
+				return err
+			}
 		}
 		out = a
 		return nil

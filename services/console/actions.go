@@ -106,6 +106,11 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 			return nil, err
 		}
 	}
+	if toMatcher {
+		if err := s.checkLockedAction(ctx, a); err != nil {
+			return nil, err
+		}
+	}
 	if toMatcher && a.Status == "" {
 		a.Status = casestore.ActionSent
 	}
@@ -252,6 +257,15 @@ func (s *Service) decide(ctx context.Context, ss *casestore.Session, actionID, d
 		if a.User == ss.User {
 			return nil, refuse(http.StatusForbidden, "own_request", "you requested %s: a different approver must decide it", actionID)
 		}
+		if decision == "approve" && a.Status == casestore.ActionPending {
+			if a.Kind == casestore.KindSignoff {
+				if err := s.checkSignoffStill(ctx, a); err != nil {
+					return nil, err
+				}
+			} else if err := s.checkLockedAction(ctx, a); err != nil {
+				return nil, err // the day was signed off while the request waited
+			}
+		}
 	default:
 		return nil, refuse(http.StatusBadRequest, "bad_decision", "decision %q: want approve or reject", decision)
 	}
@@ -270,6 +284,35 @@ func (s *Service) decide(ctx context.Context, ss *casestore.Session, actionID, d
 		}
 	}
 	return d, nil
+}
+
+// checkLockedAction refuses a resolution that touches an item of a
+// signed-off day: the booking dates of the breaks it names and of the
+// members of the match it names.
+func (s *Service) checkLockedAction(ctx context.Context, a *casestore.Action) error {
+	var days []record.Date
+	for _, id := range a.BreakIDs {
+		b, err := s.store.GetBreak(ctx, id)
+		if err != nil {
+			return err
+		}
+		days = append(days, b.BookingDate)
+	}
+	if a.MatchID != "" {
+		m, err := s.store.GetMatch(ctx, a.MatchID)
+		if err != nil {
+			return err
+		}
+		for _, it := range append(append([]casestore.MatchItem{}, m.Bank...), m.Ledger...) {
+			if d, err := record.ParseDate(it.BookingDate); err == nil {
+				days = append(days, d)
+			}
+		}
+	}
+	if len(days) == 0 {
+		return nil
+	}
+	return s.checkLocked(ctx, a.Account, a.Currency, days)
 }
 
 func dedupe(ids []string) []string {

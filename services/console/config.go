@@ -73,6 +73,11 @@ type Config struct {
 	// total at most this much (absolute) needs no second person. None by
 	// default: every write-off waits for an approver.
 	WriteOffLimits []string
+	// LedgerOpenings are ledger balances to start the balance view from
+	// ("ACCOUNT|CUR=AMOUNT@DATE": the balance at the end of DATE); an
+	// account without one starts from its first statement's opening
+	// balance.
+	LedgerOpenings []string
 	// SLADays per reason ("duplicate=1"); SLADefault for the others.
 	SLADays    []string
 	SLADefault int
@@ -114,6 +119,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.Duration(&c.SessionTTL, "session-ttl", c.SessionTTL, "how long a sign-in lasts")
 	l.List(&c.ReasonCodes, "reason-codes", c.ReasonCodes, "reason codes for write-offs and acceptances")
 	l.List(&c.WriteOffLimits, "write-off-limits", c.WriteOffLimits, "CUR=amount pairs: write-offs totalling at most this need no approver (default: every write-off does)")
+	l.List(&c.LedgerOpenings, "ledger-opening-balances", c.LedgerOpenings, "ACCOUNT|CUR=AMOUNT@YYYY-MM-DD: the ledger balance at the end of that day, where the balance view starts (default: the account's first statement's opening balance)")
 	l.List(&c.SLADays, "sla-days", c.SLADays, "reason=days an open break may age before it breaches its SLA")
 	l.Int(&c.SLADefault, "sla-default-days", c.SLADefault, "SLA days of the reasons sla-days does not name")
 }
@@ -151,6 +157,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.writeOffLimits(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.ledgerOpenings(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SessionTTL < time.Minute {

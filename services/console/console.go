@@ -51,9 +51,11 @@ type Service struct {
 	url    string
 	sla    map[string]int
 	limits map[string]money.Decimal // write-off limits per currency
-	m      metrics
-	ready  atomic.Bool
-	sendMu sync.Mutex // one resolution produced at a time (send)
+	// openings are the configured ledger opening balances by account|currency.
+	openings map[string]casestore.Opening
+	m        metrics
+	ready    atomic.Bool
+	sendMu   sync.Mutex // one resolution produced at a time (send)
 	// The dashboard's figures, reused for a few seconds (summary).
 	sumMu  sync.Mutex
 	sum    *casestore.Summary
@@ -79,6 +81,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "console"), store: deps.Store}
 	s.sla, _ = cfg.slaDays()
 	s.limits, _ = cfg.writeOffLimits()
+	s.openings, _ = cfg.ledgerOpenings()
 	if err := s.registerMetrics(deps.Metrics); err != nil {
 		return nil, err
 	}
@@ -297,6 +300,11 @@ func (s *Service) routes() http.Handler {
 	handle("GET /proposals", s.page(false, s.proposalsPage))
 	handle("GET /approvals", s.page(false, s.approvalsPage))
 	handle("GET /audit", s.page(false, s.auditPage))
+	handle("GET /balances", s.page(false, s.balancesPage))
+	handle("GET /balances/day", s.page(false, s.balanceDayPage))
+	handle("GET /reports/reconciliation", s.page(false, s.reportPage))
+	handle("POST /signoff", s.page(true, s.signoffForm))
+	handle("POST /signoffs/{id}/reopen", s.page(true, s.reopenForm))
 	handle("POST /act", s.page(true, s.actForm))
 	handle("POST /decide/{id}", s.page(true, s.decideForm))
 	// API.
@@ -312,6 +320,10 @@ func (s *Service) routes() http.Handler {
 	handle("GET /api/v1/audit", s.api(false, s.apiAudit))
 	handle("GET /api/v1/export", s.api(false, s.apiExport))
 	handle("GET /api/v1/summary", s.api(false, s.apiSummary))
+	handle("GET /api/v1/balances", s.api(false, s.apiBalances))
+	handle("GET /api/v1/signoffs", s.api(false, s.apiSignoffs))
+	handle("POST /api/v1/signoffs", s.api(true, s.apiSignoff))
+	handle("POST /api/v1/signoffs/{id}/reopen", s.api(true, s.apiReopenSignoff))
 	return securityHeaders(mux)
 }
 

@@ -46,7 +46,19 @@ var funcs = template.FuncMap{
 		return template.URL(v.Encode())
 	},
 	"short": short,
-	"neg":   func(s string) bool { return strings.HasPrefix(s, "-") },
+	"dict": func(kv ...any) map[string]any {
+		m := map[string]any{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[fmt.Sprint(kv[i])] = kv[i+1]
+		}
+		return m
+	},
+	"money": money.Format,
+	"zero": func(s string) bool {
+		d, err := money.Parse(s)
+		return err == nil && d.IsZero()
+	},
+	"neg": func(s string) bool { return strings.HasPrefix(s, "-") },
 	"age": func(n int) string {
 		if n == 1 {
 			return "1 day"
@@ -294,6 +306,12 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *casesto
 	var cands []casestore.Candidate
 	_ = json.Unmarshal(d.Candidates, &cands)
 	pend, _ := s.store.PendingFor(r.Context(), []string{d.BreakID})
+	lock, _ := s.store.Locked(r.Context(), d.Account, d.Currency, d.BookingDate)
+	var lockJSON *signoffJSON
+	if lock != nil {
+		j := signoffOut(lock)
+		lockJSON = &j
+	}
 	var match *matchJSON
 	if d.MatchedBy != "" {
 		if m, err := s.store.GetMatch(r.Context(), d.MatchedBy); err == nil {
@@ -302,7 +320,7 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *casesto
 		}
 	}
 	s.render(w, r, http.StatusOK, "detail", view{S: ss, Title: "Break " + short(d.BreakID), Nav: "queue", Data: map[string]any{
-		"B": d, "Candidates": cands, "Pending": pend, "Match": match, "CanPrepare": has(ss, RolePreparer, RoleAdmin),
+		"B": d, "Candidates": cands, "Pending": pend, "Match": match, "Lock": lockJSON, "CanPrepare": has(ss, RolePreparer, RoleAdmin),
 		"CanReopen": has(ss, RoleAdmin), "Open": d.Status == casestore.StatusOpen,
 		"Closed": d.Status == casestore.StatusWrittenOff || d.Status == casestore.StatusAccepted,
 	}})
@@ -434,8 +452,31 @@ func (s *Service) approvalsPage(w http.ResponseWriter, r *http.Request, ss *case
 		s.pageFail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "approvals", view{S: ss, Title: "Approvals", Nav: "approvals", Data: map[string]any{
-		"Items": each(as, actionOut), "CanApprove": has(ss, RoleApprover), "User": ss.User}})
+	// What waits for the signed-in user first: requests a different
+	// approver must decide (theirs to decide when they are one), then
+	// their own.
+	var mine, others []*casestore.Action
+	for _, a := range as {
+		if a.User == ss.User {
+			mine = append(mine, a)
+		} else {
+			others = append(others, a)
+		}
+	}
+	sos := map[string]signoffJSON{}
+	for _, a := range as {
+		if a.Kind == casestore.KindSignoff {
+			if so, err := s.store.Signoff(r.Context(), a.ActionID); err == nil {
+				sos[a.ActionID] = signoffOut(so)
+			}
+		}
+	}
+	title := "Approvals"
+	if has(ss, RoleApprover) {
+		title = fmt.Sprintf("Approvals: %d waiting for you", len(others))
+	}
+	s.render(w, r, http.StatusOK, "approvals", view{S: ss, Title: title, Nav: "approvals", Data: map[string]any{
+		"ForYou": each(others, actionOut), "Mine": each(mine, actionOut), "Signoffs": sos, "CanApprove": has(ss, RoleApprover), "User": ss.User}})
 }
 
 func (s *Service) auditPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {

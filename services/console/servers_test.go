@@ -65,14 +65,15 @@ func TestConsoleRealServers(t *testing.T) {
 		return func() { cancel(); <-done }
 	}
 	stopL := startLoader()
-	scenario(t, h, func() {
+	restart := func() {
 		h.stopC()
 		h.stopM()
 		stopL()
 		h.startMatcher()
 		stopL = startLoader()
 		h.startConsole()
-	})
+	}
+	scenario(t, h, restart)
 	defer func() { stopL() }()
 
 	// The warehouse: every resolution once, applied; the break statuses as in the case store.
@@ -115,4 +116,8 @@ func TestConsoleRealServers(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT status FROM recon_match_status WHERE match_id IN (SELECT match_id FROM recon_resolutions WHERE action = 'confirm')`).Scan(&confirmed); err != nil || confirmed != "confirmed" {
 		t.Errorf("confirmed proposal in the warehouse: %q %v", confirmed, err)
 	}
+
+	// The controls on the same servers: maker-checker across a restart,
+	// the balance view, sign-off, lock and reopen.
+	signoffScenario(t, h, restart)
 }

@@ -1,0 +1,665 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/openrecon/recon/internal/casestore"
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+)
+
+// ledgerOpenings parses ACCOUNT|CUR=AMOUNT@DATE settings: the ledger
+// balance at the end of DATE.
+func (c Config) ledgerOpenings() (map[string]casestore.Opening, error) {
+	out := map[string]casestore.Opening{}
+	for _, kv := range c.LedgerOpenings {
+		i := strings.LastIndex(kv, "=")
+		bad := fmt.Errorf("ledger-opening-balances %q: want ACCOUNT|CUR=AMOUNT@YYYY-MM-DD, e.g. DE89370400440532013000|EUR=1500.00@2026-10-31", kv)
+		if i <= 0 {
+			return nil, bad
+		}
+		key, val := kv[:i], kv[i+1:]
+		acct, cur, ok := strings.Cut(key, "|")
+		amt, day, ok2 := strings.Cut(val, "@")
+		if !ok || !ok2 || acct == "" || len(cur) != 3 {
+			return nil, bad
+		}
+		d, err := money.Parse(amt)
+		if err != nil {
+			return nil, bad
+		}
+		date, err := record.ParseDate(day)
+		if err != nil {
+			return nil, bad
+		}
+		out[record.MatchKey(acct, strings.ToUpper(cur))] = casestore.Opening{Date: date, Balance: d, Source: "setting ledger-opening-balances"}
+	}
+	return out, nil
+}
+
+// balance is the balance view with the configured ledger opening.
+func (s *Service) balance(ctx context.Context, account, currency string, day record.Date) (*casestore.Balance, error) {
+	var open *casestore.Opening
+	if o, ok := s.openings[record.MatchKey(account, currency)]; ok {
+		open = &o
+	}
+	return s.store.Balance(ctx, account, currency, day, open)
+}
+
+// balanceItemJSON is a reconciling item in the API.
+type balanceItemJSON struct {
+	Kind           string      `json:"kind"`
+	Side           string      `json:"side,omitempty"`
+	RecordID       string      `json:"record_id,omitempty"`
+	Amount         string      `json:"amount"`
+	Effect         string      `json:"effect"`
+	BookingDate    record.Date `json:"booking_date"`
+	Reference      string      `json:"reference,omitempty"`
+	Counterparty   string      `json:"counterparty,omitempty"`
+	SourceFile     string      `json:"source_file,omitempty"`
+	SourcePosition int64       `json:"source_position,omitempty"`
+	BreakID        string      `json:"break_id,omitempty"`
+	BreakStatus    string      `json:"break_status,omitempty"`
+	MatchID        string      `json:"match_id,omitempty"`
+}
+
+type kindTotalJSON struct {
+	Kind  string `json:"kind"`
+	Label string `json:"label"`
+	Count int    `json:"count"`
+	Total string `json:"total"`
+}
+
+// balanceJSON is the answer of GET /api/v1/balances for one day.
+type balanceJSON struct {
+	Account          string                       `json:"account"`
+	Currency         string                       `json:"currency"`
+	Date             record.Date                  `json:"date"`
+	StatementBalance *string                      `json:"statement_balance"`
+	Statements       []casestore.StatementBalance `json:"statements"`
+	LedgerOpening    string                       `json:"ledger_opening_balance"`
+	LedgerOpeningAt  record.Date                  `json:"ledger_opening_date"`
+	OpeningSource    string                       `json:"ledger_opening_source"`
+	LedgerBefore     string                       `json:"ledger_postings_before"`
+	LedgerBeforeN    int                          `json:"ledger_postings_before_count"`
+	LedgerDay        string                       `json:"ledger_postings_on_day"`
+	LedgerDayN       int                          `json:"ledger_postings_on_day_count"`
+	LedgerBalance    string                       `json:"ledger_balance"`
+	BankDay          string                       `json:"bank_entries_on_day"`
+	BankDayN         int                          `json:"bank_entries_on_day_count"`
+	Kinds            []kindTotalJSON              `json:"reconciling_totals"`
+	ItemsTotal       string                       `json:"reconciling_items_total"`
+	Items            []balanceItemJSON            `json:"reconciling_items"`
+	Unexplained      *string                      `json:"unexplained_difference"`
+	Reconciled       bool                         `json:"reconciled"`
+	Problem          string                       `json:"problem,omitempty"`
+	Lock             *signoffJSON                 `json:"locked_by,omitempty"`
+}
+
+// kindLabels say what each kind of reconciling item is.
+var kindLabels = map[string]string{
+	casestore.ItemOpenBreak: "Open breaks",
+	casestore.ItemProposed:  "Proposed matches waiting for a person",
+	casestore.ItemPending:   "Pending within their matching window",
+	casestore.ItemInTransit: "Matched to a counterpart booked after the day",
+	casestore.ItemClosed:    "Written off or accepted without a counterpart",
+	casestore.ItemMatchDiff: "Differences of matches (tolerance, manual with a difference)",
+}
+
+func balanceOut(b *casestore.Balance, lock *casestore.Signoff) balanceJSON {
+	f := func(d money.Decimal) string { return money.Format(d, b.Currency) }
+	out := balanceJSON{Account: b.Account, Currency: b.Currency, Date: b.Date, Statements: append([]casestore.StatementBalance{}, b.Statements...),
+		LedgerOpening: f(b.Opening.Balance), LedgerOpeningAt: b.Opening.Date, OpeningSource: b.Opening.Source,
+		LedgerBefore: f(b.Ledger.Before), LedgerBeforeN: b.Ledger.BeforeCount, LedgerDay: f(b.Ledger.Day), LedgerDayN: b.Ledger.DayCount,
+		LedgerBalance: f(b.LedgerBalance), BankDay: f(b.Bank.Day), BankDayN: b.Bank.DayCount, ItemsTotal: f(b.ItemsTotal),
+		Items: []balanceItemJSON{}, Reconciled: b.Reconciled(), Problem: b.Problem}
+	if b.StatementBalance != nil {
+		v := f(*b.StatementBalance)
+		out.StatementBalance = &v
+	}
+	if b.Unexplained != nil {
+		v := f(*b.Unexplained)
+		out.Unexplained = &v
+	}
+	for _, k := range casestore.ItemKinds {
+		out.Kinds = append(out.Kinds, kindTotalJSON{Kind: k, Label: kindLabels[k], Count: b.Counts[k], Total: f(b.Totals[k])})
+	}
+	for _, it := range b.Items {
+		out.Items = append(out.Items, balanceItemJSON{Kind: it.Kind, Side: it.Side, RecordID: it.RecordID, Amount: f(it.Amount), Effect: f(it.Effect),
+			BookingDate: it.BookingDate, Reference: it.Reference, Counterparty: it.Counterparty, SourceFile: it.SourceFile,
+			SourcePosition: it.SourcePosition, BreakID: it.BreakID, BreakStatus: it.BreakStatus, MatchID: it.MatchID})
+	}
+	if lock != nil {
+		so := signoffOut(lock)
+		out.Lock = &so
+	}
+	return out
+}
+
+// signoffJSON is a sign-off in the API.
+type signoffJSON struct {
+	SignoffID       string          `json:"signoff_id"`
+	Account         string          `json:"account"`
+	Currency        string          `json:"currency"`
+	DateFrom        record.Date     `json:"date_from"`
+	DateTo          record.Date     `json:"date_to"`
+	Status          string          `json:"status"`
+	RequestedBy     string          `json:"requested_by"`
+	RequestedAt     time.Time       `json:"requested_at"`
+	Comment         string          `json:"comment"`
+	ApprovedBy      string          `json:"approved_by,omitempty"`
+	ApprovedAt      *time.Time      `json:"approved_at,omitempty"`
+	DecisionComment string          `json:"decision_comment,omitempty"`
+	ReopenedBy      string          `json:"reopened_by,omitempty"`
+	ReopenedAt      *time.Time      `json:"reopened_at,omitempty"`
+	ReopenReason    string          `json:"reopen_reason,omitempty"`
+	Figures         json.RawMessage `json:"figures"`
+}
+
+func signoffOut(o *casestore.Signoff) signoffJSON {
+	t := func(v time.Time) *time.Time {
+		if v.IsZero() {
+			return nil
+		}
+		return &v
+	}
+	return signoffJSON{SignoffID: o.SignoffID, Account: o.Account, Currency: o.Currency, DateFrom: o.From, DateTo: o.To, Status: o.Status,
+		RequestedBy: o.RequestedBy, RequestedAt: o.RequestedAt, Comment: o.Comment, ApprovedBy: o.ApprovedBy, ApprovedAt: t(o.ApprovedAt),
+		DecisionComment: o.DecisionComment, ReopenedBy: o.ReopenedBy, ReopenedAt: t(o.ReopenedAt), ReopenReason: o.ReopenReason, Figures: o.Figures}
+}
+
+// dayOf reads a date parameter ("" : today).
+func (s *Service) dayOf(v string) (record.Date, error) {
+	if v == "" {
+		return s.today(), nil
+	}
+	d, err := record.ParseDate(v)
+	if err != nil {
+		return 0, badFilter("date %q: want YYYY-MM-DD", v)
+	}
+	return d, nil
+}
+
+// dayBalance reads account, currency and date from q and computes the view.
+func (s *Service) dayBalance(ctx context.Context, q url.Values) (*casestore.Balance, *casestore.Signoff, error) {
+	acct, cur := q.Get("account"), strings.ToUpper(q.Get("currency"))
+	if acct == "" || cur == "" {
+		return nil, nil, badFilter("account and currency are needed")
+	}
+	day, err := s.dayOf(q.Get("date"))
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := s.balance(ctx, acct, cur, day)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := s.store.Locked(ctx, acct, cur, day)
+	return b, lock, err
+}
+
+// apiBalances answers one account-day's balance view, or, without an
+// account, the latest statement days of every account with their figures
+// (no items).
+func (s *Service) apiBalances(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	q := r.URL.Query()
+	if q.Get("account") == "" {
+		rows, err := s.overview(r.Context(), 31)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"items": rows})
+		return
+	}
+	b, lock, err := s.dayBalance(r.Context(), q)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, balanceOut(b, lock))
+}
+
+// overview is the latest statement days of every account, without items.
+func (s *Service) overview(ctx context.Context, perAccount int) ([]balanceJSON, error) {
+	days, err := s.store.StatementDays(ctx, perAccount)
+	if err != nil {
+		return nil, err
+	}
+	out := []balanceJSON{}
+	for _, d := range days {
+		b, err := s.balance(ctx, d.Account, d.Currency, d.Date)
+		if err != nil {
+			return nil, err
+		}
+		lock, err := s.store.Locked(ctx, d.Account, d.Currency, d.Date)
+		if err != nil {
+			return nil, err
+		}
+		j := balanceOut(b, lock)
+		j.Items = nil
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// SignoffRequest is the body of POST /api/v1/signoffs.
+type SignoffRequest struct {
+	Account  string `json:"account"`
+	Currency string `json:"currency"`
+	Date     string `json:"date"`      // the day certified (the last of a range)
+	DateFrom string `json:"date_from"` // the first day of a range ("" : Date)
+	Comment  string `json:"comment"`
+}
+
+// maxSignoffDays bounds a range sign-off.
+const maxSignoffDays = 92
+
+// requestSignoff checks and records a preparer's sign-off: every day of
+// the range with a statement must have nothing unexplained, and the last
+// day must have a statement.
+func (s *Service) requestSignoff(ctx context.Context, ss *casestore.Session, req SignoffRequest) (*casestore.Signoff, error) {
+	if !has(ss, RolePreparer, RoleAdmin) {
+		return nil, refuse(http.StatusForbidden, "forbidden", "a sign-off needs the preparer role; you have %s", strings.Join(ss.Roles, ", "))
+	}
+	req.Currency = strings.ToUpper(req.Currency)
+	if req.Account == "" || req.Currency == "" || req.Date == "" {
+		return nil, refuse(http.StatusBadRequest, "bad_signoff", "a sign-off names account, currency and date")
+	}
+	to, err := record.ParseDate(req.Date)
+	if err != nil {
+		return nil, refuse(http.StatusBadRequest, "bad_signoff", "date %q: want YYYY-MM-DD", req.Date)
+	}
+	from := to
+	if req.DateFrom != "" {
+		if from, err = record.ParseDate(req.DateFrom); err != nil {
+			return nil, refuse(http.StatusBadRequest, "bad_signoff", "date_from %q: want YYYY-MM-DD", req.DateFrom)
+		}
+	}
+	if from > to || to-from >= maxSignoffDays {
+		return nil, refuse(http.StatusBadRequest, "bad_signoff", "date_from %s to date %s: want a range of 1 to %d days", from, to, maxSignoffDays)
+	}
+	if to > s.today() {
+		return nil, refuse(http.StatusBadRequest, "bad_signoff", "%s is in the future", to)
+	}
+	if req.Comment = strings.TrimSpace(req.Comment); req.Comment == "" {
+		return nil, refuse(http.StatusBadRequest, "no_comment", "a sign-off needs a comment: what was checked")
+	}
+	var last *casestore.Balance
+	for d := from; d <= to; d++ {
+		b, err := s.balance(ctx, req.Account, req.Currency, d)
+		if err != nil {
+			return nil, err
+		}
+		if d == to {
+			last = b
+		}
+		if b.Unexplained == nil {
+			if d == to || len(b.Statements) > 0 || !b.HasOpening {
+				return nil, refuse(http.StatusConflict, "no_figure", "%s %s %s cannot be signed off: %s", req.Account, req.Currency, d, b.Problem)
+			}
+			continue // no statement that day (a weekend): nothing to certify
+		}
+		if !b.Unexplained.IsZero() {
+			return nil, refuse(http.StatusConflict, "unexplained_difference",
+				"%s %s %s has an unexplained difference of %s (statement %s − ledger %s − reconciling items %s): a day is signed off only at zero",
+				req.Account, req.Currency, d, money.Format(*b.Unexplained, req.Currency), money.Format(*b.StatementBalance, req.Currency),
+				money.Format(b.LedgerBalance, req.Currency), money.Format(b.ItemsTotal, req.Currency))
+		}
+	}
+	figures, _ := json.Marshal(figuresOf(last))
+	a := &casestore.Action{User: ss.User, Account: req.Account, Currency: req.Currency, Comment: req.Comment}
+	so, err := s.store.RequestSignoff(ctx, a, from, to, figures)
+	if errors.Is(err, casestore.ErrConflict) {
+		return nil, refuse(http.StatusConflict, "already_signed_off", "%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.m.actions.WithLabelValues(casestore.KindSignoff, a.Status).Inc()
+	s.log.Info("sign-off requested", "signoff_id", so.SignoffID, "account", so.Account, "currency", so.Currency, "from", from, "to", to, "user", ss.User)
+	return so, nil
+}
+
+// figures is what a sign-off certifies.
+type figures struct {
+	Date             record.Date       `json:"date"`
+	StatementBalance string            `json:"statement_balance"`
+	LedgerBalance    string            `json:"ledger_balance"`
+	ItemsTotal       string            `json:"reconciling_items_total"`
+	Unexplained      string            `json:"unexplained_difference"`
+	Kinds            map[string]string `json:"reconciling_totals"`
+	Items            int               `json:"reconciling_items"`
+}
+
+func figuresOf(b *casestore.Balance) figures {
+	f := func(d money.Decimal) string { return money.Format(d, b.Currency) }
+	out := figures{Date: b.Date, StatementBalance: f(*b.StatementBalance), LedgerBalance: f(b.LedgerBalance), ItemsTotal: f(b.ItemsTotal),
+		Unexplained: f(*b.Unexplained), Kinds: map[string]string{}, Items: len(b.Items)}
+	for _, k := range casestore.ItemKinds {
+		out.Kinds[k] = f(b.Totals[k])
+	}
+	return out
+}
+
+// checkSignoffStill re-checks a sign-off request before it is approved:
+// the figures may have changed since it was requested.
+func (s *Service) checkSignoffStill(ctx context.Context, a *casestore.Action) error {
+	so, err := s.store.Signoff(ctx, a.ActionID)
+	if err != nil {
+		return err
+	}
+	for d := so.From; d <= so.To; d++ {
+		b, err := s.balance(ctx, so.Account, so.Currency, d)
+		if err != nil {
+			return err
+		}
+		if b.Unexplained != nil && !b.Unexplained.IsZero() {
+			return refuse(http.StatusConflict, "figures_changed", "since the request, %s %s %s has an unexplained difference of %s: reject it and sign off again",
+				so.Account, so.Currency, d, money.Format(*b.Unexplained, so.Currency))
+		}
+	}
+	return nil
+}
+
+// checkLocked refuses an action on items of a signed-off day.
+func (s *Service) checkLocked(ctx context.Context, account, currency string, days []record.Date) error {
+	slices.Sort(days)
+	so, err := s.store.Locked(ctx, account, currency, slices.Compact(days)...)
+	if err != nil || so == nil {
+		return err
+	}
+	return refuse(http.StatusConflict, "locked", "%s %s %s..%s is signed off (%s, prepared by %s, approved by %s): an admin must reopen it first",
+		so.Account, so.Currency, so.From, so.To, so.SignoffID, so.RequestedBy, so.ApprovedBy)
+}
+
+func (s *Service) apiSignoff(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	var req SignoffRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
+		return
+	}
+	so, err := s.requestSignoff(r.Context(), ss, req)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"action_id": so.SignoffID, "signoff_id": so.SignoffID, "status": so.Status})
+}
+
+func (s *Service) apiSignoffs(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	q := r.URL.Query()
+	so, err := s.store.Signoffs(r.Context(), q.Get("account"), strings.ToUpper(q.Get("currency")), 500)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": each(so, signoffOut)})
+}
+
+// reopenSignoff unlocks a signed-off period (an admin, with a reason).
+func (s *Service) reopenSignoff(ctx context.Context, ss *casestore.Session, id, reason string) (*casestore.Signoff, error) {
+	if !has(ss, RoleAdmin) {
+		return nil, refuse(http.StatusForbidden, "forbidden", "reopening a signed-off day needs the admin role; you have %s", strings.Join(ss.Roles, ", "))
+	}
+	if reason = strings.TrimSpace(reason); reason == "" {
+		return nil, refuse(http.StatusBadRequest, "no_reason", "reopening a signed-off day needs a reason")
+	}
+	so, err := s.store.ReopenSignoff(ctx, id, ss.User, reason)
+	if errors.Is(err, casestore.ErrConflict) {
+		return nil, refuse(http.StatusConflict, "not_signed_off", "%v", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("sign-off reopened", "signoff_id", id, "user", ss.User)
+	return so, nil
+}
+
+func (s *Service) apiReopenSignoff(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
+		return
+	}
+	so, err := s.reopenSignoff(r.Context(), ss, r.PathValue("id"), body.Reason)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, signoffOut(so))
+}
+
+// Pages.
+
+func (s *Service) balancesPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	rows, err := s.overview(r.Context(), 10)
+	if err != nil {
+		s.pageFail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "balances", view{S: ss, Title: "Balances", Nav: "balances", Data: map[string]any{"Rows": rows}})
+}
+
+// dayView is the balance page and report of one account-day.
+type dayView struct {
+	B         balanceJSON
+	Groups    []itemGroup
+	Trail     []signoffJSON
+	Postings  []casestore.Posting
+	MorePosts bool
+	Show      string
+	// Diff is statement − ledger; LedgerPostings the ledger records after
+	// the opening (both "—" without a statement).
+	Diff, LedgerPostings string
+	Prev                 record.Date
+	Next                 record.Date
+	CanSign              bool
+	CanReopen            bool
+	Pending              bool
+	Generated            time.Time
+}
+
+type itemGroup struct {
+	kindTotalJSON
+	Items []balanceItemJSON
+}
+
+func (s *Service) dayView(r *http.Request, ss *casestore.Session) (*dayView, error) {
+	q := r.URL.Query()
+	b, lock, err := s.dayBalance(r.Context(), q)
+	if err != nil {
+		return nil, err
+	}
+	v := &dayView{B: balanceOut(b, lock), Prev: b.Date - 1, Next: b.Date + 1, Show: q.Get("show"), Generated: time.Now().UTC(), Diff: "—"}
+	if b.StatementBalance != nil {
+		if d, err := b.StatementBalance.Sub(b.LedgerBalance); err == nil {
+			v.Diff = money.Format(d, b.Currency)
+		}
+	}
+	if p, err := b.Ledger.Before.Add(b.Ledger.Day); err == nil {
+		v.LedgerPostings = money.Format(p, b.Currency)
+	}
+	for _, k := range v.B.Kinds {
+		g := itemGroup{kindTotalJSON: k}
+		for _, it := range v.B.Items {
+			if it.Kind == k.Kind {
+				g.Items = append(g.Items, it)
+			}
+		}
+		v.Groups = append(v.Groups, g)
+	}
+	trail, err := s.store.SignoffsCovering(r.Context(), b.Account, b.Currency, b.Date)
+	if err != nil {
+		return nil, err
+	}
+	v.Trail = each(trail, signoffOut)
+	for _, t := range trail {
+		v.Pending = v.Pending || t.Status == casestore.SignoffPending
+	}
+	if v.Show == "ledger" || v.Show == "bank" {
+		if v.Postings, v.MorePosts, err = s.store.Postings(r.Context(), b.Account, b.Currency, v.Show, b.Date, 1000); err != nil {
+			return nil, err
+		}
+	}
+	v.CanSign = ss != nil && has(ss, RolePreparer, RoleAdmin) && lock == nil && !v.Pending && b.Reconciled()
+	v.CanReopen = ss != nil && has(ss, RoleAdmin)
+	return v, nil
+}
+
+func (s *Service) balanceDayPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	v, err := s.dayView(r, ss)
+	if err != nil {
+		s.pageFail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "balance", view{S: ss, Title: fmt.Sprintf("Balance %s %s %s", v.B.Account, v.B.Currency, v.B.Date),
+		Nav: "balances", Data: v})
+}
+
+// signoffForm is the balance page's sign-off request.
+func (s *Service) signoffForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	req := SignoffRequest{Account: r.PostFormValue("account"), Currency: r.PostFormValue("currency"), Date: r.PostFormValue("date"),
+		DateFrom: r.PostFormValue("date_from"), Comment: r.PostFormValue("comment")}
+	back := "/balances/day?" + url.Values{"account": {req.Account}, "currency": {req.Currency}, "date": {req.Date}}.Encode()
+	so, err := s.requestSignoff(r.Context(), ss, req)
+	if err != nil {
+		http.Redirect(w, r, back+"&err="+url.QueryEscape(err.Error()), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, back+"&msg="+url.QueryEscape(fmt.Sprintf("Sign-off %s requested: it takes effect when a different approver approves it", so.SignoffID)), http.StatusSeeOther)
+}
+
+// reopenForm is the balance page's reopen (admins).
+func (s *Service) reopenForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	id := r.PathValue("id")
+	so, err := s.reopenSignoff(r.Context(), ss, id, r.PostFormValue("reason"))
+	back := safeNext(r.PostFormValue("return_to"))
+	if err != nil {
+		http.Redirect(w, r, back+"&err="+url.QueryEscape(err.Error()), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, back+"&msg="+url.QueryEscape(fmt.Sprintf("Sign-off %s reopened: %s..%s must be signed off again", so.SignoffID, so.From, so.To)), http.StatusSeeOther)
+}
+
+// reportPage is the reconciliation statement of one account-day: a
+// printable page, or (format=xlsx) a workbook.
+func (s *Service) reportPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	v, err := s.dayView(r, ss)
+	if err != nil {
+		s.pageFail(w, r, err)
+		return
+	}
+	if r.URL.Query().Get("format") != "xlsx" {
+		s.render(w, r, http.StatusOK, "report", view{S: ss, Title: fmt.Sprintf("Reconciliation statement %s %s %s", v.B.Account, v.B.Currency, v.B.Date),
+			Nav: "balances", Data: v})
+		return
+	}
+	x, err := reportXLSX(v)
+	if err != nil {
+		s.pageFail(w, r, err)
+		return
+	}
+	defer x.Close()
+	name := fmt.Sprintf("reconciliation-%s-%s-%s.xlsx", safeName(v.B.Account), v.B.Currency, v.B.Date)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	if err := x.Write(w); err != nil {
+		s.log.Error("report stopped", "err", err)
+	}
+}
+
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// reportXLSX writes the statement as a workbook: amounts as exact decimal
+// text with the currency's digits (never a binary float), one sheet of
+// figures and trail, one of items.
+func reportXLSX(v *dayView) (*excelize.File, error) {
+	x := excelize.NewFile()
+	sheet := "Reconciliation"
+	if err := x.SetSheetName("Sheet1", sheet); err != nil {
+		return nil, err
+	}
+	b := v.B
+	opt := func(p *string) string {
+		if p == nil {
+			return "—"
+		}
+		return *p
+	}
+	rows := [][]string{
+		{"Reconciliation statement"},
+		{"Account", b.Account}, {"Currency", b.Currency}, {"Day", b.Date.String()},
+		{"Generated", v.Generated.Format(time.RFC3339)},
+		{},
+		{"Statement closing balance", opt(b.StatementBalance)},
+		{"Ledger opening balance (" + b.LedgerOpeningAt.String() + ", " + b.OpeningSource + ")", b.LedgerOpening},
+		{fmt.Sprintf("Ledger postings before the day (%d)", b.LedgerBeforeN), b.LedgerBefore},
+		{fmt.Sprintf("Ledger postings on the day (%d)", b.LedgerDayN), b.LedgerDay},
+		{"Ledger balance", b.LedgerBalance},
+		{},
+	}
+	for _, k := range b.Kinds {
+		rows = append(rows, []string{fmt.Sprintf("%s (%d)", k.Label, k.Count), k.Total})
+	}
+	rows = append(rows, []string{"Reconciling items", b.ItemsTotal}, []string{"Unexplained difference", opt(b.Unexplained)})
+	if b.Problem != "" {
+		rows = append(rows, []string{"Note", b.Problem})
+	}
+	rows = append(rows, []string{}, []string{"Sign-off trail"}, []string{"Sign-off", "Days", "Status", "Prepared by", "Approved by", "Reopened by", "Comment"})
+	for _, t := range v.Trail {
+		rows = append(rows, []string{t.SignoffID, t.DateFrom.String() + ".." + t.DateTo.String(), t.Status, t.RequestedBy, t.ApprovedBy, t.ReopenedBy,
+			strings.TrimSpace(t.Comment + " " + t.ReopenReason)})
+	}
+	for i, row := range rows {
+		for j, val := range row {
+			cell, _ := excelize.CoordinatesToCellName(j+1, i+1)
+			if err := x.SetCellStr(sheet, cell, val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	_ = x.SetColWidth(sheet, "A", "A", 58)
+	_ = x.SetColWidth(sheet, "B", "G", 20)
+	items := "Items"
+	if _, err := x.NewSheet(items); err != nil {
+		return nil, err
+	}
+	head := []string{"Kind", "Side", "Record", "Booking date", "Amount", "Effect", "Reference", "Counterparty", "Break", "Match", "Source file", "Position"}
+	for j, h := range head {
+		cell, _ := excelize.CoordinatesToCellName(j+1, 1)
+		_ = x.SetCellStr(items, cell, h)
+	}
+	for i, it := range b.Items {
+		vals := []string{it.Kind, it.Side, it.RecordID, it.BookingDate.String(), it.Amount, it.Effect, it.Reference, it.Counterparty,
+			it.BreakID, it.MatchID, it.SourceFile, fmt.Sprint(it.SourcePosition)}
+		for j, val := range vals {
+			cell, _ := excelize.CoordinatesToCellName(j+1, i+2)
+			if err := x.SetCellStr(items, cell, val); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return x, nil
+}

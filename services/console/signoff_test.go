@@ -1,0 +1,218 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/casestore"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/testenv"
+)
+
+// statement produces a bank statement of account acct in EUR for day d.
+func (h *harness) statement(acct string, d int, opening, closing int64, entries int) {
+	h.t.Helper()
+	c, err := avro.NewStatementCodec(context.Background(), avro.Embedded{}, "s")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	od, cd := day(d), day(d)
+	ob, cb := money.New(opening, 2), money.New(closing, 2)
+	st := &record.Statement{ID: "st-" + acct + "-" + day(d).String(), Account: acct, Currency: "EUR", OpeningDate: &od, OpeningBalance: &ob,
+		ClosingDate: &cd, ClosingBalance: &cb, Entries: entries, Format: "camt.053", SourceFile: "s3://inbox/bank/" + acct + ".xml"}
+	v, err := c.Encode(nil, st)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.prod.ProduceSync(context.Background(), &kgo.Record{Topic: h.kc.Topic(kafka.TopicBankStatements), Key: []byte(st.Key()), Value: v}).FirstErr(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// signoffScenario walks the controls of docs/design.md §9 on account S:
+// the balance view of a day, a write-off request that changes nothing
+// until a different approver approves it (exactly once, across restart),
+// a sign-off refused with the unexplained figure, a sign-off approved that
+// locks the day (actions on its items answer 409), an admin's reopen that
+// is audited and unlocks it.
+func signoffScenario(t *testing.T, h *harness, restart func()) {
+	ctx := context.Background()
+	// Day 0: a pair the rules match, a bank fee without a ledger posting, a
+	// refund and a credit that do not match each other. Day 1: the
+	// statement has an entry the system never received (10.00).
+	h.produce(
+		txn("s-b1", record.Bank, "S", "INV-500", 50000, 0, "Northwind", "Invoice 500"),
+		txn("s-l1", record.Ledger, "S", "INV-500", 50000, 0, "Northwind", "Invoice 500"),
+		txn("s-b2", record.Bank, "S", "", -350, 0, "", "Account fee"),
+		txn("s-b3", record.Bank, "S", "RF-1", 2000, 0, "Contoso", "Refund 1"),
+		txn("s-l3", record.Ledger, "S", "CR-9", 3500, 0, "Fabrikam", "Credit 9"),
+	)
+	h.statement("S", 0, 1000_00, 1000_00+50000-350+2000, 3)
+	h.statement("S", 1, 1516_50, 1516_50-1000, 1)
+	st := h.console.Store()
+	waitFor(t, "the breaks of account S and the match", func() bool {
+		n, _ := st.CountBreaks(ctx, casestore.Filter{Status: "all", Account: "S", Currency: "EUR"})
+		b, _ := st.Balance(ctx, "S", "EUR", day(0), nil)
+		return n == 3 && b != nil && b.Counts[casestore.ItemOpenBreak] == 3
+	})
+	id := func(rec string) string {
+		b := h.breakOf(rec)
+		if b == nil {
+			t.Fatalf("no break of %s", rec)
+		}
+		return b.BreakID
+	}
+	preparer, preparer2, approver, admin := h.signIn("preparer"), h.signIn("preparer2"), h.signIn("approver"), h.signIn("admin")
+
+	// The balance view of day 0: statement 1,516.50, ledger 1,000.00 +
+	// 500.00 + 35.00, items −3.50 + 20.00 − 35.00: nothing unexplained.
+	q := "/api/v1/balances?account=S&currency=EUR&date=" + day(0).String()
+	code, b := preparer.get(q)
+	if code != 200 || str(b["statement_balance"]) != "1516.50" || str(b["ledger_balance"]) != "1535.00" ||
+		str(b["reconciling_items_total"]) != "-18.50" || str(b["unexplained_difference"]) != "0.00" || b["reconciled"] != true {
+		t.Fatalf("balance of day 0: %d %v", code, b)
+	}
+	if items := b["reconciling_items"].([]any); len(items) != 3 {
+		t.Errorf("day 0 has %d reconciling items, want the 3 breaks: %v", len(items), items)
+	}
+
+	// A write-off waits for a different approver and changes nothing until then.
+	out := preparer.act(200, ActionRequest{Action: "write_off", BreakIDs: []string{id("s-b2")}, ReasonCode: "bank_fee", Comment: "account fee"})
+	if out["status"] != "pending_approval" {
+		t.Fatalf("write-off: %v", out)
+	}
+	wo := str(out["action_id"])
+	for _, c := range []*client{preparer, preparer2} {
+		if code, out := c.do("POST", "/api/v1/approvals/"+wo, map[string]string{"decision": "approve"}, true); code != http.StatusForbidden {
+			t.Errorf("approval of the write-off by a preparer: %d %v, want 403", code, out)
+		}
+	}
+	if s := h.status("s-b2"); s != casestore.StatusOpen {
+		t.Errorf("a write-off waiting for approval changed the break to %s", s)
+	}
+	if restart != nil {
+		restart()
+		preparer, approver, admin = h.signIn("preparer"), h.signIn("approver"), h.signIn("admin")
+		st = h.console.Store()
+	}
+	if code, out := approver.do("POST", "/api/v1/approvals/"+wo, map[string]string{"decision": "approve", "comment": "ok"}, true); code != 200 {
+		t.Fatalf("approval by the approver: %d %v", code, out)
+	}
+	if code, out := approver.do("POST", "/api/v1/approvals/"+wo, map[string]string{"decision": "approve"}, true); code != http.StatusConflict {
+		t.Errorf("a second approval: %d %v, want 409", code, out)
+	}
+	waitFor(t, "the write-off applied", func() bool { return h.status("s-b2") == casestore.StatusWrittenOff })
+	if a, _ := st.Action(ctx, wo); a.Status != casestore.ActionApplied {
+		t.Errorf("write-off action is %s (%s)", a.Status, a.OutcomeDetail)
+	}
+
+	// Day 1 has 10.00 unexplained: its sign-off is refused with the figure.
+	code, out = preparer.do("POST", "/api/v1/signoffs", map[string]string{"account": "S", "currency": "EUR", "date": day(1).String(), "comment": "checked"}, true)
+	if code != http.StatusConflict || out["code"] != "unexplained_difference" || !strings.Contains(str(out["error"]), "-10.00") {
+		t.Errorf("sign-off of a day with 10.00 unexplained: %d %v", code, out)
+	}
+
+	// Day 0 is signed off by the preparer and approved by the approver.
+	code, out = preparer.do("POST", "/api/v1/signoffs", map[string]string{"account": "S", "currency": "EUR", "date": day(0).String(), "comment": "statement agreed"}, true)
+	if code != 200 || out["status"] != "pending_approval" {
+		t.Fatalf("sign-off request: %d %v", code, out)
+	}
+	so := str(out["signoff_id"])
+	if code, out := preparer.do("POST", "/api/v1/approvals/"+so, map[string]string{"decision": "approve"}, true); code != http.StatusForbidden {
+		t.Errorf("the preparer approving their own sign-off: %d %v, want 403", code, out)
+	}
+	if code, _ := preparer.get(q); code != 200 {
+		t.Fatal(code)
+	}
+	// Not locked while it waits.
+	if _, b := preparer.get(q); b["locked_by"] != nil {
+		t.Errorf("a sign-off waiting for approval locked the day: %v", b["locked_by"])
+	}
+	if code, out := approver.do("POST", "/api/v1/approvals/"+so, map[string]string{"decision": "approve", "comment": "agreed"}, true); code != 200 || out["status"] != casestore.ActionApplied {
+		t.Fatalf("approval of the sign-off: %d %v", code, out)
+	}
+	_, b = preparer.get(q)
+	if lock, _ := b["locked_by"].(map[string]any); lock == nil || lock["status"] != casestore.SignoffSigned || lock["approved_by"] != "approver" {
+		t.Fatalf("after approval the day is not locked: %v", b["locked_by"])
+	}
+	// Actions on the locked day's items answer 409.
+	out = preparer.act(http.StatusConflict, ActionRequest{Action: "manual_match", BreakIDs: []string{id("s-b3"), id("s-l3")}, ReasonCode: "other", Comment: "refund against credit"})
+	if out["code"] != "locked" {
+		t.Errorf("manual match on a locked day: %v", out)
+	}
+	preparer.act(http.StatusConflict, ActionRequest{Action: "accept", BreakIDs: []string{id("s-b3")}, ReasonCode: "other"})
+	admin.act(http.StatusConflict, ActionRequest{Action: "reopen", BreakIDs: []string{id("s-b2")}})
+	code, out = preparer.do("POST", "/api/v1/signoffs", map[string]string{"account": "S", "currency": "EUR", "date": day(0).String(), "comment": "again"}, true)
+	if code != http.StatusConflict {
+		t.Errorf("a second sign-off of a signed-off day: %d %v", code, out)
+	}
+	// Only an admin reopens, with a reason.
+	if code, out := preparer.do("POST", "/api/v1/signoffs/"+so+"/reopen", map[string]string{"reason": "x"}, true); code != http.StatusForbidden {
+		t.Errorf("reopen by a preparer: %d %v", code, out)
+	}
+	if code, out := admin.do("POST", "/api/v1/signoffs/"+so+"/reopen", map[string]string{"reason": ""}, true); code != http.StatusBadRequest {
+		t.Errorf("reopen without a reason: %d %v", code, out)
+	}
+	if code, out := admin.do("POST", "/api/v1/signoffs/"+so+"/reopen", map[string]string{"reason": "late bank correction"}, true); code != 200 || out["status"] != casestore.SignoffReopened {
+		t.Fatalf("reopen: %d %v", code, out)
+	}
+	if _, b := preparer.get(q); b["locked_by"] != nil {
+		t.Errorf("after reopen the day is still locked: %v", b["locked_by"])
+	}
+	out = preparer.act(200, ActionRequest{Action: "manual_match", BreakIDs: []string{id("s-b3"), id("s-l3")}, ReasonCode: "other", Comment: "refund against credit"})
+	if out["status"] != "pending_approval" {
+		t.Errorf("manual match with a difference after reopen: %v", out)
+	}
+	preparer.act(200, ActionRequest{Action: "withdraw", ActionID: str(out["action_id"])})
+	// The chain has the request, approval and reopen of the sign-off.
+	entries, _, err := st.AuditLog(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := map[string]bool{}
+	for _, e := range entries {
+		if e.ActionID == so {
+			events[e.Event] = true
+		}
+	}
+	if !events["signoff"] || !events["approve"] || !events["reopen_signoff"] {
+		t.Errorf("audit entries of the sign-off: %v", events)
+	}
+	if v, err := st.VerifyAudit(ctx); err != nil || !v.Valid {
+		t.Errorf("audit chain: %+v %v", v, err)
+	}
+	// Pages: the balance view, the report and its workbook.
+	for _, p := range []string{"/balances", "/balances/day?account=S&currency=EUR&date=" + day(0).String(),
+		"/reports/reconciliation?account=S&currency=EUR&date=" + day(0).String()} {
+		resp, err := admin.hc.Get(admin.base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+func TestSignoff(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, TopicPrefix: "t5."}
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"))
+	signoffScenario(t, h, func() {
+		h.stopC()
+		h.stopM()
+		h.startMatcher()
+		h.startConsole()
+	})
+}
