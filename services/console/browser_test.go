@@ -15,6 +15,7 @@ import (
 
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
 )
 
@@ -69,54 +70,10 @@ func TestBrowser(t *testing.T) {
 		ps, _ := st.Proposals(context.Background(), 10)
 		return n == 6 && len(ps) == 2
 	})
-	ctx, stop := browser(t)
-	defer stop()
-	dir := screenshotDir(t)
-	base := h.console.URL()
-	C := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	fail := func(what string, err error) {
-		t.Helper()
-		loc, _ := chromedp.Run(ctx, chromedp.Location())
-		body, _ := chromedp.Run(ctx, chromedp.Text(C("body")))
-		t.Fatalf("%s: %v (at %s: %.600s)", what, err, loc, body)
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			fail(what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(C(sel)))
-		if err != nil {
-			fail("text of "+sel, err)
-		}
-		return s
-	}
-	// loads runs an action that navigates (a submit, a click) and waits for
-	// the new page's load event, so the next step never reads the old page.
-	loads := func(what string, a chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
-			fail(what, err)
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			fail("screenshot "+name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+".png"), buf, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := newWalk(t, h.console.URL())
+	base, C, do, text, loads, shot := w.base, w.C, w.do, w.text, w.loads, w.shot
 	// Sign in through the provider's form.
-	do("sign in", chromedp.Navigate(base+"/"), chromedp.WaitVisible(C(`input[name=username]`)),
-		chromedp.SendKeys(C(`input[name=username]`), "preparer"), chromedp.SendKeys(C(`input[name=password]`), demoPassword))
-	loads("sign in", chromedp.Submit(C(`input[name=password]`)))
-	do("dashboard", chromedp.WaitVisible(C(`section.cards`)))
+	w.signIn("preparer")
 	if tx := text("main"); !strings.Contains(tx, "open breaks") || !strings.Contains(text("header"), "Pat Preparer") {
 		t.Errorf("dashboard: %.300s", tx)
 	}
@@ -182,5 +139,163 @@ func TestBrowser(t *testing.T) {
 	if len(ps) != 1 {
 		t.Errorf("%d proposals left after confirming one of two", len(ps))
 	}
-	t.Logf("screenshots in %s", dir)
+	t.Logf("screenshots in %s", w.dir)
+}
+
+// walk is one browser session through the console's pages.
+type walk struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	dir  string
+}
+
+// newWalk starts a browser (stopped at the end of the test).
+func newWalk(t *testing.T, base string) *walk {
+	ctx, stop := browser(t)
+	t.Cleanup(stop)
+	return &walk{t: t, ctx: ctx, base: base, dir: screenshotDir(t)}
+}
+
+// C selects by CSS.
+func (w *walk) C(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+func (w *walk) fail(what string, err error) {
+	w.t.Helper()
+	loc, _ := chromedp.Run(w.ctx, chromedp.Location())
+	body, _ := chromedp.Run(w.ctx, chromedp.Text(w.C("body")))
+	w.t.Fatalf("%s: %v (at %s: %.600s)", what, err, loc, body)
+}
+
+func (w *walk) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	w.t.Helper()
+	if err := chromedp.Do(w.ctx, steps...); err != nil {
+		w.fail(what, err)
+	}
+}
+
+func (w *walk) text(sel string) string {
+	w.t.Helper()
+	s, err := chromedp.Run(w.ctx, chromedp.Text(w.C(sel)))
+	if err != nil {
+		w.fail("text of "+sel, err)
+	}
+	return s
+}
+
+// loads runs an action that navigates (a submit, a click) and waits for
+// the new page's load event, so the next step never reads the old page.
+func (w *walk) loads(what string, a chromedp.Action[chromedp.Void]) {
+	w.t.Helper()
+	if _, err := chromedp.Run(w.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
+		w.fail(what, err)
+	}
+}
+
+func (w *walk) shot(name string) {
+	w.t.Helper()
+	buf, err := chromedp.Run(w.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		w.fail("screenshot "+name, err)
+	}
+	if err := os.WriteFile(filepath.Join(w.dir, name+".png"), buf, 0o644); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// signIn signs user in through the provider's login form.
+func (w *walk) signIn(user string) {
+	w.t.Helper()
+	w.do("sign in "+user, chromedp.Navigate(w.base+"/"), chromedp.WaitVisible(w.C(`input[name=username]`)),
+		chromedp.SendKeys(w.C(`input[name=username]`), user), chromedp.SendKeys(w.C(`input[name=password]`), demoPassword))
+	w.loads("sign in "+user, chromedp.Submit(w.C(`input[name=password]`)))
+	w.do("dashboard of "+user, chromedp.WaitVisible(w.C(`section.cards`)))
+}
+
+// TestBrowserSignoff walks the controls in headless Chromium: a preparer
+// requests a write-off, a second user (the approver, in a browser of their
+// own) approves it, the balance view shows nothing unexplained, the
+// preparer signs the day off, the approver approves, and the day shows
+// locked (an action on its items is refused). Screenshots are kept.
+func TestBrowserSignoff(t *testing.T) {
+	testenv.Chromium(t)
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, TopicPrefix: "b2."}
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"))
+	h.produce(
+		txn("s-b1", record.Bank, "S", "INV-500", 50000, 0, "Northwind", "Invoice 500"),
+		txn("s-l1", record.Ledger, "S", "INV-500", 50000, 0, "Northwind", "Invoice 500"),
+		txn("s-b2", record.Bank, "S", "", -350, 0, "", "Account fee"),
+		txn("s-b3", record.Bank, "S", "RF-1", 2000, 0, "Contoso", "Refund 1"),
+	)
+	h.statement("S", 0, 1000_00, 1000_00+50000-350+2000, 3)
+	st := h.console.Store()
+	waitFor(t, "the breaks of account S", func() bool {
+		n, _ := st.CountBreaks(context.Background(), casestore.Filter{Status: "all", Account: "S"})
+		return n == 2
+	})
+	prep, appr := newWalk(t, h.console.URL()), newWalk(t, h.console.URL())
+	C := prep.C
+	dayQ := "account=S&currency=EUR&date=" + day(0).String()
+
+	// The preparer requests a write-off of the fee.
+	prep.signIn("preparer")
+	fee := h.breakOf("s-b2").BreakID
+	prep.do("fee detail", chromedp.Navigate(prep.base+"/breaks/"+fee), chromedp.WaitVisible(C(`dl.kv`)),
+		chromedp.SetValue(C(`select[name=reason_code]`), "bank_fee"), chromedp.SendKeys(C(`textarea[name=comment]`), "account fee"))
+	prep.loads("request write-off", chromedp.Click(C(`button[value=write_off]`)))
+	prep.do("requested", chromedp.WaitVisible(C(`.flash.ok`)))
+	if tx := prep.text(".flash.ok"); !strings.Contains(tx, "requested") {
+		t.Errorf("after the write-off request: %q", tx)
+	}
+	// The approver approves it in their own browser.
+	appr.signIn("approver")
+	appr.do("approvals", chromedp.Navigate(appr.base+"/approvals"), chromedp.WaitVisible(C(`button[value=approve]`)))
+	if tx := appr.text("main"); !strings.Contains(tx, "Waiting for you") || !strings.Contains(tx, "Write off") {
+		t.Errorf("approvals page of the approver: %.400s", tx)
+	}
+	appr.shot("approvals")
+	appr.loads("approve the write-off", chromedp.Click(C(`button[value=approve]`)))
+	appr.do("approved", chromedp.WaitVisible(C(`.flash.ok`)))
+	waitFor(t, "the write-off applied", func() bool { return h.status("s-b2") == casestore.StatusWrittenOff })
+
+	// The balance view: nothing unexplained; the preparer signs the day off.
+	prep.do("balance", chromedp.Navigate(prep.base+"/balances/day?"+dayQ), chromedp.WaitVisible(C(`td.unexplained`)))
+	if u := prep.text("td.unexplained"); u != "0.00" {
+		t.Errorf("unexplained difference on the page: %q, want 0.00", u)
+	}
+	if tx := prep.text("main"); !strings.Contains(tx, "1516.50") || !strings.Contains(tx, "Written off or accepted") {
+		t.Errorf("balance view: %.600s", tx)
+	}
+	prep.shot("balance")
+	prep.do("sign-off comment", chromedp.SendKeys(C(`form[action="/signoff"] input[name=comment]`), "statement agreed, fee written off"))
+	prep.loads("request sign-off", chromedp.Submit(C(`form[action="/signoff"] input[name=comment]`)))
+	prep.do("sign-off requested", chromedp.WaitVisible(C(`.flash.ok`)))
+	// The approver approves the sign-off.
+	appr.do("approvals 2", chromedp.Navigate(appr.base+"/approvals"), chromedp.WaitVisible(C(`button[value=approve]`)))
+	if tx := appr.text("main"); !strings.Contains(tx, "Sign-off of") {
+		t.Errorf("approvals page has no sign-off: %.400s", tx)
+	}
+	appr.loads("approve the sign-off", chromedp.Click(C(`button[value=approve]`)))
+	appr.do("sign-off approved", chromedp.WaitVisible(C(`.flash.ok`)))
+	// The day is locked.
+	prep.do("locked balance", chromedp.Navigate(prep.base+"/balances/day?"+dayQ), chromedp.WaitVisible(C(`.flash.lock`)))
+	if tx := prep.text(".flash.lock"); !strings.Contains(tx, "approved by approver") {
+		t.Errorf("lock banner: %q", tx)
+	}
+	prep.shot("balance-locked")
+	refund := h.breakOf("s-b3").BreakID
+	prep.do("locked detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`.flash.lock`)),
+		chromedp.SetValue(C(`select[name=reason_code]`), "other"))
+	prep.loads("accept on a locked day", chromedp.Click(C(`button[value=accept]`)))
+	prep.do("refused", chromedp.WaitVisible(C(`.flash.bad`)))
+	if tx := prep.text(".flash.bad"); !strings.Contains(tx, "signed off") {
+		t.Errorf("an action on a locked day: %q", tx)
+	}
+	if s := h.status("s-b3"); s != casestore.StatusOpen {
+		t.Errorf("the refund on the locked day became %s", s)
+	}
+	prep.do("report", chromedp.Navigate(prep.base+"/reports/reconciliation?"+dayQ), chromedp.WaitVisible(C(`.report`)))
+	prep.shot("reconciliation-statement")
+	t.Logf("screenshots in %s", prep.dir)
 }

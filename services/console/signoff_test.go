@@ -10,6 +10,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/xuri/excelize/v2"
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/casestore"
@@ -190,6 +191,26 @@ func signoffScenario(t *testing.T, h *harness, restart func()) {
 	}
 	if v, err := st.VerifyAudit(ctx); err != nil || !v.Valid {
 		t.Errorf("audit chain: %+v %v", v, err)
+	}
+	// The reconciliation statement as a workbook: the figures as exact text.
+	resp, err := admin.hc.Get(admin.base + "/reports/reconciliation?account=S&currency=EUR&format=xlsx&date=" + day(0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := excelize.OpenReader(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("report workbook: %v", err)
+	}
+	cells := map[string]string{}
+	rows, _ := x.GetRows("Reconciliation")
+	for _, r := range rows {
+		if len(r) >= 2 {
+			cells[r[0]] = r[1]
+		}
+	}
+	if cells["Statement closing balance"] != "1516.50" || cells["Ledger balance"] != "1535.00" || cells["Unexplained difference"] != "0.00" {
+		t.Errorf("report workbook figures: %v", cells)
 	}
 	// Pages: the balance view, the report and its workbook.
 	for _, p := range []string{"/balances", "/balances/day?account=S&currency=EUR&date=" + day(0).String(),
