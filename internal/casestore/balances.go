@@ -129,12 +129,13 @@ type memberKey struct {
 
 // records stores a batch's booked transactions and their day totals (a
 // record read twice changes nothing).
-func (s *Store) records(ctx context.Context, tx *sql.Tx, txs []*record.Transaction, touched map[memberKey]bool) error {
+func (s *Store) records(ctx context.Context, tx *batchTx, txs []*record.Transaction, touched map[memberKey]bool) error {
 	type dayKey struct{ acct, cur, side, day string }
-	add := map[dayKey]*struct {
+	type dayAdd struct {
 		total money.Decimal
 		n     int
-	}{}
+	}
+	add := map[dayKey]*dayAdd{}
 	var order []dayKey
 	for _, t := range txs {
 		if t.Provisional {
@@ -158,10 +159,7 @@ func (s *Store) records(ctx context.Context, tx *sql.Tx, txs []*record.Transacti
 		touched[memberKey{t.ID, t.SourceFile, t.SourcePosition}] = true
 		k := dayKey{t.Account, t.Currency, string(t.Side), t.BookingDate.String()}
 		if add[k] == nil {
-			add[k] = &struct {
-				total money.Decimal
-				n     int
-			}{}
+			add[k] = &dayAdd{}
 			order = append(order, k)
 		}
 		if add[k].total, err = add[k].total.Add(t.Amount); err != nil {
@@ -213,7 +211,7 @@ func matchSpan(m *record.Match) (first, last record.Date, diffZero int) {
 
 // members stores the members of a batch's matches and marks them for
 // resettling.
-func (s *Store) members(ctx context.Context, tx *sql.Tx, ms []*record.Match, touched map[memberKey]bool) error {
+func (s *Store) members(ctx context.Context, tx *batchTx, ms []*record.Match, touched map[memberKey]bool) error {
 	for _, m := range ms {
 		first, last, diffZero := matchSpan(m)
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_matches SET first_date = ?, last_date = ?, diff_zero = ? WHERE match_id = ?`),
@@ -235,7 +233,7 @@ func (s *Store) members(ctx context.Context, tx *sql.Tx, ms []*record.Match, tou
 }
 
 // touchMatch marks the members of a match whose status changed.
-func (s *Store) touchMatch(ctx context.Context, tx *sql.Tx, matchID string, touched map[memberKey]bool) error {
+func (s *Store) touchMatch(ctx context.Context, tx *batchTx, matchID string, touched map[memberKey]bool) error {
 	rows, err := tx.QueryContext(ctx, s.q(`SELECT record_id, source_file, source_position FROM case_match_members WHERE match_id = ?`), matchID)
 	if err != nil {
 		return err
@@ -256,7 +254,7 @@ func (s *Store) touchMatch(ctx context.Context, tx *sql.Tx, matchID string, touc
 const liveFinal = `COALESCE(mo.status, m.status) IN ('auto', 'confirmed')`
 
 // resettle recomputes the settled date of the touched records.
-func (s *Store) resettle(ctx context.Context, tx *sql.Tx, touched map[memberKey]bool) error {
+func (s *Store) resettle(ctx context.Context, tx *batchTx, touched map[memberKey]bool) error {
 	keys := make([]memberKey, 0, len(touched))
 	for k := range touched {
 		keys = append(keys, k)
@@ -312,7 +310,9 @@ func (s *Store) backfillMembers(ctx context.Context, tx *sql.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return s.members(ctx, tx, ms, map[memberKey]bool{})
+	bt := newBatchTx(tx)
+	defer bt.close()
+	return s.members(ctx, bt, ms, map[memberKey]bool{})
 }
 
 // FirstOpening is the opening balance of the account's first statement

@@ -28,8 +28,6 @@ func tx(side record.Side, id, acct string, cents int64, d record.Date) *record.T
 		Reference: "REF-" + id, SourceFile: string(side) + ".txt", SourcePosition: int64(len(id))*1000 + int64(d)}
 }
 
-func itemOf(t *record.Transaction) record.Item { return record.ItemOf(t) }
-
 // genBook draws a book: per account and day, bank entries whose ledger
 // counterpart is booked the same day, a day later (matched later), with a
 // fee deducted (a match difference), never (an open break, a written-off
@@ -59,10 +57,10 @@ func genBook(seed uint64, missingBank bool) *book {
 				mk := func(lt *record.Transaction, status record.MatchStatus, rule string) *record.Match {
 					diff, _ := bt.Amount.Sub(lt.Amount)
 					return &record.Match{MatchID: record.MatchID(bt.ID, lt.ID), Rule: rule, Status: status, Account: acct, Currency: "EUR",
-						Bank: []record.Item{itemOf(bt)}, Ledger: []record.Item{itemOf(lt)}, Difference: diff, DecidedAt: day.Time()}
+						Bank: []record.Item{record.ItemOf(bt)}, Ledger: []record.Item{record.ItemOf(lt)}, Difference: diff, DecidedAt: day.Time()}
 				}
 				brk := func(t *record.Transaction) *record.Break {
-					it := itemOf(t)
+					it := record.ItemOf(t)
 					return &record.Break{BreakID: record.BreakID(it, record.Unmatched), Side: t.Side, Reason: record.Unmatched, Account: acct,
 						Currency: "EUR", Record: it, WindowClosedAt: day + 5}
 				}
@@ -119,7 +117,7 @@ func genBook(seed uint64, missingBank bool) *book {
 	return bk
 }
 
-// shuffled applies the batch's parts in a random order of several batches:
+// apply applies the batch's parts in a random order of several batches:
 // the view must not depend on what the feed reads first.
 func (bk *book) apply(t *testing.T, s *Store, seed uint64) {
 	t.Helper()

@@ -493,7 +493,9 @@ func e6(d money.Decimal) (int64, error) {
 // that arrive after it.
 func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 	now := time.Now().UTC()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(sqlTx *sql.Tx) error {
+		tx := newBatchTx(sqlTx)
+		defer tx.close()
 		for _, br := range b.Breaks {
 			amt, err := e6(br.Record.Amount)
 			if err != nil {
@@ -568,7 +570,7 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 
 // outcomes stores a batch's clears and resolution outcomes and returns
 // every break whose status may have changed.
-func (s *Store) outcomes(ctx context.Context, tx *sql.Tx, b *Batch, settle map[memberKey]bool) ([]string, error) {
+func (s *Store) outcomes(ctx context.Context, tx *batchTx, b *Batch, settle map[memberKey]bool) ([]string, error) {
 	seen := map[string]bool{}
 	var touched []string
 	touch := func(id string) {
@@ -661,7 +663,7 @@ func (s *Store) outcomes(ctx context.Context, tx *sql.Tx, b *Batch, settle map[m
 }
 
 // restatus derives the status of each break (see the package comment).
-func (s *Store) restatus(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) error {
+func (s *Store) restatus(ctx context.Context, tx *batchTx, ids []string, now time.Time) error {
 	for _, id := range ids {
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT c.match_id, COALESCE(mo.status, m.status, '') FROM case_break_clears c
 			LEFT JOIN case_matches m ON m.match_id = c.match_id LEFT JOIN case_match_outcome mo ON mo.match_id = c.match_id
@@ -718,7 +720,7 @@ func (s *Store) restatus(ctx context.Context, tx *sql.Tx, ids []string, now time
 }
 
 // statements stores statement balances (the same statement again changes nothing).
-func (s *Store) statements(ctx context.Context, tx *sql.Tx, sts []*record.Statement) error {
+func (s *Store) statements(ctx context.Context, tx *batchTx, sts []*record.Statement) error {
 	opt := func(d *money.Decimal) any {
 		if d == nil {
 			return nil
@@ -1130,4 +1132,61 @@ func (v *dateValue) Scan(src any) error {
 		return err
 	}
 	return fmt.Errorf("date: unexpected %T", src)
+}
+
+// batchTx is a transaction that prepares each statement text once: the
+// feed's batches run the same few statements thousands of times, and
+// parsing them again each time was most of SQLite's work.
+type batchTx struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func newBatchTx(tx *sql.Tx) *batchTx { return &batchTx{Tx: tx, stmts: map[string]*sql.Stmt{}} }
+
+func (t *batchTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := t.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := t.Tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	t.stmts[query] = st
+	return st, nil
+}
+
+// ExecContext runs query as a prepared statement of the transaction.
+func (t *batchTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs query as a prepared statement of the transaction.
+func (t *batchTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs query as a prepared statement of the transaction;
+// a failed prepare shows as the row's error.
+func (t *batchTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return t.Tx.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// close releases the prepared statements.
+func (t *batchTx) close() {
+	for _, st := range t.stmts {
+		st.Close()
+	}
 }

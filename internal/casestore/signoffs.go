@@ -193,18 +193,6 @@ func (s *Store) SignoffsCovering(ctx context.Context, account, currency string, 
 		account, currency, day.String(), day.String())
 }
 
-// UnsentSignoffs returns the sign-offs with a state not yet produced for
-// the warehouse, oldest first.
-func (s *Store) UnsentSignoffs(ctx context.Context) ([]*Signoff, error) {
-	return s.signoffsOn(ctx, s.db, `WHERE version > sent_version ORDER BY requested_at, signoff_id`)
-}
-
-// MarkSignoffSent records that version of a sign-off was produced.
-func (s *Store) MarkSignoffSent(ctx context.Context, id string, version int) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE case_signoffs SET sent_version = ? WHERE signoff_id = ? AND sent_version < ?`), version, id, version)
-	return err
-}
-
 const signoffColumns = `signoff_id, account, currency, date_from, date_to, status, requested_by, requested_at, comment, figures,
 	approved_by, approved_at, decision_comment, reopened_by, reopened_at, reopen_reason, version, sent_version`
 

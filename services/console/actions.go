@@ -73,6 +73,7 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 	a := &casestore.Action{Kind: req.Action, User: ss.User, BreakIDs: req.BreakIDs, RecordIDs: dedupe(req.RecordIDs), MatchID: req.MatchID,
 		ReasonCode: req.ReasonCode, Comment: strings.TrimSpace(req.Comment), Attachment: req.Attachment, Assignee: req.Assignee}
 	var breaks []*casestore.Break
+	var match *casestore.Match
 	if req.Action != "confirm" && req.Action != "reject" && req.Action != "unmatch" {
 		if len(req.BreakIDs) == 0 && !(req.Action == "manual_match" && len(req.RecordIDs) > 0) {
 			return nil, refuse(http.StatusBadRequest, "no_breaks", "%s names no break (break_ids)", req.Action)
@@ -98,7 +99,8 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 	case "assign":
 		a.Status, toMatcher = casestore.ActionDone, false
 	case "confirm", "reject", "unmatch":
-		if err := s.checkMatch(ctx, a); err != nil {
+		var err error
+		if match, err = s.checkMatch(ctx, a); err != nil {
 			return nil, err
 		}
 	default:
@@ -107,7 +109,7 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 		}
 	}
 	if toMatcher {
-		if err := s.checkLockedAction(ctx, a); err != nil {
+		if err := s.checkLocked(ctx, a.Account, a.Currency, lockDays(breaks, match)); err != nil {
 			return nil, err
 		}
 	}
@@ -206,33 +208,34 @@ func (s *Service) checkBreaks(ctx context.Context, a *casestore.Action, breaks [
 	return nil
 }
 
-// checkMatch checks a confirm, reject or unmatch of a match.
-func (s *Service) checkMatch(ctx context.Context, a *casestore.Action) error {
+// checkMatch checks a confirm, reject or unmatch of a match and returns
+// the match.
+func (s *Service) checkMatch(ctx context.Context, a *casestore.Action) (*casestore.Match, error) {
 	if a.MatchID == "" {
-		return refuse(http.StatusBadRequest, "no_match", "%s names no match (match_id)", a.Kind)
+		return nil, refuse(http.StatusBadRequest, "no_match", "%s names no match (match_id)", a.Kind)
 	}
 	m, err := s.store.GetMatch(ctx, a.MatchID)
 	if errors.Is(err, casestore.ErrNotFound) {
-		return refuse(http.StatusNotFound, "not_found", "match %s not found", a.MatchID)
+		return nil, refuse(http.StatusNotFound, "not_found", "match %s not found", a.MatchID)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.Account, a.Currency = m.Account, m.Currency
 	switch a.Kind {
 	case "confirm", "reject":
 		if m.Status != string(record.Proposed) {
-			return refuse(http.StatusConflict, "not_proposed", "match %s is %s, not proposed", m.MatchID, m.Status)
+			return nil, refuse(http.StatusConflict, "not_proposed", "match %s is %s, not proposed", m.MatchID, m.Status)
 		}
 	case "unmatch":
 		if m.Status != string(record.Confirmed) {
-			return refuse(http.StatusConflict, "not_undoable", "match %s is %s: only a manual or confirmed match can be undone", m.MatchID, m.Status)
+			return nil, refuse(http.StatusConflict, "not_undoable", "match %s is %s: only a manual or confirmed match can be undone", m.MatchID, m.Status)
 		}
 		if a.Comment == "" && a.ReasonCode == "" {
-			return refuse(http.StatusBadRequest, "no_reason", "an unmatch needs a reason (comment or reason_code)")
+			return nil, refuse(http.StatusBadRequest, "no_reason", "an unmatch needs a reason (comment or reason_code)")
 		}
 	}
-	return nil
+	return m, nil
 }
 
 // decide approves or rejects a request (a different user with the
@@ -262,7 +265,7 @@ func (s *Service) decide(ctx context.Context, ss *casestore.Session, actionID, d
 				if err := s.checkSignoffStill(ctx, a); err != nil {
 					return nil, err
 				}
-			} else if err := s.checkLockedAction(ctx, a); err != nil {
+			} else if err := s.checkLockedRequest(ctx, a); err != nil {
 				return nil, err // the day was signed off while the request waited
 			}
 		}
@@ -286,33 +289,42 @@ func (s *Service) decide(ctx context.Context, ss *casestore.Session, actionID, d
 	return d, nil
 }
 
-// checkLockedAction refuses a resolution that touches an item of a
-// signed-off day: the booking dates of the breaks it names and of the
-// members of the match it names.
-func (s *Service) checkLockedAction(ctx context.Context, a *casestore.Action) error {
+// lockDays are the booking dates of the breaks and of the match's members
+// that an action touches.
+func lockDays(breaks []*casestore.Break, m *casestore.Match) []record.Date {
 	var days []record.Date
-	for _, id := range a.BreakIDs {
-		b, err := s.store.GetBreak(ctx, id)
-		if err != nil {
-			return err
-		}
+	for _, b := range breaks {
 		days = append(days, b.BookingDate)
 	}
-	if a.MatchID != "" {
-		m, err := s.store.GetMatch(ctx, a.MatchID)
-		if err != nil {
-			return err
-		}
+	if m != nil {
 		for _, it := range append(append([]casestore.MatchItem{}, m.Bank...), m.Ledger...) {
 			if d, err := record.ParseDate(it.BookingDate); err == nil {
 				days = append(days, d)
 			}
 		}
 	}
-	if len(days) == 0 {
-		return nil
+	return days
+}
+
+// checkLockedRequest refuses to approve a request that touches an item of
+// a day signed off since it was made.
+func (s *Service) checkLockedRequest(ctx context.Context, a *casestore.Action) error {
+	var breaks []*casestore.Break
+	for _, id := range a.BreakIDs {
+		b, err := s.store.GetBreak(ctx, id)
+		if err != nil {
+			return err
+		}
+		breaks = append(breaks, b)
 	}
-	return s.checkLocked(ctx, a.Account, a.Currency, days)
+	var m *casestore.Match
+	if a.MatchID != "" {
+		var err error
+		if m, err = s.store.GetMatch(ctx, a.MatchID); err != nil {
+			return err
+		}
+	}
+	return s.checkLocked(ctx, a.Account, a.Currency, lockDays(breaks, m))
 }
 
 func dedupe(ids []string) []string {

@@ -47,13 +47,44 @@ func (c Config) ledgerOpenings() (map[string]casestore.Opening, error) {
 	return out, nil
 }
 
-// balance is the balance view with the configured ledger opening.
-func (s *Service) balance(ctx context.Context, account, currency string, day record.Date) (*casestore.Balance, error) {
-	var open *casestore.Opening
+// opening is an account's ledger opening: the setting, else its first
+// statement's opening balance (nil: neither).
+func (s *Service) opening(ctx context.Context, account, currency string) (*casestore.Opening, error) {
 	if o, ok := s.openings[record.MatchKey(account, currency)]; ok {
-		open = &o
+		return &o, nil
 	}
-	return s.store.Balance(ctx, account, currency, day, open)
+	o, ok, err := s.store.FirstOpening(ctx, account, currency)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// balance is the balance view with the account's ledger opening.
+func (s *Service) balance(ctx context.Context, account, currency string, day record.Date) (*casestore.Balance, error) {
+	bs, err := s.balancesOf(ctx, account, currency, day, day)
+	if err != nil {
+		return nil, err
+	}
+	return bs[0], nil
+}
+
+// balancesOf is balance for each day from..to (in order), the opening
+// read once.
+func (s *Service) balancesOf(ctx context.Context, account, currency string, from, to record.Date) ([]*casestore.Balance, error) {
+	open, err := s.opening(ctx, account, currency)
+	if err != nil {
+		return nil, err
+	}
+	var out []*casestore.Balance
+	for d := from; d <= to; d++ {
+		b, err := s.store.Balance(ctx, account, currency, d, open)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 // balanceItemJSON is a reconciling item in the API.
@@ -237,8 +268,17 @@ func (s *Service) overview(ctx context.Context, perAccount int) ([]balanceJSON, 
 		return nil, err
 	}
 	out := []balanceJSON{}
+	opens := map[string]*casestore.Opening{}
 	for _, d := range days {
-		b, err := s.balance(ctx, d.Account, d.Currency, d.Date)
+		key := record.MatchKey(d.Account, d.Currency)
+		open, ok := opens[key]
+		if !ok {
+			if open, err = s.opening(ctx, d.Account, d.Currency); err != nil {
+				return nil, err
+			}
+			opens[key] = open
+		}
+		b, err := s.store.Balance(ctx, d.Account, d.Currency, d.Date, open)
 		if err != nil {
 			return nil, err
 		}
@@ -295,15 +335,13 @@ func (s *Service) requestSignoff(ctx context.Context, ss *casestore.Session, req
 	if req.Comment = strings.TrimSpace(req.Comment); req.Comment == "" {
 		return nil, refuse(http.StatusBadRequest, "no_comment", "a sign-off needs a comment: what was checked")
 	}
-	var last *casestore.Balance
-	for d := from; d <= to; d++ {
-		b, err := s.balance(ctx, req.Account, req.Currency, d)
-		if err != nil {
-			return nil, err
-		}
-		if d == to {
-			last = b
-		}
+	bs, err := s.balancesOf(ctx, req.Account, req.Currency, from, to)
+	if err != nil {
+		return nil, err
+	}
+	last := bs[len(bs)-1]
+	for _, b := range bs {
+		d := b.Date
 		if b.Unexplained == nil {
 			if d == to || len(b.Statements) > 0 || !b.HasOpening {
 				return nil, refuse(http.StatusConflict, "no_figure", "%s %s %s cannot be signed off: %s", req.Account, req.Currency, d, b.Problem)
@@ -359,14 +397,14 @@ func (s *Service) checkSignoffStill(ctx context.Context, a *casestore.Action) er
 	if err != nil {
 		return err
 	}
-	for d := so.From; d <= so.To; d++ {
-		b, err := s.balance(ctx, so.Account, so.Currency, d)
-		if err != nil {
-			return err
-		}
+	bs, err := s.balancesOf(ctx, so.Account, so.Currency, so.From, so.To)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
 		if b.Unexplained != nil && !b.Unexplained.IsZero() {
 			return refuse(http.StatusConflict, "figures_changed", "since the request, %s %s %s has an unexplained difference of %s: reject it and sign off again",
-				so.Account, so.Currency, d, money.Format(*b.Unexplained, so.Currency))
+				so.Account, so.Currency, b.Date, money.Format(*b.Unexplained, so.Currency))
 		}
 	}
 	return nil
@@ -374,6 +412,9 @@ func (s *Service) checkSignoffStill(ctx context.Context, a *casestore.Action) er
 
 // checkLocked refuses an action on items of a signed-off day.
 func (s *Service) checkLocked(ctx context.Context, account, currency string, days []record.Date) error {
+	if len(days) == 0 {
+		return nil
+	}
 	slices.Sort(days)
 	so, err := s.store.Locked(ctx, account, currency, slices.Compact(days)...)
 	if err != nil || so == nil {

@@ -284,6 +284,11 @@ func TestBrowserSignoff(t *testing.T) {
 		t.Errorf("lock banner: %q", tx)
 	}
 	prep.shot("balance-locked")
+	prep.do("overview", chromedp.Navigate(prep.base+"/balances"), chromedp.WaitVisible(C(`main table.data`)))
+	if tx := prep.text("main table.data tbody"); !strings.Contains(tx, "1516.50") || !strings.Contains(tx, "Signed off") {
+		t.Errorf("balances overview: %q", tx)
+	}
+	prep.shot("balances")
 	refund := h.breakOf("s-b3").BreakID
 	prep.do("locked detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`.flash.lock`)),
 		chromedp.SetValue(C(`select[name=reason_code]`), "other"))

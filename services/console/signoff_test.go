@@ -132,9 +132,6 @@ func signoffScenario(t *testing.T, h *harness, restart func()) {
 	if code, out := preparer.do("POST", "/api/v1/approvals/"+so, map[string]string{"decision": "approve"}, true); code != http.StatusForbidden {
 		t.Errorf("the preparer approving their own sign-off: %d %v, want 403", code, out)
 	}
-	if code, _ := preparer.get(q); code != 200 {
-		t.Fatal(code)
-	}
 	// Not locked while it waits.
 	if _, b := preparer.get(q); b["locked_by"] != nil {
 		t.Errorf("a sign-off waiting for approval locked the day: %v", b["locked_by"])
