@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,7 @@ func require(t testing.TB, env, what string) string {
 func Kafka(t testing.TB) []string {
 	t.Helper()
 	v := require(t, "KAFKA_BROKERS", "Apache Kafka")
+	lockServers(t, syscall.LOCK_SH)
 	t.Logf("server: %s ran against apache kafka at %s", t.Name(), v)
 	return strings.Split(v, ",")
 }
@@ -42,6 +44,7 @@ func Kafka(t testing.TB) []string {
 func Redis(t testing.TB) string {
 	t.Helper()
 	v := require(t, "REDIS_URL", "redis-server")
+	lockServers(t, syscall.LOCK_SH)
 	t.Logf("server: %s ran against redis at %s", t.Name(), v)
 	return v
 }

@@ -75,6 +75,9 @@ type servers struct {
 }
 
 func setup(t *testing.T, needRestarts bool) *servers {
+	if needRestarts {
+		testenv.Restarts(t) // no other package's test runs on the servers while they restart
+	}
 	s := &servers{brokers: testenv.Kafka(t), redisURL: testenv.Redis(t), pgURL: testenv.Postgres(t)}
 	s.restartRedis, s.restartKafka = os.Getenv("RECON_RESTART_REDIS"), os.Getenv("RECON_RESTART_KAFKA")
 	if needRestarts && (s.restartRedis == "" || s.restartKafka == "") {
