@@ -672,3 +672,45 @@ func (s *Store) Postings(ctx context.Context, account, currency, side string, da
 	}
 	return out, false, rows.Err()
 }
+
+// RecordDays returns the booking dates of the account's stored records
+// with the ids (records still open in the matcher, named by a manual
+// match); ids the store has not read yet are left out.
+func (s *Store) RecordDays(ctx context.Context, account, currency string, ids []string) ([]record.Date, error) {
+	var days []record.Date
+	for _, id := range ids {
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT booking_date FROM case_records WHERE record_id = ? AND account = ? AND currency = ?`),
+			id, account, currency)
+		if err != nil {
+			return nil, fmt.Errorf("case store %s: record %s: %w", s.source, id, err)
+		}
+		for rows.Next() {
+			var d dateValue
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			days = append(days, d.d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return days, nil
+}
+
+// MatchApprovedBy returns who approved the request that made or confirmed
+// the match ("" when no second person did).
+func (s *Store) MatchApprovedBy(ctx context.Context, matchID string) (string, error) {
+	var by string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT approved_by FROM case_outcomes WHERE match_id = ? AND applied = 1 AND approved_by <> ''
+		AND action IN (?, ?) ORDER BY seq DESC LIMIT 1`), matchID, string(record.ActManualMatch), string(record.ActConfirm)).Scan(&by)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("case store %s: match %s: %w", s.source, matchID, err)
+	}
+	return by, nil
+}

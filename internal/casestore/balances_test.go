@@ -346,3 +346,38 @@ func TestBalanceProblems(t *testing.T) {
 		}
 	})
 }
+
+// A manual match naming records is locked by their booking days; undoing a
+// match a checker approved is known to need one again.
+func TestRecordDaysAndApprovedMatches(t *testing.T) {
+	each(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a, b := tx(record.Bank, "r1", "X", 100, day0), tx(record.Ledger, "r2", "X", 100, day0+3)
+		dup := *a
+		dup.SourceFile = "other.txt" // the same record read from a second file
+		o := func(id, by string, act record.Action) Outcome {
+			return Outcome{Outcome: &record.Outcome{ResolutionID: id, Action: act, Account: "X", Currency: "EUR", Applied: true,
+				MatchID: "m1", MatchStatus: "confirmed", ApprovedBy: by, User: "preparer"}, Seq: int64(len(id))}
+		}
+		if err := s.Apply(ctx, "feed", &Batch{Records: []*record.Transaction{a, b, &dup},
+			Outcomes: []Outcome{o("res-1", "", record.ActConfirm), o("res-22", "approver", record.ActManualMatch)}}); err != nil {
+			t.Fatal(err)
+		}
+		days, err := s.RecordDays(ctx, "X", "EUR", []string{"r1", "r2", "unknown"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(days) != 2 || days[0] != day0 || days[1] != day0+3 {
+			t.Errorf("record days: %v, want %s and %s", days, day0, day0+3)
+		}
+		if days, _ := s.RecordDays(ctx, "Y", "EUR", []string{"r1"}); len(days) != 0 {
+			t.Errorf("record days of another account: %v", days)
+		}
+		if by, err := s.MatchApprovedBy(ctx, "m1"); err != nil || by != "approver" {
+			t.Errorf("match m1 approved by %q (%v), want approver", by, err)
+		}
+		if by, err := s.MatchApprovedBy(ctx, "m2"); err != nil || by != "" {
+			t.Errorf("match m2 approved by %q (%v), want nobody", by, err)
+		}
+	})
+}

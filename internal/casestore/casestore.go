@@ -368,6 +368,7 @@ var migrations = []string{
 		sent_version INTEGER NOT NULL
 	)`,
 	`CREATE INDEX case_signoffs_days ON case_signoffs (account, currency, status, date_from)`,
+	`CREATE INDEX case_outcomes_match ON case_outcomes (match_id)`,
 }
 
 func (s *Store) dialect(stmt string) string {

@@ -90,9 +90,20 @@ func (s *Store) overlapping(ctx context.Context, q querier, account, currency st
 // Locked returns the sign-off that locks any of the days of the account
 // (nil: none does).
 func (s *Store) Locked(ctx context.Context, account, currency string, days ...record.Date) (*Signoff, error) {
+	return s.signoffIn(ctx, SignoffSigned, account, currency, days)
+}
+
+// Reopened returns a reopened sign-off that covered any of the days of the
+// account (nil: none did): their items were signed off once, so undoing
+// one of their matches needs a second person.
+func (s *Store) Reopened(ctx context.Context, account, currency string, days ...record.Date) (*Signoff, error) {
+	return s.signoffIn(ctx, SignoffReopened, account, currency, days)
+}
+
+func (s *Store) signoffIn(ctx context.Context, status, account, currency string, days []record.Date) (*Signoff, error) {
 	for _, d := range days {
 		so, err := s.signoffsOn(ctx, s.db, `WHERE account = ? AND currency = ? AND status = ? AND date_from <= ? AND date_to >= ? LIMIT 1`,
-			account, currency, SignoffSigned, d.String(), d.String())
+			account, currency, status, d.String(), d.String())
 		if err != nil {
 			return nil, err
 		}

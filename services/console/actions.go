@@ -50,8 +50,9 @@ const maxBreaksPerAction = 5000
 
 // act checks and records a person's action: a comment or assignment takes
 // effect in the case store; a resolution goes to the matcher at once, or,
-// for a write-off or a manual match with a difference, waits for a
-// different user with the approver role.
+// for a write-off, a manual match with a difference (an adjustment) or an
+// unmatch of a signed-off match, waits for a different user with the
+// approver role.
 func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequest) (*casestore.Action, error) {
 	if !slices.Contains(kinds, req.Action) {
 		return nil, refuse(http.StatusBadRequest, "bad_action", "action %q: want one of %s", req.Action, strings.Join(kinds, ", "))
@@ -109,8 +110,21 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 		}
 	}
 	if toMatcher {
-		if err := s.checkLocked(ctx, a.Account, a.Currency, lockDays(breaks, match)); err != nil {
+		days := lockDays(breaks, match)
+		if len(a.RecordIDs) > 0 {
+			rdays, err := s.store.RecordDays(ctx, a.Account, a.Currency, a.RecordIDs)
+			if err != nil {
+				return nil, err
+			}
+			days = append(days, rdays...)
+		}
+		if err := s.checkLocked(ctx, a.Account, a.Currency, days); err != nil {
 			return nil, err
+		}
+		if a.Kind == "unmatch" {
+			if err := s.unmatchNeedsApproval(ctx, a, match, days); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if toMatcher && a.Status == "" {
@@ -236,6 +250,25 @@ func (s *Service) checkMatch(ctx context.Context, a *casestore.Action) (*casesto
 		}
 	}
 	return m, nil
+}
+
+// unmatchNeedsApproval makes an unmatch a request when the match was
+// signed off: approved by a second person when it was made, or on a day
+// whose sign-off an admin reopened. Undoing what a checker (or a
+// sign-off) certified needs a checker again.
+func (s *Service) unmatchNeedsApproval(ctx context.Context, a *casestore.Action, m *casestore.Match, days []record.Date) error {
+	by, err := s.store.MatchApprovedBy(ctx, m.MatchID)
+	if err != nil {
+		return err
+	}
+	so, err := s.store.Reopened(ctx, a.Account, a.Currency, days...)
+	if err != nil {
+		return err
+	}
+	if by != "" || so != nil {
+		a.Status = casestore.ActionPending
+	}
+	return nil
 }
 
 // decide approves or rejects a request (a different user with the

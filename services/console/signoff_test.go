@@ -169,9 +169,30 @@ func signoffScenario(t *testing.T, h *harness, restart func()) {
 	}
 	out = preparer.act(200, ActionRequest{Action: "manual_match", BreakIDs: []string{id("s-b3"), id("s-l3")}, ReasonCode: "other", Comment: "refund against credit"})
 	if out["status"] != "pending_approval" {
-		t.Errorf("manual match with a difference after reopen: %v", out)
+		t.Fatalf("manual match with a difference after reopen: %v", out)
 	}
-	preparer.act(200, ActionRequest{Action: "withdraw", ActionID: str(out["action_id"])})
+	if code, out := approver.do("POST", "/api/v1/approvals/"+str(out["action_id"]), map[string]string{"decision": "approve"}, true); code != 200 {
+		t.Fatalf("approval of the manual match: %d %v", code, out)
+	}
+	waitFor(t, "the manual match applied", func() bool { return h.status("s-b3") == casestore.StatusMatched })
+	// Undoing a match a checker approved is a request too.
+	mb := h.breakOf("s-b3")
+	if mb.MatchedBy == "" {
+		t.Fatalf("matched break %s names no match", mb.BreakID)
+	}
+	out = preparer.act(200, ActionRequest{Action: "unmatch", MatchID: mb.MatchedBy, Comment: "wrong pairing"})
+	if out["status"] != "pending_approval" {
+		t.Fatalf("unmatch of an approved match: %v, want pending_approval", out)
+	}
+	if s := h.status("s-b3"); s != casestore.StatusMatched {
+		t.Errorf("an unmatch waiting for approval changed the break to %s", s)
+	}
+	if code, out := approver.do("POST", "/api/v1/approvals/"+str(out["action_id"]), map[string]string{"decision": "approve"}, true); code != 200 {
+		t.Fatalf("approval of the unmatch: %d %v", code, out)
+	}
+	waitFor(t, "the unmatch applied", func() bool {
+		return h.status("s-b3") == casestore.StatusOpen && h.status("s-l3") == casestore.StatusOpen
+	})
 	// The chain has the request, approval and reopen of the sign-off.
 	entries, _, err := st.AuditLog(ctx, 1000)
 	if err != nil {
