@@ -21,6 +21,8 @@ const (
 	FileEvent   = "file_event"
 	Resolution  = "resolution"
 	Outcome     = "resolution_outcome"
+	SignOff     = "signoff"
+	Escalation  = "escalation"
 )
 
 // EmbeddedIDs are the schema ids written in the Confluent header when no
@@ -34,6 +36,8 @@ var EmbeddedIDs = map[string]int{
 	FileEvent:   5,
 	Resolution:  6,
 	Outcome:     7,
+	SignOff:     8,
+	Escalation:  9,
 }
 
 // Get returns the schema text of name.

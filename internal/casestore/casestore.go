@@ -17,6 +17,7 @@
 //	case_statements     one row per bank statement's balances
 //	case_records, case_record_days, case_match_members   the balance view (balances.go)
 //	case_signoffs       period sign-offs (signoffs.go)
+//	case_escalations    what was escalated, once per subject and level (escalations.go)
 //	case_offsets        consumer, topic, partition -> next offset
 //	case_migrations     applied schema versions
 //
@@ -369,6 +370,26 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX case_signoffs_days ON case_signoffs (account, currency, status, date_from)`,
 	`CREATE INDEX case_outcomes_match ON case_outcomes (match_id)`,
+	// Escalation (escalations.go).
+	`CREATE TABLE case_escalations (
+		escalation_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		kind VARCHAR(24) NOT NULL,
+		level INTEGER NOT NULL,
+		subject_id VARCHAR(128) NOT NULL,
+		recipient VARCHAR(256) NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		reason VARCHAR(64) NOT NULL,
+		amount VARCHAR(48) NOT NULL,
+		age VARCHAR(16) NOT NULL,
+		sla VARCHAR(16) NOT NULL,
+		detail TEXT NOT NULL,
+		url TEXT NOT NULL,
+		escalated_at {{TS}} NOT NULL,
+		sent INTEGER NOT NULL
+	)`,
+	`CREATE INDEX case_escalations_subject ON case_escalations (subject_id, level)`,
+	`CREATE INDEX case_escalations_unsent ON case_escalations (sent, escalated_at)`,
 }
 
 func (s *Store) dialect(stmt string) string {

@@ -34,6 +34,8 @@ const (
 	TopicBreaks              = "recon.breaks"
 	TopicResolutions         = "recon.resolutions"
 	TopicOutcomes            = "recon.resolution-outcomes"
+	TopicSignoffs            = "recon.signoffs"
+	TopicEscalations         = "recon.escalations"
 	TopicDLQ                 = "recon.dlq"
 	defaultPartitions        = 12
 	defaultRetention         = 7 * 24 * time.Hour
@@ -236,7 +238,7 @@ func Topics(cfg Config) []TopicSpec {
 	for _, name := range keyed {
 		out = append(out, TopicSpec{Name: cfg.Topic(name), Partitions: cfg.Partitions, Configs: data, CoPartitioned: true})
 	}
-	for _, name := range []string{TopicMatches, TopicBreaks, TopicOutcomes, TopicDLQ} {
+	for _, name := range []string{TopicMatches, TopicBreaks, TopicOutcomes, TopicSignoffs, TopicEscalations, TopicDLQ} {
 		out = append(out, TopicSpec{Name: cfg.Topic(name), Partitions: cfg.Partitions, Configs: data})
 	}
 	out = append(out,

@@ -140,6 +140,36 @@ var migrations = []string{
 			FROM recon_resolution_breaks rb JOIN recon_resolutions_applied a
 				ON a.resolution_id = rb.resolution_id AND a.outcome_seq = rb.outcome_seq) t WHERE rn = 1
 		) bo ON bo.break_id = b.break_id`,
+	// Period sign-offs (the console): every state after approval, so BI
+	// keeps the trail; the view has each sign-off in its latest state.
+	`CREATE TABLE IF NOT EXISTS recon_signoffs (
+		signoff_id VARCHAR(64) NOT NULL,
+		version INTEGER NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		account VARCHAR(256) NOT NULL,
+		currency CHAR(3) NOT NULL,
+		date_from DATE NOT NULL,
+		date_to DATE NOT NULL,
+		statement_balance {{NUMERIC}} NOT NULL,
+		ledger_balance {{NUMERIC}} NOT NULL,
+		reconciling_items_total {{NUMERIC}} NOT NULL,
+		unexplained_difference {{NUMERIC}} NOT NULL,
+		figures {{TEXT}},
+		requested_by VARCHAR(256) NOT NULL,
+		requested_at {{TS}} NOT NULL,
+		comment {{TEXT}},
+		approved_by VARCHAR(256) NOT NULL,
+		approved_at {{TS}} NOT NULL,
+		decision_comment {{TEXT}},
+		reopened_by VARCHAR(256),
+		reopened_at {{TS}},
+		reopen_reason {{TEXT}},
+		loaded_at {{TS}} DEFAULT CURRENT_TIMESTAMP,
+		PRIMARY KEY (signoff_id, version)
+	)`,
+	`CREATE VIEW recon_signoff_status AS
+		SELECT s.* FROM recon_signoffs s
+		WHERE s.version = (SELECT MAX(x.version) FROM recon_signoffs x WHERE x.signoff_id = s.signoff_id)`,
 }
 
 func migrationSQL(d Dialect, i int) string {

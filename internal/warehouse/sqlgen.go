@@ -10,6 +10,8 @@ import (
 var colCast = map[string]string{
 	"amount": "NUMERIC(38,6)", "difference": "NUMERIC(38,6)", "confidence": "NUMERIC(5,4)",
 	"booking_date": "DATE", "window_closed_at": "DATE",
+	"statement_balance": "NUMERIC(38,6)", "ledger_balance": "NUMERIC(38,6)", "reconciling_items_total": "NUMERIC(38,6)",
+	"unexplained_difference": "NUMERIC(38,6)", "date_from": "DATE", "date_to": "DATE",
 }
 
 // stmt is one SQL statement with its arguments.

@@ -12,6 +12,8 @@
 //	recon_break_clears   break_id, match_id for breaks a match (late, manual, confirmed) names
 //	recon_resolutions    one row per outcome of a person's resolution (the console)
 //	recon_resolution_breaks the breaks each resolution changed, with their new status
+//	recon_signoffs       one row per state of a period sign-off after approval (version 1 signed off, 2 reopened)
+//	recon_signoff_status view: every sign-off in its latest state
 //	recon_match_status   view: every match with its status now (auto, proposed, confirmed, rejected, unmatched)
 //	recon_break_status   view: every break with its status now (open, proposed, matched, written_off, accepted)
 //	recon_loader_offsets consumer, topic, partition -> next offset
@@ -48,6 +50,7 @@ type Batch struct {
 	Matches  []*record.Match
 	Breaks   []*record.Break
 	Outcomes []Outcome
+	SignOffs []*record.SignOff
 	Offsets  []Offset
 }
 
@@ -119,6 +122,9 @@ var (
 	resCols   = []string{"resolution_id", "outcome_seq", "action", "account", "currency", "status", "detail", "match_id",
 		"match_status", "user_name", "approved_by", "reason_code", "comment", "decided_at"}
 	resBreakCols = []string{"resolution_id", "outcome_seq", "break_id", "record_id", "status"}
+	signoffCols  = []string{"signoff_id", "version", "status", "account", "currency", "date_from", "date_to", "statement_balance",
+		"ledger_balance", "reconciling_items_total", "unexplained_difference", "figures", "requested_by", "requested_at", "comment",
+		"approved_by", "approved_at", "decision_comment", "reopened_by", "reopened_at", "reopen_reason"}
 )
 
 // table describes one target table for the generic write paths.
@@ -138,6 +144,17 @@ func tables(b *Batch) []*table {
 	cl := &table{name: "recon_break_clears", cols: clearCols, key: []string{"break_id", "match_id"}}
 	rs := &table{name: "recon_resolutions", cols: resCols, key: []string{"resolution_id", "outcome_seq"}}
 	rb := &table{name: "recon_resolution_breaks", cols: resBreakCols, key: []string{"resolution_id", "outcome_seq", "break_id"}}
+	so := &table{name: "recon_signoffs", cols: signoffCols, key: []string{"signoff_id", "version"}}
+	for _, x := range b.SignOffs {
+		var reopened any
+		if !x.ReopenedAt.IsZero() {
+			reopened = x.ReopenedAt.UTC()
+		}
+		so.rows = append(so.rows, []any{x.SignoffID, x.Version, x.Status, x.Account, x.Currency, x.From.String(), x.To.String(),
+			x.StatementBalance.String(), x.LedgerBalance.String(), x.ItemsTotal.String(), x.Unexplained.String(), x.Figures,
+			x.RequestedBy, x.RequestedAt.UTC(), x.Comment, x.ApprovedBy, x.ApprovedAt.UTC(), x.DecisionComment, x.ReopenedBy,
+			reopened, x.ReopenReason})
+	}
 	for _, o := range b.Outcomes {
 		status := "refused"
 		if o.Applied {
@@ -172,7 +189,7 @@ func tables(b *Batch) []*table {
 			r.Amount.String(), r.BookingDate.String(), r.Reference, r.Counterparty, r.Description, r.SourceFile,
 			r.SourcePosition, x.WindowClosedAt.String(), string(cands)})
 	}
-	return []*table{m, it, br, cl, rs, rb}
+	return []*table{m, it, br, cl, rs, rb, so}
 }
 
 func confidence(c record.Confidence) string {
@@ -207,7 +224,7 @@ func scanOffsets(r rows) (map[string]map[int32]int64, error) {
 // counts runs COUNT(*) over the main tables through one query function.
 func counts(query func(sql string, n *int64) error) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, t := range []string{"recon_matches", "recon_match_items", "recon_breaks", "recon_break_clears", "recon_resolutions", "recon_resolution_breaks"} {
+	for _, t := range []string{"recon_matches", "recon_match_items", "recon_breaks", "recon_break_clears", "recon_resolutions", "recon_resolution_breaks", "recon_signoffs"} {
 		var n int64
 		if err := query("SELECT COUNT(*) FROM "+t, &n); err != nil {
 			return nil, fmt.Errorf("warehouse: count %s: %w", t, err)

@@ -319,6 +319,9 @@ func (s *Service) decide(ctx context.Context, ss *casestore.Session, actionID, d
 			s.log.Warn("resolution not sent yet; retrying in the background", "action_id", d.ActionID, "err", err)
 		}
 	}
+	if d.Kind == casestore.KindSignoff && d.Status == casestore.ActionApplied {
+		s.publishNow(ctx)
+	}
 	return d, nil
 }
 

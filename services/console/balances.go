@@ -466,6 +466,7 @@ func (s *Service) reopenSignoff(ctx context.Context, ss *casestore.Session, id, 
 		return nil, err
 	}
 	s.log.Info("sign-off reopened", "signoff_id", id, "user", ss.User)
+	s.publishNow(ctx)
 	return so, nil
 }
 

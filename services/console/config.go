@@ -81,8 +81,25 @@ type Config struct {
 	// SLADays per reason ("duplicate=1"); SLADefault for the others.
 	SLADays    []string
 	SLADefault int
+	// AccountSLADays per account ("DE89…=2"): a break of the account
+	// breaches the stricter of its reason's and its account's SLA.
+	AccountSLADays []string
+	Escalation     EscalationConfig
 	// Today overrides the date ages count from (tests, demos); 0: the clock.
 	Today func() time.Time
+}
+
+// EscalationConfig is when and to whom the console escalates: an open
+// break at level n once it is older than n times its SLA, a request once
+// it waited n times ApprovalSLA, up to Levels; each subject once per
+// level, through recon.escalations and the notifier.
+type EscalationConfig struct {
+	Interval       time.Duration // how often the sweep runs (0: never)
+	Levels         int           // highest level
+	ApprovalSLA    time.Duration // how long a request may wait for an approver
+	AccountTeams   []string      // ACCOUNT=team: who is told of the account's unassigned breaks
+	UnassignedTeam string        // who is told of unassigned breaks of the other accounts
+	ApproversTeam  string        // who is told of waiting requests
 }
 
 // Defaults is the configuration the settings, `recon up` and the tests
@@ -95,7 +112,9 @@ func Defaults() Config {
 		Demo:        DemoConfig{Addr: "127.0.0.1:0"},
 		SessionTTL:  8 * time.Hour,
 		ReasonCodes: []string{"bank_fee", "rounding", "timing", "duplicate", "counterparty_error", "fx_difference", "other"},
-		SLADays:     []string{"duplicate=1", "late=3", "ambiguous=3"}, SLADefault: 5}
+		SLADays:     []string{"duplicate=1", "late=3", "ambiguous=3"}, SLADefault: 5,
+		Escalation: EscalationConfig{Interval: 5 * time.Minute, Levels: 3, ApprovalSLA: 24 * time.Hour, UnassignedTeam: "operations",
+			ApproversTeam: "approvers"}}
 }
 
 // Register declares the settings on l, with c's values as their defaults.
@@ -122,6 +141,14 @@ func (c *Config) Register(l *config.Loader) {
 	l.List(&c.LedgerOpenings, "ledger-opening-balances", c.LedgerOpenings, "ACCOUNT|CUR=AMOUNT@YYYY-MM-DD: the ledger balance at the end of that day, where the balance view starts (default: the account's first statement's opening balance)")
 	l.List(&c.SLADays, "sla-days", c.SLADays, "reason=days an open break may age before it breaches its SLA")
 	l.Int(&c.SLADefault, "sla-default-days", c.SLADefault, "SLA days of the reasons sla-days does not name")
+	l.List(&c.AccountSLADays, "account-sla-days", c.AccountSLADays, "ACCOUNT=days: a break of the account breaches the stricter of this and its reason's SLA")
+	e := &c.Escalation
+	l.Duration(&e.Interval, "escalation-interval", e.Interval, "how often breaks past their SLA and waiting requests are escalated (0: never)")
+	l.Int(&e.Levels, "escalation-levels", e.Levels, "highest escalation level: level n when a break is older than n times its SLA, or a request waited n times approval-sla")
+	l.Duration(&e.ApprovalSLA, "approval-sla", e.ApprovalSLA, "how long a request may wait for an approver before it is escalated")
+	l.List(&e.AccountTeams, "account-teams", e.AccountTeams, "ACCOUNT=team: who is told of the account's unassigned breaks")
+	l.String(&e.UnassignedTeam, "unassigned-team", e.UnassignedTeam, "who is told of unassigned breaks of accounts account-teams does not name")
+	l.String(&e.ApproversTeam, "approvers-team", e.ApproversTeam, "who is told of requests waiting for an approver")
 }
 
 // Validate reports every configuration mistake at once. It reads no file.
@@ -155,6 +182,15 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.slaDays(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := pairs("account-sla-days", "ACCOUNT=days", c.AccountSLADays, days); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := pairs("account-teams", "ACCOUNT=team", c.Escalation.AccountTeams, team); err != nil {
+		errs = append(errs, err)
+	}
+	if e := c.Escalation; e.Interval < 0 || e.Levels < 1 || e.ApprovalSLA <= 0 || e.UnassignedTeam == "" || e.ApproversTeam == "" {
+		errs = append(errs, errors.New("escalation: escalation-interval must not be negative, escalation-levels at least 1, approval-sla positive, unassigned-team and approvers-team set"))
 	}
 	if _, err := c.writeOffLimits(); err != nil {
 		errs = append(errs, err)
@@ -265,3 +301,37 @@ func rolesOf(groups []string, m map[string][]string) []string {
 
 // The console's settings follow the common pattern.
 var _ config.Validator = Config{}
+
+// pairs parses KEY=value settings with parse for the values.
+func pairs[T any](name, want string, kvs []string, parse func(string) (T, error)) (map[string]T, error) {
+	out := map[string]T{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("%s %q: want %s", name, kv, want)
+		}
+		x, err := parse(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: want %s: %v", name, kv, want, err)
+		}
+		out[strings.TrimSpace(k)] = x
+	}
+	return out, nil
+}
+
+// days parses a non-negative number of days.
+func days(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err == nil && n < 0 {
+		err = errors.New("negative")
+	}
+	return n, err
+}
+
+// team parses a team name.
+func team(v string) (string, error) {
+	if v == "" {
+		return "", errors.New("empty team")
+	}
+	return v, nil
+}

@@ -56,6 +56,12 @@ type Service struct {
 	m        metrics
 	ready    atomic.Bool
 	sendMu   sync.Mutex // one resolution produced at a time (send)
+	// Sign-offs and escalations (escalate.go).
+	pubMu       sync.Mutex // one publish at a time
+	signoffs    *avro.Codec[record.SignOff]
+	escalations *avro.Codec[record.Escalation]
+	topics      struct{ signoffs, escalations string }
+	escalation  *escalationPolicy
 	// The dashboard's figures, reused for a few seconds (summary).
 	sumMu  sync.Mutex
 	sum    *casestore.Summary
@@ -82,6 +88,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.sla, _ = cfg.slaDays()
 	s.limits, _ = cfg.writeOffLimits()
 	s.openings, _ = cfg.ledgerOpenings()
+	s.escalation = &escalationPolicy{reasonDays: s.sla, defaultDays: cfg.SLADefault, cfg: cfg.Escalation}
+	s.escalation.accountDays, _ = pairs("account-sla-days", "", cfg.AccountSLADays, days)
+	s.escalation.teams, _ = pairs("account-teams", "", cfg.Escalation.AccountTeams, team)
 	if err := s.registerMetrics(deps.Metrics); err != nil {
 		return nil, err
 	}
@@ -142,6 +151,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.res, err = avro.NewResolutionCodec(ctx, reg, s.topic+"-value"); err != nil {
 		return nil, err
 	}
+	s.topics.signoffs, s.topics.escalations = cfg.Feed.Kafka.Topic(kafka.TopicSignoffs), cfg.Feed.Kafka.Topic(kafka.TopicEscalations)
+	if s.signoffs, err = avro.NewSignOffCodec(ctx, reg, s.topics.signoffs+"-value"); err != nil {
+		return nil, err
+	}
+	if s.escalations, err = avro.NewEscalationCodec(ctx, reg, s.topics.escalations+"-value"); err != nil {
+		return nil, err
+	}
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 5 * time.Minute}
 	ok = true
 	return s, nil
@@ -184,9 +200,10 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- s.feed.Run(ctx) }()
 	go func() { errc <- s.resend(ctx) }()
+	go func() { errc <- s.escalate(ctx) }()
 	go func() {
 		err := s.srv.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -224,8 +241,8 @@ func (s *Service) close() {
 	}
 }
 
-// resend produces the resolutions recorded but not yet produced (a stop
-// between the two), every few seconds.
+// resend produces the resolutions, sign-offs and escalations recorded but
+// not yet produced (a stop between the two), every few seconds.
 func (s *Service) resend(ctx context.Context) error {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
@@ -239,6 +256,9 @@ func (s *Service) resend(ctx context.Context) error {
 				s.log.Error("sending a resolution failed; retrying", "action_id", a.ActionID, "err", err)
 				break
 			}
+		}
+		if err := s.publish(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("producing sign-offs or escalations failed; retrying", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -426,9 +446,13 @@ func (s *Service) api(write bool, h func(http.ResponseWriter, *http.Request, *ca
 }
 
 func (s *Service) today() record.Date {
-	t := time.Now()
+	return record.Date(s.now().UTC().Unix() / 86400)
+}
+
+// now is the clock (cfg.Today in tests and demos).
+func (s *Service) now() time.Time {
 	if s.cfg.Today != nil {
-		t = s.cfg.Today()
+		return s.cfg.Today()
 	}
-	return record.Date(t.UTC().Unix() / 86400)
+	return time.Now()
 }

@@ -1,5 +1,5 @@
-// Package loader sinks matches, breaks and the outcomes of people's
-// resolutions into the warehouse. It reads the topics with read_committed, batches by size and time, and writes each
+// Package loader sinks matches, breaks, the outcomes of people's
+// resolutions and period sign-offs into the warehouse. It reads the topics with read_committed, batches by size and time, and writes each
 // batch and the offsets it covers in one database transaction. Offsets are
 // never committed to Kafka: on assignment the loader resumes from the
 // offsets stored in the warehouse, so a crash between the write and any
@@ -90,7 +90,8 @@ type Service struct {
 	mc     *avro.Codec[record.Match]
 	bc     *avro.Codec[record.Break]
 	oc     *avro.Codec[record.Outcome]
-	topics struct{ matches, breaks, outcomes string }
+	sc     *avro.Codec[record.SignOff]
+	topics struct{ matches, breaks, outcomes, signoffs string }
 	m      *metrics
 	ready  atomic.Bool
 }
@@ -111,7 +112,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "loader"), store: deps.Store}
 	s.topics.matches, s.topics.breaks = cfg.Kafka.Topic(kafka.TopicMatches), cfg.Kafka.Topic(kafka.TopicBreaks)
-	s.topics.outcomes = cfg.Kafka.Topic(kafka.TopicOutcomes)
+	s.topics.outcomes, s.topics.signoffs = cfg.Kafka.Topic(kafka.TopicOutcomes), cfg.Kafka.Topic(kafka.TopicSignoffs)
 	s.m = &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_loader_rows_total",
 			Help: "Rows written to the warehouse, by table (replays included)."}, []string{"table"}),
@@ -152,7 +153,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.oc, err = avro.NewOutcomeCodec(ctx, reg, s.topics.outcomes+"-value"); err != nil {
 		return nil, err
 	}
-	s.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group, Topics: []string{s.topics.matches, s.topics.breaks, s.topics.outcomes},
+	if s.sc, err = avro.NewSignOffCodec(ctx, reg, s.topics.signoffs+"-value"); err != nil {
+		return nil, err
+	}
+	s.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group,
+		Topics:    []string{s.topics.matches, s.topics.breaks, s.topics.outcomes, s.topics.signoffs},
 		BatchSize: cfg.BatchSize, BatchInterval: cfg.BatchInterval, ClientID: cfg.Kafka.WithDefaults().ClientID + "-loader",
 		OnWriteError: func(error) { s.m.errors.Inc() }}, (*warehouseSink)(s), s.log)
 	if err != nil {
@@ -223,6 +228,15 @@ func (w *warehouseSink) Decode(ctx context.Context, recs []*kgo.Record, next []s
 				continue
 			}
 			b.Outcomes = append(b.Outcomes, warehouse.Outcome{Outcome: o, Seq: r.Offset})
+		case s.topics.signoffs:
+			so, err := s.sc.Decode(ctx, r.Value)
+			if err != nil {
+				if err := s.deadLetter(ctx, r, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			b.SignOffs = append(b.SignOffs, so)
 		default:
 			return nil, fmt.Errorf("record from unexpected topic %s", r.Topic)
 		}

@@ -1,9 +1,13 @@
-// Package notifier tells people about breaks. It consumes recon.breaks and
-// sends each break to its channels: a webhook (JSON signed with
-// HMAC-SHA256, retried with backoff), a digest mode (at most one webhook
-// message per interval carrying many breaks), and the log. A break is
-// notified once: its id is recorded in Redis after the channel accepted it
-// and checked before sending, so restarts and replays do not notify twice;
+// Package notifier tells people about breaks and escalations. It consumes
+// recon.breaks and sends each break to its channels: a webhook (JSON signed
+// with HMAC-SHA256, retried with backoff), a digest mode (at most one
+// webhook message per interval carrying many breaks), and the log. It
+// consumes recon.escalations (the console's: breaks past their SLA,
+// requests waiting for an approver) and sends what it reads as one digest
+// per recipient on the webhook and one message to the team channel (a
+// Slack-compatible incoming webhook). A break or escalation is notified
+// once: its id is recorded in Redis after the channels accepted it and
+// checked before sending, so restarts and replays do not notify twice;
 // every message also carries an idempotency key for receivers that dedupe.
 package notifier
 
@@ -64,6 +68,11 @@ type Config struct {
 	MaxAttempts int
 	// Log enables the log channel (one line per break).
 	Log bool
+	// ChannelURLFile holds the URL of the team channel's incoming webhook
+	// (Slack, Mattermost, Teams workflows: {"text": ...}); escalations go
+	// there as one message per batch. The URL is a secret, hence a file.
+	ChannelURLFile string
+	channelURL     string
 }
 
 // Defaults is the configuration the settings, `recon up` and the tests
@@ -85,6 +94,13 @@ func (c *Config) Register(l *config.Loader) {
 	l.Duration(&c.Digest, "digest", c.Digest, "send at most one webhook message per interval carrying many breaks (0: one per break)")
 	l.Int(&c.MaxAttempts, "max-attempts", c.MaxAttempts, "delivery tries per message (0: until delivered)")
 	l.Bool(&c.Log, "log-breaks", c.Log, "log one line per break")
+	l.String(&c.ChannelURLFile, "channel-url-file", c.ChannelURLFile, "file holding the team channel's incoming-webhook URL (Slack-compatible {\"text\": …}) for escalations")
+}
+
+// WithChannelURL sets the channel's URL directly (tests, embedded mode).
+func (c Config) WithChannelURL(u string) Config {
+	c.channelURL = u
+	return c
 }
 
 // WithSecret sets the webhook secret directly (tests, embedded mode).
@@ -115,8 +131,18 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Load reads what the settings point at: the webhook secret file.
+// Load reads what the settings point at: the webhook secret and channel
+// URL files.
 func (c *Config) Load() error {
+	if c.ChannelURLFile != "" {
+		b, err := os.ReadFile(c.ChannelURLFile)
+		if err != nil {
+			return fmt.Errorf("channel-url-file: %w", err)
+		}
+		if c.channelURL = strings.TrimSpace(string(b)); !strings.HasPrefix(c.channelURL, "https://") && !strings.HasPrefix(c.channelURL, "http://") {
+			return fmt.Errorf("channel-url-file %s: want an http(s) URL", c.ChannelURLFile)
+		}
+	}
 	if c.WebhookSecretFile == "" {
 		return nil
 	}
@@ -144,13 +170,17 @@ type Service struct {
 	log   *slog.Logger
 	rdb   redis.UniversalClient
 	http  *http.Client
-	cl    *kgo.Client
-	codec *avro.Codec[record.Break]
-	m     struct {
+	cl     *kgo.Client
+	codec  *avro.Codec[record.Break]
+	esc    *avro.Codec[record.Escalation]
+	topics struct{ breaks, escalations string }
+	m      struct {
 		sent, skipped, failed *prometheus.CounterVec
+		escalations           *prometheus.CounterVec
 	}
-	ready    atomic.Bool
-	notified atomic.Int64
+	ready     atomic.Bool
+	notified  atomic.Int64
+	escalated atomic.Int64
 }
 
 // New prepares the notifier.
@@ -169,7 +199,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		Help: "Breaks not notified again because they already were, by channel."}, []string{"channel"})
 	s.m.failed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notification_failures_total",
 		Help: "Failed delivery attempts (retried), by channel."}, []string{"channel"})
-	for _, c := range []prometheus.Collector{s.m.sent, s.m.skipped, s.m.failed} {
+	s.m.escalations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_escalations_notified_total",
+		Help: "Escalations notified, by kind and level."}, []string{"kind", "level"})
+	for _, c := range []prometheus.Collector{s.m.sent, s.m.skipped, s.m.failed, s.m.escalations} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, err
 		}
@@ -188,13 +220,16 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	topic := cfg.Kafka.Topic(kafka.TopicBreaks)
-	if s.codec, err = avro.NewBreakCodec(ctx, reg, topic+"-value"); err != nil {
+	s.topics.breaks, s.topics.escalations = cfg.Kafka.Topic(kafka.TopicBreaks), cfg.Kafka.Topic(kafka.TopicEscalations)
+	if s.codec, err = avro.NewBreakCodec(ctx, reg, s.topics.breaks+"-value"); err != nil {
+		return nil, err
+	}
+	if s.esc, err = avro.NewEscalationCodec(ctx, reg, s.topics.escalations+"-value"); err != nil {
 		return nil, err
 	}
 	s.cl, err = kafka.NewClient(cfg.Kafka,
 		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(topic),
+		kgo.ConsumeTopics(s.topics.breaks, s.topics.escalations),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
@@ -235,8 +270,25 @@ func (s *Service) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		var recs []*kgo.Record
-		f.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		var recs, escRecs []*kgo.Record
+		f.EachRecord(func(r *kgo.Record) {
+			if r.Topic == s.topics.escalations {
+				escRecs = append(escRecs, r)
+			} else {
+				recs = append(recs, r)
+			}
+		})
+		if err := s.escalate(ctx, escRecs); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if len(escRecs) > 0 {
+			if err := s.cl.CommitRecords(ctx, escRecs...); err != nil && ctx.Err() == nil {
+				s.log.Warn("offset commit failed; escalations will be re-read and skipped as notified", "err", err)
+			}
+		}
 		breaks := make([]*record.Break, 0, len(recs))
 		for _, r := range recs {
 			b, err := s.codec.Decode(ctx, r.Value)
@@ -384,8 +436,12 @@ func digestKey(bs []*record.Break) string {
 
 // Message is the webhook body.
 type Message struct {
-	Type   string          `json:"type"` // "break" or "breaks.digest"
-	Breaks []*record.Break `json:"breaks"`
+	Type   string          `json:"type"` // "break", "breaks.digest" or "escalations.digest"
+	Breaks []*record.Break `json:"breaks,omitempty"`
+	// Recipient and Escalations: an escalation digest for one recipient
+	// (an assignee or a team), to forward to them.
+	Recipient   string               `json:"recipient,omitempty"`
+	Escalations []*record.Escalation `json:"escalations,omitempty"`
 }
 
 // Sign returns the signature header value for body sent at ts:
@@ -418,24 +474,31 @@ func Verify(secret []byte, tsHeader, sigHeader string, body []byte, now time.Tim
 	return errors.New("signature mismatch")
 }
 
-// post sends one message, retrying 429/5xx and network errors with
-// exponential backoff; other 4xx answers are permanent.
+// post sends one message to the webhook, retrying 429/5xx and network
+// errors with exponential backoff; other 4xx answers are permanent.
 func (s *Service) post(ctx context.Context, key string, msg Message) error {
 	body, err := json.Marshal(msg)
 	if err != nil {
 		return err
 	}
+	return s.postTo(ctx, "webhook", s.cfg.WebhookURL, key, body, true)
+}
+
+// postTo sends body to url (signed for the webhook), retrying like post.
+func (s *Service) postTo(ctx context.Context, channel, url, key string, body []byte, sign bool) error {
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ts := time.Now().Unix()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.WebhookURL, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "recon-notifier")
-		req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-		req.Header.Set(HeaderSignature, Sign(s.cfg.webhookSecret, ts, body))
+		if sign {
+			req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+			req.Header.Set(HeaderSignature, Sign(s.cfg.webhookSecret, ts, body))
+		}
 		req.Header.Set(HeaderIdempotency, key)
 		resp, err := s.http.Do(req)
 		status := 0
@@ -447,14 +510,14 @@ func (s *Service) post(ctx context.Context, key string, msg Message) error {
 				return nil
 			}
 			if status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout {
-				return fmt.Errorf("webhook %s: HTTP %d: %w", key, status, errRefused)
+				return fmt.Errorf("%s %s: HTTP %d: %w", channel, key, status, errRefused)
 			}
 		}
-		s.m.failed.WithLabelValues("webhook").Inc()
+		s.m.failed.WithLabelValues(channel).Inc()
 		if s.cfg.MaxAttempts > 0 && attempt >= s.cfg.MaxAttempts {
-			return fmt.Errorf("webhook %s: gave up after %d attempts (last: status %d, %v)", key, attempt, status, err)
+			return fmt.Errorf("%s %s: gave up after %d attempts (last: status %d, %v)", channel, key, attempt, status, err)
 		}
-		s.log.Warn("webhook delivery failed, retrying", "key", key, "status", status, "err", err, "backoff", backoff)
+		s.log.Warn("delivery failed, retrying", "channel", channel, "key", key, "status", status, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
