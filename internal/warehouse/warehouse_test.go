@@ -281,3 +281,54 @@ func pairs(t *testing.T, s Store, q string) map[string]string {
 	}
 	return out
 }
+
+// TestSignOffs: every state of a sign-off is a row (written twice, stored
+// once), the figures exact; the status view has each in its latest state.
+func TestSignOffs(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			defer s.Close()
+			ctx := context.Background()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			at := time.UnixMilli(1_790_000_000_123).UTC()
+			so := func(id string, v int) *record.SignOff {
+				x := &record.SignOff{SignoffID: id, Version: v, Status: record.SignedOff, Account: "DE89", Currency: "EUR", From: 20400, To: 20402,
+					StatementBalance: money.New(1516_50, 2), LedgerBalance: money.New(1535_00, 2), ItemsTotal: money.New(-18_50, 2),
+					Unexplained: money.New(0, 2), Figures: `{"date":"2025-11-08"}`, RequestedBy: "preparer", RequestedAt: at,
+					ApprovedBy: "approver", ApprovedAt: at.Add(time.Hour)}
+				if v == 2 {
+					x.Status, x.ReopenedBy, x.ReopenedAt, x.ReopenReason = record.Reopened, "admin", at.Add(2*time.Hour), "late correction"
+				}
+				return x
+			}
+			b := &Batch{SignOffs: []*record.SignOff{so("a-1", 1), so("a-1", 2), so("a-2", 1)}}
+			for i := 0; i < 2; i++ {
+				if err := s.Write(ctx, "c", b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			counts, err := s.Counts(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if counts["recon_signoffs"] != 3 {
+				t.Errorf("recon_signoffs has %d rows, want 3", counts["recon_signoffs"])
+			}
+			got := pairs(t, s, `SELECT signoff_id, status FROM recon_signoff_status`)
+			if len(got) != 2 || got["a-1"] != record.Reopened || got["a-2"] != record.SignedOff {
+				t.Errorf("sign-off status view: %v", got)
+			}
+			for id, v := range pairs(t, s, `SELECT signoff_id || '/' || CAST(version AS VARCHAR(8)), CAST(ledger_balance - statement_balance AS VARCHAR(48)) FROM recon_signoffs`) {
+				if d, err := money.Parse(v); err != nil || !d.Equal(money.New(18_50, 2)) {
+					t.Errorf("%s: ledger - statement balance %q (%v), want 18.50", id, v, err)
+				}
+			}
+			reason := pairs(t, s, `SELECT signoff_id, reopen_reason FROM recon_signoffs WHERE version = 2`)
+			if reason["a-1"] != "late correction" {
+				t.Errorf("reopen reason: %v", reason)
+			}
+		})
+	}
+}

@@ -186,8 +186,9 @@ func actionOut(a *casestore.Action) actionJSON {
 // breakDetail is one break with its comments, history and candidates.
 type breakDetail struct {
 	breakJSON
-	Comments []commentJSON `json:"comments"`
-	History  []actionJSON  `json:"history"`
+	Comments    []commentJSON        `json:"comments"`
+	History     []actionJSON         `json:"history"`
+	Escalations []*record.Escalation `json:"escalations"`
 }
 
 type commentJSON struct {
@@ -215,6 +216,12 @@ func (s *Service) breakDetail(r *http.Request, id string) (*breakDetail, error) 
 	}
 	for _, a := range as {
 		d.History = append(d.History, actionOut(a))
+	}
+	if d.Escalations, err = s.store.Escalations(r.Context(), id); err != nil {
+		return nil, err
+	}
+	if d.Escalations == nil {
+		d.Escalations = []*record.Escalation{}
 	}
 	return d, nil
 }

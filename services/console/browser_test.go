@@ -300,6 +300,16 @@ func TestBrowserSignoff(t *testing.T) {
 	if s := h.status("s-b3"); s != casestore.StatusOpen {
 		t.Errorf("the refund on the locked day became %s", s)
 	}
+	// The refund, open 10 days against a 5-day SLA, is escalated; its
+	// detail says so.
+	if n, err := h.console.sweep(context.Background(), day(10).Time()); err != nil || n != 1 {
+		t.Errorf("sweep: %d escalations, %v; want the refund's", n, err)
+	}
+	prep.do("escalated detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`dl.kv`)))
+	if tx := prep.text("main"); !strings.Contains(tx, "level 1 escalated to operations") {
+		t.Errorf("break detail after escalation: %.500s", tx)
+	}
+	prep.shot("break-escalated")
 	prep.do("report", chromedp.Navigate(prep.base+"/reports/reconciliation?"+dayQ), chromedp.WaitVisible(C(`.report`)))
 	prep.shot("reconciliation-statement")
 	t.Logf("screenshots in %s", prep.dir)

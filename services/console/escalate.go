@@ -211,6 +211,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 // escalate runs the sweep every interval (and once at start).
 func (s *Service) escalate(ctx context.Context) error {
 	if s.cfg.Escalation.Interval <= 0 {
+		<-ctx.Done() // disabled; Run ends when a goroutine returns
 		return nil
 	}
 	t := time.NewTicker(s.cfg.Escalation.Interval)

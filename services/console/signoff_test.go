@@ -167,6 +167,23 @@ func signoffScenario(t *testing.T, h *harness, restart func()) {
 	if _, b := preparer.get(q); b["locked_by"] != nil {
 		t.Errorf("after reopen the day is still locked: %v", b["locked_by"])
 	}
+	// For the warehouse: the sign-off's two states, with the figures.
+	soc, _ := avro.NewSignOffCodec(ctx, avro.Embedded{}, "s")
+	versions := map[int]*record.SignOff{}
+	for _, r := range readTopic(t, h.kc, h.kc.Topic(kafka.TopicSignoffs), 2) {
+		v, err := soc.Decode(ctx, r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.SignoffID == so {
+			versions[v.Version] = v
+		}
+	}
+	if v1, v2 := versions[1], versions[2]; v1 == nil || v2 == nil || v1.Status != record.SignedOff || v2.Status != record.Reopened ||
+		v1.ApprovedBy != "approver" || v2.ReopenReason != "late bank correction" || !v1.LedgerBalance.Equal(money.New(1535_00, 2)) ||
+		!v1.Unexplained.IsZero() || len(versions) != 2 {
+		t.Errorf("recon.signoffs of %s: %+v", so, versions)
+	}
 	out = preparer.act(200, ActionRequest{Action: "manual_match", BreakIDs: []string{id("s-b3"), id("s-l3")}, ReasonCode: "other", Comment: "refund against credit"})
 	if out["status"] != "pending_approval" {
 		t.Fatalf("manual match with a difference after reopen: %v", out)

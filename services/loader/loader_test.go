@@ -189,3 +189,42 @@ func TestSlowWarehouseAndPoison(t *testing.T) {
 		t.Error("the poison record is not in the DLQ")
 	}
 }
+
+// TestSignOffsLoaded: the console's sign-off states reach recon_signoffs,
+// each once however often produced.
+func TestSignOffsLoaded(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "w.db")
+	ctx := context.Background()
+	cl := kafkatest.Client(t, kc)
+	sc, _ := avro.NewSignOffCodec(ctx, avro.Embedded{}, "s")
+	at := time.UnixMilli(1_790_000_000_000).UTC()
+	for v := 1; v <= 2; v++ {
+		so := &record.SignOff{SignoffID: "a-1", Version: v, Status: record.SignedOff, Account: "A", Currency: "EUR", From: 20000, To: 20000,
+			StatementBalance: money.New(100, 2), LedgerBalance: money.New(100, 2), RequestedBy: "preparer", RequestedAt: at,
+			ApprovedBy: "approver", ApprovedAt: at}
+		if v == 2 {
+			so.Status, so.ReopenedBy, so.ReopenedAt, so.ReopenReason = record.Reopened, "admin", at, "correction"
+		}
+		val, err := sc.Encode(nil, so)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j < 2; j++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: kc.Topic(kafka.TopicSignoffs), Key: []byte("A|EUR"), Value: val}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.DatabaseURL, cfg.BatchInterval = kc, "loader", db, 50*time.Millisecond
+	load(t, cfg, 4)
+	st, err := warehouse.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if counts, _ := st.Counts(ctx); counts["recon_signoffs"] != 2 {
+		t.Errorf("recon_signoffs has %d rows, want the 2 states: %v", counts["recon_signoffs"], counts)
+	}
+}

@@ -166,10 +166,10 @@ type Deps struct {
 
 // Service is a running notifier.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	rdb   redis.UniversalClient
-	http  *http.Client
+	cfg    Config
+	log    *slog.Logger
+	rdb    redis.UniversalClient
+	http   *http.Client
 	cl     *kgo.Client
 	codec  *avro.Codec[record.Break]
 	esc    *avro.Codec[record.Escalation]
