@@ -45,6 +45,7 @@ const notSettled = "9999-12-31"
 // Item kinds of the balance view, in the order the view lists them.
 const (
 	ItemOpenBreak   = "open_break"       // a break waiting for a person
+	ItemAdjustment  = "adjustment"       // an open break with an approved adjusting entry, awaiting its posting
 	ItemProposed    = "proposed"         // in a proposed match waiting for a person
 	ItemPending     = "pending"          // within its matching window: no decision yet
 	ItemInTransit   = "matched_later"    // matched to a counterpart booked after the day
@@ -54,7 +55,7 @@ const (
 )
 
 // ItemKinds are the kinds in display order.
-var ItemKinds = []string{ItemOpenBreak, ItemProposed, ItemPending, ItemInTransit, ItemClosed, ItemMatchDiff}
+var ItemKinds = []string{ItemOpenBreak, ItemAdjustment, ItemProposed, ItemPending, ItemInTransit, ItemClosed, ItemMatchDiff}
 
 // Opening is the ledger balance at the end of Date: records booked after
 // it count towards the view.
@@ -72,6 +73,7 @@ type BalanceItem struct {
 	Amount         money.Decimal // the record's signed amount (a match difference: bank − ledger)
 	Effect         money.Decimal // what it explains: bank +amount, ledger −amount, difference as is
 	BookingDate    record.Date
+	Adjusted       bool // its break has an approved adjustment
 	Reference      string
 	Counterparty   string
 	SourceFile     string
@@ -479,12 +481,14 @@ func (s *Store) openItems(ctx context.Context, b *Balance) error {
 		(SELECT COALESCE(MAX(m.match_id), '') FROM case_match_members mm JOIN case_matches m ON m.match_id = mm.match_id
 			LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
 			WHERE mm.record_id = r.record_id AND mm.source_file = r.source_file AND mm.source_position = r.source_position
-			AND COALESCE(mo.status, m.status) IN ('proposed', 'auto', 'confirmed'))
+			AND COALESCE(mo.status, m.status) IN ('proposed', 'auto', 'confirmed')),
+		(SELECT COUNT(*) FROM case_action_breaks ab JOIN case_actions a ON a.action_id = ab.action_id
+			WHERE ab.break_id = k.break_id AND a.kind = ? AND a.status = ?)
 		FROM case_records r LEFT JOIN case_breaks k
 			ON k.record_id = r.record_id AND k.source_file = r.source_file AND k.source_position = r.source_position
 		WHERE r.account = ? AND r.currency = ? AND r.settled > ? AND r.booking_date > ? AND r.booking_date <= ?
 		ORDER BY r.booking_date, r.side, r.record_id, r.source_file, r.source_position`),
-		b.Account, b.Currency, b.Date.String(), b.Opening.Date.String(), b.Date.String())
+		KindAdjust, ActionApplied, b.Account, b.Currency, b.Date.String(), b.Opening.Date.String(), b.Date.String())
 	if err != nil {
 		return fmt.Errorf("case store %s: balance items: %w", s.source, err)
 	}
@@ -494,8 +498,9 @@ func (s *Store) openItems(ctx context.Context, b *Balance) error {
 		var it BalanceItem
 		var amt, breakID, breakStatus, matchID string
 		var bd, settled dateValue
+		var adjusted int
 		if err := rows.Scan(&it.RecordID, &it.SourceFile, &it.SourcePosition, &it.Side, &amt, &bd, &it.Reference, &it.Counterparty,
-			&settled, &breakID, &breakStatus, &matchID); err != nil {
+			&settled, &breakID, &breakStatus, &matchID, &adjusted); err != nil {
 			return err
 		}
 		k := memberKey{it.RecordID, it.SourceFile, it.SourcePosition}
@@ -503,7 +508,7 @@ func (s *Store) openItems(ctx context.Context, b *Balance) error {
 			// A record with more than one break: the view names the one
 			// that most needs a person.
 			if breakRank[breakStatus] < breakRank[b.Items[i].BreakStatus] {
-				b.Items[i].BreakID, b.Items[i].BreakStatus = breakID, breakStatus
+				b.Items[i].BreakID, b.Items[i].BreakStatus, b.Items[i].Adjusted = breakID, breakStatus, adjusted > 0
 				b.Items[i].Kind = itemKind(b.Items[i], settled.d)
 			}
 			continue
@@ -517,7 +522,7 @@ func (s *Store) openItems(ctx context.Context, b *Balance) error {
 				return err
 			}
 		}
-		it.BookingDate, it.BreakID, it.BreakStatus, it.MatchID = bd.d, breakID, breakStatus, matchID
+		it.BookingDate, it.BreakID, it.BreakStatus, it.MatchID, it.Adjusted = bd.d, breakID, breakStatus, matchID, adjusted > 0
 		it.Kind = itemKind(it, settled.d)
 		if len(b.Items) >= maxBalanceItems {
 			return fmt.Errorf("more than %d reconciling items on %s %s %s: the view does not list them all", maxBalanceItems, b.Account, b.Currency, b.Date)
@@ -535,6 +540,8 @@ func itemKind(it BalanceItem, settled record.Date) string {
 	switch {
 	case settled != farDate:
 		return ItemInTransit
+	case it.BreakStatus == StatusOpen && it.Adjusted:
+		return ItemAdjustment
 	case it.BreakStatus == StatusOpen:
 		return ItemOpenBreak
 	case it.BreakStatus == StatusWrittenOff, it.BreakStatus == StatusAccepted:

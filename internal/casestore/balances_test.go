@@ -381,3 +381,39 @@ func TestRecordDaysAndApprovedMatches(t *testing.T) {
 		}
 	})
 }
+
+// Escalations are recorded once per id; what is unsent stays until marked.
+func TestRecordEscalationsOnce(t *testing.T) {
+	each(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		at := day0.Time()
+		e := func(subject string, level int) *record.Escalation {
+			return &record.Escalation{EscalationID: record.EscalationID(record.EscalateBreak, subject, level), Kind: record.EscalateBreak,
+				Level: level, SubjectID: subject, Recipient: "ops", Account: "X", Currency: "EUR", Age: "6d", SLA: "5d", EscalatedAt: at}
+		}
+		fresh, err := s.RecordEscalations(ctx, []*record.Escalation{e("k-1", 1), e("k-2", 1)})
+		if err != nil || len(fresh) != 2 {
+			t.Fatalf("first record: %d fresh, %v", len(fresh), err)
+		}
+		fresh, err = s.RecordEscalations(ctx, []*record.Escalation{e("k-1", 1), e("k-1", 2)})
+		if err != nil || len(fresh) != 1 || fresh[0].Level != 2 {
+			t.Fatalf("second record: %+v, %v; want only k-1 level 2", fresh, err)
+		}
+		un, err := s.UnsentEscalations(ctx, 10)
+		if err != nil || len(un) != 3 {
+			t.Fatalf("unsent: %d, %v", len(un), err)
+		}
+		if !un[0].EscalatedAt.Equal(at) {
+			t.Errorf("escalated at %v, want %v", un[0].EscalatedAt, at)
+		}
+		if err := s.MarkEscalationsSent(ctx, []string{un[0].EscalationID, un[1].EscalationID}); err != nil {
+			t.Fatal(err)
+		}
+		if un, _ := s.UnsentEscalations(ctx, 10); len(un) != 1 {
+			t.Errorf("unsent after marking two: %d", len(un))
+		}
+		if es, _ := s.Escalations(ctx, "k-1"); len(es) != 2 || es[0].Level != 1 || es[1].Level != 2 {
+			t.Errorf("escalations of k-1: %+v", es)
+		}
+	})
+}

@@ -33,6 +33,14 @@ const (
 // KindSignoff is the action kind of a sign-off request.
 const KindSignoff = "signoff"
 
+// KindAdjust is the action kind of an adjustment: a preparer records the
+// adjusting entry (its journal reference) that will book a break's amount
+// in the other side's books. Approved by a different approver it takes
+// effect in the case store (the matcher has nothing to do: the break stays
+// open until the entry's posting arrives and matches it); the balance
+// view lists the break as an adjustment awaiting its posting.
+const KindAdjust = "adjust"
+
 // Signoff is a sign-off of an account's days.
 type Signoff struct {
 	SignoffID         string // the id of its request

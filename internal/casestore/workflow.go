@@ -335,8 +335,8 @@ func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment st
 		switch decision {
 		case "approve":
 			a.Status = ActionSent
-			if a.Kind == KindSignoff {
-				a.Status = ActionApplied // nothing for the matcher: the days are locked
+			if a.Kind == KindSignoff || a.Kind == KindAdjust {
+				a.Status = ActionApplied // nothing for the matcher: the days are locked, the adjustment recorded
 			}
 		case "reject":
 			a.Status = ActionRejected
@@ -363,6 +363,21 @@ func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment st
 		return nil
 	})
 	return out, err
+}
+
+// Adjusted returns an approved adjustment of any of the breaks (nil: none).
+func (s *Store) Adjusted(ctx context.Context, breakIDs []string) (*Action, error) {
+	for _, id := range breakIDs {
+		as, err := s.actions(ctx, `WHERE action_id IN (SELECT action_id FROM case_action_breaks WHERE break_id = ?) AND kind = ? AND status = ?
+			ORDER BY requested_at LIMIT 1`, id, KindAdjust, ActionApplied)
+		if err != nil {
+			return nil, err
+		}
+		if len(as) > 0 {
+			return as[0], nil
+		}
+	}
+	return nil, nil
 }
 
 // MarkSent records that an action's resolution was produced.

@@ -28,7 +28,7 @@ type ActionRequest struct {
 }
 
 // Kinds of action (docs/design.md §9).
-var kinds = []string{"manual_match", "unmatch", "confirm", "reject", "write_off", "accept", "comment", "assign", "reopen", "withdraw"}
+var kinds = []string{"manual_match", "unmatch", "confirm", "reject", "write_off", "accept", casestore.KindAdjust, "comment", "assign", "reopen", "withdraw"}
 
 // actionError is an action refused before anything was recorded, with its
 // HTTP status and error code.
@@ -99,6 +99,11 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 		a.Status, toMatcher = casestore.ActionDone, false
 	case "assign":
 		a.Status, toMatcher = casestore.ActionDone, false
+	case casestore.KindAdjust:
+		toMatcher = false
+		if err := s.checkBreaks(ctx, a, breaks); err != nil {
+			return nil, err
+		}
 	case "confirm", "reject", "unmatch":
 		var err error
 		if match, err = s.checkMatch(ctx, a); err != nil {
@@ -109,7 +114,7 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 			return nil, err
 		}
 	}
-	if toMatcher {
+	if toMatcher || a.Kind == casestore.KindAdjust {
 		days := lockDays(breaks, match)
 		if len(a.RecordIDs) > 0 {
 			rdays, err := s.store.RecordDays(ctx, a.Account, a.Currency, a.RecordIDs)
@@ -170,6 +175,21 @@ func (s *Service) checkBreaks(ctx context.Context, a *casestore.Action, breaks [
 		return refuse(http.StatusConflict, "pending_request", "%s already waits for approval on break %s", pend[0].ActionID, firstShared(pend[0].BreakIDs, a.BreakIDs))
 	}
 	switch a.Kind {
+	case casestore.KindAdjust:
+		// An adjusting entry always needs a second person: it changes the books.
+		if !slices.Contains(s.cfg.ReasonCodes, a.ReasonCode) {
+			return refuse(http.StatusBadRequest, "reason_code", "an adjustment needs a reason code, one of %s", strings.Join(s.cfg.ReasonCodes, ", "))
+		}
+		if strings.TrimSpace(a.Attachment) == "" {
+			return refuse(http.StatusBadRequest, "no_reference", "an adjustment needs the adjusting entry's journal reference (attachment)")
+		}
+		if done, err := s.store.Adjusted(ctx, a.BreakIDs); err != nil {
+			return err
+		} else if done != nil {
+			return refuse(http.StatusConflict, "adjusted", "break %s already has an approved adjustment (%s, %s)", firstShared(done.BreakIDs, a.BreakIDs),
+				done.ActionID, done.Attachment)
+		}
+		a.Status = casestore.ActionPending
 	case "write_off", "accept":
 		if !slices.Contains(s.cfg.ReasonCodes, a.ReasonCode) {
 			return refuse(http.StatusBadRequest, "reason_code", "%s needs a reason code, one of %s", a.Kind, strings.Join(s.cfg.ReasonCodes, ", "))

@@ -139,12 +139,13 @@ type balanceJSON struct {
 
 // kindLabels say what each kind of reconciling item is.
 var kindLabels = map[string]string{
-	casestore.ItemOpenBreak: "Open breaks",
-	casestore.ItemProposed:  "Proposed matches waiting for a person",
-	casestore.ItemPending:   "Pending within their matching window",
-	casestore.ItemInTransit: "Matched to a counterpart booked after the day",
-	casestore.ItemClosed:    "Written off or accepted without a counterpart",
-	casestore.ItemMatchDiff: "Differences of matches (tolerance, manual with a difference)",
+	casestore.ItemOpenBreak:  "Open breaks",
+	casestore.ItemAdjustment: "Adjusting entries approved, awaiting their posting",
+	casestore.ItemProposed:   "Proposed matches waiting for a person",
+	casestore.ItemPending:    "Pending within their matching window",
+	casestore.ItemInTransit:  "Matched to a counterpart booked after the day",
+	casestore.ItemClosed:     "Written off or accepted without a counterpart",
+	casestore.ItemMatchDiff:  "Differences of matches (tolerance, manual with a difference)",
 }
 
 func balanceOut(b *casestore.Balance, lock *casestore.Signoff) balanceJSON {

@@ -319,8 +319,9 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *casesto
 			match = &mj
 		}
 	}
+	adjusted, _ := s.store.Adjusted(r.Context(), []string{d.BreakID})
 	s.render(w, r, http.StatusOK, "detail", view{S: ss, Title: "Break " + short(d.BreakID), Nav: "queue", Data: map[string]any{
-		"B": d, "Candidates": cands, "Pending": pend, "Match": match, "Lock": lockJSON, "Escalations": d.Escalations, "CanPrepare": has(ss, RolePreparer, RoleAdmin),
+		"B": d, "Adjusted": adjusted, "Candidates": cands, "Pending": pend, "Match": match, "Lock": lockJSON, "Escalations": d.Escalations, "CanPrepare": has(ss, RolePreparer, RoleAdmin),
 		"CanReopen": has(ss, RoleAdmin), "Open": d.Status == casestore.StatusOpen,
 		"Closed": d.Status == casestore.StatusWrittenOff || d.Status == casestore.StatusAccepted,
 	}})

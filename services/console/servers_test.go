@@ -120,4 +120,17 @@ func TestConsoleRealServers(t *testing.T) {
 	// The controls on the same servers: maker-checker across a restart,
 	// the balance view, sign-off, lock and reopen.
 	signoffScenario(t, h, restart)
+	// The sign-off's two states reach the warehouse, once each.
+	waitFor(t, "the sign-off states in recon_signoffs", func() bool {
+		var n, reopened int
+		if err := conn.QueryRow(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'reopened') FROM recon_signoffs`).Scan(&n, &reopened); err != nil {
+			t.Fatal(err)
+		}
+		return n == 2 && reopened == 1
+	})
+	var status, approver string
+	if err := conn.QueryRow(ctx, `SELECT status, approved_by FROM recon_signoff_status`).Scan(&status, &approver); err != nil ||
+		status != "reopened" || approver != "approver" {
+		t.Errorf("recon_signoff_status: %q %q %v", status, approver, err)
+	}
 }

@@ -272,3 +272,60 @@ func TestSignoff(t *testing.T) {
 		h.startConsole()
 	})
 }
+
+// TestAdjustment: an adjusting entry is a request with its journal
+// reference; approved by a different approver it is recorded (the break
+// stays open for the entry's posting) and the balance view lists the break
+// as an adjustment; a second adjustment of the break is refused.
+func TestAdjustment(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, TopicPrefix: "t7."}
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"))
+	ctx := context.Background()
+	h.produce(txn("j-b1", record.Bank, "J", "", -350, 0, "", "Account fee"))
+	h.statement("J", 0, 1000_00, 1000_00-350, 1)
+	waitFor(t, "the fee's break", func() bool { return h.breakOf("j-b1") != nil })
+	fee := h.breakOf("j-b1").BreakID
+	preparer, preparer2, approver := h.signIn("preparer"), h.signIn("preparer2"), h.signIn("approver")
+	if out := preparer.act(http.StatusBadRequest, ActionRequest{Action: "adjust", BreakIDs: []string{fee}, ReasonCode: "bank_fee"}); out["code"] != "no_reference" {
+		t.Errorf("an adjustment without its journal reference: %v", out)
+	}
+	out := preparer.act(200, ActionRequest{Action: "adjust", BreakIDs: []string{fee}, ReasonCode: "bank_fee", Attachment: "JE-2026-0042", Comment: "book the fee"})
+	if out["status"] != casestore.ActionPending {
+		t.Fatalf("adjustment: %v, want pending_approval", out)
+	}
+	id := str(out["action_id"])
+	for _, c := range []*client{preparer, preparer2} {
+		if code, out := c.do("POST", "/api/v1/approvals/"+id, map[string]string{"decision": "approve"}, true); code != http.StatusForbidden {
+			t.Errorf("approval of the adjustment by a preparer: %d %v", code, out)
+		}
+	}
+	q := "/api/v1/balances?account=J&currency=EUR&date=" + day(0).String()
+	kinds := func() map[string]any {
+		_, b := preparer.get(q)
+		out := map[string]any{"unexplained": b["unexplained_difference"]}
+		for _, it := range b["reconciling_items"].([]any) {
+			m := it.(map[string]any)
+			out[str(m["kind"])] = m["amount"]
+		}
+		return out
+	}
+	if k := kinds(); k[casestore.ItemOpenBreak] != "-3.50" || k[casestore.ItemAdjustment] != nil {
+		t.Errorf("before approval: %v, want the fee an open break", k)
+	}
+	if code, out := approver.do("POST", "/api/v1/approvals/"+id, map[string]string{"decision": "approve"}, true); code != 200 || out["status"] != casestore.ActionApplied {
+		t.Fatalf("approval of the adjustment: %d %v", code, out)
+	}
+	if s := h.status("j-b1"); s != casestore.StatusOpen {
+		t.Errorf("the adjusted break is %s, want open until the entry's posting matches it", s)
+	}
+	if k := kinds(); k[casestore.ItemAdjustment] != "-3.50" || k[casestore.ItemOpenBreak] != nil || k["unexplained"] != "0.00" {
+		t.Errorf("after approval: %v, want the fee an adjustment, nothing unexplained", k)
+	}
+	if out := preparer.act(http.StatusConflict, ActionRequest{Action: "adjust", BreakIDs: []string{fee}, ReasonCode: "bank_fee", Attachment: "JE-2"}); out["code"] != "adjusted" {
+		t.Errorf("a second adjustment: %v", out)
+	}
+	if a, _ := h.console.Store().Action(ctx, id); a.DecidedBy != "approver" || a.Attachment != "JE-2026-0042" {
+		t.Errorf("the adjustment as stored: %+v", a)
+	}
+}
