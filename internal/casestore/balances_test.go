@@ -21,6 +21,9 @@ type book struct {
 	// missing are bank records the statements contain that never reach
 	// the store, per account and day.
 	missing map[string]money.Decimal
+	// adjusted are open breaks with an approved adjustment (workflow, not
+	// the feed: apply records them once the feed has the breaks).
+	adjusted []string
 }
 
 func tx(side record.Side, id, acct string, cents int64, d record.Date) *record.Transaction {
@@ -81,8 +84,12 @@ func genBook(seed uint64, missingBank bool) *book {
 					lt := tx(record.Ledger, id("l"), acct, cents, day)
 					b.Records = append(b.Records, lt)
 					b.Matches = append(b.Matches, mk(lt, record.Proposed, "counterparty"))
-				case r < 15: // no ledger posting: a break
-					b.Breaks = append(b.Breaks, brk(bt))
+				case r < 15: // no ledger posting: a break, sometimes with an approved adjustment
+					br := brk(bt)
+					b.Breaks = append(b.Breaks, br)
+					if rng.IntN(3) == 0 {
+						bk.adjusted = append(bk.adjusted, br.BreakID)
+					}
 				case r < 16: // a break written off
 					br := brk(bt)
 					b.Breaks = append(b.Breaks, br)
@@ -153,6 +160,16 @@ func (bk *book) apply(t *testing.T, s *Store, seed uint64) {
 		parts = parts[k:]
 		if err := s.Apply(context.Background(), "feed", &one); err != nil {
 			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for _, id := range bk.adjusted {
+		a := &Action{Kind: KindAdjust, Status: ActionPending, User: "preparer", BreakIDs: []string{id}, ReasonCode: "bank_fee", Attachment: "JE-" + id}
+		if err := s.Act(ctx, a, false); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := s.Decide(ctx, a.ActionID, "approver", "approve", ""); err != nil || d.Status != ActionApplied {
+			t.Fatalf("adjustment of %s: %+v %v", id, d, err)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -25,14 +26,24 @@ const EnvPrefix = "RECON_"
 type Loader struct {
 	fs         *flag.FlagSet
 	configFile string
+	print      bool
+	printOut   io.Writer
 }
+
+// ErrPrinted is what Parse returns after --print-config printed the
+// settings: the command stops there, successfully.
+var ErrPrinted = errors.New("settings printed")
 
 // New returns a Loader for the named command.
 func New(name string) *Loader {
-	l := &Loader{fs: flag.NewFlagSet(name, flag.ContinueOnError)}
+	l := &Loader{fs: flag.NewFlagSet(name, flag.ContinueOnError), printOut: os.Stdout}
 	l.fs.StringVar(&l.configFile, "config", os.Getenv(EnvPrefix+"CONFIG"), "YAML file of settings (keys are the flag names) [RECON_CONFIG]")
+	l.fs.BoolVar(&l.print, "print-config", false, "print every setting as it resolves (flags, environment, file, defaults), secrets redacted, and exit")
 	return l
 }
+
+// SetPrintOutput sets where --print-config prints (default stdout).
+func (l *Loader) SetPrintOutput(w io.Writer) { l.printOut = w }
 
 // FlagSet exposes the flags (for usage output).
 func (l *Loader) FlagSet() *flag.FlagSet { return l.fs }
@@ -59,34 +70,49 @@ func (l *Loader) Int(p *int, name string, def int, usage string) {
 // Int32 declares an int32 setting.
 func (l *Loader) Int32(p *int32, name string, def int32, usage string) {
 	*p = def
-	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (default %d)", def)), func(s string) error {
+	l.fs.Var(funcValue{func(s string) error {
 		n, err := strconv.ParseInt(s, 10, 32)
 		*p = int32(n)
 		return err
-	})
+	}, func() string { return strconv.Itoa(int(*p)) }}, name, l.usage(name, usage))
 }
 
 // Int16 declares an int16 setting.
 func (l *Loader) Int16(p *int16, name string, def int16, usage string) {
 	*p = def
-	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (default %d)", def)), func(s string) error {
+	l.fs.Var(funcValue{func(s string) error {
 		n, err := strconv.ParseInt(s, 10, 16)
 		*p = int16(n)
 		return err
-	})
+	}, func() string { return strconv.Itoa(int(*p)) }}, name, l.usage(name, usage))
 }
 
 // MiB declares a size setting given in MiB and kept in bytes; *p (bytes)
 // is the default.
 func (l *Loader) MiB(p *int64, name, usage string) {
-	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (default %d)", *p>>20)), func(s string) error {
+	l.fs.Var(funcValue{func(s string) error {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err == nil && (n < 0 || n > 1<<43) {
 			err = fmt.Errorf("%d MiB is out of range", n)
 		}
 		*p = n << 20
 		return err
-	})
+	}, func() string { return strconv.FormatInt(*p>>20, 10) }}, name, l.usage(name, usage))
+}
+
+// funcValue is a flag.Value of a setter and a printer (flag.Func's
+// values print as empty, which --print-config cannot use).
+type funcValue struct {
+	set func(string) error
+	get func() string
+}
+
+func (f funcValue) Set(s string) error { return f.set(s) }
+func (f funcValue) String() string {
+	if f.get == nil { // the zero value flag.isZeroValue makes
+		return ""
+	}
+	return f.get()
 }
 
 // Bool declares a bool setting.
@@ -102,10 +128,10 @@ func (l *Loader) Duration(p *time.Duration, name string, def time.Duration, usag
 // List declares a comma-separated list setting.
 func (l *Loader) List(p *[]string, name string, def []string, usage string) {
 	*p = def
-	l.fs.Func(name, l.usage(name, usage+fmt.Sprintf(" (comma-separated; default %q)", strings.Join(def, ","))), func(s string) error {
+	l.fs.Var(funcValue{func(s string) error {
 		*p = splitList(s)
 		return nil
-	})
+	}, func() string { return strings.Join(*p, ",") }}, name, l.usage(name, usage+" (comma-separated)"))
 }
 
 func splitList(s string) []string {
@@ -152,7 +178,14 @@ func (l *Loader) Parse(args []string) ([]string, error) {
 			errs = append(errs, fmt.Errorf("%s: %v", src, err))
 		}
 	})
-	return l.fs.Args(), errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if l.print {
+		l.Print(l.printOut)
+		return nil, ErrPrinted
+	}
+	return l.fs.Args(), nil
 }
 
 func readFile(path string) (map[string]string, error) {

@@ -324,3 +324,46 @@ func Provision(ctx context.Context, cl *kgo.Client, replication int16, specs []T
 	}
 	return errors.New("kafka: provisioned topics did not appear in metadata")
 }
+
+// PartitionOf is the partition the Java client's default partitioner (and
+// Partitioner, and every murmur2 partitioner) puts a record keyed key on:
+// toPositive(murmur2(key)) % partitions.
+func PartitionOf(key []byte, partitions int32) int32 {
+	return int32((murmur2(key) & 0x7fffffff) % uint32(partitions))
+}
+
+// murmur2 is Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2),
+// seed 0x9747b28c.
+func murmur2(data []byte) uint32 {
+	const (
+		seed = 0x9747b28c
+		m    = 0x5bd1e995
+		r    = 24
+	)
+	n := len(data)
+	h := uint32(seed) ^ uint32(n)
+	for i := 0; i+4 <= n; i += 4 {
+		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	tail := data[n&^3:]
+	switch len(tail) {
+	case 3:
+		h ^= uint32(tail[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(tail[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(tail[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return h
+}

@@ -160,3 +160,25 @@ func TestDLQInfoRoundTrip(t *testing.T) {
 		t.Errorf("zero fields written: %v", h)
 	}
 }
+
+// PartitionOf places keys exactly where the client's murmur2 partitioner
+// (the Java default) does, for any partition count.
+func TestPartitionOfIsMurmur2(t *testing.T) {
+	p := Partitioner().ForTopic("t")
+	for _, n := range []int{1, 2, 3, 12, 13, 100} {
+		for i := 0; i < 2000; i++ {
+			key := []byte(fmt.Sprintf("DE89370400440532013%03d|EUR", i)[:5+i%20])
+			want := p.Partition(&kgo.Record{Key: key}, n)
+			if got := PartitionOf(key, int32(n)); int(got) != want {
+				t.Fatalf("key %q, %d partitions: %d, want %d", key, n, got, want)
+			}
+		}
+	}
+	// Java's Utils.murmur2 of these bytes (Kafka's own test vectors).
+	for s, want := range map[string]int32{"21": -973932308, "foobar": -790332482, "a-little-bit-long-string": -985981536,
+		"a-little-bit-longer-string": -1486304829, "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971, "abc": 479470107} {
+		if got := int32(murmur2([]byte(s))); got != want {
+			t.Errorf("murmur2(%q) = %d, want %d", s, got, want)
+		}
+	}
+}

@@ -64,3 +64,17 @@ func Format(d Decimal, currency string) string {
 	}
 	return d.Trim(mu).String()
 }
+
+// ValidCode reports whether code is shaped like an ISO 4217 alphabetic
+// code: three upper-case letters A-Z (known or not).
+func ValidCode(code string) bool {
+	if len(code) != 3 {
+		return false
+	}
+	for i := 0; i < 3; i++ {
+		if code[i] < 'A' || code[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}

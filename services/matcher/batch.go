@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/decide"
@@ -35,17 +36,21 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		if kr.Offset < ps.offsets[kr.Topic] {
 			continue
 		}
-		applied++
 		if _, ok := from[kr.Topic]; !ok {
 			from[kr.Topic] = max(kr.Offset, ps.offsets[kr.Topic])
 		}
 		to[kr.Topic] = kr.Offset + 1
+		if kr.Attrs.IsControl() {
+			continue // a transaction's commit marker: only its offset counts
+		}
+		applied++
 		var in decide.Input
-		var err error
-		switch kr.Topic {
-		case s.topics.stmt:
+		err := s.checkPlacement(ctx, kr)
+		switch {
+		case err != nil:
+		case kr.Topic == s.topics.stmt:
 			in.Statement, err = s.decodeStatement(ctx, kr)
-		case s.topics.res:
+		case kr.Topic == s.topics.res:
 			in.Resolution, err = s.decodeResolution(ctx, kr)
 		default:
 			in.Tx, err = s.decodeTransaction(ctx, kr)
@@ -158,10 +163,78 @@ func (s *Service) encodeOutputs(poison []redisstate.OutEntry, outs []decide.Outp
 
 // poison is the dead letter of an undecodable input record, sent through
 // the outbox so that it is published exactly when the batch is applied.
+// The copy keeps the producer's headers (a header the DLQ's own names
+// replace, and repeats of a name but the last, are not kept).
 func (s *Service) poison(kr *kgo.Record, err error) redisstate.OutEntry {
-	s.log.Warn("undecodable input record sent to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "err", err)
+	var mp *misplacedError
+	if errors.As(err, &mp) {
+		s.log.Warn("record on the wrong partition sent to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset,
+			"want_partition", mp.want, "err", err)
+		s.m.misplaced.WithLabelValues(kr.Topic).Inc()
+	} else {
+		s.log.Warn("undecodable input record sent to the DLQ", "topic", kr.Topic, "partition", kr.Partition, "offset", kr.Offset, "err", err)
+	}
 	s.m.poison.Inc()
-	return redisstate.OutEntry{Topic: s.topics.dlq, Key: kr.Key, Value: kr.Value, Headers: kafka.DLQInfo{Stage: "match", Reason: err.Error()}.From(kr).Headers()}
+	hs := make(map[string]string, len(kr.Headers)+8)
+	for _, h := range kr.Headers {
+		hs[h.Key] = string(h.Value)
+	}
+	for k, v := range (kafka.DLQInfo{Stage: "match", Reason: err.Error()}).From(kr).Headers() {
+		hs[k] = v
+	}
+	return redisstate.OutEntry{Topic: s.topics.dlq, Key: kr.Key, Value: kr.Value, Headers: hs}
+}
+
+// misplacedError is a keyed record on another partition than the one
+// Kafka's default partitioner gives its key.
+type misplacedError struct {
+	topic         string
+	key           []byte
+	got, want, of int32
+}
+
+func (e *misplacedError) Error() string {
+	return fmt.Sprintf("misplaced: key %q belongs on partition %d of the %d of %s by Kafka's default (murmur2) partitioner, not on %d, "+
+		"where its counterparts never arrive; produce with a murmur2 partitioner: the Java client's and kafka-python's default, "+
+		"partitioner=murmur2_random for librdkafka-based clients (confluent-kafka, kcat), whose default is CRC32", e.key, e.want, e.of, e.topic, e.got)
+}
+
+// checkPlacement refuses a keyed input record on the wrong partition: the
+// bank and ledger records of an account meet only on the partition their
+// key hashes to.
+func (s *Service) checkPlacement(ctx context.Context, kr *kgo.Record) error {
+	n, err := s.partitionCount(ctx, kr.Topic)
+	if err != nil || n == 0 {
+		return nil // unknown: checked once the count can be read
+	}
+	if want := kafka.PartitionOf(kr.Key, n); want != kr.Partition {
+		return &misplacedError{topic: kr.Topic, key: kr.Key, got: kr.Partition, want: want, of: n}
+	}
+	return nil
+}
+
+// partitionCount is topic's partition count, read once per assignment.
+func (s *Service) partitionCount(ctx context.Context, topic string) (int32, error) {
+	s.mu.Lock()
+	n, ok := s.partitions[topic]
+	s.mu.Unlock()
+	if ok {
+		return n, nil
+	}
+	tds, err := kadm.NewClient(s.prod).ListTopics(ctx, topic)
+	if err != nil {
+		s.log.Warn("partition count unknown; placement not checked", "topic", topic, "err", err)
+		return 0, err
+	}
+	td, ok := tds[topic]
+	if !ok || td.Err != nil {
+		return 0, fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	n = int32(len(td.Partitions))
+	s.mu.Lock()
+	s.partitions[topic] = n
+	s.mu.Unlock()
+	return n, nil
 }
 
 func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engine.Rec, error) {
@@ -175,6 +248,9 @@ func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engin
 	}
 	if t.Side != want {
 		return nil, fmt.Errorf("a %s record on topic %s", t.Side, kr.Topic)
+	}
+	if !money.ValidCode(t.Currency) {
+		return nil, fmt.Errorf("currency %q: want an ISO 4217 alphabetic code in upper case (EUR, USD), as schemas/transaction.avsc says", t.Currency)
 	}
 	if t.Key() != string(kr.Key) {
 		return nil, fmt.Errorf("key %q does not match the record's account|currency %q", kr.Key, t.Key())
@@ -204,7 +280,11 @@ func (s *Service) decodeResolution(ctx context.Context, kr *kgo.Record) (*record
 }
 
 func (s *Service) decodeStatement(ctx context.Context, kr *kgo.Record) (*record.Statement, error) {
-	return s.codecs.stmt.Decode(ctx, kr.Value)
+	st, err := s.codecs.stmt.Decode(ctx, kr.Value)
+	if err == nil && !money.ValidCode(st.Currency) {
+		err = fmt.Errorf("currency %q: want an ISO 4217 alphabetic code in upper case (EUR, USD), as schemas/statement.avsc says", st.Currency)
+	}
+	return st, err
 }
 
 // reload loads partition p again from Redis (offsets, stream time and

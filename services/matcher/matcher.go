@@ -178,6 +178,9 @@ type Service struct {
 	mu        sync.Mutex
 	owned     map[int32]*partition
 	pendingBy map[int32]map[record.Side]int64
+	// partitions are the partition counts of the keyed input topics, read
+	// when first needed after each assignment (partitionCount).
+	partitions map[string]int32
 	processed atomic.Int64 // input records applied (transactions)
 	ready     atomic.Bool
 }
@@ -190,7 +193,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
 		decideCfg: decide.Config{HoldWindows: cfg.HoldWindows, MinPending: cfg.MinPending, RetentionDays: cfg.RetentionDays},
-		owned:     map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}}
+		owned:     map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}, partitions: map[string]int32{}}
 	var err error
 	if s.m, err = newMetrics(deps.Metrics); err != nil {
 		return nil, err
@@ -244,6 +247,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		kgo.ConsumeTopics(s.topics.bank, s.topics.ledger, s.topics.stmt, s.topics.res),
 		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Commit markers come through too, so that the offsets stored and
+		// committed step over them: a consumed transactional topic then
+		// shows no lag.
+		kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.AutoCommitMarks(),
 		kgo.BlockRebalanceOnPoll(), // a rebalance waits for the batch in hand
@@ -280,6 +287,9 @@ func (s *Service) Ready() error {
 // previous owner), publishes what their outboxes still hold, and resumes
 // each topic-partition from the offset stored with the state.
 func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	s.mu.Lock()
+	clear(s.partitions) // a rebalance may follow added partitions
+	s.mu.Unlock()
 	parts := map[int32]bool{}
 	for _, ps := range offs {
 		for p := range ps {

@@ -19,6 +19,7 @@ type metrics struct {
 	lag         *prometheus.GaugeVec
 	fenced      prometheus.Counter
 	poison      prometheus.Counter
+	misplaced   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -43,7 +44,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_poison_records_total",
 			Help: "Undecodable input records sent to the DLQ."}),
 	}
-	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.lag, m.fenced, m.poison} {
+	m.misplaced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_misplaced_records_total",
+		Help: "Input records on a partition other than the one Kafka's murmur2 partitioner gives their key (a producer with another partitioner), sent to the DLQ, by topic."}, []string{"topic"})
+	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.lag, m.fenced, m.poison, m.misplaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/openrecon/recon/internal/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -97,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:], stdout, stderr)
 			switch {
-			case err == nil, errors.Is(err, flag.ErrHelp):
+			case err == nil, errors.Is(err, flag.ErrHelp), errors.Is(err, config.ErrPrinted):
 				return 0
 			case errors.Is(err, errUsage):
 				if err != errUsage { // a bare errUsage: the usage was printed

@@ -197,3 +197,30 @@ func TestProblemLines(t *testing.T) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
 }
+
+// Every service prints its settings with --print-config, secrets
+// redacted, and stops there.
+func TestPrintConfig(t *testing.T) {
+	secret := t.TempDir() + "/secret"
+	for _, c := range [][]string{
+		{"loader", "--database-url", "postgres://recon:pg-pass-1@db/recon"},
+		{"matcher", "--redis-url", "redis://:redis-pass-2@cache:6379/0"},
+		{"console", "--demo-idp", "--demo-password", "demo-pass-3", "--database-url", "postgres://recon:pg-pass-1@db/cases"},
+		{"notifier", "--webhook-url", "https://hooks.example/in?token=hook-token-4", "--webhook-secret-file", secret},
+		{"ingestor", "--schema-registry-url", "https://reg:reg-pass-5@registry:8081"},
+	} {
+		var out, errb strings.Builder
+		if code := run(append(c, "--print-config"), &out, &errb); code != 0 {
+			t.Errorf("%s --print-config: exit %d: %s", c[0], code, errb.String())
+			continue
+		}
+		for _, s := range []string{"pg-pass-1", "redis-pass-2", "demo-pass-3", "hook-token-4", "reg-pass-5"} {
+			if strings.Contains(out.String(), s) {
+				t.Errorf("%s --print-config shows the secret %q:\n%s", c[0], s, out.String())
+			}
+		}
+		if !strings.Contains(out.String(), "kafka-brokers = localhost:9092") || !strings.Contains(out.String(), strings.TrimPrefix(c[1], "--")+" = ") {
+			t.Errorf("%s --print-config lacks settings:\n%s", c[0], out.String())
+		}
+	}
+}

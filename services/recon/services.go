@@ -51,10 +51,11 @@ type service struct {
 
 // run parses the settings, builds the service and serves it with its
 // operational endpoints until ctx ends.
-func (s service) run(ctx context.Context, args []string, stderr io.Writer) error {
+func (s service) run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	l := config.New("recon " + s.name)
 	l.FlagSet().SetOutput(stderr)
+	l.SetPrintOutput(stdout)
 	s.cfg.Register(l)
 	c.register(l, s.opsAddr)
 	if _, err := l.Parse(args); err != nil {
@@ -83,12 +84,12 @@ func serviceCommand[C any, P interface {
 	*C
 	settings
 }](name, opsAddr string, defaults func() C, build func(context.Context, C, *slog.Logger, *prometheus.Registry) (runnable, error)) func(context.Context, []string, io.Writer, io.Writer) error {
-	return func(ctx context.Context, args []string, _, stderr io.Writer) error {
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		cfg := defaults()
 		return service{name: name, opsAddr: opsAddr, cfg: P(&cfg),
 			build: func(ctx context.Context, log *slog.Logger, metrics *prometheus.Registry) (runnable, error) {
 				return build(ctx, cfg, log, metrics)
-			}}.run(ctx, args, stderr)
+			}}.run(ctx, args, stdout, stderr)
 	}
 }
 
