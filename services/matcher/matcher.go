@@ -181,8 +181,8 @@ type Service struct {
 	// partitions are the partition counts of the keyed input topics, read
 	// when first needed after each assignment (partitionCount).
 	partitions map[string]int32
-	processed atomic.Int64 // input records applied (transactions)
-	ready     atomic.Bool
+	processed  atomic.Int64 // input records applied (transactions)
+	ready      atomic.Bool
 }
 
 // New connects to Redis and Kafka.
