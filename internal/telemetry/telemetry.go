@@ -23,6 +23,7 @@ const Namespace = "recon"
 
 // NewLogger returns a JSON (or, with format "text", logfmt-like) logger at
 // level debug, info, warn or error.
+// Account numbers are masked to their last four characters (maskAttr).
 func NewLogger(w io.Writer, level, format string) *slog.Logger {
 	var lv slog.Level
 	switch strings.ToLower(level) {
@@ -35,7 +36,7 @@ func NewLogger(w io.Writer, level, format string) *slog.Logger {
 	default:
 		lv = slog.LevelInfo
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: maskAttr}
 	if format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}

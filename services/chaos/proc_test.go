@@ -105,3 +105,11 @@ func (p *proc) tail() string {
 	}
 	return string(b)
 }
+
+// execRecon runs recon once with env and args and returns its output.
+func execRecon(env []string, args ...string) (string, error) {
+	cmd := exec.Command(reconBin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

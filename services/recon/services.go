@@ -113,8 +113,12 @@ var (
 	runConsole = serviceCommand("console", ":9105", console.Defaults,
 		func(ctx context.Context, c console.Config, log *slog.Logger, m *prometheus.Registry) (runnable, error) {
 			svc, err := console.New(ctx, c, console.Deps{Log: log, Metrics: m})
-			if err == nil && svc.DemoPassword != "" {
+			switch {
+			case err != nil:
+			case c.Demo.Enabled && c.Demo.Password == "": // generated: the only way to learn it
 				fmt.Fprintf(os.Stderr, "recon console: %s (demo users viewer, preparer, preparer2, approver, admin; password %s)\n", svc.URL(), svc.DemoPassword)
+			case c.Demo.Enabled:
+				fmt.Fprintf(os.Stderr, "recon console: %s (demo users viewer, preparer, preparer2, approver, admin; the password you set)\n", svc.URL())
 			}
 			return svc, err
 		})
