@@ -7,6 +7,8 @@
 #   REDIS_URL       redis-server from Debian
 #   DATABASE_URL    PostgreSQL 15 from Debian
 #   CHROMIUM        Debian's chromium, for the console's browser tests
+#   SCHEMA_REGISTRY_URL  Apicurio Registry's Confluent-compatible API, from Maven Central
+#   RECON_PYTHON    a Python venv with the upstream producers' clients (scripts/python-requirements.txt)
 #
 # A variable that is already set and answers is reused; otherwise the server is
 # installed if missing and started on free ports in a temp dir. Only what this
@@ -172,11 +174,54 @@ _start_chromium() {
   _log "$("$CHROMIUM" --version 2>/dev/null | tail -1) at $CHROMIUM"
 }
 
+_registry_ready() { # the Confluent-compatible API answers
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/subjects", timeout=2)' "$1"
+}
+
+_start_registry() {
+  if [ -n "${SCHEMA_REGISTRY_URL:-}" ] && _registry_ready "$SCHEMA_REGISTRY_URL"; then _log "reusing SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL"; return 0; fi
+  command -v java >/dev/null || _apt_install openjdk-17-jre-headless || return 1
+  command -v mvn >/dev/null || _apt_install maven || return 1
+  local pom="$_recon_root/deploy/registry/pom.xml" app="$_recon_root/deploy/registry/target/apicurio"
+  if ! ls "$app"/apicurio-registry-app-*-runner.jar >/dev/null 2>&1; then
+    _log "resolving Apicurio Registry from Maven Central"
+    mvn -q -B -f "$pom" validate >&2 || return 1
+  fi
+  local port dir jar
+  port=$(_free_port); dir="$RECON_TESTENV_DIR/registry"; mkdir -p "$dir"
+  jar=$(ls "$app"/apicurio-registry-app-*-runner.jar | head -1)
+  # In-memory storage: every run starts empty.
+  (cd "$app" && java -Xms128m -Xmx512m -XX:+UseSerialGC -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
+    -jar "$jar" >"$dir/registry.log" 2>&1 & echo $! >"$dir/registry.pid")
+  echo "$dir/registry.pid" >>"$RECON_TESTENV_DIR/pids"
+  local url="http://127.0.0.1:$port/apis/ccompat/v7"
+  if ! _wait_for _registry_ready "$url"; then
+    _log "the schema registry did not start; last log lines:"; tail -20 "$dir/registry.log" >&2; return 1
+  fi
+  export SCHEMA_REGISTRY_URL="$url"
+  _log "apicurio registry $(basename "$jar" -runner.jar | sed 's/apicurio-registry-app-//') on $SCHEMA_REGISTRY_URL"
+}
+
+_start_python() {
+  if [ -n "${RECON_PYTHON:-}" ] && [ -x "$RECON_PYTHON" ]; then _log "reusing RECON_PYTHON=$RECON_PYTHON"; return 0; fi
+  local req="$_recon_root/scripts/python-requirements.txt" venv sum
+  sum=$(sha256sum "$req" | cut -c1-12)
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/recon-testenv/pyvenv-$sum"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import confluent_kafka, kafka, fastavro' 2>/dev/null; then
+    python3 -c 'import venv' 2>/dev/null || _apt_install python3-venv || return 1
+    _log "installing the upstream producers' clients from PyPI into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$req" >&2 || { rm -rf "$venv"; return 1; }
+  fi
+  export RECON_PYTHON="$venv/bin/python"
+  _log "python $("$RECON_PYTHON" -c 'import confluent_kafka, kafka; print("confluent-kafka", confluent_kafka.__version__, "librdkafka", confluent_kafka.libversion()[0], "kafka-python", kafka.__version__)')"
+}
+
 recon_testenv_start() {
   export RECON_TESTENV_DIR=${RECON_TESTENV_DIR:-$(mktemp -d /tmp/recon-testenv.XXXXXX)}
   mkdir -p "$RECON_TESTENV_DIR"
   : >"$RECON_TESTENV_DIR/pids"
-  _start_redis && _start_postgres && _start_kafka && _start_chromium
+  _start_redis && _start_postgres && _start_kafka && _start_chromium && _start_registry && _start_python
 }
 
 recon_testenv_stop() {

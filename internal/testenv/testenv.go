@@ -1,5 +1,6 @@
 // Package testenv gives integration tests the addresses of the real servers
-// that scripts/test.sh starts (Apache Kafka, Redis, PostgreSQL). A missing
+// that scripts/test.sh starts (Apache Kafka, Redis, PostgreSQL, a Schema
+// Registry) and the tools it installs (Chromium, Python clients). A missing
 // server skips the test on a developer's machine and fails it under CI=true
 // or RECON_REQUIRE_SERVERS, so CI can never pass by skipping.
 package testenv
@@ -54,6 +55,24 @@ func Postgres(t testing.TB) string {
 	t.Helper()
 	v := require(t, "DATABASE_URL", "PostgreSQL")
 	t.Logf("server: %s ran against postgresql", t.Name())
+	return v
+}
+
+// SchemaRegistry returns SCHEMA_REGISTRY_URL, a real Confluent-compatible
+// Schema Registry (Apicurio Registry's ccompat API).
+func SchemaRegistry(t testing.TB) string {
+	t.Helper()
+	v := require(t, "SCHEMA_REGISTRY_URL", "a Confluent-compatible Schema Registry")
+	t.Logf("server: %s ran against the schema registry at %s", t.Name(), v)
+	return v
+}
+
+// Python returns RECON_PYTHON, a Python with the upstream producers'
+// clients (confluent-kafka, kafka-python, fastavro).
+func Python(t testing.TB) string {
+	t.Helper()
+	v := require(t, "RECON_PYTHON", "Python with confluent-kafka and kafka-python")
+	t.Logf("server: %s ran with python at %s", t.Name(), v)
 	return v
 }
 
