@@ -4,6 +4,7 @@
 #                               . scripts/testenv.sh stop
 #
 #   KAFKA_BROKERS   Apache Kafka 4.x, single-node KRaft, from Maven Central jars
+#   RECON_KAFKA_CLASSPATH  those jars' classpath file, for tests that start a broker of their own
 #   REDIS_URL       redis-server from Debian
 #   DATABASE_URL    PostgreSQL 15 from Debian
 #   CHROMIUM        Debian's chromium, for the console's browser tests
@@ -101,7 +102,6 @@ _kafka_ready() { # a real metadata request through franz-go's kadm
 }
 
 _start_kafka() {
-  if [ -n "${KAFKA_BROKERS:-}" ]; then _log "reusing KAFKA_BROKERS=$KAFKA_BROKERS"; return 0; fi
   command -v java >/dev/null || _apt_install openjdk-17-jre-headless || return 1
   command -v mvn >/dev/null || _apt_install maven || return 1
   local pom="$_recon_root/deploy/kafka/pom.xml" cpfile="$_recon_root/deploy/kafka/target/kafka.classpath"
@@ -109,6 +109,9 @@ _start_kafka() {
     _log "resolving Apache Kafka jars from Maven Central"
     mvn -q -B -f "$pom" validate >&2 || return 1
   fi
+  # The jars also start the tests' own brokers (a TLS and SASL/SCRAM one).
+  export RECON_KAFKA_CLASSPATH="$cpfile"
+  if [ -n "${KAFKA_BROKERS:-}" ]; then _log "reusing KAFKA_BROKERS=$KAFKA_BROKERS"; return 0; fi
   local cp port cport dir id
   cp=$(cat "$cpfile"); port=$(_free_port); cport=$(_free_port)
   dir="$RECON_TESTENV_DIR/kafka"; mkdir -p "$dir/data"

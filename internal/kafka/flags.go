@@ -21,6 +21,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.TLS.CAFile, "kafka-tls-ca-file", c.TLS.CAFile, "PEM CA bundle for the brokers")
 	l.String(&c.TLS.CertFile, "kafka-tls-cert-file", c.TLS.CertFile, "client certificate (mTLS)")
 	l.String(&c.TLS.KeyFile, "kafka-tls-key-file", c.TLS.KeyFile, "client key (mTLS)")
+	l.String(&c.TLS.ServerName, "kafka-tls-server-name", c.TLS.ServerName, "name to verify the brokers' certificates against (default: the broker address's host)")
 	l.String(&c.SASL.Mechanism, "kafka-sasl-mechanism", c.SASL.Mechanism, "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	l.String(&c.SASL.User, "kafka-sasl-user", c.SASL.User, "SASL user")
 	l.String(&c.SASL.PasswordFile, "kafka-sasl-password-file", c.SASL.PasswordFile, "file holding the SASL password")

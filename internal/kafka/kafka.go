@@ -205,6 +205,11 @@ func (t TLSConfig) config() (*tls.Config, error) {
 }
 
 // NewClient returns a client for cfg with extra options appended.
+//
+// With TLS or SASL configured, the client first makes one request: a
+// certificate the client does not trust, or credentials the broker
+// refuses, are then one clear error at start-up, not a service that
+// retries forever.
 func NewClient(cfg Config, extra ...kgo.Opt) (*kgo.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -213,7 +218,41 @@ func NewClient(cfg Config, extra ...kgo.Opt) (*kgo.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kgo.NewClient(append(opts, extra...)...)
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil || (!cfg.TLS.Enabled && cfg.SASL.Mechanism == "") {
+		return cl, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		return nil, cfg.explain(err)
+	}
+	return cl, nil
+}
+
+// checkTimeout bounds the start-up request of a TLS or SASL client.
+const checkTimeout = 20 * time.Second
+
+// explain turns a failed first request into one line that says what to fix.
+func (c Config) explain(err error) error {
+	brokers := strings.Join(c.Brokers, ",")
+	var ue x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ie x509.CertificateInvalidError
+	switch {
+	case errors.As(err, &ue), strings.Contains(err.Error(), "certificate signed by unknown authority"):
+		return fmt.Errorf("kafka: TLS to %s: the broker's certificate is not signed by a CA this client trusts (%v); set kafka-tls-ca-file to the CA that signed it", brokers, err)
+	case errors.As(err, &he):
+		return fmt.Errorf("kafka: TLS to %s: the broker's certificate is not for that name (%v); connect by a name it holds or set kafka-tls-server-name", brokers, err)
+	case errors.As(err, &ie), strings.Contains(err.Error(), "tls:"):
+		return fmt.Errorf("kafka: TLS to %s failed: %v", brokers, err)
+	case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
+		return fmt.Errorf("kafka: SASL %s authentication of user %q at %s refused (%v); check kafka-sasl-user, kafka-sasl-password-file and kafka-sasl-mechanism", c.SASL.Mechanism, c.SASL.User, brokers, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("kafka: no broker of %s answered within %s (TLS %v, SASL %q): is the address the TLS/SASL listener's?", brokers, checkTimeout, c.TLS.Enabled, c.SASL.Mechanism)
+	}
+	return fmt.Errorf("kafka: first request to %s failed: %w", brokers, err)
 }
 
 // TopicSpec is a topic to provision.
