@@ -4,19 +4,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/openrecon/recon/internal/gen"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/testenv"
 	"github.com/openrecon/recon/internal/warehouse"
 	"github.com/openrecon/recon/services/ingestor"
@@ -90,13 +91,17 @@ func TestTLSAndSCRAM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The services log at debug level into one buffer, scanned at the end
+	// for the SCRAM password.
+	var logs syncBuffer
+	log := telemetry.NewLogger(&logs, "debug", "json")
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry(), prometheus.NewRegistry()}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	icfg := ingestor.Defaults()
 	icfg.Kafka, icfg.TransactionalID, icfg.Inbox, icfg.ConsumeEvents, icfg.PollInterval = kc, "sec-ingestor", inbox, false, 100*time.Millisecond
 	icfg.TempDir = t.TempDir()
-	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: log, Metrics: prometheus.NewRegistry()})
+	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: log, Metrics: regs[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,14 +111,14 @@ func TestTLSAndSCRAM(t *testing.T) {
 	mcfg := matcher.Defaults()
 	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix = kc, "sec-matcher", fmt.Sprintf("sec%d", time.Now().UnixNano())
 	mcfg.IdleAdvance, mcfg.MinPending, mcfg.Now = 2*time.Second, 2*time.Second, func() time.Time { return time.Now().Add(shift) }
-	mat, err := matcher.New(ctx, mcfg, matcher.Deps{Log: log, Metrics: prometheus.NewRegistry(), Redis: rdb})
+	mat, err := matcher.New(ctx, mcfg, matcher.Deps{Log: log, Metrics: regs[1], Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
 	db := "sqlite:" + filepath.Join(dir, "warehouse.db")
 	lcfg := loader.Defaults()
 	lcfg.Kafka, lcfg.Group, lcfg.DatabaseURL, lcfg.BatchInterval = kc, "sec-loader", db, 200*time.Millisecond
-	lo, err := loader.New(ctx, lcfg, loader.Deps{Log: log, Metrics: prometheus.NewRegistry()})
+	lo, err := loader.New(ctx, lcfg, loader.Deps{Log: log, Metrics: regs[2]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,4 +160,37 @@ func TestTLSAndSCRAM(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	cancel()
+	var seen bytes.Buffer
+	for _, r := range regs {
+		mfs, _ := r.Gather()
+		for _, mf := range mfs {
+			_, _ = expfmt.MetricFamilyToText(&seen, mf)
+		}
+	}
+	seen.WriteString(logs.String())
+	if seen.Len() < 1000 || !strings.Contains(seen.String(), "recon_") {
+		t.Fatalf("nothing to scan: %d bytes", seen.Len())
+	}
+	if i := strings.Index(seen.String(), b.Password); i >= 0 {
+		t.Errorf("the SCRAM password is in the logs or metrics: …%s…", seen.String()[max(0, i-200):i+len(b.Password)])
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the services' concurrent logging.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
