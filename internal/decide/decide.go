@@ -7,8 +7,9 @@
 //
 // What it decides, in order:
 //
-//   - Statements move the stream time to their closing date (booked
-//     statements only); so do the records' booking dates and Move.To.
+//   - Each side has its own time (window.Clock): the records' booking
+//     dates move their side's, booked statements' closing dates the bank
+//     side's; the stream time is the furthest of them and of Move.To.
 //   - A record whose id is in the window (or earlier in the batch) is a
 //     duplicate break.
 //   - A booked entry that confirms an already matched provisional entry
@@ -16,11 +17,15 @@
 //   - Otherwise a record is matched on arrival against the window's records
 //     sharing a reference key (unless windows are held), or put in the
 //     window until its close date.
-//   - When time moves, the windows due by the stream time close: the
-//     pending records of each account and currency with something due are
-//     matched as a pool, and what is due and still unmatched becomes a
-//     break with its reason and closest candidates. A record younger than
-//     MinPending waits; the end of input closes everything.
+//   - When time moves, the windows due close: a record is due when the
+//     watermark (the lower of the two sides' times) has passed its close
+//     date, so a side whose input has not come yet holds the other side's
+//     windows open; or, past the stream time, once it has waited
+//     IdleAdvance (wall clock) for the other side. The pending records of
+//     each account and currency with something due are matched as a pool,
+//     and what is due and still unmatched becomes a break with its reason
+//     and closest candidates. A record younger than MinPending waits; the
+//     end of input closes everything.
 //   - Broken records and markers past retention leave the window.
 package decide
 
@@ -46,6 +51,16 @@ type Config struct {
 	// RetentionDays keeps a broken record this long (stream time) after it
 	// broke, so that a late counterpart still matches and clears the break.
 	RetentionDays int
+	// IdleAdvance is the longest a record whose close date the other side
+	// has not reached waits for that side (wall clock). 0: no side holds
+	// the other back; windows close by the stream time alone.
+	IdleAdvance time.Duration
+}
+
+// Time is a partition's time before a batch.
+type Time struct {
+	StreamTime record.Date  // the furthest either side (or an idle advancement) has come
+	Clock      window.Clock // each side's time
 }
 
 // Input is one decoded input record: a transaction (prepared by the
@@ -99,10 +114,10 @@ type Result struct {
 	Latencies []time.Duration
 }
 
-// Changed reports whether the result writes anything, given the stream
-// time the partition had before.
-func (r *Result) Changed(streamTime record.Date) bool {
-	return !r.Change.Empty() || len(r.Outputs) > 0 || r.Change.StreamTime != streamTime
+// Changed reports whether the result writes anything, given the time the
+// partition had before.
+func (r *Result) Changed(tm Time) bool {
+	return !r.Change.Empty() || len(r.Outputs) > 0 || r.Change.StreamTime != tm.StreamTime || r.Change.Clock != tm.Clock
 }
 
 // markerDays keeps a matched provisional entry's marker this long.
@@ -118,9 +133,11 @@ type batch struct {
 	ch  *window.Change
 
 	streamTime record.Date
+	clock      window.Clock
 	added      []*window.Entry                   // entries put by this batch, still pending
 	local      map[string]*window.Entry          // id -> entry of a record arriving in this batch (never stored yet)
 	index      map[window.RefKey][]*window.Entry // reference key -> entries put by this batch
+	peers      map[window.RefKey][]*engine.Rec   // reference key -> this batch's arriving transactions
 	removed    map[string]bool                   // ids leaving the window in this batch
 	markers    []*window.Entry                   // markers of provisional entries matched by this batch
 	heldLocal  []*window.Entry                   // entries arriving in this batch and held at once (members of a proposed match)
@@ -130,23 +147,25 @@ type batch struct {
 	restatedHold            map[string][]*window.Entry
 }
 
-// Decide decides a batch of partition w, whose stream time is streamTime,
-// at wall-clock time now. It reads w and changes no part of it but the
-// BreakID of entries that break (the window commits the Change once it is
-// applied durably).
-func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Date, ins []Input, mv Move, now time.Time) *Result {
+// Decide decides a batch of partition w, whose time is tm, at wall-clock
+// time now. It reads w and changes no part of it but the BreakID of
+// entries that break (the window commits the Change once it is applied
+// durably).
+func Decide(w *window.Part, eng *engine.Engine, cfg Config, tm Time, ins []Input, mv Move, now time.Time) *Result {
+	streamTime := tm.StreamTime
 	ch := window.NewChange()
 	res := &Result{Change: ch, Counts: Counts{Records: map[record.Side]int{}, Matches: map[string]int{}, Breaks: map[record.BreakReason]int{},
 		Resolutions: map[Resolved]int{}}}
-	b := &batch{w: w, eng: eng, cfg: cfg, now: now, res: res, ch: ch, streamTime: streamTime,
+	b := &batch{w: w, eng: eng, cfg: cfg, now: now, res: res, ch: ch, streamTime: streamTime, clock: tm.Clock,
 		local: make(map[string]*window.Entry, len(ins)), index: make(map[window.RefKey][]*window.Entry, len(ins)),
 		removed: make(map[string]bool, len(ins))}
 
 	// Statements first: a record of the same batch whose window the
 	// closing date passed is late.
 	for _, in := range ins {
-		if st := in.Statement; st != nil && st.ClosingDate != nil && !st.Provisional && *st.ClosingDate > b.streamTime {
-			b.streamTime = *st.ClosingDate
+		if st := in.Statement; st != nil && st.ClosingDate != nil && !st.Provisional {
+			b.clock.Advance(record.Bank, *st.ClosingDate)
+			b.streamTime = max(b.streamTime, *st.ClosingDate)
 		}
 	}
 	// People's resolutions next: they were decided on what the window
@@ -154,6 +173,17 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 	for _, in := range ins {
 		if in.Resolution != nil {
 			b.resolve(in.Resolution)
+		}
+	}
+	for _, in := range ins {
+		if r := in.Tx; r != nil && !r.Provisional {
+			if b.peers == nil {
+				b.peers = map[window.RefKey][]*engine.Rec{}
+			}
+			for _, k := range r.Keys {
+				key := window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}
+				b.peers[key] = append(b.peers[key], r)
+			}
 		}
 	}
 	for _, in := range ins {
@@ -167,10 +197,14 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 	}
 	// Windows close only when time moves: the stream time advanced, a tick
 	// (records aged past min-pending, idle advancement) or the end of input.
-	if b.streamTime > streamTime || mv.Tick || mv.Final {
+	before := tm.Clock.Watermark()
+	if cfg.IdleAdvance <= 0 {
+		before = streamTime
+	}
+	if b.streamTime > streamTime || b.watermark() > before || mv.Tick || mv.Final {
 		b.closeWindows(mv)
 	}
-	ch.StreamTime = b.streamTime
+	ch.StreamTime, ch.Clock = b.streamTime, b.clock
 	// Records of this batch that left the window again never reach it.
 	put := ch.Put[:0]
 	for _, e := range ch.Put {
@@ -184,9 +218,8 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, streamTime record.Da
 
 // arrive decides one arriving record.
 func (b *batch) arrive(r *engine.Rec) {
-	if r.BookingDate > b.streamTime {
-		b.streamTime = r.BookingDate
-	}
+	b.streamTime = max(b.streamTime, r.BookingDate)
+	b.clock.Advance(r.Side, r.BookingDate)
 	b.res.Counts.Records[r.Side]++
 	if b.w.Get(r.ID) != nil || b.local[r.ID] != nil {
 		b.duplicateOf(r, nil)
@@ -200,7 +233,7 @@ func (b *batch) arrive(r *engine.Rec) {
 		b.apply(engine.SupersedeGroup(r, strings.TrimPrefix(m.ID, "pv:")))
 		return
 	}
-	if !b.cfg.HoldWindows {
+	if !b.cfg.HoldWindows && !b.hasTwin(r) {
 		d := b.eng.Match(r, b.pool(r))
 		if d.Superseded != nil {
 			b.apply(d.Superseded)
@@ -222,8 +255,35 @@ func (b *batch) arrive(r *engine.Rec) {
 	b.ch.Put = append(b.ch.Put, e)
 	b.ch.CloseAt[r.ID] = b.eng.CloseDate(r)
 	if b.ch.CloseAt[r.ID] <= b.streamTime && !b.cfg.HoldWindows {
-		e.Late = true // its window had closed before it arrived (kept: it may break in a later batch)
+		e.Late = true // time had passed its window before it arrived (kept: it may break in a later batch)
 	}
+}
+
+// hasTwin reports whether a pending record of r's side, or another record
+// of this batch, is r's twin (the same posting twice, under another id).
+// Such a record is left to the pool at the close, which tells the
+// original from its duplicate whatever order they came in: matched on
+// arrival, the first of the two to come would win.
+func (b *batch) hasTwin(r *engine.Rec) bool {
+	if r.Provisional {
+		return false
+	}
+	found := false
+	check := func(c *window.Entry) {
+		if !found && c.ID != r.ID && !c.Marker && c.Open() && !c.Broken() && !b.removed[c.ID] && engine.Twins(r, c.Rec) {
+			found = true
+		}
+	}
+	for _, k := range r.Keys {
+		key := window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}
+		b.w.ByRef(r.Account, r.Currency, k, check)
+		for _, c := range b.peers[key] {
+			if c != r && c.ID != r.ID && engine.Twins(r, c) {
+				return true
+			}
+		}
+	}
+	return found
 }
 
 // entry returns the window entry of a record the engine was given.
@@ -380,6 +440,15 @@ func (b *batch) emitBreak(br *record.Break) {
 	b.res.Outputs = append(b.res.Outputs, Output{Break: br})
 }
 
+// watermark is the time both sides have reached; without IdleAdvance no
+// side holds the other back (the stream time).
+func (b *batch) watermark() record.Date {
+	if b.cfg.IdleAdvance <= 0 {
+		return b.streamTime
+	}
+	return b.clock.Watermark()
+}
+
 // closeWindows decides the records whose window closed by the stream time:
 // all the pending records of their account and currency are matched as a
 // pool (groups, instalments, ties resolved, duplicates), and the due
@@ -394,14 +463,20 @@ func (b *batch) closeWindows(mv Move) {
 	young := func(e *window.Entry) bool {
 		return !mv.Final && b.cfg.MinPending > 0 && b.now.Sub(e.PendingSince) < b.cfg.MinPending
 	}
+	// Held by the other side: the watermark has not passed its close date
+	// and it has not yet waited IdleAdvance for the other side's input.
+	watermark := b.watermark()
+	held := func(e *window.Entry, closeAt record.Date) bool {
+		return !mv.Final && closeAt > watermark && b.now.Sub(e.PendingSince) < b.cfg.IdleAdvance
+	}
 	due := map[string]*window.Entry{}
 	for _, e := range b.w.Due(horizon) {
-		if !e.Broken() && !b.removed[e.ID] && !young(e) {
+		if !e.Broken() && !b.removed[e.ID] && !young(e) && !held(e, b.w.CloseAt(e)) {
 			due[e.ID] = e
 		}
 	}
 	for _, e := range b.added {
-		if !b.removed[e.ID] && b.ch.CloseAt[e.ID] <= horizon && !young(e) {
+		if !b.removed[e.ID] && b.ch.CloseAt[e.ID] <= horizon && !young(e) && !held(e, b.ch.CloseAt[e.ID]) {
 			due[e.ID] = e
 		}
 	}

@@ -85,7 +85,26 @@ type tcase struct {
 
 var defaults = Config{RetentionDays: 62}
 
+// sides: each side holds the other's windows open for up to 10 s.
+var sides = Config{RetentionDays: 62, IdleAdvance: 10 * time.Second}
+
 var cases = []tcase{
+	{name: "a side whose input has not come holds the other side's windows open", cfg: sides,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed), at: time.Second},
+			{ins: []Input{ledger("l1", "INV-1", 100, 0)}, at: 2 * time.Second}},
+		want: []string{"match exact auto b1+l1"}},
+	{name: "without the hold the same input breaks first and the counterpart clears it", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed), at: time.Second},
+			{ins: []Input{ledger("l1", "INV-1", 100, 0)}, at: 2 * time.Second}},
+		want: []string{"break unmatched b1", "match exact auto b1+l1 clears b1"}},
+	{name: "a quiet side holds no longer than idle-advance", cfg: sides,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed), at: time.Second},
+			{mv: Move{Tick: true}, at: 5 * time.Second}, {mv: Move{Tick: true}, at: 11 * time.Second}},
+		want: []string{"break unmatched b1"}, window: []string{"b1 broken"}},
+	{name: "a statement's closing date advances the bank side", cfg: sides,
+		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {ins: []Input{ledger("l9", "OTHER-9", 900, closed)}, at: time.Second},
+			{ins: []Input{statement(closed, false)}, at: 2 * time.Second}},
+		want: []string{"break unmatched b1"}, window: []string{"b1 broken", "l9 pending"}},
 	{name: "exact reference on arrival", cfg: defaults,
 		steps: []step{{ins: []Input{bank("b1", "INV-1/ab", 10000, 1)}}, {ins: []Input{ledger("l1", "inv 1 AB", 10000, 0)}}},
 		want:  []string{"match exact auto b1+l1"}},
@@ -301,7 +320,7 @@ func TestDecide(t *testing.T) {
 func run(t *testing.T, tc tcase) (outputs, left []string) {
 	t.Helper()
 	w := window.NewPart()
-	var st record.Date
+	var tm Time
 	byBreak := map[string]string{}  // break id -> record id
 	byRecord := map[string]string{} // "reason:record id" and "record id" -> break id
 	for i, s := range tc.steps {
@@ -311,16 +330,16 @@ func run(t *testing.T, tc tcase) (outputs, left []string) {
 			}
 		}
 		before := w.Len()
-		res := Decide(w, eng, tc.cfg, st, s.ins, s.mv, t0.Add(s.at))
+		res := Decide(w, eng, tc.cfg, tm, s.ins, s.mv, t0.Add(s.at))
 		if w.Len() != before {
 			t.Fatalf("step %d: Decide changed the window (%d -> %d entries) before the commit", i, before, w.Len())
 		}
 		checkCounts(t, i, s.ins, res)
-		if res.Change.StreamTime < st {
-			t.Fatalf("step %d: stream time went back from %v to %v", i, st, res.Change.StreamTime)
+		if c := res.Change; c.StreamTime < tm.StreamTime || c.Clock.Bank < tm.Clock.Bank || c.Clock.Ledger < tm.Clock.Ledger {
+			t.Fatalf("step %d: time went back from %+v to %v %+v", i, tm, c.StreamTime, c.Clock)
 		}
 		w.Commit(res.Change)
-		st = res.Change.StreamTime
+		tm = Time{StreamTime: res.Change.StreamTime, Clock: res.Change.Clock}
 		for _, o := range res.Outputs {
 			if m := o.Match; m != nil {
 				var ids []string

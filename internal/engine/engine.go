@@ -213,6 +213,11 @@ func abs(n int) int {
 }
 
 // twins reports whether a and b (same side) are the same posting twice.
+// Twins reports whether a and b look like the same posting entered twice:
+// the same side, account, currency, amount, date, reference, counterparty
+// and text.
+func Twins(a, b *Rec) bool { return twins(a, b) }
+
 func twins(a, b *Rec) bool {
 	return a.Side == b.Side && a.Account == b.Account && a.Currency == b.Currency && a.Amount.Equal(b.Amount) &&
 		a.BookingDate == b.BookingDate && a.NormRef == b.NormRef && a.Counterparty == b.Counterparty && a.Description == b.Description

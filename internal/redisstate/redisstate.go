@@ -82,6 +82,7 @@ type State struct {
 	Epoch      int64
 	Offsets    map[string]int64 // topic -> next offset to apply
 	StreamTime record.Date
+	Clock      window.Clock // each side's time (a state from before there was one: both at StreamTime)
 }
 
 // Claim makes the caller the partition's owner: it bumps the epoch and
@@ -112,6 +113,8 @@ func (s *Store) Read(ctx context.Context, p int32) (*State, error) {
 		return nil, fmt.Errorf("window: read partition %d: %w", p, err)
 	}
 	st := &State{Offsets: map[string]int64{}}
+	_, hasBank := m["sb"]
+	_, hasLedger := m["sl"]
 	for k, v := range m {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		switch {
@@ -119,6 +122,16 @@ func (s *Store) Read(ctx context.Context, p int32) (*State, error) {
 			st.Epoch = n
 		case k == "st":
 			st.StreamTime = record.Date(n)
+			if !hasBank {
+				st.Clock.Bank = record.Date(n)
+			}
+			if !hasLedger {
+				st.Clock.Ledger = record.Date(n)
+			}
+		case k == "sb":
+			st.Clock.Bank = record.Date(n)
+		case k == "sl":
+			st.Clock.Ledger = record.Date(n)
 		case strings.HasPrefix(k, "o:"):
 			st.Offsets[k[2:]] = n
 		}
@@ -185,7 +198,7 @@ type OutEntry struct {
 }
 
 // applyScript applies a window.Change and its outputs. KEYS: meta, rec, outbox. ARGV: epoch,
-// stream time, then sections each led by a count: offsets (topic, from,
+// the times ("stream time:bank side's:ledger side's"), then sections each led by a count: offsets (topic, from,
 // to), records to write (id, stored form), records to delete (id); then
 // the batch's outputs packed into one value (” for none), written as one
 // outbox entry. Returns the outbox entry id (none without outputs).
@@ -204,8 +217,13 @@ for j = 1, n do
   redis.call('HSET', meta, 'o:' .. ARGV[i], ARGV[i+2])
   i = i + 3
 end
-local st = tonumber(redis.call('HGET', meta, 'st') or '-2147483648')
-if tonumber(ARGV[2]) > st then redis.call('HSET', meta, 'st', ARGV[2]) end
+-- times: stream time, bank side's, ledger side's ("st:sb:sl"); each only moves forward
+local times = {}
+for v in string.gmatch(ARGV[2], '[^:]+') do times[#times + 1] = v end
+for j, f in ipairs({'st', 'sb', 'sl'}) do
+  local cur = tonumber(redis.call('HGET', meta, f) or '-2147483648')
+  if tonumber(times[j]) > cur then redis.call('HSET', meta, f, times[j]) end
+end
 local chunk = 1000
 n = tonumber(ARGV[i]); i = i + 1
 local last = i + 2 * n - 1
@@ -234,7 +252,7 @@ return {}
 func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *window.Change, out []OutEntry) ([]string, error) {
 	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "outbox")}
 	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken)+len(b.Restated))+len(b.Matched)+len(b.Expired)+1)
-	args = append(args, epoch, int(b.StreamTime), len(b.To))
+	args = append(args, epoch, fmt.Sprintf("%d:%d:%d", b.StreamTime, b.Clock.Bank, b.Clock.Ledger), len(b.To))
 	for t, to := range b.To {
 		args = append(args, t, b.From[t], to)
 	}

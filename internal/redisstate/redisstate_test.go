@@ -275,3 +275,37 @@ func BenchmarkLoad100k(b *testing.B) {
 	b.StopTimer()
 	s.rdb.Del(ctx, s.key(1, "rec"), s.key(1, "meta"))
 }
+
+// Each side's time is stored and only moves forward; a state written
+// before there was one (only the stream time) reads as both sides there.
+func TestClockStoredAndMigrated(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		// The old layout: the stream time alone.
+		if err := s.rdb.HSet(ctx, s.key(5, "meta"), "st", 90, "epoch", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := s.Claim(ctx, 5, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.StreamTime != 90 || st.Clock != (window.Clock{Bank: 90, Ledger: 90}) {
+			t.Errorf("migrated state %+v", st)
+		}
+		apply := func(c window.Clock, stream record.Date, from int64) {
+			b := &window.Change{From: map[string]int64{"bank": from}, To: map[string]int64{"bank": from + 1}, StreamTime: stream, Clock: c}
+			if _, err := s.Apply(ctx, 5, st.Epoch, b, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		apply(window.Clock{Bank: 95, Ledger: 91}, 95, 0)
+		apply(window.Clock{Bank: 93, Ledger: 92}, 94, 1) // a lower bank time does not move it back
+		got, err := s.Read(ctx, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.StreamTime != 95 || got.Clock != (window.Clock{Bank: 95, Ledger: 92}) {
+			t.Errorf("state after two batches: %+v", got)
+		}
+	})
+}

@@ -73,11 +73,43 @@ func (e *Entry) Open() bool {
 // Broken reports whether the entry was already reported as a break.
 func (e *Entry) Broken() bool { return e.BreakID != "" }
 
+// Clock is a partition's event time per input side: the highest booking
+// date seen on the bank side (and statement closing dates) and on the
+// ledger side. Its watermark, the lower of the two, is how far both sides
+// have come: a window closes when the watermark passes it.
+type Clock struct {
+	Bank, Ledger record.Date
+}
+
+// Watermark is the lower of the two sides' times.
+func (c Clock) Watermark() record.Date { return min(c.Bank, c.Ledger) }
+
+// Advance moves side's time to at least d.
+func (c *Clock) Advance(side record.Side, d record.Date) {
+	if side == record.Bank {
+		c.Bank = max(c.Bank, d)
+	} else {
+		c.Ledger = max(c.Ledger, d)
+	}
+}
+
+// Of is side's time.
+func (c Clock) Of(side record.Side) record.Date {
+	if side == record.Bank {
+		return c.Bank
+	}
+	return c.Ledger
+}
+
 // Change is what one batch of input does to a partition.
 type Change struct {
 	// From and To per topic: the batch covers offsets [From, To).
-	From, To   map[string]int64
+	From, To map[string]int64
+	// StreamTime is the furthest the partition's time has come (either
+	// side, or the idle advancement): retention counts in it. Clock is
+	// each side's time.
 	StreamTime record.Date
+	Clock      Clock
 	Put        []*Entry // new entries: pending until CloseAt, or already broken or markers (kept until ExpireAt)
 	CloseAt    map[string]record.Date
 	Matched    []*Entry // entries leaving the window (matched, or duplicates reported)

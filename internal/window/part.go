@@ -290,6 +290,15 @@ func upTo(m map[record.Date]map[string]*Entry, t record.Date) []*Entry {
 // Due returns the pending records whose window closes at or before t.
 func (w *Part) Due(t record.Date) []*Entry { return upTo(w.due, t) }
 
+// CloseAt is the date a stored pending entry's window closes (0 for an
+// entry the window does not hold).
+func (w *Part) CloseAt(e *Entry) record.Date {
+	if s := w.recs[e.ID]; s != nil {
+		return s.until
+	}
+	return 0
+}
+
 // Expired returns the broken records and markers whose retention ended at t.
 func (w *Part) Expired(t record.Date) []*Entry { return upTo(w.exp, t) }
 

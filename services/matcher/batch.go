@@ -65,8 +65,9 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		return nil
 	}
 
-	res := decide.Decide(ps.win, s.eng, s.decideCfg, ps.streamTime, ins, mv, s.cfg.Now())
-	if len(to) == 0 && !res.Changed(ps.streamTime) {
+	tm := decide.Time{StreamTime: ps.streamTime, Clock: ps.clock}
+	res := decide.Decide(ps.win, s.eng, s.decideCfg, tm, ins, mv, s.cfg.Now())
+	if len(to) == 0 && !res.Changed(tm) {
 		return nil // a tick that found nothing to do
 	}
 	ch := res.Change
@@ -101,7 +102,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	for t, o := range ch.To {
 		ps.offsets[t] = o
 	}
-	ps.streamTime = ch.StreamTime
+	ps.streamTime, ps.clock = ch.StreamTime, ch.Clock
 	s.mu.Unlock()
 	s.count(res)
 	s.setPending(p, ps.win.Pending())
@@ -307,7 +308,7 @@ func (s *Service) reload(ctx context.Context, p int32, ps *partition) error {
 		return err
 	}
 	s.mu.Lock()
-	ps.offsets, ps.streamTime, ps.win = st.Offsets, st.StreamTime, win
+	ps.offsets, ps.streamTime, ps.clock, ps.win = st.Offsets, st.StreamTime, st.Clock, win
 	s.mu.Unlock()
 	s.setPending(p, win.Pending())
 	return nil

@@ -147,6 +147,7 @@ type partition struct {
 	epoch      int64
 	offsets    map[string]int64
 	streamTime record.Date
+	clock      window.Clock // each side's time
 	lastInput  time.Time // wall clock of the last input (or the claim)
 	lastTick   time.Time
 	win        *window.Part // the partition's window, as applied to Redis
@@ -192,7 +193,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
-		decideCfg: decide.Config{HoldWindows: cfg.HoldWindows, MinPending: cfg.MinPending, RetentionDays: cfg.RetentionDays},
+		decideCfg: decide.Config{HoldWindows: cfg.HoldWindows, MinPending: cfg.MinPending, RetentionDays: cfg.RetentionDays,
+			IdleAdvance: cfg.IdleAdvance},
 		owned:     map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}, partitions: map[string]int32{}}
 	var err error
 	if s.m, err = newMetrics(deps.Metrics); err != nil {
@@ -303,7 +305,7 @@ func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.
 			return nil, err
 		}
 		s.mu.Lock()
-		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime, lastInput: s.cfg.Now(), win: win}
+		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime, clock: st.Clock, lastInput: s.cfg.Now(), win: win}
 		s.mu.Unlock()
 		if err := s.drainOutbox(ctx, p); err != nil {
 			return nil, err
