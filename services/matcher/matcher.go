@@ -148,7 +148,7 @@ type partition struct {
 	offsets    map[string]int64
 	streamTime record.Date
 	clock      window.Clock // each side's time
-	lastInput  time.Time // wall clock of the last input (or the claim)
+	lastInput  time.Time    // wall clock of the last input (or the claim)
 	lastTick   time.Time
 	win        *window.Part // the partition's window, as applied to Redis
 }
@@ -195,7 +195,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
 		decideCfg: decide.Config{HoldWindows: cfg.HoldWindows, MinPending: cfg.MinPending, RetentionDays: cfg.RetentionDays,
 			IdleAdvance: cfg.IdleAdvance},
-		owned:     map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}, partitions: map[string]int32{}}
+		owned: map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}, partitions: map[string]int32{}}
 	var err error
 	if s.m, err = newMetrics(deps.Metrics); err != nil {
 		return nil, err
