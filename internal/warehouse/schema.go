@@ -170,6 +170,11 @@ var migrations = []string{
 	`CREATE VIEW recon_signoff_status AS
 		SELECT s.* FROM recon_signoffs s
 		WHERE s.version = (SELECT MAX(x.version) FROM recon_signoffs x WHERE x.signoff_id = s.signoff_id)`,
+	// What recon export needs to write the records as recon reconcile
+	// does: the bank's own reference, and each item's place in its match.
+	`ALTER TABLE recon_match_items ADD COLUMN bank_reference {{TEXT}}`,
+	`ALTER TABLE recon_match_items ADD COLUMN item_position INTEGER`,
+	`ALTER TABLE recon_breaks ADD COLUMN bank_reference {{TEXT}}`,
 }
 
 func migrationSQL(d Dialect, i int) string {

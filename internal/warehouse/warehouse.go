@@ -81,6 +81,9 @@ type Store interface {
 	Offsets(ctx context.Context, consumer string) (map[string]map[int32]int64, error)
 	// Counts returns row counts of the main tables (tests, operations).
 	Counts(ctx context.Context) (map[string]int64, error)
+	// Export reads the matches that stand and the breaks (open ones, or
+	// all) as recon reconcile writes them (export.go).
+	Export(ctx context.Context, allBreaks bool) (*Export, error)
 	Close()
 }
 
@@ -114,10 +117,10 @@ var (
 	matchCols = []string{"match_id", "rule", "confidence", "status", "account", "currency", "difference",
 		"explanation", "decided_at"}
 	itemCols = []string{"match_id", "side", "record_id", "amount", "booking_date", "reference", "counterparty",
-		"description", "source_file", "source_position", "ingested_at"}
+		"description", "source_file", "source_position", "ingested_at", "bank_reference", "item_position"}
 	breakCols = []string{"break_id", "side", "reason", "account", "currency", "record_id", "amount",
 		"booking_date", "reference", "counterparty", "description", "source_file", "source_position",
-		"window_closed_at", "candidates"}
+		"window_closed_at", "candidates", "bank_reference"}
 	clearCols = []string{"break_id", "match_id"}
 	resCols   = []string{"resolution_id", "outcome_seq", "action", "account", "currency", "status", "detail", "match_id",
 		"match_status", "user_name", "approved_by", "reason_code", "comment", "decided_at"}
@@ -173,9 +176,9 @@ func tables(b *Batch) []*table {
 			name  string
 			items []record.Item
 		}{{"bank", x.Bank}, {"ledger", x.Ledger}} {
-			for _, i := range side.items {
+			for pos, i := range side.items {
 				it.rows = append(it.rows, []any{x.MatchID, side.name, i.ID, i.Amount.String(), i.BookingDate.String(),
-					i.Reference, i.Counterparty, i.Description, i.SourceFile, i.SourcePosition, i.IngestedAt.UTC()})
+					i.Reference, i.Counterparty, i.Description, i.SourceFile, i.SourcePosition, i.IngestedAt.UTC(), i.BankReference, pos})
 			}
 		}
 		for _, id := range x.ClearsBreakIDs {
@@ -187,7 +190,7 @@ func tables(b *Batch) []*table {
 		r := x.Record
 		br.rows = append(br.rows, []any{x.BreakID, string(x.Side), string(x.Reason), x.Account, x.Currency, r.ID,
 			r.Amount.String(), r.BookingDate.String(), r.Reference, r.Counterparty, r.Description, r.SourceFile,
-			r.SourcePosition, x.WindowClosedAt.String(), string(cands)})
+			r.SourcePosition, x.WindowClosedAt.String(), string(cands), r.BankReference})
 	}
 	return []*table{m, it, br, cl, rs, rb, so}
 }

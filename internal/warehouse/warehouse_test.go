@@ -1,7 +1,9 @@
 package warehouse
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -328,6 +330,61 @@ func TestSignOffs(t *testing.T) {
 			reason := pairs(t, s, `SELECT signoff_id, reopen_reason FROM recon_signoffs WHERE version = 2`)
 			if reason["a-1"] != "late correction" {
 				t.Errorf("reopen reason: %v", reason)
+			}
+		})
+	}
+}
+
+// TestExport: every dialect reads back the matches and the open breaks as
+// the matcher wrote them: the same JSON, items in their order, the bank's
+// reference kept, and a cleared break counted and left out.
+func TestExport(t *testing.T) {
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			defer s.Close()
+			ctx := context.Background()
+			if err := s.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			b := sampleBatch(3)
+			m := b.Matches[1]
+			extra := m.Ledger[0]
+			extra.ID, extra.Amount = "L0-second", money.New(5, 2)
+			m.Ledger = []record.Item{extra, m.Ledger[0]} // not in id order: the order must survive
+			m.Bank[0].BankReference = "ASR-77"
+			b.Breaks[2].Candidates = []record.Candidate{{ID: "L9", Currency: "EUR", Amount: money.New(-12346, 2), BookingDate: 20500, Reference: "X", Score: 8100}}
+			if err := s.Write(ctx, "c", b); err != nil {
+				t.Fatal(err)
+			}
+			ex, err := s.Export(ctx, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ex.Matches) != 3 || len(ex.Breaks) != 2 || ex.Cleared != 1 {
+				t.Fatalf("export: %d matches, %d open breaks, %d cleared; want 3, 2, 1", len(ex.Matches), len(ex.Breaks), ex.Cleared)
+			}
+			want := map[string][]byte{}
+			for _, x := range b.Matches {
+				want[x.MatchID], _ = json.Marshal(x)
+			}
+			for _, x := range ex.Matches {
+				got, _ := json.Marshal(x)
+				if !bytes.Equal(got, want[x.MatchID]) {
+					t.Errorf("match %s:\n got  %s\n want %s", x.MatchID, got, want[x.MatchID])
+				}
+			}
+			wantB := map[string][]byte{}
+			for _, x := range b.Breaks {
+				wantB[x.BreakID], _ = json.Marshal(x)
+			}
+			for _, x := range ex.Breaks {
+				got, _ := json.Marshal(x)
+				if !bytes.Equal(got, wantB[x.BreakID]) {
+					t.Errorf("break %s:\n got  %s\n want %s", x.BreakID, got, wantB[x.BreakID])
+				}
+			}
+			if all, err := s.Export(ctx, true); err != nil || len(all.Breaks) != 3 {
+				t.Errorf("export of all breaks: %v %v", all, err)
 			}
 		})
 	}

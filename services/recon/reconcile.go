@@ -90,3 +90,33 @@ func fileArgs(args []string) (bank, ledger, rest []string) {
 	}
 	return bank, ledger, rest
 }
+
+// runExport writes a running system's matches, breaks and summary from its
+// warehouse as recon reconcile writes a batch run (DESIGN.md §6).
+func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var dbURL, out, status string
+	l := config.New("recon export")
+	fs := l.FlagSet()
+	fs.SetOutput(stderr)
+	l.String(&dbURL, "database-url", "", "the warehouse: postgres://…, redshift://… or sqlite:PATH (recon up: sqlite:DATA-DIR/warehouse.db)")
+	l.String(&out, "out", "", "output folder for matches.jsonl, breaks.jsonl, summary.json")
+	l.String(&status, "status", "open", "breaks to write: open (what recon reconcile writes) or all")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: recon export --database-url URL --out DIR [--status open|all]")
+		fs.PrintDefaults()
+	}
+	if _, err := l.Parse(args); err != nil {
+		return err
+	}
+	if dbURL == "" || out == "" || (status != "open" && status != "all") {
+		fs.Usage()
+		return fmt.Errorf("%w: give --database-url and --out; --status is open or all", errUsage)
+	}
+	sum, err := reconcile.Export(ctx, dbURL, out, status == "all")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "recon export: %d matches (bank %d, ledger %d records), %d %s breaks, %d cleared by later matches -> %s\n",
+		sum.Matches, sum.Matched["bank"], sum.Matched["ledger"], sum.BySide["bank"]+sum.BySide["ledger"], status, sum.Cleared, out)
+	return nil
+}
