@@ -228,4 +228,3 @@ func (s *sqliteStore) Export(ctx context.Context, all bool) (*Export, error) {
 type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
-
