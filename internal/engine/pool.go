@@ -354,13 +354,19 @@ func (e *Engine) Explain(r *Rec, pool []*Rec, res PoolResult) (record.BreakReaso
 			continue
 		}
 		switch {
+		case sharesKey(r, c) && r.Amount.Equal(c.Amount) && !e.dateFitsAny(r, c):
+			// The same reference and amount: only the dates keep them apart.
+			list = append(list, cand{c, 9000 - 10*gap, fmt.Sprintf("reference and amount match; booked %d days apart, outside every rule's window", gap)})
+			reason = record.DateOutOfWindow
 		case sharesKey(r, c) && !r.Amount.Equal(c.Amount):
 			expl := "reference matches, amount differs"
 			if d, err := r.Amount.Sub(c.Amount); err == nil {
 				expl += " by " + money.Format(d, r.Currency)
 			}
 			list = append(list, cand{c, 8000 - 50*gap, expl})
-			reason = record.AmountMismatch
+			if reason != record.DateOutOfWindow {
+				reason = record.AmountMismatch
+			}
 		case r.Amount.Equal(c.Amount):
 			list = append(list, cand{c, 6000 - 50*gap, "same amount, reference differs"})
 		}
@@ -376,6 +382,22 @@ func (e *Engine) Explain(r *Rec, pool []*Rec, res PoolResult) (record.BreakReaso
 		cs = append(cs, candidate(x.c, x.score, x.note))
 	}
 	return reason, cs
+}
+
+// dateFitsAny reports whether the booking dates of r and c fit the date
+// window of any one-to-one rule.
+func (e *Engine) dateFitsAny(r, c *Rec) bool {
+	b, l := bankLedger(r, c)
+	for i := range e.cfg.Rules {
+		rule := &e.cfg.Rules[i]
+		if rule.Cardinality != "1:1" {
+			continue
+		}
+		if gap := dayGap(b.BookingDate, l.BookingDate, rule.Date.BusinessDays); gap >= -rule.Date.Before && gap <= rule.Date.After {
+			return true
+		}
+	}
+	return false
 }
 
 func candidate(c *Rec, score int, note string) record.Candidate {

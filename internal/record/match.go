@@ -32,6 +32,9 @@ const (
 	Duplicate      BreakReason = "duplicate"
 	Ambiguous      BreakReason = "ambiguous"
 	Late           BreakReason = "late"
+	// DateOutOfWindow: a counterpart has the same reference and amount but
+	// a booking date outside every rule's window.
+	DateOutOfWindow BreakReason = "date_out_of_window"
 )
 
 // Item is a record as matches and breaks carry it (the REC of DESIGN.md §6).

@@ -248,7 +248,8 @@ type queueView struct {
 // queueCountMax is where the queue page stops counting.
 const queueCountMax = 10000
 
-var breakReasons = []string{string(record.Unmatched), string(record.AmountMismatch), string(record.Duplicate), string(record.Ambiguous), string(record.Late)}
+var breakReasons = []string{string(record.Unmatched), string(record.AmountMismatch), string(record.DateOutOfWindow), string(record.Duplicate),
+	string(record.Ambiguous), string(record.Late)}
 
 func (s *Service) queuePage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	q := r.URL.Query()
