@@ -55,7 +55,9 @@ func TestRuleFeatures(t *testing.T) {
 			nil},
 		{"bank never gets more than the ledger by the fee rule", []*Rec{mk("b1", record.Bank, "SO-88412", "", "", 985100, "2026-03-03"), mk("l1", record.Ledger, "SO-88412", "", "", 985000, "2026-03-02")},
 			nil},
-		{"outside the date window", []*Rec{mk("b1", record.Bank, "INV-1", "", "", 100, "2026-03-20"), mk("l1", record.Ledger, "INV-1", "", "", 100, "2026-03-02")},
+		{"outside the auto rules' date windows: proposed by the late-only rule", []*Rec{mk("b1", record.Bank, "INV-1", "", "", 100, "2026-03-20"), mk("l1", record.Ledger, "INV-1", "", "", 100, "2026-03-02")},
+			[]string{"reference-far-date:b1+l1"}},
+		{"outside every date window", []*Rec{mk("b1", record.Bank, "INV-1", "", "", 100, "2026-05-20"), mk("l1", record.Ledger, "INV-1", "", "", 100, "2026-03-02")},
 			nil},
 		{"opposite signs never match", []*Rec{mk("b1", record.Bank, "INV-1", "", "", 100, "2026-03-02"), mk("l1", record.Ledger, "INV-1", "", "", -100, "2026-03-02")},
 			nil},
@@ -98,7 +100,11 @@ func TestBusinessDays(t *testing.T) {
 	if got := matchedIDs(e.MatchPool([]*Rec{fri, mon})); len(got) != 1 {
 		t.Errorf("Friday to Monday is one business day: %v", got)
 	}
-	if got := matchedIDs(New(DefaultConfig()).MatchPool([]*Rec{mk("l1", record.Ledger, "X1", "", "", 100, "2026-03-02"), mk("b1", record.Bank, "X1", "", "", 100, "2026-03-09")})); len(got) != 0 {
+	// Seven calendar days is outside every auto rule's 5-day window: the
+	// same reference and amount are proposed by reference-far-date, not
+	// matched.
+	res := New(DefaultConfig()).MatchPool([]*Rec{mk("l1", record.Ledger, "X1", "", "", 100, "2026-03-02"), mk("b1", record.Bank, "X1", "", "", 100, "2026-03-09")})
+	if got := matchedIDs(res); len(got) != 1 || got[0] != "reference-far-date:b1+l1" || res.Matches[0].Status != record.Proposed {
 		t.Errorf("seven calendar days with a 5-day window: %v", got)
 	}
 }

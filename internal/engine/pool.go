@@ -390,7 +390,7 @@ func (e *Engine) dateFitsAny(r, c *Rec) bool {
 	b, l := bankLedger(r, c)
 	for i := range e.cfg.Rules {
 		rule := &e.cfg.Rules[i]
-		if rule.Cardinality != "1:1" {
+		if rule.Cardinality != "1:1" || rule.LateOnly {
 			continue
 		}
 		if gap := dayGap(b.BookingDate, l.BookingDate, rule.Date.BusinessDays); gap >= -rule.Date.Before && gap <= rule.Date.After {

@@ -36,6 +36,7 @@ import (
 //	    confidence: 10000             # basis points before penalties
 //	    min_confidence: 9000
 //	    action: auto                  # auto | propose
+//	    late_only: false              # true: only at the close; its window keeps nothing pending longer
 type Config struct {
 	GraceDays  int         `yaml:"grace_days"`
 	Extractors []Extractor `yaml:"extractors"`
@@ -76,6 +77,10 @@ type Rule struct {
 	Confidence    int    `yaml:"confidence"`
 	MinConfidence int    `yaml:"min_confidence"`
 	Action        string `yaml:"action"`
+	// LateOnly rules decide only what the window holds when it closes
+	// (with broken records kept for retention): their date window does not
+	// keep records pending longer, so a wide one costs no delay of breaks.
+	LateOnly bool `yaml:"late_only"`
 
 	abs, pct, fee money.Decimal
 }
@@ -224,6 +229,9 @@ func (c *Config) Validate() error {
 func (c *Config) maxWindow() int {
 	w := 0
 	for _, r := range c.Rules {
+		if r.LateOnly {
+			continue
+		}
 		w = max(w, r.Date.Before, r.Date.After)
 	}
 	if w == 0 {
