@@ -98,7 +98,7 @@ var cases = []tcase{
 		want: []string{"break unmatched b1", "match reference-far-date proposed b1+l1 clears b1"}, window: []string{"b1 proposed", "l1 proposed"}},
 	{name: "beyond every window: the dates are what differ", cfg: Config{HoldWindows: true, RetentionDays: 62},
 		steps: []step{{ins: []Input{bank("b1", "INV-2026-0099", 12500, 0), ledger("l1", "INV-2026-0099", 12500, 61)}}, {mv: final}},
-		want: []string{"break date_out_of_window b1", "break date_out_of_window l1"}, window: []string{"b1 broken", "l1 broken"}},
+		want:  []string{"break date_out_of_window b1", "break date_out_of_window l1"}, window: []string{"b1 broken", "l1 broken"}},
 	{name: "a side whose input has not come holds the other side's windows open", cfg: sides,
 		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed), at: time.Second},
 			{ins: []Input{ledger("l1", "INV-1", 100, 0)}, at: 2 * time.Second}},
