@@ -19,7 +19,6 @@ import (
 func (s *Store) RecordEscalations(ctx context.Context, es []*record.Escalation) ([]*record.Escalation, error) {
 	var fresh []*record.Escalation
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		fresh = fresh[:0]
 		for _, e := range es {
 			res, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_escalations (escalation_id, kind, level, subject_id, recipient, account,
 				currency, reason, amount, age, sla, detail, url, escalated_at, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
@@ -81,17 +80,4 @@ func (s *Store) escalationsOn(ctx context.Context, where string, args ...any) ([
 		out = append(out, e)
 	}
 	return out, rows.Err()
-}
-
-// UnsentSignoffs returns the sign-offs with a state (version) not produced
-// to recon.signoffs yet, oldest first.
-func (s *Store) UnsentSignoffs(ctx context.Context, limit int) ([]*Signoff, error) {
-	return s.signoffsOn(ctx, s.db, `WHERE version > sent_version ORDER BY requested_at, signoff_id LIMIT ?`, limit)
-}
-
-// MarkSignoffSent records that versions up to version of a sign-off are
-// produced.
-func (s *Store) MarkSignoffSent(ctx context.Context, id string, version int) error {
-	_, err := s.db.ExecContext(ctx, s.q(`UPDATE case_signoffs SET sent_version = ? WHERE signoff_id = ? AND sent_version < ?`), version, id, version)
-	return err
 }

@@ -124,13 +124,45 @@ var AgeBuckets = []struct {
 	Min, Max int
 }{{"0-1", 0, 1}, {"2-3", 2, 3}, {"4-7", 4, 7}, {"8-30", 8, 30}, {">30", 31, -1}}
 
+// SLA is how many days an open break may age: per reason (Default for the
+// others), and per account; a break has the stricter of the two.
+type SLA struct {
+	Reason  map[string]int
+	Default int
+	Account map[string]int
+}
+
+// Days is the SLA of a break of reason on account.
+func (s SLA) Days(reason, account string) int {
+	d, ok := s.Reason[reason]
+	if !ok {
+		d = s.Default
+	}
+	if a, ok := s.Account[account]; ok && a < d {
+		d = a
+	}
+	return d
+}
+
+// Min is the shortest SLA of any break.
+func (s SLA) Min() int {
+	m := s.Default
+	for _, d := range s.Reason {
+		m = min(m, d)
+	}
+	for _, d := range s.Account {
+		m = min(m, d)
+	}
+	return m
+}
+
 // Summary counts breaks by status, open breaks by reason, side, account and
 // age, open amounts per currency, match rates today and over 30 days, and
-// open breaks past their SLA (days per reason; def for the others). Two
+// open breaks past their SLA. Two
 // grouped reads of the breaks (every status by day; the open ones by
 // reason, side, account and day) give every figure, so the dashboard
 // stays fast with many breaks.
-func (s *Store) Summary(ctx context.Context, today record.Date, sla map[string]int, def int) (*Summary, error) {
+func (s *Store) Summary(ctx context.Context, today record.Date, sla SLA) (*Summary, error) {
 	out := &Summary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, BySide: map[string]int64{}, ByAccount: map[string]int64{},
 		ByAge: map[string]int64{}, OpenAmount: map[string]string{}, OpenGross: map[string]string{}, MatchRate: map[string]MatchRate{}, SLABreach: map[string]int64{}}
 	for _, b := range AgeBuckets {
@@ -187,11 +219,7 @@ func (s *Store) Summary(ctx context.Context, today record.Date, sla map[string]i
 				out.ByAge[b.Name] += n
 			}
 		}
-		days, ok := sla[reason]
-		if !ok {
-			days = def
-		}
-		if age > days {
+		if age > sla.Days(reason, account) {
 			out.SLABreach[reason] += n
 		}
 	}

@@ -236,3 +236,16 @@ func (s *Store) signoffsOn(ctx context.Context, q querier, where string, args ..
 	}
 	return out, rows.Err()
 }
+
+// UnsentSignoffs returns the sign-offs with a state (version) not produced
+// to recon.signoffs yet, oldest first.
+func (s *Store) UnsentSignoffs(ctx context.Context, limit int) ([]*Signoff, error) {
+	return s.signoffsOn(ctx, s.db, `WHERE version > sent_version ORDER BY requested_at, signoff_id LIMIT ?`, limit)
+}
+
+// MarkSignoffSent records that versions up to version of a sign-off are
+// produced.
+func (s *Store) MarkSignoffSent(ctx context.Context, id string, version int) error {
+	_, err := s.db.ExecContext(ctx, s.q(`UPDATE case_signoffs SET sent_version = ? WHERE signoff_id = ? AND sent_version < ?`), version, id, version)
+	return err
+}

@@ -143,7 +143,7 @@ func TestSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 		// b1 booked day0 (age 40), b2 age 2 (day0+38), b3 age 1.
-		sum, err := s.Summary(ctx, today, map[string]int{"duplicate": 0}, 5)
+		sum, err := s.Summary(ctx, today, SLA{Reason: map[string]int{"duplicate": 0}, Default: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,6 +166,14 @@ func TestSummary(t *testing.T) {
 		}
 		if sum.Proposals != 0 || sum.Requests != 0 {
 			t.Errorf("waiting: %d proposals, %d requests", sum.Proposals, sum.Requests)
+		}
+		// Account A's stricter SLA (1 day) puts b2 (age 2) past it too.
+		sum, err = s.Summary(ctx, today, SLA{Reason: map[string]int{"duplicate": 0}, Default: 5, Account: map[string]int{"A": 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(sum.SLABreach) != fmt.Sprint(map[string]int64{"unmatched": 2, "duplicate": 1}) {
+			t.Errorf("SLA breaches with an account SLA: %v", sum.SLABreach)
 		}
 	})
 }

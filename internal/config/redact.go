@@ -75,13 +75,8 @@ func (l *Loader) Print(w io.Writer) {
 		if f.Name == "print-config" {
 			return
 		}
-		if f.Name == "config" {
-			vals[f.Name] = l.configFile
-		}
 		names = append(names, f.Name)
-		if _, ok := vals[f.Name]; !ok {
-			vals[f.Name] = f.Value.String()
-		}
+		vals[f.Name] = f.Value.String()
 	})
 	sort.Strings(names)
 	for _, n := range names {

@@ -197,11 +197,7 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, tm Time, ins []Input
 	}
 	// Windows close only when time moves: the stream time advanced, a tick
 	// (records aged past min-pending, idle advancement) or the end of input.
-	before := tm.Clock.Watermark()
-	if cfg.IdleAdvance <= 0 {
-		before = streamTime
-	}
-	if b.streamTime > streamTime || b.watermark() > before || mv.Tick || mv.Final {
+	if b.streamTime > streamTime || b.watermark() > watermarkOf(cfg, streamTime, tm.Clock) || mv.Tick || mv.Final {
 		b.closeWindows(mv)
 	}
 	ch.StreamTime, ch.Clock = b.streamTime, b.clock
@@ -442,11 +438,13 @@ func (b *batch) emitBreak(br *record.Break) {
 
 // watermark is the time both sides have reached; without IdleAdvance no
 // side holds the other back (the stream time).
-func (b *batch) watermark() record.Date {
-	if b.cfg.IdleAdvance <= 0 {
-		return b.streamTime
+func (b *batch) watermark() record.Date { return watermarkOf(b.cfg, b.streamTime, b.clock) }
+
+func watermarkOf(cfg Config, streamTime record.Date, c window.Clock) record.Date {
+	if cfg.IdleAdvance <= 0 {
+		return streamTime
 	}
-	return b.clock.Watermark()
+	return c.Watermark()
 }
 
 // closeWindows decides the records whose window closed by the stream time:

@@ -50,7 +50,7 @@ const maxBreaksPerAction = 5000
 
 // act checks and records a person's action: a comment or assignment takes
 // effect in the case store; a resolution goes to the matcher at once, or,
-// for a write-off, a manual match with a difference (an adjustment) or an
+// for a write-off, an adjustment, a manual match with a difference or an
 // unmatch of a signed-off match, waits for a different user with the
 // approver role.
 func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequest) (*casestore.Action, error) {
@@ -115,13 +115,9 @@ func (s *Service) act(ctx context.Context, ss *casestore.Session, req ActionRequ
 		}
 	}
 	if toMatcher || a.Kind == casestore.KindAdjust {
-		days := lockDays(breaks, match)
-		if len(a.RecordIDs) > 0 {
-			rdays, err := s.store.RecordDays(ctx, a.Account, a.Currency, a.RecordIDs)
-			if err != nil {
-				return nil, err
-			}
-			days = append(days, rdays...)
+		days, err := s.actionDays(ctx, a, breaks, match)
+		if err != nil {
+			return nil, err
 		}
 		if err := s.checkLocked(ctx, a.Account, a.Currency, days); err != nil {
 			return nil, err
@@ -345,6 +341,17 @@ func (s *Service) decide(ctx context.Context, ss *casestore.Session, actionID, d
 	return d, nil
 }
 
+// actionDays are the booking dates an action touches: of its breaks, of
+// its match's members and of the open records it names.
+func (s *Service) actionDays(ctx context.Context, a *casestore.Action, breaks []*casestore.Break, m *casestore.Match) ([]record.Date, error) {
+	days := lockDays(breaks, m)
+	if len(a.RecordIDs) == 0 {
+		return days, nil
+	}
+	rdays, err := s.store.RecordDays(ctx, a.Account, a.Currency, a.RecordIDs)
+	return append(days, rdays...), err
+}
+
 // lockDays are the booking dates of the breaks and of the match's members
 // that an action touches.
 func lockDays(breaks []*casestore.Break, m *casestore.Match) []record.Date {
@@ -380,7 +387,11 @@ func (s *Service) checkLockedRequest(ctx context.Context, a *casestore.Action) e
 			return err
 		}
 	}
-	return s.checkLocked(ctx, a.Account, a.Currency, lockDays(breaks, m))
+	days, err := s.actionDays(ctx, a, breaks, m)
+	if err != nil {
+		return err
+	}
+	return s.checkLocked(ctx, a.Account, a.Currency, days)
 }
 
 func dedupe(ids []string) []string {

@@ -378,7 +378,7 @@ func (s *Service) summary(r *http.Request) (*casestore.Summary, error) {
 	if s.sum != nil && s.sumDay == today && time.Since(s.sumAt) < summaryTTL {
 		return s.sum, nil
 	}
-	sum, err := s.store.Summary(r.Context(), today, s.sla, s.cfg.SLADefault)
+	sum, err := s.store.Summary(r.Context(), today, s.sla)
 	if err != nil {
 		return nil, err
 	}

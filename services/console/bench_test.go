@@ -59,7 +59,7 @@ func BenchmarkConsole100k(b *testing.B) {
 	cfg := Defaults()
 	cfg.Today = func() time.Time { return today.Time() }
 	s := &Service{cfg: cfg, log: quietLog(), store: st}
-	s.sla, _ = cfg.slaDays()
+	s.sla, _ = cfg.breakSLA()
 	if err := s.registerMetrics(prometheus.NewRegistry()); err != nil {
 		b.Fatal(err)
 	}

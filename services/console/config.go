@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/money"
 )
@@ -180,13 +181,10 @@ func (c Config) Validate() error {
 	if _, err := c.roleMap(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := c.slaDays(); err != nil {
+	if _, err := c.breakSLA(); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := pairs("account-sla-days", "ACCOUNT=days", c.AccountSLADays, days); err != nil {
-		errs = append(errs, err)
-	}
-	if _, err := pairs("account-teams", "ACCOUNT=team", c.Escalation.AccountTeams, team); err != nil {
+	if _, err := c.accountTeams(); err != nil {
 		errs = append(errs, err)
 	}
 	if e := c.Escalation; e.Interval < 0 || e.Levels < 1 || e.ApprovalSLA <= 0 || e.UnassignedTeam == "" || e.ApproversTeam == "" {
@@ -245,20 +243,24 @@ func isRole(r string) bool {
 }
 
 // slaDays parses reason=days pairs.
-func (c Config) slaDays() (map[string]int, error) {
-	out := map[string]int{}
-	for _, kv := range c.SLADays {
-		r, d, ok := strings.Cut(kv, "=")
-		n, err := strconv.Atoi(d)
-		if !ok || r == "" || err != nil || n < 0 {
-			return nil, fmt.Errorf("sla-days %q: want reason=days", kv)
-		}
-		out[r] = n
+func (c Config) breakSLA() (casestore.SLA, error) {
+	sla := casestore.SLA{Default: c.SLADefault}
+	var err error
+	if sla.Reason, err = pairs("sla-days", "reason=days", c.SLADays, days); err != nil {
+		return sla, err
+	}
+	if sla.Account, err = pairs("account-sla-days", "ACCOUNT=days", c.AccountSLADays, days); err != nil {
+		return sla, err
 	}
 	if c.SLADefault < 0 {
-		return nil, errors.New("sla-default-days must not be negative")
+		return sla, errors.New("sla-default-days must not be negative")
 	}
-	return out, nil
+	return sla, nil
+}
+
+// accountTeams parses account-teams.
+func (c Config) accountTeams() (map[string]string, error) {
+	return pairs("account-teams", "ACCOUNT=team", c.Escalation.AccountTeams, team)
 }
 
 // writeOffLimits parses CUR=amount pairs.

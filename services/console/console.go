@@ -49,7 +49,7 @@ type Service struct {
 	ln     net.Listener
 	srv    *http.Server
 	url    string
-	sla    map[string]int
+	sla    casestore.SLA            // of breaks: the dashboard's breaches and escalation
 	limits map[string]money.Decimal // write-off limits per currency
 	// openings are the configured ledger opening balances by account|currency.
 	openings map[string]casestore.Opening
@@ -85,12 +85,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "console"), store: deps.Store}
-	s.sla, _ = cfg.slaDays()
+	s.sla, _ = cfg.breakSLA()
 	s.limits, _ = cfg.writeOffLimits()
 	s.openings, _ = cfg.ledgerOpenings()
-	s.escalation = &escalationPolicy{reasonDays: s.sla, defaultDays: cfg.SLADefault, cfg: cfg.Escalation}
-	s.escalation.accountDays, _ = pairs("account-sla-days", "", cfg.AccountSLADays, days)
-	s.escalation.teams, _ = pairs("account-teams", "", cfg.Escalation.AccountTeams, team)
+	s.escalation = &escalationPolicy{sla: s.sla, cfg: cfg.Escalation}
+	s.escalation.teams, _ = cfg.accountTeams()
 	if err := s.registerMetrics(deps.Metrics); err != nil {
 		return nil, err
 	}

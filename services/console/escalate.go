@@ -93,24 +93,9 @@ func signOffRecord(so *casestore.Signoff, v int) *record.SignOff {
 
 // escalationPolicy is the parsed escalation configuration.
 type escalationPolicy struct {
-	reasonDays  map[string]int
-	defaultDays int
-	accountDays map[string]int
-	teams       map[string]string
-	cfg         EscalationConfig
-}
-
-// breakSLA is the SLA of a break in days: the stricter of its reason's
-// and its account's.
-func (p *escalationPolicy) breakSLA(b *casestore.Break) int {
-	d, ok := p.reasonDays[b.Reason]
-	if !ok {
-		d = p.defaultDays
-	}
-	if a, ok := p.accountDays[b.Account]; ok && a < d {
-		d = a
-	}
-	return d
+	sla   casestore.SLA
+	teams map[string]string
+	cfg   EscalationConfig
 }
 
 // level is the escalation level of something that waited `waited` against
@@ -147,15 +132,8 @@ func (p *escalationPolicy) recipient(b *casestore.Break) string {
 func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 	p := s.escalation
 	today := record.Date(now.UTC().Unix() / 86400)
-	minDays := p.defaultDays
-	for _, d := range p.reasonDays {
-		minDays = min(minDays, d)
-	}
-	for _, d := range p.accountDays {
-		minDays = min(minDays, d)
-	}
 	var es []*record.Escalation
-	f := casestore.Filter{Status: casestore.StatusOpen, Today: today, MinAgeDays: minDays + 1, Limit: 1000}
+	f := casestore.Filter{Status: casestore.StatusOpen, Today: today, MinAgeDays: p.sla.Min() + 1, Limit: 1000}
 	for {
 		bs, next, err := s.store.ListBreaks(ctx, f)
 		if err != nil {
@@ -163,7 +141,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 		for i := range bs {
 			b := &bs[i]
-			sla, age := p.breakSLA(b), int(today-b.BookingDate)
+			sla, age := p.sla.Days(b.Reason, b.Account), int(today-b.BookingDate)
 			lvl := p.level(int64(age), int64(sla))
 			if lvl == 0 {
 				continue

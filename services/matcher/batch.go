@@ -204,9 +204,9 @@ func (e *misplacedError) Error() string {
 // bank and ledger records of an account meet only on the partition their
 // key hashes to.
 func (s *Service) checkPlacement(ctx context.Context, kr *kgo.Record) error {
-	n, err := s.partitionCount(ctx, kr.Topic)
-	if err != nil || n == 0 {
-		return nil // unknown: checked once the count can be read
+	n := s.partitionCount(ctx, kr.Topic)
+	if n == 0 {
+		return nil // unknown until the next assignment
 	}
 	if want := kafka.PartitionOf(kr.Key, n); want != kr.Partition {
 		return &misplacedError{topic: kr.Topic, key: kr.Key, got: kr.Partition, want: want, of: n}
@@ -214,28 +214,25 @@ func (s *Service) checkPlacement(ctx context.Context, kr *kgo.Record) error {
 	return nil
 }
 
-// partitionCount is topic's partition count, read once per assignment.
-func (s *Service) partitionCount(ctx context.Context, topic string) (int32, error) {
+// partitionCount is topic's partition count (0: unknown), read once per
+// assignment: a failed read is not retried for every record.
+func (s *Service) partitionCount(ctx context.Context, topic string) int32 {
 	s.mu.Lock()
 	n, ok := s.partitions[topic]
 	s.mu.Unlock()
 	if ok {
-		return n, nil
+		return n
 	}
 	tds, err := kadm.NewClient(s.prod).ListTopics(ctx, topic)
-	if err != nil {
-		s.log.Warn("partition count unknown; placement not checked", "topic", topic, "err", err)
-		return 0, err
+	if td, found := tds[topic]; err == nil && found && td.Err == nil {
+		n = int32(len(td.Partitions))
+	} else {
+		s.log.Warn("partition count unknown until the next assignment; placement not checked", "topic", topic, "err", errors.Join(err, td.Err))
 	}
-	td, ok := tds[topic]
-	if !ok || td.Err != nil {
-		return 0, fmt.Errorf("topic %s: %v", topic, td.Err)
-	}
-	n = int32(len(td.Partitions))
 	s.mu.Lock()
 	s.partitions[topic] = n
 	s.mu.Unlock()
-	return n, nil
+	return n
 }
 
 func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engine.Rec, error) {

@@ -2,8 +2,6 @@ package notifier
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +36,7 @@ func (s *Service) escalate(ctx context.Context, recs []*kgo.Record) error {
 		}
 		es = append(es, e)
 	}
-	fresh, err := s.unescalated(ctx, es)
+	fresh, err := unseen(ctx, s, es, func(e *record.Escalation) string { return s.escalatedKey(e.EscalationID) })
 	if err != nil || len(fresh) == 0 {
 		return err
 	}
@@ -101,38 +99,12 @@ func (s *Service) Escalated() int64 { return s.escalated.Load() }
 
 func (s *Service) escalatedKey(id string) string { return s.cfg.RedisPrefix + ":escalated:" + id }
 
-// unescalated drops the escalations notified before (and repeats).
-func (s *Service) unescalated(ctx context.Context, es []*record.Escalation) ([]*record.Escalation, error) {
-	if len(es) == 0 {
-		return nil, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]interface{ Val() int64 }, len(es))
-	for i, e := range es {
-		cmds[i] = pipe.Exists(ctx, s.escalatedKey(e.EscalationID))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("dedupe lookup: %w", err)
-	}
-	var fresh []*record.Escalation
-	seen := map[string]bool{}
-	for i, e := range es {
-		if cmds[i].Val() > 0 || seen[e.EscalationID] {
-			s.m.skipped.WithLabelValues("all").Inc()
-			continue
-		}
-		seen[e.EscalationID] = true
-		fresh = append(fresh, e)
-	}
-	return fresh, nil
-}
-
 func escalationKey(es []*record.Escalation) string {
-	h := sha256.New()
-	for _, e := range es {
-		h.Write([]byte(e.EscalationID))
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.EscalationID
 	}
-	return "escalations-" + hex.EncodeToString(h.Sum(nil)[:12])
+	return idsKey("escalations-", ids)
 }
 
 // channelText is the channel message: counts per recipient, then the items

@@ -401,23 +401,33 @@ func (s *Service) markAll(ctx context.Context, bs []*record.Break) error {
 var errRefused = errors.New("refused")
 
 func (s *Service) unnotified(ctx context.Context, breaks []*record.Break) ([]*record.Break, error) {
+	return unseen(ctx, s, breaks, func(b *record.Break) string { return s.dedupeKey(b.BreakID) })
+}
+
+// unseen keeps the items whose dedupe key (key) Redis does not hold, each
+// once.
+func unseen[T any](ctx context.Context, s *Service, items []T, key func(T) string) ([]T, error) {
+	if len(items) == 0 {
+		return nil, nil
+	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(breaks))
-	for i, b := range breaks {
-		cmds[i] = pipe.Exists(ctx, s.dedupeKey(b.BreakID))
+	cmds := make([]*redis.IntCmd, len(items))
+	for i, it := range items {
+		cmds[i] = pipe.Exists(ctx, key(it))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("dedupe lookup: %w", err)
 	}
-	var fresh []*record.Break
+	var fresh []T
 	seen := map[string]bool{}
-	for i, b := range breaks {
-		if cmds[i].Val() > 0 || seen[b.BreakID] {
+	for i, it := range items {
+		k := key(it)
+		if cmds[i].Val() > 0 || seen[k] {
 			s.m.skipped.WithLabelValues("all").Inc()
 			continue
 		}
-		seen[b.BreakID] = true
-		fresh = append(fresh, b)
+		seen[k] = true
+		fresh = append(fresh, it)
 	}
 	return fresh, nil
 }
@@ -427,11 +437,20 @@ func (s *Service) markNotified(ctx context.Context, b *record.Break) error {
 }
 
 func digestKey(bs []*record.Break) string {
-	h := sha256.New()
-	for _, b := range bs {
-		h.Write([]byte(b.BreakID))
+	ids := make([]string, len(bs))
+	for i, b := range bs {
+		ids[i] = b.BreakID
 	}
-	return "digest-" + hex.EncodeToString(h.Sum(nil)[:12])
+	return idsKey("digest-", ids)
+}
+
+// idsKey is the idempotency key of a message carrying the ids.
+func idsKey(prefix string, ids []string) string {
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write([]byte(id))
+	}
+	return prefix + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // Message is the webhook body.

@@ -33,26 +33,21 @@ func Export(ctx context.Context, databaseURL, dir string, allBreaks bool) (*Summ
 		out.breaks = append(out.breaks, &record.Break{BreakID: b.BreakID, Side: b.Side, Reason: b.Reason, Account: b.Account,
 			Currency: b.Currency, Record: b.Record, WindowClosedAt: b.WindowClosedAt})
 	}
-	sum := &Summary{}
-	if err := write(dir, out, sum); err != nil {
-		return nil, err
-	}
-	// breaks.jsonl again, with each break's candidates as the matcher
-	// wrote them (write sorted out.breaks; the export's follow that order).
+	sortOutputs(out)
+	// The breaks as the matcher wrote them (their candidates verbatim), in
+	// the sorted order.
 	byID := make(map[string]*warehouse.ExportBreak, len(ex.Breaks))
 	for _, b := range ex.Breaks {
 		byID[b.BreakID] = b
 	}
-	sorted := make([]*warehouse.ExportBreak, len(out.breaks))
-	for i, b := range out.breaks {
-		sorted[i] = byID[b.BreakID]
-	}
-	if err := writeLines(filepath.Join(dir, "breaks.jsonl"), len(sorted), func(i int) any { return sorted[i] }); err != nil {
+	if err := writeLines(filepath.Join(dir, "matches.jsonl"), len(out.matches), func(i int) any { return out.matches[i] }); err != nil {
 		return nil, err
 	}
-	if err := os.Remove(filepath.Join(dir, "rejected.jsonl")); err != nil && !os.IsNotExist(err) {
+	if err := writeLines(filepath.Join(dir, "breaks.jsonl"), len(out.breaks), func(i int) any { return byID[out.breaks[i].BreakID] }); err != nil {
 		return nil, err
 	}
+	sum := &Summary{}
+	sum.fill(out)
 	if err := writeJSON(filepath.Join(dir, "summary.json"), sum); err != nil {
 		return nil, err
 	}

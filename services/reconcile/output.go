@@ -151,6 +151,22 @@ func rejectedOf(r *kgo.Record) Rejected {
 // write sorts the outputs into a stable order (by the bank side's file
 // position, then id) and writes the JSON lines files, filling sum.
 func write(dir string, out *outputs, sum *Summary) error {
+	sortOutputs(out)
+	if err := writeLines(filepath.Join(dir, "matches.jsonl"), len(out.matches), func(i int) any { return out.matches[i] }); err != nil {
+		return err
+	}
+	if err := writeLines(filepath.Join(dir, "breaks.jsonl"), len(out.breaks), func(i int) any { return out.breaks[i] }); err != nil {
+		return err
+	}
+	if err := writeLines(filepath.Join(dir, "rejected.jsonl"), len(out.rejected), func(i int) any { return out.rejected[i] }); err != nil {
+		return err
+	}
+	sum.fill(out)
+	return nil
+}
+
+// sortOutputs puts matches, breaks and rejected entries in the files' order.
+func sortOutputs(out *outputs) {
 	sort.Slice(out.matches, func(i, j int) bool {
 		a, b := firstItem(out.matches[i]), firstItem(out.matches[j])
 		if a.SourceFile != b.SourceFile {
@@ -181,17 +197,6 @@ func write(dir string, out *outputs, sum *Summary) error {
 		}
 		return a.Entry < b.Entry
 	})
-	if err := writeLines(filepath.Join(dir, "matches.jsonl"), len(out.matches), func(i int) any { return out.matches[i] }); err != nil {
-		return err
-	}
-	if err := writeLines(filepath.Join(dir, "breaks.jsonl"), len(out.breaks), func(i int) any { return out.breaks[i] }); err != nil {
-		return err
-	}
-	if err := writeLines(filepath.Join(dir, "rejected.jsonl"), len(out.rejected), func(i int) any { return out.rejected[i] }); err != nil {
-		return err
-	}
-	sum.fill(out)
-	return nil
 }
 
 func firstItem(m *record.Match) record.Item {
