@@ -330,13 +330,14 @@ func breakNative(b *record.Break) map[string]any {
 		"booking_date": r.BookingDate.Time(), "reference": r.Reference, "counterparty": r.Counterparty,
 		"description": r.Description, "source_file": r.SourceFile, "source_position": r.SourcePosition,
 		"candidates": cands, "window_closed_at": b.WindowClosedAt.Time(), "ingested_at": r.IngestedAt.UTC(),
+		"note": b.Note,
 	}
 }
 
 // breakFromNative maps a decoded Break back.
 func breakFromNative(n map[string]any) (*record.Break, error) {
 	b := &record.Break{BreakID: str(n["break_id"]), Reason: record.BreakReason(strings.ToLower(str(n["reason"]))),
-		Account: str(n["account"]), Currency: str(n["currency"])}
+		Account: str(n["account"]), Currency: str(n["currency"]), Note: str(n["note"])}
 	side, err := record.ParseSide(str(n["side"]))
 	if err != nil {
 		return nil, fmt.Errorf("break %s: %w", b.BreakID, err)

@@ -117,17 +117,19 @@ func (c *Calendar) IsBusinessDay(d record.Date) bool {
 // Holiday reports whether d is a holiday (not counting weekends).
 func (c *Calendar) Holiday(d record.Date) bool { return c.holidays(d.Time().Year())[d] }
 
-// Between counts the business days in (from, to] when to is after from
-// (negative, counting [to, from), when before): the business days from
-// one date to the other, so Friday to Monday is 1 and Thursday before Good
-// Friday to the Tuesday after Easter Monday is 1 in TARGET2.
+// Between counts the business days from the earlier date to the later one
+// (negative when to is before from): those in (earlier, later], where an
+// earlier date that is no business day counts from the next one. So Friday
+// to Monday is 1, Saturday to Monday 0 (a weekend posting the bank books
+// on Monday is the same day), and in TARGET2 the Thursday before Good
+// Friday to the Tuesday after Easter Monday is 1.
 func (c *Calendar) Between(from, to record.Date) int {
 	sign := 1
 	if to < from {
-		from, to, sign = to-1, from-1, -1
+		from, to, sign = to, from, -1
 	}
 	n := 0
-	for d := from + 1; d <= to; d++ {
+	for d := c.Next(from) + 1; d <= to; d++ {
 		if c.IsBusinessDay(d) {
 			n++
 		}
@@ -135,11 +137,19 @@ func (c *Calendar) Between(from, to record.Date) int {
 	return sign * n
 }
 
-// Add returns the date n business days after d (before it when n < 0).
-// With n == 0 it is d itself, business day or not.
+// Add returns the date n business days after d (before it when n < 0),
+// the inverse of Between: a d that is no business day counts as the next
+// business day going forward and as the previous one going back. With
+// n == 0 it is d itself, business day or not.
 func (c *Calendar) Add(d record.Date, n int) record.Date {
 	step := record.Date(1)
-	if n < 0 {
+	switch {
+	case n > 0:
+		d = c.Next(d)
+	case n < 0:
+		for !c.IsBusinessDay(d) {
+			d--
+		}
 		step, n = -1, -n
 	}
 	for n > 0 {

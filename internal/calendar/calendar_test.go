@@ -67,8 +67,12 @@ func TestBetweenAndAdd(t *testing.T) {
 		{"2026-04-02", "2026-04-07", 1},  // Thursday to the Tuesday after Easter
 		{"2026-04-07", "2026-04-02", -1}, // and back
 		{"2026-03-23", "2026-03-23", 0},
-		{"2026-03-28", "2026-03-29", 0}, // Saturday to Sunday
-		{"2026-03-27", "2026-04-03", 4}, // a week with Good Friday
+		{"2026-03-28", "2026-03-29", 0},  // Saturday to Sunday
+		{"2026-03-28", "2026-03-30", 0},  // Saturday to Monday: the same business day
+		{"2026-03-28", "2026-03-31", 1},  // Saturday to Tuesday
+		{"2026-03-31", "2026-03-28", -1}, // and back
+		{"2026-03-27", "2026-03-28", 0},  // Friday to Saturday
+		{"2026-03-27", "2026-04-03", 4},  // a week with Good Friday
 	}
 	for _, c := range cases {
 		if got := eur.Between(d(c.from), d(c.to)); got != c.want {

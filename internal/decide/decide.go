@@ -250,8 +250,12 @@ func (b *batch) arrive(r *engine.Rec) {
 	}
 	b.ch.Put = append(b.ch.Put, e)
 	b.ch.CloseAt[r.ID] = b.eng.CloseDate(r)
-	if b.ch.CloseAt[r.ID] <= b.streamTime && !b.cfg.HoldWindows {
-		e.Late = true // time had passed its window before it arrived (kept: it may break in a later batch)
+	if b.ch.CloseAt[r.ID] <= b.watermark() && !b.cfg.HoldWindows {
+		// Both sides' time had passed its window before it arrived (kept:
+		// it may break in a later batch). The watermark, not the stream
+		// time: a side running weeks ahead (a far-dated entry) makes no
+		// record of the other side late.
+		e.Late = true
 	}
 }
 
@@ -539,7 +543,7 @@ func (b *batch) closeWindows(mv Move) {
 			closeAt := b.eng.CloseDate(e.Rec)
 			e.BreakID = record.BreakID(e.Item, reason)
 			b.emitBreak(&record.Break{BreakID: e.BreakID, Side: e.Side, Reason: reason, Account: e.Account,
-				Currency: e.Currency, Record: e.Item, Candidates: cands, WindowClosedAt: closeAt})
+				Currency: e.Currency, Record: e.Item, Candidates: cands, WindowClosedAt: closeAt, Note: res.Bounds[e.Rec]})
 			// Retention counts from when the record broke in stream time, so
 			// a jump of the stream time (idle advancement) does not expire
 			// a fresh break before its counterpart can arrive.

@@ -135,11 +135,39 @@ var cases = []tcase{
 			{ins: []Input{ledger("l1", "INV-2026-0005", 30000, 0), bank("b1", "INV 2026 0005", 15000, 4), bank("b2", "inv-2026-5", 15000, 30)}},
 			{mv: to(closed + 30)}},
 		want: []string{"match instalments auto b1+b2+l1"}},
-	{name: "no reference: amount, date and counterparty are proposed at the close", cfg: defaults,
+	// Without a reference key the arrival finds no candidates (the window
+	// is indexed by reference): these rules decide at the close.
+	{name: "no reference: amount, date and the same counterparty (legal form aside) match at the close", cfg: defaults,
 		steps: []step{
 			{ins: []Input{bank("b1", "", -4599, 0, text("card"), cp("ACME Office Supplies GmbH")), ledger("l1", "", -4599, 1, cp("Acme Office Supplies"))}},
 			{mv: to(closed)}},
-		want: []string{"match amount-date-counterparty proposed b1+l1"}, window: []string{"b1 proposed", "l1 proposed"}},
+		want: []string{"match amount-date-counterparty auto b1+l1"}},
+	{name: "no reference: the name only in the bank's free text, cut short, three business days over a weekend", cfg: defaults,
+		// day0 is Monday 2 March: Thursday 5 to Tuesday 10 is three business days.
+		steps: []step{
+			{ins: []Input{ledger("l1", "JE-1", 120050, 3, cp("Wide World Importers Ltd")), bank("b1", "", 120050, 8, text("WIDE WORLD IMPORT SEPA CREDIT TRANSFER"))}},
+			{mv: to(closed)}},
+		want: []string{"match amount-date-counterparty auto b1+l1"}},
+	{name: "no reference: half the name is proposed at the close", cfg: defaults,
+		steps: proposal(),
+		want:  []string{"match amount-date-counterparty-weak proposed b1+l1"}, window: []string{"b1 proposed", "l1 proposed"}},
+	{name: "only the amount, with cents, and the only one of its kind: proposed at the close", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "", 7713, 1, text("CARD TRANSACTION")), ledger("l1", "JE-9", 7713, 0)}}, {mv: to(closed)}},
+		want:  []string{"match unique-amount proposed b1+l1"}, window: []string{"b1 proposed", "l1 proposed"}},
+	{name: "the same amount twice on one side is not unique: two breaks each", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "", 7713, 1, text("CARD TRANSACTION")), bank("b2", "", 7713, 1, text("CARD TRANSACTION")), ledger("l1", "JE-9", 7713, 0)}}, {mv: to(closed)}},
+		want:  []string{"break unmatched b1", "break unmatched b2", "break unmatched l1"}, window: []string{"b1 broken", "b2 broken", "l1 broken"}},
+	{name: "a round amount alone is not enough", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "", 7700, 1, text("CARD TRANSACTION")), ledger("l1", "JE-9", 7700, 0)}}, {mv: to(closed)}},
+		want:  []string{"break unmatched b1", "break unmatched l1"}, window: []string{"b1 broken", "l1 broken"}},
+	{name: "N:M: a payroll of three items paid in two parts", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l1", "BATCH-7001", -100000, 0), ledger("l2", "BATCH-7001", -250000, 0), ledger("l3", "BATCH-7001", -50000, 0),
+			bank("b1", "", -180000, 1, text("PAYROLL BATCH-7001 PART 1")), bank("b2", "", -220000, 1, text("PAYROLL BATCH-7001 PART 2"))}}, {mv: to(closed)}},
+		want: []string{"match batch-many auto b1+b2+l1+l2+l3"}, window: []string{}},
+	{name: "N:M beyond the search bound: the breaks say so", cfg: defaults, steps: manyBatch(11),
+		window: []string{"b1 broken", "b2 broken", "l00 broken", "l01 broken", "l02 broken", "l03 broken", "l04 broken", "l05 broken",
+			"l06 broken", "l07 broken", "l08 broken", "l09 broken", "l10 broken"},
+		want: manyBatchBreaks(11, "N:M search bound hit: 2 bank entries and 11 ledger items share the reference BATCH7002; rule batch-many searches up to 10 per side (max_candidates)")},
 	{name: "a booked entry confirms a matched provisional one (marker)", cfg: defaults,
 		steps: []step{
 			{ins: []Input{bank("p1", "INV-3", 500, 0, provisional("ASR-1")), ledger("l1", "INV-3", 500, 0)}},
@@ -243,20 +271,20 @@ var cases = []tcase{
 		window: []string{"b1 pending", "b2 pending"}},
 	{name: "confirm a proposed match", cfg: defaults,
 		steps: append(proposal(), step{ins: []Input{resolution(record.ActConfirm, nil, nil, "@b1+l1")}}),
-		want: []string{"match amount-date-counterparty proposed b1+l1", "match amount-date-counterparty confirmed b1+l1",
+		want: []string{"match amount-date-counterparty-weak proposed b1+l1", "match amount-date-counterparty-weak confirmed b1+l1",
 			"outcome confirm applied"},
 		window: []string{"b1 matched", "l1 matched"}},
 	{name: "reject a proposed match: its records become breaks the rules leave to a person", cfg: defaults,
 		steps: append(proposal(), step{ins: []Input{resolution(record.ActReject, nil, nil, "@b1+l1")}}, step{mv: to(closed + 20)},
 			step{ins: []Input{resolution(record.ActConfirm, nil, nil, "@b1+l1")}}),
-		want: []string{"match amount-date-counterparty proposed b1+l1", "break unmatched b1", "break unmatched l1",
+		want: []string{"match amount-date-counterparty-weak proposed b1+l1", "break unmatched b1", "break unmatched l1",
 			"outcome reject applied b1:open l1:open",
 			"outcome confirm refused: match " + record.MatchID("b1", "l1") + " is not waiting for a decision (already rejected or undone)"},
 		window: []string{"b1 open", "l1 open"}},
 	{name: "reject then match by hand in one batch: the second resolution sees the first", cfg: defaults,
 		steps: append(proposal(), step{ins: []Input{resolution(record.ActReject, nil, nil, "@b1+l1"),
 			resolution(record.ActManualMatch, []string{record.BreakID(record.Item{ID: "b1"}, record.Unmatched)}, []string{"l1"}, "")}}),
-		want: []string{"match amount-date-counterparty proposed b1+l1", "break unmatched b1", "break unmatched l1",
+		want: []string{"match amount-date-counterparty-weak proposed b1+l1", "break unmatched b1", "break unmatched l1",
 			"outcome reject applied b1:open l1:open", "match manual confirmed b1+l1 clears b1+l1", "outcome manual_match applied b1:matched l1:matched"},
 		window: []string{"b1 matched", "l1 matched"}},
 	{name: "unmatch a manual match: its records are breaks again, with their own break ids", cfg: defaults,
@@ -305,8 +333,27 @@ func threeBreaks() []step {
 }
 
 // proposal: a match the rules propose at the close.
+// manyBatch is a batch of n ledger items paid by two bank entries.
+func manyBatch(n int) []step {
+	var ins []Input
+	for i := 0; i < n; i++ {
+		ins = append(ins, ledger(fmt.Sprintf("l%02d", i), "BATCH-7002", -10000, 0))
+	}
+	ins = append(ins, bank("b1", "", -int64(n)*5000, 1, text("PAYROLL BATCH-7002 PART 1")), bank("b2", "", -int64(n)*5000, 1, text("PAYROLL BATCH-7002 PART 2")))
+	return []step{{ins: ins}, {mv: to(closed)}}
+}
+
+func manyBatchBreaks(n int, note string) []string {
+	// The reference is shared and the amounts differ: amount_mismatch.
+	out := []string{"break amount_mismatch b1 (" + note + ")", "break amount_mismatch b2 (" + note + ")"}
+	for i := 0; i < n; i++ {
+		out = append(out, fmt.Sprintf("break amount_mismatch l%02d (%s)", i, note))
+	}
+	return out
+}
+
 func proposal() []step {
-	return []step{{ins: []Input{bank("b1", "", -4599, 0, text("card"), cp("ACME Office Supplies GmbH")), ledger("l1", "", -4599, 1, cp("Acme Office Supplies"))}},
+	return []step{{ins: []Input{bank("b1", "", -4599, 0, text("card"), cp("ACME Office Supplies GmbH")), ledger("l1", "", -4599, 1, cp("Acme Stationery"))}},
 		{mv: to(closed)}}
 }
 
@@ -388,7 +435,11 @@ func run(t *testing.T, tc tcase) (outputs, left []string) {
 			byBreak[b.BreakID] = b.Record.ID
 			byRecord[b.Record.ID] = b.BreakID
 			byRecord[string(b.Reason)+":"+b.Record.ID] = b.BreakID
-			outputs = append(outputs, fmt.Sprintf("break %s %s", b.Reason, b.Record.ID))
+			line := fmt.Sprintf("break %s %s", b.Reason, b.Record.ID)
+			if b.Note != "" {
+				line += " (" + b.Note + ")"
+			}
+			outputs = append(outputs, line)
 		}
 	}
 	for _, side := range []record.Side{record.Bank, record.Ledger} {

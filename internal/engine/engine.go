@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 )
@@ -25,21 +26,42 @@ type Rec struct {
 	Keys        []string // reference keys (Prepare)
 	Provisional bool
 
-	names map[string]bool // counterparty name tokens, computed on first use
+	names, text []string // counterparty name and free-text tokens, computed on first use
+	tokenized    bool
 }
 
-// nameTokens returns r's counterparty name tokens.
-func (r *Rec) nameTokens() map[string]bool {
-	if r.names == nil {
-		r.names = nameTokens(r.Counterparty)
+func (r *Rec) tokens() {
+	if !r.tokenized {
+		r.names, r.text, r.tokenized = nameTokens(r.Counterparty), textTokens(r.Description), true
 	}
-	return r.names
+}
+
+// nameSim compares the counterparty names of b and l (0-100; -1 when
+// either has none). With text, a side without a name is searched for the
+// other's name in its free text (MT940 :86:, a BAI2 16 record's text,
+// unstructured remittance): who paid is often written only there.
+func nameSim(b, l *Rec, text bool) int {
+	b.tokens()
+	l.tokens()
+	if s := similarity(b.names, l.names); s >= 0 || !text {
+		return s
+	}
+	switch {
+	case len(b.names) == 0 && len(l.names) > 0:
+		return containment(l.names, b.text)
+	case len(l.names) == 0 && len(b.names) > 0:
+		return containment(b.names, l.text)
+	}
+	return -1
 }
 
 // Engine applies a Config.
 type Engine struct {
 	cfg       Config
-	maxWindow int
+	cal       *calendar.Set
+	maxWindow int // widest calendar-day window (late_only rules aside)
+	maxBizWin int // widest business-day window (late_only rules aside)
+	span      int // calendar days the widest window can cover
 }
 
 // New returns an engine for cfg (which Validate prepared).
@@ -47,13 +69,30 @@ func New(cfg Config) *Engine {
 	if err := cfg.Validate(); err != nil {
 		panic(err) // callers load configs through ParseConfig or DefaultConfig
 	}
-	return &Engine{cfg: cfg, maxWindow: cfg.maxWindow()}
+	cal := cfg.Calendars
+	if cal == nil {
+		cal = calendar.Default()
+	}
+	cw, bw := cfg.maxWindows()
+	// n business days cover at most n calendar days, two per weekend and
+	// a few holidays.
+	span := max(cw, bw+2*((bw+4)/5)+4)
+	return &Engine{cfg: cfg, cal: cal, maxWindow: cw, maxBizWin: bw, span: span}
 }
 
-// CloseDate is the stream time at which an unmatched r becomes a break.
+// CloseDate is the stream time at which an unmatched r becomes a break:
+// its booking date plus the widest rule window (business-day windows
+// counted in r's currency's calendar) plus the grace days.
 func (e *Engine) CloseDate(r *Rec) record.Date {
-	return r.BookingDate + record.Date(e.maxWindow+e.cfg.GraceDays)
+	d := r.BookingDate + record.Date(e.maxWindow)
+	if e.maxBizWin > 0 {
+		d = max(d, e.cal.For(r.Currency).Add(r.BookingDate, e.maxBizWin))
+	}
+	return d + record.Date(e.cfg.GraceDays)
 }
+
+// Calendar is the business-day calendar of currency.
+func (e *Engine) Calendar(currency string) *calendar.Calendar { return e.cal.For(currency) }
 
 // Group is a match decision.
 type Group struct {
@@ -85,22 +124,15 @@ func bankLedger(a, b *Rec) (*Rec, *Rec) {
 	return b, a
 }
 
-// dayGap returns bank date - ledger date in days (calendar or business).
-func dayGap(bank, ledger record.Date, business bool) int {
-	if !business {
-		return int(bank - ledger)
+// dayGap returns bank date - ledger date in days: calendar days, or under
+// a business-day rule the business days from one to the other in the
+// currency's calendar (Friday to Monday is 1; over Easter in TARGET2,
+// Thursday to Tuesday is 1).
+func (e *Engine) dayGap(rule *Rule, b, l *Rec) int {
+	if !rule.Date.BusinessDays {
+		return int(b.BookingDate - l.BookingDate)
 	}
-	from, to, sign := ledger, bank, 1
-	if to < from {
-		from, to, sign = bank, ledger, -1
-	}
-	n := 0
-	for d := from; d < to; d++ {
-		if wd := (int(d) + 4) % 7; wd != 5 && wd != 6 { // 1970-01-01 was a Thursday
-			n++
-		}
-	}
-	return sign * n
+	return e.cal.For(b.Currency).Between(l.BookingDate, b.BookingDate)
 }
 
 // pairScore checks bank b against ledger l under rule r. It returns the
@@ -135,7 +167,7 @@ func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.De
 	if !e.amountOK(r, b.Amount, l.Amount) {
 		return
 	}
-	gap = dayGap(b.BookingDate, l.BookingDate, r.Date.BusinessDays)
+	gap = e.dayGap(r, b, l)
 	if gap < -r.Date.Before || gap > r.Date.After {
 		return
 	}
@@ -150,12 +182,22 @@ func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.De
 		parts = append(parts, fmt.Sprintf("dates %d day(s) apart", abs(gap)))
 		conf -= 50 * abs(gap)
 	}
-	sim := similarity(b.nameTokens(), l.nameTokens())
+	sim := nameSim(b, l, r.Counterparty.MinSimilarity > 0)
 	if r.Counterparty.MinSimilarity > 0 {
 		if sim < r.Counterparty.MinSimilarity {
 			return
 		}
-		parts = append(parts, fmt.Sprintf("counterparty %d%% similar", sim))
+		if b.Counterparty == "" || l.Counterparty == "" {
+			parts = append(parts, fmt.Sprintf("counterparty %d%% found in the other side's text", sim))
+		} else {
+			parts = append(parts, fmt.Sprintf("counterparty %d%% similar", sim))
+		}
+	}
+	if r.UniqueAmount {
+		if b.Amount.Trim(0).Scale() == 0 {
+			return // a round amount says too little on its own
+		}
+		parts = append(parts, "the only record of this amount on either side in the window")
 	}
 	if sim >= 0 && sim < 100 {
 		conf -= (100 - sim) * 5
@@ -199,7 +241,18 @@ func (e *Engine) amountOK(r *Rule, bank, ledger money.Decimal) bool {
 		// way ledger - bank is the fee, positive.
 		short, err := ledger.Sub(bank)
 		if err == nil && short.Sign() > 0 && short.Cmp(r.fee) <= 0 {
-			return true
+			if r.feeShare.IsZero() {
+				return true
+			}
+			al, err := ledger.Abs()
+			if err != nil {
+				return false
+			}
+			// short <= |ledger| * share / 100
+			rhs := al.Rat()
+			rhs.Mul(rhs, r.feeShare.Rat())
+			rhs.Quo(rhs, ratHundred)
+			return short.Rat().Cmp(rhs) <= 0
 		}
 	}
 	return false
@@ -360,6 +413,12 @@ func (e *Engine) match(r *Rec, pool []*Rec) Decision {
 		if len(tied) > 0 {
 			return Decision{Ambiguous: append([]*Rec{win.c}, tied...)}
 		}
+		// An amount that only fits with a tolerance, where either record
+		// shares its reference with other pending records, may be part of
+		// a group (a payroll paid in parts): the close decides.
+		if !win.absDiff.IsZero() && hasSiblings(r, win.c, pool) {
+			continue
+		}
 		// r must also be the counterpart's best: another pending record of
 		// r's side that fits the counterpart better waits for the close.
 		if back, _, backTied := e.best(rule, win.c, append(sameSide(pool, r.Side), r)); back == nil || back.c != r || len(backTied) > 0 {
@@ -373,6 +432,17 @@ func (e *Engine) match(r *Rec, pool []*Rec) Decision {
 		return Decision{Match: g, Duplicates: dups}
 	}
 	return Decision{}
+}
+
+// hasSiblings reports whether another pending record shares a reference
+// key with r or with its candidate c.
+func hasSiblings(r, c *Rec, pool []*Rec) bool {
+	for _, x := range pool {
+		if x != c && x != r && (sharesKey(x, r) || sharesKey(x, c)) {
+			return true
+		}
+	}
+	return false
 }
 
 func sameSide(pool []*Rec, side record.Side) []*Rec {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 )
@@ -61,10 +62,24 @@ func TestRuleFeatures(t *testing.T) {
 			nil},
 		{"opposite signs never match", []*Rec{mk("b1", record.Bank, "INV-1", "", "", 100, "2026-03-02"), mk("l1", record.Ledger, "INV-1", "", "", -100, "2026-03-02")},
 			nil},
-		{"no reference: counterparty and amount, proposed", []*Rec{mk("b1", record.Bank, "", "card", "ACME Office Supplies GmbH", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")},
+		{"no reference: counterparty and amount", []*Rec{mk("b1", record.Bank, "", "card", "ACME Office Supplies GmbH", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")},
 			[]string{"amount-date-counterparty:b1+l1"}},
-		{"no reference, different counterparty", []*Rec{mk("b1", record.Bank, "", "card", "Contoso", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")},
+		{"no reference: the name cut short and with its legal form spelled out", []*Rec{mk("b1", record.Bank, "", "card", "ACME OFFICE SUPPL", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies G.m.b.H.", -4599, "2026-03-03")},
+			[]string{"amount-date-counterparty:b1+l1"}},
+		{"no reference: the name only in the bank's text", []*Rec{mk("b1", record.Bank, "", "ACME OFFICE SUPPLIES GMBH SEPA CREDIT TRANSFER", "", 4599, "2026-03-04"), mk("l1", record.Ledger, "JE-1", "", "Acme Office Supplies", 4599, "2026-03-03")},
+			[]string{"amount-date-counterparty:b1+l1"}},
+		{"no reference: half the name", []*Rec{mk("b1", record.Bank, "", "card", "ACME Stationery", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")},
+			[]string{"amount-date-counterparty-weak:b1+l1"}},
+		{"no reference, different counterparty, a round amount", []*Rec{mk("b1", record.Bank, "", "card", "Contoso", -4500, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4500, "2026-03-03")},
 			nil},
+		{"no reference, different counterparty, the only amount of its kind", []*Rec{mk("b1", record.Bank, "", "card", "Contoso", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")},
+			[]string{"unique-amount:b1+l1"}},
+		{"the amount twice on the bank side is not unique", []*Rec{mk("b1", record.Bank, "", "card", "", -4599, "2026-03-02"), mk("b2", record.Bank, "", "card", "", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "", -4599, "2026-03-03")},
+			nil},
+		{"N:M: two bank entries pay three ledger items of a batch", []*Rec{mk("b1", record.Bank, "", "PAYROLL BATCH-7001 PART 1", "", -180000, "2026-03-03"), mk("b2", record.Bank, "", "PAYROLL BATCH-7001 PART 2", "", -220000, "2026-03-03"),
+			mk("l1", record.Ledger, "BATCH-7001", "", "", -100000, "2026-03-02"), mk("l2", record.Ledger, "BATCH-7001", "", "", -250000, "2026-03-02"), mk("l3", record.Ledger, "BATCH-7001", "", "", -50000, "2026-03-02"),
+			mk("l4", record.Ledger, "BATCH-7001", "", "", -12300, "2026-03-02")},
+			[]string{"batch-many:b1+b2+l1+l2+l3"}},
 		{"batch payout 1:N", []*Rec{mk("b1", record.Bank, "", "CARD PAYOUT PO-7781", "", 30000, "2026-03-04"),
 			mk("l1", record.Ledger, "PO-7781", "", "", 10000, "2026-03-02"), mk("l2", record.Ledger, "PO-7781", "", "", 12000, "2026-03-02"),
 			mk("l3", record.Ledger, "PO-7781", "", "", 8000, "2026-03-03"), mk("l4", record.Ledger, "PO-7781", "", "", 99900, "2026-03-03")},
@@ -85,8 +100,18 @@ func TestRuleFeatures(t *testing.T) {
 		t.Errorf("fee match %+v", g)
 	}
 	res = eng.MatchPool([]*Rec{mk("b1", record.Bank, "", "card", "ACME Office Supplies GmbH", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")})
+	if res.Matches[0].Status != record.Auto {
+		t.Error("the same name, amount and close dates are matched")
+	}
+	res = eng.MatchPool([]*Rec{mk("b1", record.Bank, "", "card", "ACME Stationery", -4599, "2026-03-02"), mk("l1", record.Ledger, "", "", "Acme Office Supplies", -4599, "2026-03-03")})
 	if res.Matches[0].Status != record.Proposed {
-		t.Error("amount-and-counterparty matches are proposed, not auto")
+		t.Error("half the name is proposed, not matched")
+	}
+	// A fee of more than a tenth of the amount is no fee: 21.60 off 32.40
+	// are instalments, not a charge.
+	res = eng.MatchPool([]*Rec{mk("b1", record.Bank, "SO-88412", "", "", 1080, "2026-03-03"), mk("l1", record.Ledger, "SO-88412", "", "", 3240, "2026-03-02")})
+	if len(res.Matches) != 0 {
+		t.Errorf("a 67%% fee matched: %v", matchedIDs(res))
 	}
 }
 
@@ -100,12 +125,45 @@ func TestBusinessDays(t *testing.T) {
 	if got := matchedIDs(e.MatchPool([]*Rec{fri, mon})); len(got) != 1 {
 		t.Errorf("Friday to Monday is one business day: %v", got)
 	}
-	// Seven calendar days is outside every auto rule's 5-day window: the
-	// same reference and amount are proposed by reference-far-date, not
-	// matched.
-	res := New(DefaultConfig()).MatchPool([]*Rec{mk("l1", record.Ledger, "X1", "", "", 100, "2026-03-02"), mk("b1", record.Bank, "X1", "", "", 100, "2026-03-09")})
+	// Nine calendar days (seven business days) is outside every auto
+	// rule's 5-business-day window: the same reference and amount are
+	// proposed by reference-far-date, not matched.
+	res := New(DefaultConfig()).MatchPool([]*Rec{mk("l1", record.Ledger, "X1", "", "", 100, "2026-03-02"), mk("b1", record.Bank, "X1", "", "", 100, "2026-03-11")})
 	if got := matchedIDs(res); len(got) != 1 || got[0] != "reference-far-date:b1+l1" || res.Matches[0].Status != record.Proposed {
-		t.Errorf("seven calendar days with a 5-day window: %v", got)
+		t.Errorf("seven business days with a 5-day window: %v", got)
+	}
+	// Over Easter: Thursday 2 April to Thursday 9 April 2026 is three
+	// business days in TARGET2 (Good Friday and Easter Monday closed), five
+	// in Fedwire.
+	cfg, err = ParseConfig([]byte("rules:\n- name: bd\n  date: {before: 3, after: 3, business_days: true}\n"), "bd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = New(cfg)
+	for cur, want := range map[string]int{"EUR": 1, "USD": 0} {
+		l, b := mk("l1", record.Ledger, "X1", "", "", 100, "2026-04-02"), mk("b1", record.Bank, "X1", "", "", 100, "2026-04-09")
+		l.Currency, b.Currency = cur, cur
+		if got := matchedIDs(e.MatchPool([]*Rec{l, b})); len(got) != want {
+			t.Errorf("%s: Easter week, 3-business-day window: %v", cur, got)
+		}
+	}
+	// A settings file's holiday widens the window the same way.
+	cal, err := calendar.Parse([]byte("calendars:\n  USD:\n    holidays: [2026-04-03, 2026-04-06]\n"), "cal.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Calendars = cal
+	e = New(cfg)
+	l, b := mk("l1", record.Ledger, "X1", "", "", 100, "2026-04-02"), mk("b1", record.Bank, "X1", "", "", 100, "2026-04-09")
+	l.Currency, b.Currency = "USD", "USD"
+	if got := matchedIDs(e.MatchPool([]*Rec{l, b})); len(got) != 1 {
+		t.Errorf("USD with the settings file's holidays: %v", got)
+	}
+	// The close date counts the business days too: 3 business days after
+	// Thursday 2 April (TARGET2) is Thursday 9 April (this file has no
+	// grace days).
+	if got := New(cfg).CloseDate(mk("l1", record.Ledger, "X1", "", "", 100, "2026-04-02")); got.String() != "2026-04-09" {
+		t.Errorf("close date %s, want 2026-04-09", got)
 	}
 }
 

@@ -100,23 +100,65 @@ func sharesKey(a, b *Rec) bool {
 	return false
 }
 
-var legalForms = map[string]bool{"GMBH": true, "AG": true, "LTD": true, "INC": true, "LLC": true, "BV": true, "NV": true,
-	"SA": true, "SAS": true, "SRL": true, "SPA": true, "PLC": true, "CO": true, "CORP": true, "KG": true, "OY": true, "AB": true}
+// legalForms are dropped from names: "ACME GmbH", "ACME G.m.b.H." and
+// "ACME" are the same counterparty.
+var legalForms = map[string]bool{"GMBH": true, "AG": true, "LTD": true, "LIMITED": true, "INC": true, "INCORPORATED": true,
+	"LLC": true, "LLP": true, "BV": true, "NV": true, "SA": true, "SAS": true, "SARL": true, "SRL": true, "SPA": true, "PLC": true,
+	"CO": true, "COMPANY": true, "CORP": true, "CORPORATION": true, "KG": true, "OHG": true, "UG": true, "OY": true, "AB": true,
+	"AS": true, "APS": true, "SE": true, "PTY": true, "PTE": true, "KK": true}
 
-func nameTokens(s string) map[string]bool {
-	out := map[string]bool{}
+// textNoise are words of booking texts that say nothing about who paid.
+var textNoise = map[string]bool{"PAYMENT": true, "TRANSFER": true, "CREDIT": true, "DEBIT": true, "SEPA": true, "DIRECT": true,
+	"INVOICE": true, "REF": true, "EREF": true, "SVWZ": true, "UEBERWEISUNG": true, "GUTSCHRIFT": true, "LASTSCHRIFT": true,
+	"THE": true, "AND": true, "FOR": true, "FROM": true, "TO": true, "OF": true, "INSTALMENT": true, "TRANSACTION": true, "CARD": true}
+
+func nameTokens(s string) []string {
+	var out []string
 	for _, t := range strings.FieldsFunc(strings.ToUpper(s), func(c rune) bool { return !(unicode.IsLetter(c) || unicode.IsDigit(c)) }) {
-		if len(t) > 1 && !legalForms[t] {
-			out[t] = true
+		if len(t) > 1 && !legalForms[t] && !slices.Contains(out, t) {
+			out = append(out, t)
 		}
 	}
 	return out
 }
 
-// similarity of two counterparty names (their nameTokens), 0–100: the share of the shorter
-// name's tokens (legal forms dropped) found in the other. -1 when either is
-// empty.
-func similarity(ta, tb map[string]bool) int {
+// textTokens are the words of a free text that could belong to a name:
+// letters only, booking-text words and legal forms dropped.
+func textTokens(s string) []string {
+	var out []string
+	for _, t := range nameTokens(s) {
+		if !textNoise[t] && strings.IndexFunc(t, unicode.IsDigit) < 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// sameToken: equal, or one cut short from the other (a bank's name field
+// of 14 characters turns SUPPLIES into SUPPL), at least 3 letters kept.
+func sameToken(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return len(a) >= 3 && strings.HasPrefix(b, a)
+}
+
+func found(t string, in []string) bool {
+	for _, u := range in {
+		if sameToken(t, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// similarity of two counterparty names (their nameTokens), 0–100: the
+// share of the shorter name's tokens (legal forms dropped, truncation
+// allowed) found in the other. -1 when either is empty.
+func similarity(ta, tb []string) int {
 	if len(ta) == 0 || len(tb) == 0 {
 		return -1
 	}
@@ -124,10 +166,26 @@ func similarity(ta, tb map[string]bool) int {
 		ta, tb = tb, ta
 	}
 	common := 0
-	for t := range ta {
-		if tb[t] {
+	for _, t := range ta {
+		if found(t, tb) {
 			common++
 		}
 	}
 	return common * 100 / len(ta)
+}
+
+// containment is the share of name's tokens found in a free text's
+// tokens: a name written only in the remittance text. -1 when either is
+// empty.
+func containment(name, text []string) int {
+	if len(name) == 0 || len(text) == 0 {
+		return -1
+	}
+	common := 0
+	for _, t := range name {
+		if found(t, text) {
+			common++
+		}
+	}
+	return common * 100 / len(name)
 }

@@ -16,6 +16,10 @@ type PoolResult struct {
 	Duplicates map[*Rec]*Rec
 	// Ambiguous maps a record to its equally good candidates.
 	Ambiguous map[*Rec][]*Rec
+	// Bounds says, for a record a group search gave up on (more candidates
+	// than the rule's bound, or the search budget spent), what was not
+	// searched; it goes into the record's break.
+	Bounds map[*Rec]string
 }
 
 // MatchPool decides over all the pending records of one account and
@@ -23,7 +27,7 @@ type PoolResult struct {
 // rules left. The result depends only on the set of records, not on their
 // order (records are visited sorted by date and id).
 func (e *Engine) MatchPool(recs []*Rec) PoolResult {
-	res := PoolResult{Duplicates: map[*Rec]*Rec{}, Ambiguous: map[*Rec][]*Rec{}}
+	res := PoolResult{Duplicates: map[*Rec]*Rec{}, Ambiguous: map[*Rec][]*Rec{}, Bounds: map[*Rec]string{}}
 	sorted := append([]*Rec(nil), recs...)
 	sort.Slice(sorted, func(i, j int) bool {
 		if sorted[i].BookingDate != sorted[j].BookingDate {
@@ -51,11 +55,18 @@ func (e *Engine) MatchPool(recs []*Rec) PoolResult {
 			e.groups(rule, free(record.Bank), free(record.Ledger), used, &res)
 		case "N:1":
 			e.groups(rule, free(record.Ledger), free(record.Bank), used, &res)
+		case "N:M":
+			e.manyToMany(rule, free(record.Bank), free(record.Ledger), used, &res)
 		}
 	}
 	for r := range res.Ambiguous {
 		if used[r] {
 			delete(res.Ambiguous, r)
+		}
+	}
+	for r := range res.Bounds {
+		if used[r] {
+			delete(res.Bounds, r)
 		}
 	}
 	return res
@@ -112,6 +123,9 @@ func (e *Engine) pairs(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, re
 	for _, p := range all {
 		if used[p.b] || used[p.l] {
 			continue
+		}
+		if rule.UniqueAmount && (len(bestOf[p.b]) != 1 || len(bestOf[p.l]) != 1) {
+			continue // another record of the amount in the window: not unique
 		}
 		// Ties among p.b's remaining candidates, and among p.l's.
 		if tied, dups := ties(p, bestOf[p.b], used, true); len(tied) > 0 {
@@ -196,7 +210,7 @@ func (e *Engine) groups(rule *Rule, ones, manys []*Rec, used map[*Rec]bool, res 
 			}
 			seen[m] = true
 			b, l := bankLedger(one, m)
-			gap := dayGap(b.BookingDate, l.BookingDate, rule.Date.BusinessDays)
+			gap := e.dayGap(rule, b, l)
 			if gap < -rule.Date.Before || gap > rule.Date.After {
 				continue
 			}
@@ -212,11 +226,19 @@ func (e *Engine) groups(rule *Rule, ones, manys []*Rec, used map[*Rec]bool, res 
 			}
 			return cands[i].ID < cands[j].ID
 		})
-		if len(cands) > rule.MaxCandidates {
+		cut := len(cands) > rule.MaxCandidates
+		if cut {
 			cands = cands[:rule.MaxCandidates]
 		}
-		found, second := e.subset(rule, one, cands)
+		found, second, spent := e.subset(rule, one, cands)
 		if found == nil {
+			switch {
+			case cut && res.Bounds[one] == "":
+				res.Bounds[one] = fmt.Sprintf("group search bound hit: %d candidates share a reference with this record; rule %s tried the %d closest in date (max_candidates)",
+					len(seen), rule.Name, rule.MaxCandidates)
+			case spent && res.Bounds[one] == "":
+				res.Bounds[one] = fmt.Sprintf("group search bound hit: rule %s stopped after %d subsets of %d candidates", rule.Name, subsetBudget, len(cands))
+			}
 			continue
 		}
 		if second != nil {
@@ -254,12 +276,13 @@ const subsetBudget = 200_000
 
 // subset finds subsets of cands (2 to MaxGroup members, smallest first)
 // whose sum fits one under the rule's amount tolerance. It returns the first
-// and, if there is one, a second fitting subset of the same size.
-func (e *Engine) subset(rule *Rule, one *Rec, cands []*Rec) (first, second []*Rec) {
+// and, if there is one, a second fitting subset of the same size; spent
+// says the search budget ran out first.
+func (e *Engine) subset(rule *Rule, one *Rec, cands []*Rec) (first, second []*Rec, spent bool) {
 	nodes := 0
 	target, err := one.Amount.Abs()
 	if err != nil {
-		return nil, nil
+		return nil, nil, false
 	}
 	fits := func(sum money.Decimal) bool {
 		s := sum
@@ -279,7 +302,7 @@ func (e *Engine) subset(rule *Rule, one *Rec, cands []*Rec) (first, second []*Re
 		limit, err = limit.Add(rule.fee)
 	}
 	if err != nil {
-		return nil, nil // no sum of int64 units can reach it
+		return nil, nil, false // no sum of int64 units can reach it
 	}
 	for size := 2; size <= rule.MaxGroup && size <= len(cands); size++ {
 		var pick []*Rec
@@ -319,10 +342,10 @@ func (e *Engine) subset(rule *Rule, one *Rec, cands []*Rec) (first, second []*Re
 		}
 		walk(0, money.New(0, 0))
 		if first != nil || nodes > subsetBudget {
-			return first, second
+			return first, second, nodes > subsetBudget
 		}
 	}
-	return nil, nil
+	return nil, nil, false
 }
 
 // Explain says why r, pending when its window closed, is a break, and
@@ -350,7 +373,7 @@ func (e *Engine) Explain(r *Rec, pool []*Rec, res PoolResult) (record.BreakReaso
 			continue
 		}
 		gap := abs(int(c.BookingDate - r.BookingDate))
-		if gap > 2*e.maxWindow {
+		if gap > 2*e.span {
 			continue
 		}
 		switch {
@@ -393,7 +416,7 @@ func (e *Engine) dateFitsAny(r, c *Rec) bool {
 		if rule.Cardinality != "1:1" || rule.LateOnly {
 			continue
 		}
-		if gap := dayGap(b.BookingDate, l.BookingDate, rule.Date.BusinessDays); gap >= -rule.Date.Before && gap <= rule.Date.After {
+		if gap := e.dayGap(rule, b, l); gap >= -rule.Date.Before && gap <= rule.Date.After {
 			return true
 		}
 	}

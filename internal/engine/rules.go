@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/money"
 )
 
@@ -27,12 +28,13 @@ import (
 //	rules:
 //	  - name: exact
 //	    reference: normalized         # exact | normalized | contains | none
-//	    amount: {absolute: "0", percent: "0", fee: "0"}
+//	    amount: {absolute: "0", percent: "0", fee: "0", fee_share: ""}   # fee_share: the fee at most this % of the amount
 //	    date: {before: 3, after: 3, business_days: false}
 //	    counterparty: {min_similarity: 0}   # 0-100; 0 = not compared
-//	    cardinality: "1:1"            # 1:1 | 1:N (one bank, many ledger) | N:1
-//	    max_candidates: 12            # 1:N / N:1 search
+//	    cardinality: "1:1"            # 1:1 | 1:N (one bank, many ledger) | N:1 | N:M (several each side)
+//	    max_candidates: 12            # 1:N / N:1: candidates per record; N:M: records per side sharing a key
 //	    max_group: 6
+//	    unique_amount: false          # 1:1: the amount (not a round one) is the only one of its kind on both sides in the window
 //	    confidence: 10000             # basis points before penalties
 //	    min_confidence: 9000
 //	    action: auto                  # auto | propose
@@ -41,6 +43,10 @@ type Config struct {
 	GraceDays  int         `yaml:"grace_days"`
 	Extractors []Extractor `yaml:"extractors"`
 	Rules      []Rule      `yaml:"rules"`
+	// Calendars says which days are business days per currency
+	// (business_days windows, close dates); nil: the built-in set. It
+	// comes from the calendar-file setting, not from the rules file.
+	Calendars *calendar.Set `yaml:"-"`
 }
 
 // Extractor turns references written many ways ("INV-2026-00123",
@@ -62,6 +68,9 @@ type Rule struct {
 		Absolute string `yaml:"absolute"`
 		Percent  string `yaml:"percent"`
 		Fee      string `yaml:"fee"`
+		// FeeShare caps the fee at this percentage of the amount (empty:
+		// no cap): 25.00 off a 32.40 payment is no bank charge.
+		FeeShare string `yaml:"fee_share"`
 	} `yaml:"amount"`
 	Date struct {
 		Before       int  `yaml:"before"`
@@ -77,12 +86,16 @@ type Rule struct {
 	Confidence    int    `yaml:"confidence"`
 	MinConfidence int    `yaml:"min_confidence"`
 	Action        string `yaml:"action"`
+	// UniqueAmount (1:1 rules): a pair qualifies only when neither record
+	// has another candidate under the rule (the amount, with cents, is the
+	// only one of its kind on both sides within the window).
+	UniqueAmount bool `yaml:"unique_amount"`
 	// LateOnly rules decide only what the window holds when it closes
 	// (with broken records kept for retention): their date window does not
 	// keep records pending longer, so a wide one costs no delay of breaks.
 	LateOnly bool `yaml:"late_only"`
 
-	abs, pct, fee money.Decimal
+	abs, pct, fee, feeShare money.Decimal
 }
 
 //go:embed default-rules.yaml
@@ -167,7 +180,7 @@ func (c *Config) Validate() error {
 		for _, a := range []struct {
 			name, v string
 			dst     *money.Decimal
-		}{{"amount.absolute", r.Amount.Absolute, &r.abs}, {"amount.percent", r.Amount.Percent, &r.pct}, {"amount.fee", r.Amount.Fee, &r.fee}} {
+		}{{"amount.absolute", r.Amount.Absolute, &r.abs}, {"amount.percent", r.Amount.Percent, &r.pct}, {"amount.fee", r.Amount.Fee, &r.fee}, {"amount.fee_share", r.Amount.FeeShare, &r.feeShare}} {
 			if a.v == "" {
 				*a.dst = money.New(0, 0)
 				continue
@@ -197,8 +210,24 @@ func (c *Config) Validate() error {
 			if r.MaxCandidates > 24 || r.MaxGroup > 10 || r.MaxGroup < 2 {
 				bad(where, "max_candidates up to 24 and max_group 2 to 10 (the subset search is bounded)")
 			}
+		case "N:M":
+			if r.MaxCandidates == 0 {
+				r.MaxCandidates = 10
+			}
+			if r.MaxCandidates < 2 || r.MaxCandidates > MaxManyToMany {
+				bad(where, "max_candidates 2 to %d for N:M (every subset of each side is tried)", MaxManyToMany)
+			}
+			if r.Reference == "none" {
+				bad(where, "N:M groups records sharing a reference or batch id: reference none is not allowed")
+			}
+			if r.Amount.Absolute != "" || r.Amount.Percent != "" || r.Amount.Fee != "" {
+				bad(where, "N:M totals must agree exactly: no amount tolerance")
+			}
 		default:
-			bad(where, "cardinality %q: want 1:1, 1:N or N:1", r.Cardinality)
+			bad(where, "cardinality %q: want 1:1, 1:N, N:1 or N:M", r.Cardinality)
+		}
+		if r.UniqueAmount && r.Cardinality != "1:1" {
+			bad(where, "unique_amount is for 1:1 rules")
 		}
 		if r.Confidence == 0 {
 			r.Confidence = 10000
@@ -225,19 +254,24 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// maxWindow is the widest date window of any rule (days).
-func (c *Config) maxWindow() int {
-	w := 0
+// maxWindows is the widest date window of the calendar-day rules and of
+// the business-day rules (late_only rules aside); with no window at all,
+// 3 calendar days.
+func (c *Config) maxWindows() (calendarDays, businessDays int) {
 	for _, r := range c.Rules {
 		if r.LateOnly {
 			continue
 		}
-		w = max(w, r.Date.Before, r.Date.After)
+		if r.Date.BusinessDays {
+			businessDays = max(businessDays, r.Date.Before, r.Date.After)
+		} else {
+			calendarDays = max(calendarDays, r.Date.Before, r.Date.After)
+		}
 	}
-	if w == 0 {
-		w = 3
+	if calendarDays == 0 && businessDays == 0 {
+		calendarDays = 3
 	}
-	return w
+	return calendarDays, businessDays
 }
 
 func (x *Extractor) apply(text, folded string, keys []string) []string {

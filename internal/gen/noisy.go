@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/record"
 )
 
@@ -22,16 +23,21 @@ type Noise struct {
 	Accounts     int         // accounts (each with one currency)
 	Days         int         // spread of ledger dates
 	Seed         uint64      //
-	DateShift    int         // the bank books up to this many days after (or 1 before) the ledger
+	DateShift    int         // the bank books up to this many business days after (or 1 before) the ledger, on a business day of the currency
 	Reformat     int         // pairs whose references are written differently on each side
 	MissingRef   int         // bank entries without a reference field (the reference is in the text only)
-	Fees         int         // incoming payments that arrive with a bank fee deducted (the fee: whole cents, 1.00 to 25.00)
+	Fees         int         // incoming payments that arrive with a bank fee deducted (the fee: 1.00 to 25.00 and at most a tenth of the payment)
 	Batches      int         // 1 bank entry = 2 to 5 ledger items sharing a batch reference
 	Instalments  int         // 2 or 3 bank entries = 1 ledger item
 	Duplicates   int         // ledger postings entered twice
 	Traps        int         // pairs of pairs with the same amount and date and different references
 	BankOnly     int         // bank entries without a ledger counterpart
 	LedgerOnly   int         // ledger postings without a bank counterpart
+	NoRef        int         // pairs with no reference at all: amount, a date up to 3 business days later and the counterparty's name (written the bank's way) link them
+	NameInText   int         // bank entries (per mille) whose counterparty name is only in the free text (:86:, the 16 record's text, unstructured remittance)
+	UniqueAmount int         // pairs with nothing in common but the exact amount (with cents) and close dates
+	ManyToMany   int         // 2 or 3 bank entries = 2 to 4 ledger items sharing a batch id
+	FarDates     int         // pairs with the same reference and amount booked 15 to 40 days apart (a person confirms)
 	BankFormat   string      // csv, mt940, camt053, bai2
 	BankFileName string      // the name the bank file is reconciled under (for the truth)
 	Start        record.Date // the first ledger date (0: 2026-03-02)
@@ -49,7 +55,8 @@ func perMille(rng *rand.Rand, k int) bool {
 // targets in the README.
 func DefaultNoise() Noise {
 	return Noise{Pairs: 2000, Accounts: 12, Days: 20, Seed: 1, DateShift: 3, Reformat: 250, MissingRef: 150, Fees: 80,
-		Batches: 40, Instalments: 25, Duplicates: 25, Traps: 30, BankOnly: 40, LedgerOnly: 40, BankFormat: "csv"}
+		Batches: 40, Instalments: 25, Duplicates: 25, Traps: 30, BankOnly: 40, LedgerOnly: 40,
+		NoRef: 60, NameInText: 300, UniqueAmount: 15, ManyToMany: 10, FarDates: 10, BankFormat: "csv"}
 }
 
 // BankTx is a generated bank entry.
@@ -59,6 +66,9 @@ type BankTx struct {
 	Cents             int64
 	Ref, Text, CP     string
 	BankRef           string
+	// NameInText: the counterparty's name is only in the free text (Text
+	// starts with it); no structured name field is written.
+	NameInText bool
 }
 
 // LedgerTx is a generated ledger posting.
@@ -85,7 +95,7 @@ var companies = []string{"ACME Office Supplies GmbH", "Northwind Traders", "Cont
 // WriteNoisy writes a bank file in n.BankFormat, a ledger CSV and the truth.
 func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	rng := rand.New(rand.NewPCG(n.Seed, 0xC0FFEE))
-	start := record.MakeDate(2026, 3, 2)
+	start := record.MakeDate(2026, 3, 23) // four weeks over Easter: weekends and holidays in most currencies
 	if n.Start != 0 {
 		start = n.Start
 	}
@@ -123,7 +133,17 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		}
 		return -v
 	}
-	shift := func() record.Date { return record.Date(rng.IntN(n.DateShift+2) - 1) }
+	// The bank books on business days of the currency, up to DateShift
+	// business days after the ledger date or one before it.
+	cals := calendar.Default()
+	bookDay := func(c string, ledger record.Date, k int) record.Date {
+		cal := cals.For(c)
+		if k < 0 {
+			return cal.Add(ledger, k)
+		}
+		return cal.Add(cal.Next(ledger), k)
+	}
+	shift := func(c string, ledger record.Date) record.Date { return bookDay(c, ledger, rng.IntN(n.DateShift+2)-1) }
 	type link struct {
 		bank   []int // indexes into banks
 		ledger []string
@@ -141,6 +161,14 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		}
 		return b
 	}
+	// inText moves the counterparty's name into the free text for
+	// NameInText of 1,000 entries.
+	inText := func(b BankTx) BankTx {
+		if b.CP != "" && perMille(rng, n.NameInText) && !strings.HasPrefix(b.Text, b.CP) {
+			b.NameInText, b.Text = true, b.CP+" "+b.Text
+		}
+		return b
+	}
 	// Pairs, with fees and traps.
 	for i := 0; i < n.Pairs; i++ {
 		a, c := acct()
@@ -150,11 +178,79 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		bref, lref := refPair(invoice())
 		bankCents := cents
 		if cents > 2600 && perMille(rng, n.Fees) {
-			bankCents = cents - (rng.Int64N(2400) + 100) // 1.00 to 25.00
+			bankCents = cents - (rng.Int64N(min(2400, cents/10-100)) + 100) // 1.00 to 25.00, at most a tenth
 		}
 		id := nextLedger()
 		ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d, Cents: cents, Ref: lref, CP: cp, Desc: "invoice " + lref})
-		links = append(links, link{[]int{addBank(mkBank(a, c, d+shift(), bankCents, bref, cp))}, []string{id}})
+		links = append(links, link{[]int{addBank(inText(mkBank(a, c, shift(c, d), bankCents, bref, cp)))}, []string{id}})
+	}
+	// No reference on either side: the ledger has its own journal number,
+	// the bank the payer's name the bank's way and a generic text.
+	for i := 0; i < n.NoRef; i++ {
+		a, c := acct()
+		d := start + record.Date(rng.IntN(n.Days))
+		cents := amount()
+		cp := companies[rng.IntN(len(companies))]
+		id := nextLedger()
+		ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d, Cents: cents, Ref: fmt.Sprintf("JE-%06d", 300000+i), CP: cp, Desc: "customer receipt"})
+		b := BankTx{Account: a, Currency: c, Date: bookDay(c, d, rng.IntN(4)), Cents: cents, CP: bankName(rng, cp), Text: "SEPA CREDIT TRANSFER"}
+		if cents < 0 {
+			b.Text = "SEPA DIRECT DEBIT"
+		}
+		links = append(links, link{[]int{addBank(inText(b))}, []string{id}})
+	}
+	// Only the amount, exact to the cent, and the dates link these: card
+	// and cash items with no name and no reference the other side knows.
+	for i := 0; i < n.UniqueAmount; i++ {
+		a, c := acct()
+		d := start + record.Date(rng.IntN(n.Days))
+		cents := amount()
+		if cents%100 == 0 {
+			cents += 37
+		}
+		id := nextLedger()
+		ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d, Cents: cents, Ref: fmt.Sprintf("JE-%06d", 500000+i), Desc: "petty cash"})
+		links = append(links, link{[]int{addBank(BankTx{Account: a, Currency: c, Date: bookDay(c, d, rng.IntN(2)), Cents: cents, Text: "CARD TRANSACTION"})}, []string{id}})
+	}
+	// Booked weeks apart with the same reference and amount.
+	for i := 0; i < n.FarDates; i++ {
+		a, c := acct()
+		d := start + record.Date(rng.IntN(n.Days))
+		cents := amount()
+		cp := companies[rng.IntN(len(companies))]
+		ref := invoice()
+		id := nextLedger()
+		ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d, Cents: cents, Ref: ref, CP: cp, Desc: "invoice " + ref})
+		b := BankTx{Account: a, Currency: c, Date: cals.For(c).Next(d + record.Date(15+rng.IntN(26))), Cents: cents, Ref: ref, CP: cp, Text: "Payment " + ref}
+		links = append(links, link{[]int{addBank(b)}, []string{id}})
+	}
+	// Several bank entries against several ledger items of one batch: the
+	// totals agree, the parts do not.
+	for i := 0; i < n.ManyToMany; i++ {
+		a, c := acct()
+		d := start + record.Date(rng.IntN(n.Days))
+		batch := fmt.Sprintf("BATCH-%06d", 700000+i)
+		var ids []string
+		var total int64
+		for k := 0; k < 2+rng.IntN(3); k++ {
+			v := rng.Int64N(300_000) + 1000
+			total += v
+			id := nextLedger()
+			ids = append(ids, id)
+			ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d, Cents: -v, Ref: batch, CP: "Payroll Services", Desc: "salary run " + batch})
+		}
+		parts := 2 + rng.IntN(2)
+		var bs []int
+		left := total
+		for k := 0; k < parts; k++ {
+			v := left
+			if k < parts-1 {
+				v = total/int64(parts) + rng.Int64N(1000) - 500
+			}
+			left -= v
+			bs = append(bs, addBank(BankTx{Account: a, Currency: c, Date: bookDay(c, d, 1), Cents: -v, Text: fmt.Sprintf("PAYROLL %s PART %d", batch, k+1)}))
+		}
+		links = append(links, link{bs, ids})
 	}
 	for i := 0; i < n.Traps; i++ {
 		a, c := acct()
@@ -182,7 +278,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 			ids = append(ids, id)
 			ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d - record.Date(rng.IntN(2)), Cents: v, Ref: batch, CP: "Card Acquirer", Desc: "card sales " + batch})
 		}
-		b := BankTx{Account: a, Currency: c, Date: d + 1, Cents: sum, Ref: "", CP: "Card Acquirer", Text: "SETTLEMENT " + batch}
+		b := BankTx{Account: a, Currency: c, Date: bookDay(c, d, 1), Cents: sum, Ref: "", CP: "Card Acquirer", Text: "SETTLEMENT " + batch}
 		links = append(links, link{[]int{addBank(b)}, ids})
 	}
 	for i := 0; i < n.Instalments; i++ {
@@ -196,7 +292,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d, Cents: part * int64(k), Ref: ref, CP: cp, Desc: "invoice " + ref})
 		var bs []int
 		for j := 0; j < k; j++ {
-			bs = append(bs, addBank(BankTx{Account: a, Currency: c, Date: d + record.Date(1+7*j), Cents: part, Ref: ref, CP: cp,
+			bs = append(bs, addBank(BankTx{Account: a, Currency: c, Date: cals.For(c).Next(d + record.Date(1+7*j)), Cents: part, Ref: ref, CP: cp,
 				Text: fmt.Sprintf("Instalment %d/%d %s", j+1, k, ref)}))
 		}
 		links = append(links, link{bs, []string{id}})
@@ -221,7 +317,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	var bankOnly []int
 	for i := 0; i < n.BankOnly; i++ {
 		a, c := acct()
-		bankOnly = append(bankOnly, addBank(BankTx{Account: a, Currency: c, Date: start + record.Date(rng.IntN(n.Days)), Cents: amount(),
+		bankOnly = append(bankOnly, addBank(BankTx{Account: a, Currency: c, Date: cals.For(c).Next(start + record.Date(rng.IntN(n.Days))), Cents: amount(),
 			Ref: fmt.Sprintf("MISC-%05d", i), CP: companies[rng.IntN(len(companies))], Text: "Account fee or unknown payment"}))
 	}
 	for i := 0; i < n.LedgerOnly; i++ {
@@ -278,6 +374,34 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	return enc.Encode(t)
 }
 
+// structuredName is the name for the format's name field: empty when the
+// name is only in the text.
+func (t BankTx) structuredName() string {
+	if t.NameInText {
+		return ""
+	}
+	return t.CP
+}
+
+// bankName is a name as banks write it: as given, in capitals, cut to the
+// field's length, or with its legal form spelled another way or dropped.
+func bankName(rng *rand.Rand, cp string) string {
+	switch rng.IntN(5) {
+	case 0:
+		return strings.ToUpper(cp)
+	case 1:
+		if up := strings.ToUpper(cp); len(up) > 14 {
+			return up[:14]
+		}
+		return strings.ToUpper(cp)
+	case 2:
+		return strings.NewReplacer(" GmbH", " G.m.b.H.", " Ltd", " Limited", " Inc", " Incorporated").Replace(cp)
+	case 3:
+		return strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(cp, " GmbH"), " Ltd"), " Inc")
+	}
+	return cp
+}
+
 func csvQuote(s string) string {
 	if strings.ContainsAny(s, ",\"\n") {
 		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
@@ -305,7 +429,7 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 	case "", "csv":
 		bw.WriteString("account,currency,booking_date,value_date,amount,reference,bank_reference,counterparty,description\n")
 		for _, t := range txs {
-			fmt.Fprintf(bw, "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", t.Account, t.Currency, t.Date, t.Date, cents(t.Cents, '.'), t.Ref, t.BankRef, csvQuote(t.CP), csvQuote(t.Text))
+			fmt.Fprintf(bw, "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", t.Account, t.Currency, t.Date, t.Date, cents(t.Cents, '.'), t.Ref, t.BankRef, csvQuote(t.structuredName()), csvQuote(t.Text))
 		}
 	case "mt940":
 		bal := int64(1_000_000_00)
@@ -327,11 +451,29 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 					ref = ref[:16]
 				}
 				fmt.Fprintf(bw, ":61:%s%s%s%sNTRF%s//%s\r\n", y, s.date.Time().Format("0102"), dc(t.Cents), cents(abs(t.Cents), ','), ref, t.BankRef)
-				info := "?00UEBERWEISUNG?20"
-				if t.Ref != "" {
-					info += "EREF+" + t.Ref + "?21"
+				if t.NameInText && t.Cents%2 == 0 {
+					// Unstructured :86:, lines of up to 65 characters.
+					text := t.Text
+					if t.Ref != "" {
+						text += " EREF " + t.Ref
+					}
+					bw.WriteString(":86:")
+					for len(text) > 65 {
+						bw.WriteString(text[:65] + "\r\n")
+						text = text[65:]
+					}
+					bw.WriteString(text + "\r\n")
+				} else {
+					info := "?00UEBERWEISUNG?20"
+					if t.Ref != "" {
+						info += "EREF+" + t.Ref + "?21"
+					}
+					fmt.Fprintf(bw, ":86:166%sSVWZ+%s", info, t.Text)
+					if name := t.structuredName(); name != "" {
+						fmt.Fprintf(bw, "?32%s", name)
+					}
+					bw.WriteString("\r\n")
 				}
-				fmt.Fprintf(bw, ":86:166%sSVWZ+%s?32%s\r\n", info, t.Text, t.CP)
 				bal += t.Cents
 			}
 			fmt.Fprintf(bw, ":62F:%s%s%s%s\r\n-\r\n", dc(bal), y, s.cur, cents(abs(bal), ','))
@@ -366,8 +508,12 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				if t.Cents < 0 {
 					party = "Cdtr"
 				}
-				fmt.Fprintf(bw, "<Ntry><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>%s</Dt></BookgDt><AcctSvcrRef>%s</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>%s</EndToEndId></Refs><RltdPties><%s><Pty><Nm>%s</Nm></Pty></%s></RltdPties><RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n",
-					s.cur, cents(abs(t.Cents), '.'), dc(t.Cents), s.date, t.BankRef, xmlEscape(e2e), party, xmlEscape(t.CP), party, xmlEscape(t.Text))
+				parties := ""
+				if name := t.structuredName(); name != "" {
+					parties = fmt.Sprintf("<RltdPties><%s><Pty><Nm>%s</Nm></Pty></%s></RltdPties>", party, xmlEscape(name), party)
+				}
+				fmt.Fprintf(bw, "<Ntry><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>%s</Dt></BookgDt><AcctSvcrRef>%s</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>%s</EndToEndId></Refs>%s<RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n",
+					s.cur, cents(abs(t.Cents), '.'), dc(t.Cents), s.date, t.BankRef, xmlEscape(e2e), parties, xmlEscape(t.Text))
 			}
 			bw.WriteString("</Stmt>\n")
 		}
@@ -396,9 +542,13 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				if v < 0 {
 					code, v = "475", -v
 				}
-				fmt.Fprintf(bw, "16,%s,%d,0,%s,%s,%s/\n88,%s\n", code, v, t.BankRef, t.Ref, strings.ReplaceAll(t.Text, "/", " "), "DBNM: "+t.CP)
+				fmt.Fprintf(bw, "16,%s,%d,0,%s,%s,%s/\n", code, v, t.BankRef, t.Ref, strings.ReplaceAll(t.Text, "/", " "))
+				n++
+				if name := t.structuredName(); name != "" {
+					fmt.Fprintf(bw, "88,DBNM: %s\n", name)
+					n++
+				}
 				total += v
-				n += 2
 			}
 			fmt.Fprintf(bw, "49,%d,%d/\n98,%d,1,%d/\n", total, n, total, n+2)
 			fileTotal += total

@@ -12,7 +12,12 @@ import (
 type Score struct {
 	TruthLinks, PredictedLinks, CorrectLinks int
 	TruthBreaks, FoundBreaks                 int
-	Precision, Recall, BreakRecall           float64
+	// Records is every generated bank entry and ledger posting; FalseBreaks
+	// those of them that have a counterpart in the truth but ended as
+	// breaks.
+	Records, FalseBreaks           int
+	Precision, Recall, BreakRecall float64
+	FalseBreakRate                 float64 // FalseBreaks / Records
 }
 
 type scoreRec struct {
@@ -32,8 +37,10 @@ func ScoreDir(dir string, truth *TruthFile) (*Score, error) {
 		return ""
 	}
 	want := map[[2]string]bool{}
+	linked := map[string]bool{} // "b:position", "l:id" of records with a counterpart
 	for _, l := range truth.Links {
 		want[l] = true
+		linked["b:"+l[0]], linked["l:"+l[1]] = true, true
 	}
 	s := &Score{TruthLinks: len(want)}
 	err := eachLine(filepath.Join(dir, "matches.jsonl"), func(b []byte) error {
@@ -64,6 +71,7 @@ func ScoreDir(dir string, truth *TruthFile) (*Score, error) {
 		expected["l:"+id] = true
 	}
 	s.TruthBreaks = len(expected)
+	s.Records = len(linked) + len(expected)
 	err = eachLine(filepath.Join(dir, "breaks.jsonl"), func(b []byte) error {
 		var br struct {
 			Side   string   `json:"side"`
@@ -80,6 +88,10 @@ func ScoreDir(dir string, truth *TruthFile) (*Score, error) {
 			s.FoundBreaks++
 			delete(expected, k)
 		}
+		if linked[k] {
+			s.FalseBreaks++
+			delete(linked, k)
+		}
 		return nil
 	})
 	if err != nil {
@@ -92,6 +104,7 @@ func ScoreDir(dir string, truth *TruthFile) (*Score, error) {
 		return float64(a) / float64(b)
 	}
 	s.Precision, s.Recall, s.BreakRecall = ratio(s.CorrectLinks, s.PredictedLinks), ratio(s.CorrectLinks, s.TruthLinks), ratio(s.FoundBreaks, s.TruthBreaks)
+	s.FalseBreakRate = 1 - ratio(s.Records-s.FalseBreaks, s.Records)
 	return s, nil
 }
 

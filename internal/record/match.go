@@ -150,6 +150,9 @@ type Break struct {
 	Record         Item        `json:"record"`
 	Candidates     []Candidate `json:"candidates"`
 	WindowClosedAt Date        `json:"window_closed_at"`
+	// Note says what the matcher could not search for this record (a
+	// group search bound it hit), empty otherwise.
+	Note string `json:"note,omitempty"`
 }
 
 // MatchID is the deterministic id of a match: a hash of its sorted member ids.

@@ -33,6 +33,7 @@ type ExportBreak struct {
 	Record         record.Item        `json:"record"`
 	Candidates     json.RawMessage    `json:"candidates"`
 	WindowClosedAt record.Date        `json:"window_closed_at"`
+	Note           string             `json:"note,omitempty"`
 	Status         string             `json:"-"`
 }
 
@@ -50,7 +51,7 @@ const (
 	exportBreaks = `SELECT b.break_id, b.side, b.reason, b.account, b.currency, b.record_id, CAST(b.amount AS VARCHAR(48)),
 		CAST(b.booking_date AS VARCHAR(10)), COALESCE(b.reference, ''), COALESCE(b.bank_reference, ''), COALESCE(b.counterparty, ''),
 		COALESCE(b.description, ''), COALESCE(b.source_file, ''), COALESCE(b.source_position, 0),
-		CAST(b.window_closed_at AS VARCHAR(10)), COALESCE(b.candidates, '[]'), s.status
+		CAST(b.window_closed_at AS VARCHAR(10)), COALESCE(b.candidates, '[]'), COALESCE(b.note, ''), s.status
 		FROM recon_breaks b JOIN recon_break_status s ON s.break_id = b.break_id ORDER BY b.break_id`
 )
 
@@ -134,7 +135,7 @@ func exportFrom(ctx context.Context, query func(ctx context.Context, q string) (
 		var amt, day, closed, cands string
 		it := &b.Record
 		if err := r.Scan(&b.BreakID, &b.Side, &b.Reason, &b.Account, &b.Currency, &it.ID, &amt, &day, &it.Reference, &it.BankReference,
-			&it.Counterparty, &it.Description, &it.SourceFile, &it.SourcePosition, &closed, &cands, &b.Status); err != nil {
+			&it.Counterparty, &it.Description, &it.SourceFile, &it.SourcePosition, &closed, &cands, &b.Note, &b.Status); err != nil {
 			return err
 		}
 		if b.Status == "matched" || b.Status == "proposed" {

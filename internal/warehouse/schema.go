@@ -175,6 +175,7 @@ var migrations = []string{
 	`ALTER TABLE recon_match_items ADD COLUMN bank_reference {{TEXT}}`,
 	`ALTER TABLE recon_match_items ADD COLUMN item_position INTEGER`,
 	`ALTER TABLE recon_breaks ADD COLUMN bank_reference {{TEXT}}`,
+	`ALTER TABLE recon_breaks ADD COLUMN note {{TEXT}}`,
 }
 
 func migrationSQL(d Dialect, i int) string {

@@ -120,7 +120,7 @@ var (
 		"description", "source_file", "source_position", "ingested_at", "bank_reference", "item_position"}
 	breakCols = []string{"break_id", "side", "reason", "account", "currency", "record_id", "amount",
 		"booking_date", "reference", "counterparty", "description", "source_file", "source_position",
-		"window_closed_at", "candidates", "bank_reference"}
+		"window_closed_at", "candidates", "bank_reference", "note"}
 	clearCols = []string{"break_id", "match_id"}
 	resCols   = []string{"resolution_id", "outcome_seq", "action", "account", "currency", "status", "detail", "match_id",
 		"match_status", "user_name", "approved_by", "reason_code", "comment", "decided_at"}
@@ -190,7 +190,7 @@ func tables(b *Batch) []*table {
 		r := x.Record
 		br.rows = append(br.rows, []any{x.BreakID, string(x.Side), string(x.Reason), x.Account, x.Currency, r.ID,
 			r.Amount.String(), r.BookingDate.String(), r.Reference, r.Counterparty, r.Description, r.SourceFile,
-			r.SourcePosition, x.WindowClosedAt.String(), string(cands), r.BankReference})
+			r.SourcePosition, x.WindowClosedAt.String(), string(cands), r.BankReference, x.Note})
 	}
 	return []*table{m, it, br, cl, rs, rb, so}
 }

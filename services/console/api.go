@@ -73,6 +73,7 @@ type breakJSON struct {
 	SourceFile     string          `json:"source_file"`
 	SourcePosition int64           `json:"source_position"`
 	AgeDays        int             `json:"age_days"`
+	BusinessAge    int             `json:"age_business_days"`
 	Assignee       string          `json:"assignee"`
 	MatchedBy      string          `json:"matched_by,omitempty"`
 	WindowClosedAt record.Date     `json:"window_closed_at"`
@@ -87,7 +88,7 @@ func (s *Service) breakOut(b casestore.Break) breakJSON {
 	return breakJSON{BreakID: b.BreakID, Side: b.Side, Reason: b.Reason, Status: b.Status, Account: b.Account, Currency: b.Currency,
 		Amount: money.Format(b.Amount, b.Currency), BookingDate: b.BookingDate, Reference: b.Reference, Counterparty: b.Counterparty,
 		Description: b.Description, RecordID: b.RecordID, SourceFile: b.SourceFile, SourcePosition: b.SourcePosition,
-		AgeDays: int(s.today() - b.BookingDate), Assignee: b.Assignee, MatchedBy: b.MatchedBy, WindowClosedAt: b.WindowClosedAt, Candidates: cands}
+		AgeDays: int(s.today() - b.BookingDate), BusinessAge: s.businessAge(b), Assignee: b.Assignee, MatchedBy: b.MatchedBy, WindowClosedAt: b.WindowClosedAt, Candidates: cands}
 }
 
 // filterOf reads a break filter from query parameters (the API's and the
@@ -384,4 +385,9 @@ func (s *Service) summary(r *http.Request) (*casestore.Summary, error) {
 	}
 	s.sum, s.sumAt, s.sumDay = sum, time.Now(), today
 	return sum, nil
+}
+
+// businessAge is b's age in business days of its currency's calendar.
+func (s *Service) businessAge(b casestore.Break) int {
+	return s.cfg.calendars.For(b.Currency).Between(b.BookingDate, s.today())
 }

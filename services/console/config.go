@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/money"
@@ -64,10 +65,14 @@ type Config struct {
 	Addr        string // listen address of the pages and API
 	PublicURL   string // the console's URL as browsers reach it (default http://Addr)
 	DatabaseURL string // the case store: postgres://… or sqlite:PATH
-	Feed        FeedConfig
-	OIDC        OIDCConfig
-	Demo        DemoConfig
-	SessionTTL  time.Duration
+	// CalendarFile changes the built-in business-day calendars (breaks are
+	// aged in business days of their currency too).
+	CalendarFile string
+	calendars    *calendar.Set
+	Feed         FeedConfig
+	OIDC         OIDCConfig
+	Demo         DemoConfig
+	SessionTTL   time.Duration
 	// ReasonCodes are the codes a write-off or acceptance must give.
 	ReasonCodes []string
 	// WriteOffLimits per currency ("EUR=1.00"): a write-off whose breaks
@@ -126,6 +131,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.Addr, "console-addr", c.Addr, "listen address of the console's pages and API")
 	l.String(&c.PublicURL, "public-url", c.PublicURL, "the console's URL as browsers reach it (default http://console-addr); the sign-in callback is PUBLIC-URL/auth/callback")
 	l.String(&c.DatabaseURL, "database-url", c.DatabaseURL, "case store: postgres://… (production) or sqlite:PATH")
+	l.String(&c.CalendarFile, "calendar-file", c.CalendarFile, "business-day calendars (YAML): holidays per currency over the built-in ones (the age of a break in business days)")
 	l.String(&c.OIDC.Issuer, "oidc-issuer", c.OIDC.Issuer, "OpenID provider issuer URL (Okta: https://ORG.okta.com/oauth2/default; Entra ID: https://login.microsoftonline.com/TENANT/v2.0)")
 	l.String(&c.OIDC.ClientID, "oidc-client-id", c.OIDC.ClientID, "OAuth client id of the console")
 	l.String(&c.OIDC.ClientSecretFile, "oidc-client-secret-file", c.OIDC.ClientSecretFile, "file holding the OAuth client secret")
@@ -205,8 +211,12 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Load reads the client secret file.
+// Load reads the calendar file and the client secret file.
 func (c *Config) Load() error {
+	var err error
+	if c.calendars, err = calendar.Load(c.CalendarFile); err != nil {
+		return err
+	}
 	if c.OIDC.ClientSecretFile == "" {
 		return nil
 	}

@@ -147,6 +147,10 @@ func scenario(t *testing.T, h *harness, restart func()) {
 	if code, d := preparer.get("/api/v1/breaks/" + id("b6")); code != 200 || d["assignee"] != "preparer2" || len(d["comments"].([]any)) != 1 || len(d["history"].([]any)) != 2 {
 		t.Errorf("break detail: %d %v", code, d)
 	}
+	// Booked Monday 2 March, today Thursday 12 March: 10 days, 8 business days.
+	if _, d := preparer.get("/api/v1/breaks/" + id("b6")); d["age_days"] != 10.0 || d["age_business_days"] != 8.0 {
+		t.Errorf("break age: %v days, %v business days; want 10 and 8", d["age_days"], d["age_business_days"])
+	}
 
 	// Every resolution was decided by the matcher exactly once.
 	outcomes := readOutcomes(t, h.kc)

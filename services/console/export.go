@@ -18,12 +18,12 @@ import (
 // count, so a file never silently stops short).
 const exportMax = 1_000_000
 
-var exportHeader = []string{"break_id", "status", "side", "reason", "account", "currency", "amount", "booking_date", "age_days",
+var exportHeader = []string{"break_id", "status", "side", "reason", "account", "currency", "amount", "booking_date", "age_days", "age_business_days",
 	"reference", "counterparty", "description", "record_id", "source_file", "source_position", "assignee", "matched_by"}
 
 func (s *Service) exportRow(b casestore.Break) []string {
 	return []string{b.BreakID, b.Status, b.Side, b.Reason, b.Account, b.Currency, money.Format(b.Amount, b.Currency), b.BookingDate.String(),
-		strconv.Itoa(int(s.today() - b.BookingDate)), b.Reference, b.Counterparty, b.Description, b.RecordID, b.SourceFile,
+		strconv.Itoa(int(s.today() - b.BookingDate)), strconv.Itoa(s.businessAge(b)), b.Reference, b.Counterparty, b.Description, b.RecordID, b.SourceFile,
 		strconv.FormatInt(b.SourcePosition, 10), b.Assignee, b.MatchedBy}
 }
 

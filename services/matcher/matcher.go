@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/decide"
 	"github.com/openrecon/recon/internal/engine"
@@ -50,6 +51,9 @@ type Config struct {
 	Rules engine.Config
 	// RulesFile replaces Rules when set (read by Load).
 	RulesFile string
+	// CalendarFile adds to or changes the built-in business-day calendars
+	// (read by Load into Rules.Calendars).
+	CalendarFile string
 	// RetentionDays keeps a broken record this long after its window closed,
 	// so a late counterpart still matches and clears the break.
 	RetentionDays int
@@ -87,6 +91,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.RedisURL, "redis-url", c.RedisURL, "Redis holding the window state")
 	l.String(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the Redis keys")
 	l.String(&c.RulesFile, "rules", c.RulesFile, "rules file (YAML) replacing the built-in rule set")
+	l.String(&c.CalendarFile, "calendar-file", c.CalendarFile, "business-day calendars (YAML): holidays per currency over the built-in ones")
 	l.Int(&c.RetentionDays, "retention-days", c.RetentionDays, "days a break stays matchable by a late counterpart")
 	l.Int(&c.MaxBatch, "max-batch", c.MaxBatch, "records per poll (a round: each partition's share is decided and applied as one batch)")
 	l.Duration(&c.MinPending, "min-pending", c.MinPending, "least time a record waits in its window before it can become a break")
@@ -121,16 +126,23 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Load reads what the settings point at: the rules file.
+// Load reads what the settings point at: the rules file and the calendar
+// file.
 func (c *Config) Load() error {
-	if c.RulesFile == "" {
-		return nil
+	if c.RulesFile != "" {
+		rules, err := engine.LoadConfig(c.RulesFile)
+		if err != nil {
+			return err
+		}
+		c.Rules, c.RulesFile = rules, ""
 	}
-	rules, err := engine.LoadConfig(c.RulesFile)
-	if err != nil {
-		return err
+	if c.CalendarFile != "" {
+		cal, err := calendar.Load(c.CalendarFile)
+		if err != nil {
+			return err
+		}
+		c.Rules.Calendars, c.CalendarFile = cal, ""
 	}
-	c.Rules, c.RulesFile = rules, ""
 	return nil
 }
 

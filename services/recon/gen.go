@@ -108,7 +108,7 @@ func writeNoisy(dir, bankFormat string, seed uint64, stdout io.Writer) error {
 // runScore compares a reconcile output folder with a truth file.
 func runScore(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	var truthPath, out string
-	var minP, minR, minB float64
+	var minP, minR, minB, maxF float64
 	l := config.New("recon score")
 	l.FlagSet().SetOutput(stderr)
 	l.String(&truthPath, "truth", "gen/truth.json", "truth file written by recon gen --noisy")
@@ -116,6 +116,7 @@ func runScore(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	l.FlagSet().Float64Var(&minP, "min-precision", 0, "exit 1 when pair precision is below this")
 	l.FlagSet().Float64Var(&minR, "min-recall", 0, "exit 1 when pair recall is below this")
 	l.FlagSet().Float64Var(&minB, "min-break-recall", 0, "exit 1 when break recall is below this")
+	l.FlagSet().Float64Var(&maxF, "max-false-breaks", 1, "exit 1 when the share of records with a counterpart that ended as breaks is above this (0.005: 0.5 %)")
 	if _, err := l.Parse(args); err != nil {
 		return err
 	}
@@ -127,10 +128,11 @@ func runScore(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "pair precision %.4f (%d of %d predicted links right)\npair recall    %.4f (%d of %d true links found)\nbreak recall   %.4f (%d of %d expected breaks reported)\n",
-		s.Precision, s.CorrectLinks, s.PredictedLinks, s.Recall, s.CorrectLinks, s.TruthLinks, s.BreakRecall, s.FoundBreaks, s.TruthBreaks)
-	if s.Precision < minP || s.Recall < minR || s.BreakRecall < minB {
-		return fmt.Errorf("below the targets (precision >= %.4f, recall >= %.4f, break recall >= %.4f)", minP, minR, minB)
+	fmt.Fprintf(stdout, "pair precision %.4f (%d of %d predicted links right)\npair recall    %.4f (%d of %d true links found)\nbreak recall   %.4f (%d of %d expected breaks reported)\nfalse breaks   %.4f (%d of %d records had a counterpart but ended as breaks)\n",
+		s.Precision, s.CorrectLinks, s.PredictedLinks, s.Recall, s.CorrectLinks, s.TruthLinks, s.BreakRecall, s.FoundBreaks, s.TruthBreaks,
+		s.FalseBreakRate, s.FalseBreaks, s.Records)
+	if s.Precision < minP || s.Recall < minR || s.BreakRecall < minB || s.FalseBreakRate > maxF {
+		return fmt.Errorf("outside the targets (precision >= %.4f, recall >= %.4f, break recall >= %.4f, false breaks <= %.4f)", minP, minR, minB, maxF)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/telemetry"
@@ -25,8 +26,9 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	l.List(&cfg.Brokers, "kafka-brokers", nil, "real Kafka brokers (default: in-process)")
 	l.String(&cfg.RedisURL, "redis-url", "", "real Redis (default: in-process)")
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
-	var rulesFile string
+	var rulesFile, calendarFile string
 	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
+	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML): holidays per currency over the built-in ones")
 	l.String(&cfg.CSVProfiles, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
 	l.String(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fs.Usage = func() {
@@ -47,6 +49,16 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		cfg.Rules = rules
+	}
+	if calendarFile != "" {
+		cal, err := calendar.Load(calendarFile)
+		if err != nil {
+			return err
+		}
+		if len(cfg.Rules.Rules) == 0 {
+			cfg.Rules = engine.DefaultConfig()
+		}
+		cfg.Rules.Calendars = cal
 	}
 	cfg.Progress = stdout
 	cfg.Log = telemetry.NewLogger(stderr, logLevel, "text")

@@ -27,7 +27,7 @@ import (
 // the data dir (see durable.go), so a restart after any stop carries on
 // where the last run ended.
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword string
+	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword, rulesFile, calendarFile string
 	var partitions int
 	var demo bool
 	var lateAfter time.Duration
@@ -44,6 +44,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.String(&demoPassword, "demo-password", "", "password of the console's demo users (empty: generated and printed)")
 	l.Duration(&idle, "idle-advance", 5*time.Second, "close the windows of a quiet account after this long (stream time moves to today)")
 	l.Duration(&minPending, "min-pending", 2*time.Second, "least time a record waits in its window before it can become a break")
+	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
+	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML): holidays per currency over the built-in ones")
 	l.String(&webhookURL, "webhook-url", "", "also POST breaks to this webhook")
 	l.String(&webhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
 	if _, err := l.Parse(args); err != nil {
@@ -97,6 +99,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"matcher", func() (runnable, error) {
 			c := matcher.Defaults()
 			c.Kafka, c.IdleAdvance, c.MinPending = kc, idle, minPending
+			c.RulesFile, c.CalendarFile = rulesFile, calendarFile
 			return matcher.New(ctx, c, matcher.Deps{Log: log, Metrics: reg, Redis: rdb})
 		}},
 		{"loader", func() (runnable, error) {
