@@ -27,7 +27,7 @@ type Rec struct {
 	Provisional bool
 
 	names, text []string // counterparty name and free-text tokens, computed on first use
-	tokenized    bool
+	tokenized   bool
 }
 
 func (r *Rec) tokens() {
