@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -243,13 +244,18 @@ func TestReconcile100k(t *testing.T) {
 }
 
 // TestAccuracyTargets: on the project's generator at its default noise,
-// for every bank format, pair precision >= 0.999, pair recall >= 0.98 and
-// break recall >= 0.99 (the README's accuracy command).
+// for every bank format and a seed the test draws (so no seed is tuned
+// for; RECON_ACCURACY_SEED repeats one), pair precision >= 0.999, pair
+// recall >= 0.995, break recall >= 0.99 and false breaks <= 0.5 % of the
+// records (the README's accuracy command).
 func TestAccuracyTargets(t *testing.T) {
-	for i, f := range []string{"csv", "mt940", "camt053", "bai2"} {
+	for _, f := range []string{"csv", "mt940", "camt053", "bai2"} {
 		dir := t.TempDir()
 		n := gen.DefaultNoise()
-		n.Seed, n.BankFormat = uint64(100+i), f
+		n.Seed, n.BankFormat = rand.Uint64()%1_000_000, f
+		if s := os.Getenv("RECON_ACCURACY_SEED"); s != "" {
+			n.Seed, _ = strconv.ParseUint(s, 10, 64)
+		}
 		n.BankFileName = "bank." + f
 		bank, _ := os.Create(filepath.Join(dir, n.BankFileName))
 		ledger, _ := os.Create(filepath.Join(dir, "ledger.csv"))
@@ -272,9 +278,11 @@ func TestAccuracyTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: precision %.4f recall %.4f break recall %.4f", f, s.Precision, s.Recall, s.BreakRecall)
-		if s.Precision < 0.999 || s.Recall < 0.98 || s.BreakRecall < 0.99 {
-			t.Errorf("%s: precision %.4f, recall %.4f, break recall %.4f below the targets", f, s.Precision, s.Recall, s.BreakRecall)
+		t.Logf("%s seed %d: precision %.4f recall %.4f break recall %.4f false breaks %.4f (%d of %d)", f, n.Seed,
+			s.Precision, s.Recall, s.BreakRecall, s.FalseBreakRate, s.FalseBreaks, s.Records)
+		if s.Precision < 0.999 || s.Recall < 0.995 || s.BreakRecall < 0.99 || s.FalseBreakRate > 0.005 {
+			t.Errorf("%s seed %d (RECON_ACCURACY_SEED=%d repeats it): precision %.4f, recall %.4f, break recall %.4f, false breaks %.4f: outside the targets",
+				f, n.Seed, n.Seed, s.Precision, s.Recall, s.BreakRecall, s.FalseBreakRate)
 		}
 		assertEachInputOnce(t, out, map[string]int{bank.Name(): len(tf.Links) + len(tf.BankBreaks) - countGroups(tf), ledger.Name(): countRows(t, ledger.Name())})
 	}
