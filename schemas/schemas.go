@@ -6,10 +6,11 @@ import (
 	"embed"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
-//go:embed *.avsc
+//go:embed *.avsc history/*.avsc
 var files embed.FS
 
 // Names of the schemas (file names without .avsc).
@@ -29,10 +30,10 @@ const (
 // Schema Registry is configured. They never change: a new schema version
 // gets a new id here, and the old id stays readable.
 var EmbeddedIDs = map[string]int{
-	Transaction: 1,
+	Transaction: 10, // 1: before counterparty_account … raw_text (history/transaction.1.avsc)
 	Statement:   2,
 	Match:       3,
-	Break:       4,
+	Break:       11, // 4: before note (history/break.4.avsc)
 	FileEvent:   5,
 	Resolution:  6,
 	Outcome:     7,
@@ -54,8 +55,26 @@ func Names() []string {
 	ents, _ := files.ReadDir(".")
 	var out []string
 	for _, e := range ents {
-		out = append(out, strings.TrimSuffix(e.Name(), ".avsc"))
+		if !e.IsDir() {
+			out = append(out, strings.TrimSuffix(e.Name(), ".avsc"))
+		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// History returns the text of an earlier embedded version by its id
+// (history/NAME.ID.avsc): values written before a schema changed keep the
+// id they were written with, and readers decode them with that text.
+func History(id int) (name, text string, ok bool) {
+	ents, _ := files.ReadDir("history")
+	for _, e := range ents {
+		base := strings.TrimSuffix(e.Name(), ".avsc")
+		n, v, found := strings.Cut(base, ".")
+		if found && v == strconv.Itoa(id) {
+			b, err := files.ReadFile("history/" + e.Name())
+			return n, string(b), err == nil
+		}
+	}
+	return "", "", false
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/linkedin/goavro/v2"
 
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
@@ -31,7 +34,9 @@ func TestTransactionRoundTrip(t *testing.T) {
 		BookingDate: record.MakeDate(2026, 3, 2), ValueDate: &vd, Reference: "INV-1", BankReference: "BR",
 		Counterparty: "ACME", Description: "rent", TypeCode: "NTRF", Provisional: true, StatementID: "s-1",
 		SourceFile: "bank/x.csv", SourcePosition: 7, Extra: map[string]string{"uetr": "u"},
-		IngestedAt: time.UnixMilli(1767225600123).UTC(),
+		IngestedAt:          time.UnixMilli(1767225600123).UTC(),
+		CounterpartyAccount: "DE89370400440532013000", CounterpartyBIC: "COBADEFFXXX", EndToEndID: "E2E-1",
+		TextReferences: []string{"2026 00123", "4711"}, RawText: "B/O ACME GMBH INV 2026 00123",
 	}
 	b, err := c.Encode(nil, transactionNative(withDigest(in, "digest")))
 	if err != nil {
@@ -285,4 +290,58 @@ func withDigest(t *record.Transaction, digest string) *record.Transaction {
 	c := *t
 	c.SourceDigest = digest
 	return &c
+}
+
+// Values written under an earlier embedded schema version keep its id and
+// still decode, with the newer fields at their defaults.
+func TestEarlierEmbeddedVersions(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		id     int
+		native map[string]any
+		check  func(t *testing.T, b []byte)
+	}{
+		{1, map[string]any{"id": "b-1", "side": "BANK", "account": "A", "currency": "EUR", "amount": big.NewRat(1050, 100),
+			"booking_date": record.MakeDate(2026, 3, 2).Time(), "value_date": nil, "reference": "R", "bank_reference": "", "counterparty": "C",
+			"description": "d", "type_code": "", "provisional": false, "statement_id": "", "source_file": "f", "source_digest": "",
+			"source_position": int64(1), "ingested_at": time.UnixMilli(0).UTC(), "extra": map[string]any{}},
+			func(t *testing.T, b []byte) {
+				tc, err := NewTransactionCodec(ctx, Embedded{}, "t-value")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := tc.Decode(ctx, b)
+				if err != nil || got.ID != "b-1" || got.Amount.String() != "10.50" || got.RawText != "" || got.TextReferences != nil {
+					t.Errorf("transaction of schema 1: %v %+v", err, got)
+				}
+			}},
+		{4, map[string]any{"break_id": "k-1", "side": "BANK", "reason": "UNMATCHED", "account": "A", "currency": "EUR", "record_id": "b-1",
+			"amount": big.NewRat(1, 1), "booking_date": record.MakeDate(2026, 3, 2).Time(), "reference": "", "counterparty": "", "description": "",
+			"source_file": "", "source_position": int64(0), "candidates": []any{}, "window_closed_at": record.MakeDate(2026, 3, 9).Time(),
+			"ingested_at": time.UnixMilli(0).UTC()},
+			func(t *testing.T, b []byte) {
+				bc, err := NewBreakCodec(ctx, Embedded{}, "b-value")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := bc.Decode(ctx, b)
+				if err != nil || got.BreakID != "k-1" || got.Note != "" {
+					t.Errorf("break of schema 4: %v %+v", err, got)
+				}
+			}},
+	} {
+		_, text, ok := schemas.History(c.id)
+		if !ok {
+			t.Fatalf("no embedded history for id %d", c.id)
+		}
+		gc, err := goavro.NewCodec(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := gc.BinaryFromNative(nil, c.native)
+		if err != nil {
+			t.Fatalf("id %d: %v", c.id, err)
+		}
+		c.check(t, append([]byte{0, 0, 0, 0, byte(c.id)}, body...))
+	}
 }

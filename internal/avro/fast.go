@@ -151,6 +151,26 @@ func millis(ms int64) time.Time {
 	return time.Unix(s, (ms-s*1e3)*1e6).UTC()
 }
 
+// blocks reads an Avro array or map: blocks of n items (read by item),
+// a negative count followed by the block's byte size, ending with 0.
+func (d *dec) blocks(item func(n int64)) error {
+	for d.err == nil {
+		n := d.long()
+		if n == 0 || d.err != nil {
+			break
+		}
+		if n < 0 {
+			n = -n
+			d.long()
+		}
+		if n > int64(len(d.b)) {
+			return fmt.Errorf("block of %d items with %d bytes left", n, len(d.b))
+		}
+		item(n)
+	}
+	return d.err
+}
+
 // decodeTransaction reads a Transaction body of the current schema.
 func decodeTransaction(body []byte) (*record.Transaction, error) {
 	d := &dec{b: body}
@@ -181,18 +201,7 @@ func decodeTransaction(body []byte) (*record.Transaction, error) {
 	_ = d.bytes() // source_digest: not kept in the record
 	t.SourcePosition = d.long()
 	t.IngestedAt = millis(d.long())
-	for d.err == nil {
-		n := d.long()
-		if n == 0 || d.err != nil {
-			break
-		}
-		if n < 0 { // a block with its byte size
-			n = -n
-			d.long()
-		}
-		if n > int64(len(d.b)) {
-			return nil, fmt.Errorf("map block of %d entries with %d bytes left", n, len(d.b))
-		}
+	if err := d.blocks(func(n int64) {
 		if t.Extra == nil {
 			t.Extra = make(map[string]string, n)
 		}
@@ -200,7 +209,18 @@ func decodeTransaction(body []byte) (*record.Transaction, error) {
 			k := d.str()
 			t.Extra[k] = d.str()
 		}
+	}); err != nil {
+		return nil, err
 	}
+	t.CounterpartyAccount, t.CounterpartyBIC, t.EndToEndID = d.str(), d.str(), d.str()
+	if err := d.blocks(func(n int64) {
+		for i := int64(0); i < n && d.err == nil; i++ {
+			t.TextReferences = append(t.TextReferences, d.str())
+		}
+	}); err != nil {
+		return nil, err
+	}
+	t.RawText = d.str()
 	if d.err != nil {
 		return nil, d.err
 	}

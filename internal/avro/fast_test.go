@@ -69,6 +69,10 @@ func randTransaction(r *rand.Rand, i int) *record.Transaction {
 	if r.IntN(3) == 0 {
 		t.Extra = map[string]string{"uetr": randString(r), "k" + randString(r): randString(r)}
 	}
+	if r.IntN(2) == 0 {
+		t.CounterpartyAccount, t.CounterpartyBIC, t.EndToEndID, t.RawText = randString(r), randString(r), randString(r), randString(r)
+		t.TextReferences = []string{randString(r), randString(r)}
+	}
 	return t
 }
 
@@ -234,14 +238,15 @@ func TestHugeBlockCountRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The extra map is the last field: replace its end marker by a block
-	// count of 2^30 entries.
-	huge := append(append([]byte{}, v[:len(v)-1]...), appendLong(nil, 1<<30)...)
+	// The value ends with the text_references array's end marker and
+	// raw_text's empty length: make the array claim 2^30 items.
+	huge := append(append([]byte{}, v[:len(v)-2]...), appendLong(nil, 1<<30)...)
+	huge = append(huge, 0)
 	if _, err := tx.Decode(ctx, huge); err == nil {
-		t.Error("a map of 2^30 entries decoded")
+		t.Error("an array of 2^30 items decoded")
 	}
 	if _, err := decodeTransaction(huge[5:]); err == nil {
-		t.Error("fast path: a map of 2^30 entries decoded")
+		t.Error("fast path: an array of 2^30 items decoded")
 	}
 	m, err := mc.encodeMatch(nil, &record.Match{MatchID: "m", Rule: "r", Status: record.Auto, Account: "A", Currency: "EUR",
 		Bank: []record.Item{{ID: "b", Amount: money.New(1, 2)}}})

@@ -20,26 +20,35 @@ func transactionNative(t *record.Transaction) map[string]any {
 	for k, v := range t.Extra {
 		extra[k] = v
 	}
+	refs := make([]any, len(t.TextReferences))
+	for i, r := range t.TextReferences {
+		refs[i] = r
+	}
 	return map[string]any{
-		"id":              t.ID,
-		"side":            strings.ToUpper(string(t.Side)),
-		"account":         t.Account,
-		"currency":        t.Currency,
-		"amount":          t.Amount.Rat(),
-		"booking_date":    t.BookingDate.Time(),
-		"value_date":      vd,
-		"reference":       t.Reference,
-		"bank_reference":  t.BankReference,
-		"counterparty":    t.Counterparty,
-		"description":     t.Description,
-		"type_code":       t.TypeCode,
-		"provisional":     t.Provisional,
-		"statement_id":    t.StatementID,
-		"source_file":     t.SourceFile,
-		"source_digest":   t.SourceDigest,
-		"source_position": t.SourcePosition,
-		"ingested_at":     t.IngestedAt.UTC(),
-		"extra":           extra,
+		"id":                   t.ID,
+		"side":                 strings.ToUpper(string(t.Side)),
+		"account":              t.Account,
+		"currency":             t.Currency,
+		"amount":               t.Amount.Rat(),
+		"booking_date":         t.BookingDate.Time(),
+		"value_date":           vd,
+		"reference":            t.Reference,
+		"bank_reference":       t.BankReference,
+		"counterparty":         t.Counterparty,
+		"description":          t.Description,
+		"type_code":            t.TypeCode,
+		"provisional":          t.Provisional,
+		"statement_id":         t.StatementID,
+		"source_file":          t.SourceFile,
+		"source_digest":        t.SourceDigest,
+		"source_position":      t.SourcePosition,
+		"ingested_at":          t.IngestedAt.UTC(),
+		"extra":                extra,
+		"counterparty_account": t.CounterpartyAccount,
+		"counterparty_bic":     t.CounterpartyBIC,
+		"end_to_end_id":        t.EndToEndID,
+		"text_references":      refs,
+		"raw_text":             t.RawText,
 	}
 }
 
@@ -47,17 +56,26 @@ func transactionNative(t *record.Transaction) map[string]any {
 // Fields missing from older writer schemas take their defaults.
 func transactionFromNative(m map[string]any) (*record.Transaction, error) {
 	t := &record.Transaction{
-		ID:             str(m["id"]),
-		Account:        str(m["account"]),
-		Currency:       str(m["currency"]),
-		Reference:      str(m["reference"]),
-		BankReference:  str(m["bank_reference"]),
-		Counterparty:   str(m["counterparty"]),
-		Description:    str(m["description"]),
-		TypeCode:       str(m["type_code"]),
-		StatementID:    str(m["statement_id"]),
-		SourceFile:     str(m["source_file"]),
-		SourcePosition: i64(m["source_position"]),
+		ID:                  str(m["id"]),
+		Account:             str(m["account"]),
+		Currency:            str(m["currency"]),
+		Reference:           str(m["reference"]),
+		BankReference:       str(m["bank_reference"]),
+		Counterparty:        str(m["counterparty"]),
+		Description:         str(m["description"]),
+		TypeCode:            str(m["type_code"]),
+		StatementID:         str(m["statement_id"]),
+		SourceFile:          str(m["source_file"]),
+		SourcePosition:      i64(m["source_position"]),
+		CounterpartyAccount: str(m["counterparty_account"]),
+		CounterpartyBIC:     str(m["counterparty_bic"]),
+		EndToEndID:          str(m["end_to_end_id"]),
+		RawText:             str(m["raw_text"]),
+	}
+	if refs, ok := m["text_references"].([]any); ok {
+		for _, r := range refs {
+			t.TextReferences = append(t.TextReferences, str(r))
+		}
 	}
 	side, err := record.ParseSide(str(m["side"]))
 	if err != nil {

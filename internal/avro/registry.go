@@ -40,6 +40,9 @@ func (Embedded) Schema(_ context.Context, id int) (string, error) {
 			return schemas.Get(name)
 		}
 	}
+	if _, text, ok := schemas.History(id); ok {
+		return text, nil
+	}
 	return "", fmt.Errorf("schema id %d is not embedded (is a Schema Registry needed?)", id)
 }
 

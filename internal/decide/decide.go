@@ -76,6 +76,10 @@ type Move struct {
 	To    record.Date // stream time becomes at least this (0: no change)
 	Final bool        // end of input: the stream time becomes EndOfTime, every window closes now
 	Tick  bool        // no input: look at the due windows again
+	// Idle: the partition had no input for idle-advance, so neither side
+	// holds the watermark back any more: both sides' times become To
+	// (DESIGN.md §4).
+	Idle bool
 }
 
 // EndOfTime is a stream time after every date: the end of input.
@@ -192,6 +196,10 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, tm Time, ins []Input
 		}
 	}
 	b.streamTime = max(b.streamTime, mv.To)
+	if mv.Idle && mv.To > 0 {
+		b.clock.Advance(record.Bank, mv.To)
+		b.clock.Advance(record.Ledger, mv.To)
+	}
 	if mv.Final {
 		b.streamTime = EndOfTime
 	}

@@ -70,6 +70,10 @@ type step struct {
 	at  time.Duration
 }
 
+// idle is the matcher's move after idle-advance without input: both sides
+// advance to day days after day0.
+func idle(day int) Move { return Move{To: day0 + record.Date(day), Tick: true, Idle: true} }
+
 func to(day int) Move { return Move{To: day0 + record.Date(day)} }
 
 var final = Move{Final: true}
@@ -103,6 +107,10 @@ var cases = []tcase{
 		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed), at: time.Second},
 			{ins: []Input{ledger("l1", "INV-1", 100, 0)}, at: 2 * time.Second}},
 		want: []string{"match exact auto b1+l1"}},
+	{name: "idle advancement moves both sides: a record arriving after it is late", cfg: sides,
+		steps: []step{{ins: []Input{ledger("l1", "INV-1", 100, 0)}}, {mv: idle(closed), at: 11 * time.Second},
+			{ins: []Input{ledger("l9", "INV-9", 900, 0)}, at: 12 * time.Second}, {mv: idle(closed), at: 23 * time.Second}},
+		want: []string{"break unmatched l1", "break late l9"}, window: []string{"l1 broken", "l9 broken"}},
 	{name: "without the hold the same input breaks first and the counterpart clears it", cfg: defaults,
 		steps: []step{{ins: []Input{bank("b1", "INV-1", 100, 0)}}, {mv: to(closed), at: time.Second},
 			{ins: []Input{ledger("l1", "INV-1", 100, 0)}, at: 2 * time.Second}},

@@ -143,9 +143,7 @@ func applyInfo(t *record.Transaction, in info) {
 			t.Extra[k] = v
 		}
 	}
-	if in.raw != "" {
-		t.Extra["information"] = in.raw
-	}
+	t.RawText = in.raw
 }
 
 func alnum(s string) bool {

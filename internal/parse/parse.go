@@ -13,6 +13,7 @@ import (
 	"github.com/openrecon/recon/internal/camt"
 	"github.com/openrecon/recon/internal/csvformat"
 	"github.com/openrecon/recon/internal/format"
+	"github.com/openrecon/recon/internal/freetext"
 	"github.com/openrecon/recon/internal/mt940"
 	"github.com/openrecon/recon/internal/record"
 )
@@ -125,5 +126,15 @@ func (d *Detector) File(ctx context.Context, r io.Reader, src format.Source, sin
 			src.Side = record.Bank
 		}
 	}
-	return kind, p.Parse(ctx, br, src, sink)
+	return kind, p.Parse(ctx, br, src, enriching{sink})
+}
+
+// enriching reads every entry's free text (freetext.Enrich) on its way to
+// the sink: names, IBANs, BICs, end-to-end ids and invoice numbers that
+// the format gave only as text.
+type enriching struct{ format.Sink }
+
+func (e enriching) Transaction(t *record.Transaction) error {
+	freetext.Enrich(t)
+	return e.Sink.Transaction(t)
 }

@@ -80,17 +80,28 @@ func (d *Date) UnmarshalText(b []byte) error {
 // Transaction is one bank statement entry or one ledger posting.
 // Amount is signed from the account holder's point of view: + money in.
 type Transaction struct {
-	ID             string            `json:"id"`
-	Side           Side              `json:"side"`
-	StatementID    string            `json:"statement_id,omitempty"`
-	Account        string            `json:"account"`
-	Currency       string            `json:"currency"`
-	Amount         money.Decimal     `json:"amount"`
-	BookingDate    Date              `json:"booking_date"`
-	ValueDate      *Date             `json:"value_date,omitempty"`
-	Reference      string            `json:"reference"`
-	BankReference  string            `json:"bank_reference,omitempty"`
-	Counterparty   string            `json:"counterparty,omitempty"`
+	ID            string        `json:"id"`
+	Side          Side          `json:"side"`
+	StatementID   string        `json:"statement_id,omitempty"`
+	Account       string        `json:"account"`
+	Currency      string        `json:"currency"`
+	Amount        money.Decimal `json:"amount"`
+	BookingDate   Date          `json:"booking_date"`
+	ValueDate     *Date         `json:"value_date,omitempty"`
+	Reference     string        `json:"reference"`
+	BankReference string        `json:"bank_reference,omitempty"`
+	Counterparty  string        `json:"counterparty,omitempty"`
+	// CounterpartyAccount (IBAN or account number) and CounterpartyBIC of
+	// the other party, EndToEndID its reference, TextReferences the invoice
+	// and order numbers its text names: from structured fields where the
+	// format has them, else read from the free text (internal/freetext).
+	CounterpartyAccount string   `json:"counterparty_account,omitempty"`
+	CounterpartyBIC     string   `json:"counterparty_bic,omitempty"`
+	EndToEndID          string   `json:"end_to_end_id,omitempty"`
+	TextReferences      []string `json:"text_references,omitempty"`
+	// RawText is the entry's free text as the source wrote it (the whole
+	// MT940 :86:, BAI2 16 text and 88 lines, camt unstructured remittance).
+	RawText        string            `json:"raw_text,omitempty"`
 	Description    string            `json:"description,omitempty"`
 	TypeCode       string            `json:"type_code,omitempty"`
 	Provisional    bool              `json:"provisional"`

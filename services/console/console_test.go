@@ -32,9 +32,9 @@ func dataset() []*record.Transaction {
 		txn("l1", record.Ledger, "A", "Y-1", 10000, 0, "", "Invoice 1"),
 		txn("l2", record.Ledger, "A", "Z-2", 20000, 0, "", "Invoice 2"),
 		txn("b2", record.Bank, "A", "", -4599, 0, "ACME Office Supplies GmbH", "card"),
-		txn("l3", record.Ledger, "A", "", -4599, 1, "Acme Office Supplies", ""),
-		txn("b5", record.Bank, "A", "", -7710, 0, "Globex Corporation", "card"),
-		txn("l5", record.Ledger, "A", "", -7710, 1, "Globex Corp", ""),
+		txn("l3", record.Ledger, "A", "", -4599, 1, "Acme Stationery", ""), // half the name: proposed
+		txn("b5", record.Bank, "A", "", -7710, 0, "Globex Digital Services", "card"),
+		txn("l5", record.Ledger, "A", "", -7710, 1, "Globex Media Services", ""),
 		txn("b3", record.Bank, "A", "", -450, 0, "", "Account fee March"),
 		txn("b4", record.Bank, "A", "", -1200, 0, "", "Wire fee"),
 		txn("b6", record.Bank, "A", "Q-77", 99900, 0, "Initech", "Unknown receipt"),

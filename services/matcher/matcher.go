@@ -456,7 +456,7 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 		ps.lastTick = now
 		mv := decide.Move{Tick: true}
 		if s.cfg.IdleAdvance > 0 && now.Sub(ps.lastInput) >= s.cfg.IdleAdvance && ps.streamTime < today {
-			mv.To = today
+			mv.To, mv.Idle = today, true
 		}
 		jobs = append(jobs, job{p: p, mv: mv})
 	}

@@ -15,7 +15,15 @@ import (
 // demoStart is the first booking date of the demo day: far enough back
 // that every window has closed by today (so breaks show at once), near
 // enough that the ages look like a working backlog.
-func demoStart(now time.Time) record.Date { return record.Date(now.UTC().Unix()/86400) - 45 }
+// demoStart is the Monday six to seven weeks back: the demo's day is a
+// working week whatever the day it runs on (the rules count business days).
+func demoStart(now time.Time) record.Date {
+	d := record.Date(now.UTC().Unix()/86400) - 45
+	for d.Time().Weekday() != time.Monday {
+		d--
+	}
+	return d
+}
 
 // writeDemo writes the demo day into the inbox: a generated realistic day
 // on two accounts (EUR and USD: date shifts, reformatted and missing
@@ -39,15 +47,16 @@ func writeDemo(inbox string, now time.Time) (late func() error, err error) {
 	d := func(k int) string { return (start + record.Date(k)).String() }
 	// Hand-made cases, appended to the generated files (same columns).
 	fmt.Fprintf(&bank, "%s,EUR,%s,%s,-45.99,,BRX001,ACME Office Supplies GmbH,Card payment\n", eur, d(1), d(1))
-	fmt.Fprintf(&bank, "%s,EUR,%s,%s,-77.10,,BRX002,Globex Corporation,Card payment\n", eur, d(2), d(2))
-	fmt.Fprintf(&bank, "%s,USD,%s,%s,-310.40,,BRX003,Initech LLC,Card payment\n", usd, d(1), d(1))
+	fmt.Fprintf(&bank, "%s,EUR,%s,%s,-77.10,,BRX002,Globex Digital Services,Card payment\n", eur, d(2), d(2))
+	fmt.Fprintf(&bank, "%s,USD,%s,%s,-310.40,,BRX003,Initech Software LLC,Card payment\n", usd, d(1), d(1))
 	fmt.Fprintf(&bank, "%s,EUR,%s,%s,300.00,PAYOUT-X100,BRX004,Stripe Payments Europe,Payout\n", eur, d(3), d(3))
 	fmt.Fprintf(&bank, "%s,EUR,%s,%s,-4.50,,BRX005,,Account maintenance fee\n", eur, d(3), d(3))
 	fmt.Fprintf(&bank, "%s,USD,%s,%s,500.00,INV-MM-7,BRX006,Contoso Ltd,Customer payment INV-MM-7\n", usd, d(2), d(2))
 	fmt.Fprintf(&bank, "%s,EUR,%s,%s,-99.00,,BRX007,Umbrella Corp,Card payment\n", eur, d(2), d(2))
-	fmt.Fprintf(&ledger, "GL-DEMO-1,%s,EUR,%s,-45.99,,Acme Office Supplies,Office supplies\n", eur, d(0))
-	fmt.Fprintf(&ledger, "GL-DEMO-2,%s,EUR,%s,-77.10,,Globex Corp,Subscription\n", eur, d(1))
-	fmt.Fprintf(&ledger, "GL-DEMO-3,%s,USD,%s,-310.40,,Initech,Software licence\n", usd, d(0))
+	// Half of each name in common: proposed, not matched.
+	fmt.Fprintf(&ledger, "GL-DEMO-1,%s,EUR,%s,-45.99,,Acme Stationery,Office supplies\n", eur, d(0))
+	fmt.Fprintf(&ledger, "GL-DEMO-2,%s,EUR,%s,-77.10,,Globex Media Services,Subscription\n", eur, d(1))
+	fmt.Fprintf(&ledger, "GL-DEMO-3,%s,USD,%s,-310.40,,Initech Consulting,Software licence\n", usd, d(0))
 	fmt.Fprintf(&ledger, "GL-DEMO-4,%s,EUR,%s,100.00,ORD-5521,Stripe,Order 5521\n", eur, d(2))
 	fmt.Fprintf(&ledger, "GL-DEMO-5,%s,EUR,%s,200.00,ORD-5522,Stripe,Order 5522\n", eur, d(2))
 	fmt.Fprintf(&ledger, "GL-DEMO-6,%s,USD,%s,350.00,INV-MM-7,Contoso Ltd,Invoice INV-MM-7\n", usd, d(1))

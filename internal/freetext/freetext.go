@@ -1,0 +1,274 @@
+// Package freetext reads what a bank's free text says about a payment:
+// the counterparty's name, IBAN and BIC, the end-to-end id, and invoice
+// and order numbers. Banks write these in remittance lines (MT940 :86:,
+// the BAI2 16 record's text and its 88 continuations, camt unstructured
+// remittance) in as many layouts as there are banks: labels (NAME/,
+// /BENM/, B/O, ORIG CO NAME:), colon- or slash-separated fields around an
+// IBAN, or a company name at the start of the text. Enrich puts what it
+// finds into the canonical record without overwriting what the format
+// gave in structured fields, and keeps the text it read.
+package freetext
+
+import (
+	"regexp"
+	"strings"
+	"unicode"
+
+	"github.com/openrecon/recon/internal/record"
+)
+
+// Fields is what a text says.
+type Fields struct {
+	Name       string   // the counterparty's name
+	IBAN       string   // the counterparty's IBAN (checksum verified), without spaces
+	BIC        string   // the counterparty bank's BIC
+	EndToEndID string   // the payer's end-to-end reference
+	References []string // invoice and order numbers, as written
+}
+
+var (
+	// nameLabel: a label, then the name up to the next label or separator.
+	// Labels that need punctuation ("NAME:", "/BENM/", "ABWA+"), and the
+	// phrases that are labels before a bare name ("B/O ACME", "FROM ACME").
+	nameLabel = regexp.MustCompile(`(?i)(?:^|[\s/;,|?])(?:(?:NAME|BENM|ORDP|BENEFICIARY(?: NAME)?|BNF(?: NAME)?|DBNM|CRNM|ORIG(?:INATOR)? CO NAME|IND(?:IVIDUAL)? NAME|RECEIVER|SENDER|PAYER|PAYEE|DEBTOR|CREDITOR|ABWA|ABWE)\s*[:=/+]|(?:ORDERED BY|BY ORDER OF|B/O|FROM)[:=\s])\s*(?:/?NAME/)?([^/;|\n?]+)`)
+	// nextLabel ends a labelled value: "ACME CORP ORIG ID:123".
+	nextLabel = regexp.MustCompile(`\s+(?:ORIG ID|DESC DATE|CO ENTRY DESCR|CO DESCR|IND ID|ORIG BNK|ENTRY DESCR)\s*:|\s+[A-Z]{2,12}\s*:|\s{2,}|\s+(?:EREF|KREF|MREF|SVWZ|IBAN|BIC)[+:/ ]`)
+	ibanLike  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`)
+	bicLabel  = regexp.MustCompile(`(?i)\b(?:BIC|SWIFT)(?:\s*CODE)?\s*[:+/=]?\s*([A-Z]{6}[A-Z2-9][A-NP-Z0-9](?:[A-Z0-9]{3})?)\b`)
+	e2eLabel  = regexp.MustCompile(`(?i)(?:\bEREF\s*[+:/]|\bE2E(?:\s*ID)?\s*[:/]|\bEND[- ]?TO[- ]?END(?:[- ]?(?:ID|REF))?\s*[:/]?)\s*([A-Za-z0-9][A-Za-z0-9\-/._]{3,34})`)
+	bicCode   = regexp.MustCompile(`^[A-Z]{6}[A-Z2-9][A-NP-Z0-9](?:[A-Z0-9]{3})?$`)
+	invoiceRe = regexp.MustCompile(`(?i)\b(?:INV(?:OICE)?|RE|RECHNUNG|RG|RECH|FACTUUR|FACTURE|FV|BILL)(?:\s*(?:NR|NO|NUMBER|NUM)\.?)?[\s\-_/#.:]*([A-Z]{0,3}[\-_/]?\d[\dA-Z\-/]{2,24}(?: \d[\dA-Z\-/]{1,12})*)`)
+	orderRe   = regexp.MustCompile(`(?i)\b(?:SO|PO|ORDER|BESTELLUNG|AUFTRAG|ORD)(?:\s*(?:NR|NO)\.?)?[\s\-_/#.:]*(\d[\d\-]{2,14})\b`)
+)
+
+// legal forms that end a company name written at the start of a text.
+var legalForms = map[string]bool{"GMBH": true, "MBH": true, "AG": true, "KG": true, "EV": true, "LTD": true, "LIMITED": true,
+	"INC": true, "LLC": true, "LLP": true, "PLC": true, "CORP": true, "CORPORATION": true, "BV": true, "NV": true, "SA": true,
+	"SAS": true, "SARL": true, "SRL": true, "SPA": true, "OY": true, "AB": true, "AS": true, "APS": true, "SE": true, "UG": true}
+
+// Extract reads text.
+func Extract(text string) Fields {
+	var f Fields
+	if strings.TrimSpace(text) == "" {
+		return f
+	}
+	f.IBAN = findIBAN(text)
+	if m := bicLabel.FindStringSubmatch(text); m != nil {
+		f.BIC = strings.ToUpper(m[1])
+	}
+	if m := e2eLabel.FindStringSubmatch(text); m != nil && !none(m[1]) {
+		v, _, _ := strings.Cut(m[1], "//") // SWIFT tags follow: /EREF/x//CNTP/…
+		f.EndToEndID = strings.TrimRight(v, "/.")
+	}
+	f.Name = labelledName(text)
+	if f.Name == "" && f.IBAN != "" {
+		f.Name = nameBeforeIBAN(text)
+	}
+	if f.Name == "" {
+		f.Name = leadingCompany(text)
+	}
+	seen := map[string]bool{}
+	for _, re := range []*regexp.Regexp{invoiceRe, orderRe} {
+		for _, m := range re.FindAllStringSubmatch(text, 8) {
+			v := strings.Trim(m[1], "-/_.")
+			if len(v) >= 3 && !seen[v] && (f.IBAN == "" || !strings.Contains(f.IBAN, v)) {
+				seen[v] = true
+				f.References = append(f.References, v)
+			}
+		}
+	}
+	return f
+}
+
+func labelledName(text string) string {
+	for _, m := range nameLabel.FindAllStringSubmatch(text, -1) {
+		v := m[1]
+		if loc := nextLabel.FindStringIndex(v); loc != nil {
+			v = v[:loc[0]]
+		}
+		// A name ends before an account or reference number.
+		words := strings.Fields(v)
+		for i, w := range words {
+			if digits(w) >= 4 {
+				words = words[:i]
+				break
+			}
+		}
+		if v = cleanName(strings.Join(words, " ")); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// swiftTag: "CNTP", "BENM", "IBAN" — a tag, not a value.
+func swiftTag(s string) bool {
+	if len(s) < 2 || len(s) > 4 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func digits(w string) int {
+	n := 0
+	for _, r := range w {
+		if r >= '0' && r <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+// nameBeforeIBAN: "…:Penta Fintech GmbH:DE36110101002052879182:…" — in
+// colon- or slash-separated layouts the name stands before the IBAN.
+func nameBeforeIBAN(text string) string {
+	for _, sep := range []string{":", "/", ";", "|"} {
+		parts := strings.Split(text, sep)
+		for i := 1; i < len(parts); i++ {
+			if strings.ReplaceAll(strings.TrimSpace(parts[i]), " ", "") == "" || !validIBAN(strings.ReplaceAll(strings.TrimSpace(parts[i]), " ", "")) {
+				continue
+			}
+			prev := strings.TrimSpace(parts[i-1])
+			if prev == "CNTP" && i+2 < len(parts) { // SWIFT /CNTP/IBAN/BIC/NAME/CITY/
+				return cleanName(parts[i+2])
+			}
+			if v := cleanName(prev); v != "" && i-1 > 0 && !swiftTag(prev) {
+				return v
+			}
+		}
+	}
+	return ""
+}
+
+// leadingCompany: a company name opening the text, recognised by its legal
+// form ("ACME OFFICE SUPPLIES GMBH Payment INV-2026-00123").
+func leadingCompany(text string) string {
+	words := strings.Fields(text)
+	for i, w := range words {
+		if i >= 8 || strings.IndexFunc(w, unicode.IsDigit) >= 0 {
+			break
+		}
+		if legalForms[strings.ToUpper(strings.Trim(strings.ReplaceAll(w, ".", ""), ",;"))] && i > 0 {
+			return cleanName(strings.Join(words[:i+1], " "))
+		}
+	}
+	return ""
+}
+
+// cleanName trims a candidate name; one without two letters in a row, or
+// that is a number or a booking keyword, is none.
+func cleanName(v string) string {
+	v = strings.Trim(strings.TrimSpace(v), ",;:.-/")
+	letters := 0
+	for _, r := range v {
+		if unicode.IsLetter(r) {
+			letters++
+		}
+	}
+	if letters < 2 || len(v) > 70 {
+		return ""
+	}
+	switch strings.ToUpper(v) {
+	case "NOTPROVIDED", "NONREF", "NONE", "N/A", "UNKNOWN":
+		return ""
+	}
+	return v
+}
+
+// none: the placeholders banks write for a missing reference.
+func none(v string) bool {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "NOTPROVIDED", "NONREF", "NONE", "":
+		return true
+	}
+	return false
+}
+
+func findIBAN(text string) string {
+	for _, m := range ibanLike.FindAllString(strings.ToUpper(text), -1) {
+		if s := strings.ReplaceAll(m, " ", ""); validIBAN(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// validIBAN checks the length and the ISO 13616 mod-97 checksum.
+func validIBAN(s string) bool {
+	if len(s) < 15 || len(s) > 34 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i < 2 && (c < 'A' || c > 'Z'), i >= 2 && i < 4 && (c < '0' || c > '9'):
+			return false
+		case !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'):
+			return false
+		}
+	}
+	rem := 0
+	for _, c := range s[4:] + s[:4] {
+		if c >= 'A' {
+			v := int(c-'A') + 10
+			rem = (rem*100 + v) % 97
+		} else {
+			rem = (rem*10 + int(c-'0')) % 97
+		}
+	}
+	return rem == 1
+}
+
+// Enrich fills t's counterparty fields, end-to-end id and text references
+// from its free text and from the structured details its format left in
+// Extra, and keeps the text in RawText. What the format gave in its own
+// fields stays: a name from MT940 ?32 or camt <Dbtr><Nm> is not replaced.
+func Enrich(t *record.Transaction) {
+	text := t.RawText
+	if text == "" {
+		text = t.Description
+		t.RawText = text
+	}
+	move := func(key string, dst *string) {
+		if v := strings.TrimSpace(t.Extra[key]); v != "" {
+			if *dst == "" {
+				*dst = v
+			}
+			delete(t.Extra, key)
+		}
+	}
+	move("counterparty_account", &t.CounterpartyAccount)
+	move("counterparty_iban", &t.CounterpartyAccount)
+	move("counterparty_bic", &t.CounterpartyBIC)
+	move("end_to_end_id", &t.EndToEndID)
+	if v := t.Extra["eref"]; v != "" && !none(v) && t.EndToEndID == "" {
+		t.EndToEndID = v
+	}
+	if v := strings.TrimSpace(t.Extra["counterparty_bank"]); t.CounterpartyBIC == "" && bicCode.MatchString(v) {
+		t.CounterpartyBIC = v // MT940 ?30 holds a BIC or a German bank code
+	}
+	if text == "" {
+		return
+	}
+	f := Extract(text)
+	if t.Counterparty == "" {
+		t.Counterparty = f.Name
+	}
+	if t.CounterpartyAccount == "" {
+		t.CounterpartyAccount = f.IBAN
+	}
+	if t.CounterpartyBIC == "" {
+		t.CounterpartyBIC = f.BIC
+	}
+	if t.EndToEndID == "" {
+		t.EndToEndID = f.EndToEndID
+	}
+	if t.Reference == "" && t.EndToEndID != "" {
+		t.Reference = t.EndToEndID
+	}
+	t.TextReferences = f.References
+}
