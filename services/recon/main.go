@@ -31,6 +31,7 @@ var commands = []command{
 	{"up", "run every service in one process on embedded defaults (in-process Kafka, local inbox)", runUp},
 	{"reconcile", "reconcile files once: --bank FILE... --ledger FILE... --out DIR", runReconcile},
 	{"export", "write a running system's matches, breaks and summary from its warehouse as reconcile does: --database-url URL --out DIR", runExport},
+	{"replay", "re-decide a period of a running system's transaction topics with new rules on throwaway state and write what would change: --rules NEW.yaml --from DATE [--to DATE] --out DIR", runReplay},
 	{"gen", "generate bank and ledger files with known matches (--noisy: a realistic day with truth.json)", runGen},
 	{"bench", "measure throughput, latency, memory and CPU on real servers, beside a SQL baseline", runBench},
 	{"score", "score a reconcile output against a generated truth (pair precision, recall, break recall)", runScore},

@@ -101,34 +101,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	start := time.Now()
 	run := strconv.FormatInt(start.UnixNano(), 36)
-	kc := kafka.Config{Brokers: cfg.Brokers, Partitions: int32(cfg.Partitions), Provision: true, ClientID: "recon-reconcile"}
-	if len(cfg.Brokers) == 0 {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			return nil, fmt.Errorf("embedded kafka: %w", err)
-		}
-		defer cluster.Close()
-		kc.Brokers = cluster.ListenAddrs()
-		kc.ReplicationFactor = 1
-	} else {
-		kc.TopicPrefix = "recon-reconcile-" + run + "."
+	kc, rdb, closeServers, err := servers(cfg.Brokers, cfg.RedisURL, "recon-reconcile-"+run+".", cfg.Partitions)
+	if err != nil {
+		return nil, err
 	}
-	var rdb redis.UniversalClient
-	if cfg.RedisURL == "" {
-		mr := miniredis.NewMiniRedis()
-		if err := mr.Start(); err != nil {
-			return nil, fmt.Errorf("embedded redis: %w", err)
-		}
-		defer mr.Close()
-		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	} else {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("redis url: %w", err)
-		}
-		rdb = redis.NewClient(opt)
-	}
-	defer rdb.Close()
+	defer closeServers()
 
 	// Ingest.
 	icfg := ingestor.Defaults()
@@ -161,43 +138,9 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	ing.Close()
 
 	// Match.
-	mctx, stopMatcher := context.WithCancel(ctx)
-	defer stopMatcher()
-	mcfg := matcher.Defaults()
-	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix = kc, "recon-reconcile-"+run, "reconcile-"+run
-	// Complete files: every window stays open until the end of input.
-	mcfg.HoldWindows, mcfg.IdleAdvance, mcfg.MinPending = true, 0, 0
-	if len(cfg.Rules.Rules) > 0 {
-		mcfg.Rules = cfg.Rules
-	}
-	m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: cfg.Log, Metrics: prometheus.NewRegistry(), Redis: rdb})
-	if err != nil {
+	if err := matchAll(ctx, kc, rdb, cfg.Rules, run, inputs, cfg.Progress, cfg.Log); err != nil {
 		return nil, err
 	}
-	merr := make(chan error, 1)
-	go func() { merr <- m.Run(mctx) }()
-	t0 := time.Now()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for m.Processed() < inputs {
-		select {
-		case err := <-merr:
-			return nil, fmt.Errorf("matcher stopped: %v", err)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-tick.C:
-			n := m.Processed()
-			fmt.Fprintf(cfg.Progress, "matching: %d/%d records (%.0f/s)\n", n, inputs, float64(n)/time.Since(t0).Seconds())
-		}
-	}
-	if err := m.CloseAll(ctx); err != nil {
-		return nil, fmt.Errorf("close windows: %w", err)
-	}
-	stopMatcher()
-	if err := <-merr; err != nil {
-		return nil, fmt.Errorf("matcher: %w", err)
-	}
-	fmt.Fprintf(cfg.Progress, "matched %d records in %.1fs\n", inputs, time.Since(t0).Seconds())
 
 	// Collect the outputs.
 	out, err := collect(ctx, kc)
@@ -213,6 +156,93 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	sum.Print(cfg.Progress, cfg.Out)
 	return sum, nil
+}
+
+// servers returns the run's Kafka and Redis: in-process ones, or the real
+// ones given, where the run's topics carry prefix (so nothing of another
+// system's is touched).
+func servers(brokers []string, redisURL, prefix string, partitions int) (kafka.Config, redis.UniversalClient, func(), error) {
+	kc := kafka.Config{Brokers: brokers, Partitions: int32(partitions), Provision: true, ClientID: "recon-reconcile"}
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	if len(brokers) == 0 {
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			return kc, nil, nil, fmt.Errorf("embedded kafka: %w", err)
+		}
+		closers = append(closers, cluster.Close)
+		kc.Brokers = cluster.ListenAddrs()
+		kc.ReplicationFactor = 1
+	} else {
+		kc.TopicPrefix = prefix
+	}
+	var rdb redis.UniversalClient
+	if redisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.Start(); err != nil {
+			cleanup()
+			return kc, nil, nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		closers = append(closers, mr.Close)
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	} else {
+		opt, err := redis.ParseURL(redisURL)
+		if err != nil {
+			cleanup()
+			return kc, nil, nil, fmt.Errorf("redis url: %w", err)
+		}
+		rdb = redis.NewClient(opt)
+	}
+	closers = append(closers, func() { rdb.Close() })
+	return kc, rdb, cleanup, nil
+}
+
+// matchAll runs a matcher over kc's transaction topics holding every
+// window open until all inputs are processed, then closes every window
+// (the end of input). Its state lives in rdb under a prefix of its own.
+func matchAll(ctx context.Context, kc kafka.Config, rdb redis.UniversalClient, rules engine.Config, run string, inputs int64, progress io.Writer, log *slog.Logger) error {
+	mctx, stopMatcher := context.WithCancel(ctx)
+	defer stopMatcher()
+	mcfg := matcher.Defaults()
+	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix = kc, "recon-reconcile-"+run, "reconcile-"+run
+	// Complete files: every window stays open until the end of input.
+	mcfg.HoldWindows, mcfg.IdleAdvance, mcfg.MinPending = true, 0, 0
+	if len(rules.Rules) > 0 {
+		mcfg.Rules = rules
+	}
+	m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: log, Metrics: prometheus.NewRegistry(), Redis: rdb})
+	if err != nil {
+		return err
+	}
+	merr := make(chan error, 1)
+	go func() { merr <- m.Run(mctx) }()
+	t0 := time.Now()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for m.Processed() < inputs {
+		select {
+		case err := <-merr:
+			return fmt.Errorf("matcher stopped: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			n := m.Processed()
+			fmt.Fprintf(progress, "matching: %d/%d records (%.0f/s)\n", n, inputs, float64(n)/time.Since(t0).Seconds())
+		}
+	}
+	if err := m.CloseAll(ctx); err != nil {
+		return fmt.Errorf("close windows: %w", err)
+	}
+	stopMatcher()
+	if err := <-merr; err != nil {
+		return fmt.Errorf("matcher: %w", err)
+	}
+	fmt.Fprintf(progress, "matched %d records in %.1fs\n", inputs, time.Since(t0).Seconds())
+	return nil
 }
 
 func describeOutcome(res *record.FileEvent) string {
