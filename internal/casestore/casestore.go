@@ -390,6 +390,8 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX case_escalations_subject ON case_escalations (subject_id, level)`,
 	`CREATE INDEX case_escalations_unsent ON case_escalations (sent, escalated_at)`,
+	// What the matcher could not search for a break (a group search bound).
+	`ALTER TABLE case_breaks ADD COLUMN note TEXT`,
 }
 
 func (s *Store) dialect(stmt string) string {
@@ -535,11 +537,11 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_breaks (break_id, side, reason, status, account, currency, amount, amount_e6,
 				booking_date, record_id, reference, counterparty, description, source_file, source_position, window_closed_at,
-				candidates, ingested_at, search, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (break_id) DO NOTHING`),
+				candidates, ingested_at, search, updated_at, note)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (break_id) DO NOTHING`),
 				br.BreakID, string(br.Side), string(br.Reason), StatusOpen, br.Account, br.Currency, r.Amount.String(), amt,
 				r.BookingDate.String(), r.ID, r.Reference, r.Counterparty, r.Description, r.SourceFile, r.SourcePosition,
-				br.WindowClosedAt.String(), string(cands), ingested, search, now); err != nil {
+				br.WindowClosedAt.String(), string(cands), ingested, search, now, br.Note); err != nil {
 				return fmt.Errorf("break %s: %w", br.BreakID, err)
 			}
 		}
@@ -834,6 +836,7 @@ type Break struct {
 	SourcePosition                int64
 	Candidates                    json.RawMessage
 	MatchedBy, Assignee           string
+	Note                          string // what the matcher could not search (a group search bound it hit)
 }
 
 // Filter selects and orders breaks. The zero Filter is the open breaks,
@@ -960,7 +963,8 @@ func (s *Store) where(ctx context.Context, f Filter) (string, []any, error) {
 }
 
 const breakColumns = `break_id, side, reason, status, account, currency, amount, booking_date, window_closed_at, record_id,
-	reference, counterparty, description, source_file, source_position, candidates, COALESCE(matched_by, ''), COALESCE(assignee, '')`
+	reference, counterparty, description, source_file, source_position, candidates, COALESCE(matched_by, ''), COALESCE(assignee, ''),
+	COALESCE(note, '')`
 
 // ListBreaks returns a page of the breaks f selects, in f's order, and the
 // cursor of the next page ("" after the last).
@@ -1051,7 +1055,7 @@ func scanBreak(rows interface{ Scan(...any) error }) (Break, int64, error) {
 	var cands []byte
 	var e6v int64
 	if err := rows.Scan(&b.BreakID, &b.Side, &b.Reason, &b.Status, &b.Account, &b.Currency, &amount, &bd, &wc, &b.RecordID,
-		&b.Reference, &b.Counterparty, &b.Description, &b.SourceFile, &b.SourcePosition, &cands, &b.MatchedBy, &b.Assignee, &e6v); err != nil {
+		&b.Reference, &b.Counterparty, &b.Description, &b.SourceFile, &b.SourcePosition, &cands, &b.MatchedBy, &b.Assignee, &b.Note, &e6v); err != nil {
 		return b, 0, err
 	}
 	var err error

@@ -81,6 +81,7 @@ func TestApplyIdempotentAndClears(t *testing.T) {
 	each(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		b1, b2, b3 := brk("1", 0, "A", -1000, "rent"), brk("2", 1, "A", 2500, "fee"), brk("3", 2, "B", 700, "x")
+		b1.Note = "N:M search bound hit: 2 bank entries and 11 ledger items share the reference X"
 		batch := &Batch{Breaks: []*record.Break{b1, b2}, Offsets: []Offset{{"recon.breaks", 0, 2}}}
 		for range 2 {
 			if err := s.Apply(ctx, "console", batch); err != nil {
@@ -106,7 +107,8 @@ func TestApplyIdempotentAndClears(t *testing.T) {
 			t.Fatalf("open breaks %+v", open)
 		}
 		got := open[0]
-		if got.RecordID != "r-1" || got.SourcePosition != 1 || got.WindowClosedAt != day0+32 || !strings.Contains(string(got.Candidates), `"l-x"`) {
+		if got.RecordID != "r-1" || got.SourcePosition != 1 || got.WindowClosedAt != day0+32 || !strings.Contains(string(got.Candidates), `"l-x"`) ||
+			got.Note != b1.Note {
 			t.Errorf("stored break %+v", got)
 		}
 		matched, _, _ := s.ListBreaks(ctx, Filter{Status: StatusMatched})

@@ -353,6 +353,7 @@ func TestExport(t *testing.T) {
 			m.Ledger = []record.Item{extra, m.Ledger[0]} // not in id order: the order must survive
 			m.Bank[0].BankReference = "ASR-77"
 			b.Breaks[2].Candidates = []record.Candidate{{ID: "L9", Currency: "EUR", Amount: money.New(-12346, 2), BookingDate: 20500, Reference: "X", Score: 8100}}
+			b.Breaks[2].Note = "N:M search bound hit: 2 bank entries and 11 ledger items share the reference X"
 			if err := s.Write(ctx, "c", b); err != nil {
 				t.Fatal(err)
 			}

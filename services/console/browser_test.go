@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,5 +313,23 @@ func TestBrowserSignoff(t *testing.T) {
 	prep.shot("break-escalated")
 	prep.do("report", chromedp.Navigate(prep.base+"/reports/reconciliation?"+dayQ), chromedp.WaitVisible(C(`.report`)))
 	prep.shot("reconciliation-statement")
+	// A payroll of 11 items paid in two parts: more records than the N:M
+	// search's bound; each break says so.
+	var pay []*record.Transaction
+	for i := 0; i < 11; i++ {
+		pay = append(pay, txn(fmt.Sprintf("p-l%02d", i), record.Ledger, "P", "BATCH-7002", -10000, 0, "Payroll Services", "salary run BATCH-7002"))
+	}
+	pay = append(pay, txn("p-b1", record.Bank, "P", "", -55000, 1, "", "PAYROLL BATCH-7002 PART 1"),
+		txn("p-b2", record.Bank, "P", "", -55000, 1, "", "PAYROLL BATCH-7002 PART 2"))
+	h.produce(pay...)
+	waitFor(t, "the payroll's breaks", func() bool {
+		n, _ := st.CountBreaks(context.Background(), casestore.Filter{Status: "all", Account: "P"})
+		return n == 13
+	})
+	prep.do("bound detail", chromedp.Navigate(prep.base+"/breaks/"+h.breakOf("p-b1").BreakID), chromedp.WaitVisible(C(`.flash.warn`)))
+	if tx := prep.text(".flash.warn"); !strings.Contains(tx, "N:M search bound hit: 2 bank entries and 11 ledger items") {
+		t.Errorf("the bound's note on the break: %q", tx)
+	}
+	prep.shot("break-bound")
 	t.Logf("screenshots in %s", prep.dir)
 }
