@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,23 +15,10 @@ import (
 	"github.com/openrecon/recon/services/loader"
 )
 
-// pgSchema returns url with a fresh schema of its own as search_path.
-func pgSchema(t *testing.T, url, prefix string) string {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	return url + sep + "search_path=" + schema
+// pgSchema returns DATABASE_URL with a fresh schema of its own as search_path.
+func pgSchema(t *testing.T, prefix string) string {
+	url, _ := testenv.PostgresSchema(t, prefix)
+	return url
 }
 
 // TestConsoleRealServers runs the scenario on Apache Kafka, redis-server
@@ -45,13 +31,12 @@ func TestConsoleRealServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pg := testenv.Postgres(t)
 	prefix := fmt.Sprintf("c%d.", time.Now().UnixNano())
 	kc := kafka.Config{Brokers: brokers, Partitions: 3, TopicPrefix: prefix}
 	rdb := redis.NewClient(ropt)
 	defer rdb.Close()
-	h := newHarness(t, kc, rdb, pgSchema(t, pg, "cases"))
-	whURL := pgSchema(t, pg, "wh")
+	h := newHarness(t, kc, rdb, pgSchema(t, "cases"))
+	whURL := pgSchema(t, "wh")
 	startLoader := func() func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		cfg := loader.Defaults()

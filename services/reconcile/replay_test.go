@@ -41,7 +41,7 @@ import (
 func TestReplayRealServers(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	redisURL := testenv.Redis(t)
-	pgURL := testenv.Postgres(t)
+	dbURL, schema := testenv.PostgresSchema(t, "replay")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	run := fmt.Sprint(time.Now().UnixNano())
@@ -94,20 +94,11 @@ func TestReplayRealServers(t *testing.T) {
 	}
 
 	// The live system: both files ingested, then the matcher and loader.
-	conn, err := pgx.Connect(ctx, pgURL)
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	schema := "replay_" + run
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	sep := "?"
-	if strings.Contains(pgURL, "?") {
-		sep = "&"
-	}
-	dbURL := pgURL + sep + "search_path=" + schema
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
 		t.Fatal(err)
