@@ -26,20 +26,111 @@ type Fields struct {
 	References []string // invoice and order numbers, as written
 }
 
+// The patterns run on the text in ASCII capitals (same byte offsets, so
+// values are cut from the text as written), anchored where one of their
+// keywords starts a word: a text without the keywords costs one scan per
+// pattern, no regular expression.
 var (
-	// nameLabel: a label, then the name up to the next label or separator.
+	// nameAt: a label, then the name up to the next label or separator.
 	// Labels that need punctuation ("NAME:", "/BENM/", "ABWA+"), and the
 	// phrases that are labels before a bare name ("B/O ACME", "FROM ACME").
-	nameLabel = regexp.MustCompile(`(?i)(?:^|[\s/;,|?])(?:(?:NAME|BENM|ORDP|BENEFICIARY(?: NAME)?|BNF(?: NAME)?|DBNM|CRNM|ORIG(?:INATOR)? CO NAME|IND(?:IVIDUAL)? NAME|RECEIVER|SENDER|PAYER|PAYEE|DEBTOR|CREDITOR|ABWA|ABWE)\s*[:=/+]|(?:ORDERED BY|BY ORDER OF|B/O|FROM)[:=\s])\s*(?:/?NAME/)?([^/;|\n?]+)`)
+	nameAt = trigger{words: []string{"NAME", "BENM", "ORDP", "BENEFICIARY", "BNF", "DBNM", "CRNM", "ORIG", "IND", "RECEIVER", "SENDER",
+		"PAYER", "PAYEE", "DEBTOR", "CREDITOR", "ABWA", "ABWE", "ORDERED", "BY", "B/O", "FROM"}, prev: labelStart, span: 160,
+		re: regexp.MustCompile(`^(?:(?:NAME|BENM|ORDP|BENEFICIARY(?: NAME)?|BNF(?: NAME)?|DBNM|CRNM|ORIG(?:INATOR)? CO NAME|IND(?:IVIDUAL)? NAME|RECEIVER|SENDER|PAYER|PAYEE|DEBTOR|CREDITOR|ABWA|ABWE)\s*[:=/+]|(?:ORDERED BY|BY ORDER OF|B/O|FROM)[:=\s])\s*(?:/?NAME/)?([^/;|\n?]+)`)}
+	bicAt = trigger{words: []string{"BIC", "SWIFT"}, prev: notWord, span: 40,
+		re: regexp.MustCompile(`^(?:BIC|SWIFT)(?:\s*CODE)?\s*[:+/=]?\s*([A-Z]{6}[A-Z2-9][A-NP-Z0-9](?:[A-Z0-9]{3})?)\b`)}
+	e2eAt = trigger{words: []string{"EREF", "E2E", "END"}, prev: notWord, span: 80,
+		re: regexp.MustCompile(`^(?:EREF\s*[+:/]|E2E(?:\s*ID)?\s*[:/]|END[- ]?TO[- ]?END(?:[- ]?(?:ID|REF))?\s*[:/]?)\s*([A-Z0-9][A-Z0-9\-/._]{3,34})`)}
+	invoiceAt = trigger{words: []string{"INV", "RE", "RG", "FACT", "FV", "BILL"}, prev: notWord, span: 80,
+		re: regexp.MustCompile(`^(?:INV(?:OICE)?|RE|RECHNUNG|RG|RECH|FACTUUR|FACTURE|FV|BILL)(?:\s*(?:NR|NO|NUMBER|NUM)\.?)?[\s\-_/#.:]*([A-Z]{0,3}[\-_/]?\d[\dA-Z\-/]{2,24}(?: \d[\dA-Z\-/]{1,12})*)`)}
+	orderAt = trigger{words: []string{"SO", "PO", "ORD", "BESTELLUNG", "AUFTRAG"}, prev: notWord, span: 48,
+		re: regexp.MustCompile(`^(?:SO|PO|ORDER|BESTELLUNG|AUFTRAG|ORD)(?:\s*(?:NR|NO)\.?)?[\s\-_/#.:]*(\d[\d\-]{2,14})\b`)}
+	ibanAt = regexp.MustCompile(`^[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`)
 	// nextLabel ends a labelled value: "ACME CORP ORIG ID:123".
 	nextLabel = regexp.MustCompile(`\s+(?:ORIG ID|DESC DATE|CO ENTRY DESCR|CO DESCR|IND ID|ORIG BNK|ENTRY DESCR)\s*:|\s+[A-Z]{2,12}\s*:|\s{2,}|\s+(?:EREF|KREF|MREF|SVWZ|IBAN|BIC)[+:/ ]`)
-	ibanLike  = regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`)
-	bicLabel  = regexp.MustCompile(`(?i)\b(?:BIC|SWIFT)(?:\s*CODE)?\s*[:+/=]?\s*([A-Z]{6}[A-Z2-9][A-NP-Z0-9](?:[A-Z0-9]{3})?)\b`)
-	e2eLabel  = regexp.MustCompile(`(?i)(?:\bEREF\s*[+:/]|\bE2E(?:\s*ID)?\s*[:/]|\bEND[- ]?TO[- ]?END(?:[- ]?(?:ID|REF))?\s*[:/]?)\s*([A-Za-z0-9][A-Za-z0-9\-/._]{3,34})`)
 	bicCode   = regexp.MustCompile(`^[A-Z]{6}[A-Z2-9][A-NP-Z0-9](?:[A-Z0-9]{3})?$`)
-	invoiceRe = regexp.MustCompile(`(?i)\b(?:INV(?:OICE)?|RE|RECHNUNG|RG|RECH|FACTUUR|FACTURE|FV|BILL)(?:\s*(?:NR|NO|NUMBER|NUM)\.?)?[\s\-_/#.:]*([A-Z]{0,3}[\-_/]?\d[\dA-Z\-/]{2,24}(?: \d[\dA-Z\-/]{1,12})*)`)
-	orderRe   = regexp.MustCompile(`(?i)\b(?:SO|PO|ORDER|BESTELLUNG|AUFTRAG|ORD)(?:\s*(?:NR|NO)\.?)?[\s\-_/#.:]*(\d[\d\-]{2,14})\b`)
 )
+
+// trigger is a pattern anchored at its keywords.
+type trigger struct {
+	words []string        // in capitals; a match starts where one starts
+	prev  func(byte) bool // what the byte before the keyword must be
+	span  int             // the most bytes a match covers
+	re    *regexp.Regexp  // anchored with ^, on the capitals
+	by    [256][]string   // words by their first byte (index)
+}
+
+func (tr *trigger) index() {
+	for _, w := range tr.words {
+		tr.by[w[0]] = append(tr.by[w[0]], w)
+	}
+}
+
+func init() {
+	for _, tr := range []*trigger{&nameAt, &bicAt, &e2eAt, &invoiceAt, &orderAt} {
+		tr.index()
+	}
+}
+
+func isWord(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'
+}
+func notWord(c byte) bool { return !isWord(c) }
+func labelStart(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '/' || c == ';' || c == ',' || c == '|' || c == '?'
+}
+
+// each calls fn with the submatches (cut from text) of every match, in
+// text order, until fn returns false.
+func (tr *trigger) each(text, up string, fn func(sub []string) bool) {
+	for p := 0; p < len(up); p++ {
+		ws := tr.by[up[p]]
+		if len(ws) == 0 || (p > 0 && !tr.prev(up[p-1])) {
+			continue
+		}
+		hit := false
+		for _, w := range ws {
+			if strings.HasPrefix(up[p:], w) {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			continue
+		}
+		loc := tr.re.FindStringSubmatchIndex(up[p:min(len(up), p+tr.span)])
+		if loc == nil {
+			continue
+		}
+		sub := make([]string, len(loc)/2)
+		for k := range sub {
+			if loc[2*k] >= 0 {
+				sub[k] = text[p+loc[2*k] : p+loc[2*k+1]]
+			}
+		}
+		if !fn(sub) {
+			return
+		}
+	}
+}
+
+// first is the first match's submatches, or nil.
+func (tr *trigger) first(text, up string) []string {
+	var out []string
+	tr.each(text, up, func(sub []string) bool { out = sub; return false })
+	return out
+}
+
+// upperASCII upper-cases ASCII letters only, so byte offsets stay.
+func upperASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
+}
 
 // legal forms that end a company name written at the start of a text.
 var legalForms = map[string]bool{"GMBH": true, "MBH": true, "AG": true, "KG": true, "EV": true, "LTD": true, "LIMITED": true,
@@ -47,41 +138,69 @@ var legalForms = map[string]bool{"GMBH": true, "MBH": true, "AG": true, "KG": tr
 	"SAS": true, "SARL": true, "SRL": true, "SPA": true, "OY": true, "AB": true, "AS": true, "APS": true, "SE": true, "UG": true}
 
 // Extract reads text.
-func Extract(text string) Fields {
+func Extract(text string) Fields { return extract(text, wantAll) }
+
+// What extract looks for.
+const (
+	wantName = 1 << iota
+	wantIBAN
+	wantBIC
+	wantE2E
+	wantRefs
+	wantAll = wantName | wantIBAN | wantBIC | wantE2E | wantRefs
+)
+
+func extract(text string, want int) Fields {
 	var f Fields
 	if strings.TrimSpace(text) == "" {
 		return f
 	}
-	f.IBAN = findIBAN(text)
-	if m := bicLabel.FindStringSubmatch(text); m != nil {
-		f.BIC = strings.ToUpper(m[1])
+	up := upperASCII(text)
+	if want&(wantIBAN|wantName) != 0 {
+		f.IBAN = findIBAN(up)
 	}
-	if m := e2eLabel.FindStringSubmatch(text); m != nil && !none(m[1]) {
-		v, _, _ := strings.Cut(m[1], "//") // SWIFT tags follow: /EREF/x//CNTP/…
-		f.EndToEndID = strings.TrimRight(v, "/.")
+	if want&wantBIC != 0 {
+		if m := bicAt.first(text, up); m != nil {
+			f.BIC = strings.ToUpper(m[1])
+		}
 	}
-	f.Name = labelledName(text)
-	if f.Name == "" && f.IBAN != "" {
-		f.Name = nameBeforeIBAN(text)
+	if want&wantE2E != 0 {
+		if m := e2eAt.first(text, up); m != nil && !none(m[1]) {
+			v, _, _ := strings.Cut(m[1], "//") // SWIFT tags follow: /EREF/x//CNTP/…
+			f.EndToEndID = strings.TrimRight(v, "/.")
+		}
 	}
-	if f.Name == "" {
-		f.Name = leadingCompany(text)
+	if want&wantName != 0 {
+		f.Name = labelledName(text, up)
+		if f.Name == "" && f.IBAN != "" {
+			f.Name = nameBeforeIBAN(text)
+		}
+		if f.Name == "" {
+			f.Name = leadingCompany(text)
+		}
+	}
+	if want&wantRefs == 0 {
+		return f
 	}
 	seen := map[string]bool{}
-	for _, re := range []*regexp.Regexp{invoiceRe, orderRe} {
-		for _, m := range re.FindAllStringSubmatch(text, 8) {
+	for _, tr := range []*trigger{&invoiceAt, &orderAt} {
+		n := 0
+		tr.each(text, up, func(m []string) bool {
 			v := strings.Trim(m[1], "-/_.")
 			if len(v) >= 3 && !seen[v] && (f.IBAN == "" || !strings.Contains(f.IBAN, v)) {
 				seen[v] = true
 				f.References = append(f.References, v)
 			}
-		}
+			n++
+			return n < 8
+		})
 	}
 	return f
 }
 
-func labelledName(text string) string {
-	for _, m := range nameLabel.FindAllStringSubmatch(text, -1) {
+func labelledName(text, up string) string {
+	var name string
+	nameAt.each(text, up, func(m []string) bool {
 		v := m[1]
 		if loc := nextLabel.FindStringIndex(v); loc != nil {
 			v = v[:loc[0]]
@@ -94,11 +213,10 @@ func labelledName(text string) string {
 				break
 			}
 		}
-		if v = cleanName(strings.Join(words, " ")); v != "" {
-			return v
-		}
-	}
-	return ""
+		name = cleanName(strings.Join(words, " "))
+		return name == ""
+	})
+	return name
 }
 
 // swiftTag: "CNTP", "BENM", "IBAN" — a tag, not a value.
@@ -189,10 +307,18 @@ func none(v string) bool {
 	return false
 }
 
-func findIBAN(text string) string {
-	for _, m := range ibanLike.FindAllString(strings.ToUpper(text), -1) {
-		if s := strings.ReplaceAll(m, " ", ""); validIBAN(s) {
-			return s
+// findIBAN is the first checksum-valid IBAN in up (the text in capitals).
+func findIBAN(up string) string {
+	for p := 0; p+4 <= len(up); p++ {
+		c := up[p]
+		if c < 'A' || c > 'Z' || (p > 0 && isWord(up[p-1])) || up[p+1] < 'A' || up[p+1] > 'Z' ||
+			up[p+2] < '0' || up[p+2] > '9' || up[p+3] < '0' || up[p+3] > '9' {
+			continue
+		}
+		if m := ibanAt.FindString(up[p:min(len(up), p+48)]); m != "" {
+			if s := strings.ReplaceAll(m, " ", ""); validIBAN(s) {
+				return s
+			}
 		}
 	}
 	return ""
@@ -254,7 +380,21 @@ func Enrich(t *record.Transaction) {
 	if text == "" {
 		return
 	}
-	f := Extract(text)
+	// Only what the format did not give is looked for.
+	want := wantRefs
+	if t.Counterparty == "" {
+		want |= wantName
+	}
+	if t.CounterpartyAccount == "" {
+		want |= wantIBAN
+	}
+	if t.CounterpartyBIC == "" {
+		want |= wantBIC
+	}
+	if t.EndToEndID == "" {
+		want |= wantE2E
+	}
+	f := extract(text, want)
 	if t.Counterparty == "" {
 		t.Counterparty = f.Name
 	}

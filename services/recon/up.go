@@ -39,10 +39,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	l.Int(&partitions, "partitions", 4, "partitions of the keyed topics")
 	l.Bool(&demo, "demo", false, "drop a demo day (two accounts, every break reason, proposals, a payout batch, a late file) into the inbox")
-	l.Duration(&lateAfter, "demo-late-after", 20*time.Second, "with --demo: when the late ledger file follows")
+	l.Duration(&lateAfter, "demo-late-after", 40*time.Second, "with --demo: when the late ledger file follows (after idle-advance, so its records come after their windows closed)")
 	l.String(&consoleAddr, "console-addr", "127.0.0.1:8080", "address of the console (empty: no console)")
 	l.String(&demoPassword, "demo-password", "", "password of the console's demo users (empty: generated and printed)")
-	l.Duration(&idle, "idle-advance", 5*time.Second, "close the windows of a quiet account after this long (stream time moves to today)")
+	l.Duration(&idle, "idle-advance", 30*time.Second, "how long one side's file may come after the other's (the first side's windows stay open that long), and how soon a quiet account's windows close (time moves to today)")
 	l.Duration(&minPending, "min-pending", 2*time.Second, "least time a record waits in its window before it can become a break")
 	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
 	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML): holidays per currency over the built-in ones")
@@ -157,6 +157,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		late, err := writeDemo(inbox, time.Now())
 		if err != nil {
 			return err
+		}
+		if lateAfter <= idle {
+			lateAfter = idle + 10*time.Second // its records must come after their windows closed
 		}
 		fmt.Fprintf(stdout, "  demo day written into the inbox; a late ledger file follows in %s\n", lateAfter)
 		go func() {
