@@ -28,8 +28,7 @@ type Calendar struct {
 	add     map[record.Date]bool // settings-file holidays
 	remove  map[record.Date]bool // settings-file working days that a rule makes holidays
 
-	mu    sync.Mutex
-	years map[int]map[record.Date]bool
+	years sync.Map // year -> map[record.Date]bool, computed on first use (read without a lock)
 }
 
 // Set holds the calendars by currency; a currency without its own gets the
@@ -40,7 +39,7 @@ type Set struct {
 }
 
 func newCalendar(name string, rules func(int) []record.Date) *Calendar {
-	c := &Calendar{Name: name, rules: rules, add: map[record.Date]bool{}, remove: map[record.Date]bool{}, years: map[int]map[record.Date]bool{}}
+	c := &Calendar{Name: name, rules: rules, add: map[record.Date]bool{}, remove: map[record.Date]bool{}}
 	c.weekend[time.Saturday], c.weekend[time.Sunday] = true, true
 	return c
 }
@@ -83,35 +82,37 @@ var defaultSet = Builtin()
 func Default() *Set { return defaultSet }
 
 func (c *Calendar) holidays(year int) map[record.Date]bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	h, ok := c.years[year]
-	if !ok {
-		h = map[record.Date]bool{}
-		if c.rules != nil {
-			for _, d := range c.rules(year) {
-				if !c.remove[d] {
-					h[d] = true
-				}
-			}
-		}
-		for d := range c.add {
-			if d.Time().Year() == year {
+	if h, ok := c.years.Load(year); ok {
+		return h.(map[record.Date]bool)
+	}
+	h := map[record.Date]bool{}
+	if c.rules != nil {
+		for _, d := range c.rules(year) {
+			if !c.remove[d] {
 				h[d] = true
 			}
 		}
-		c.years[year] = h
 	}
-	return h
+	for d := range c.add {
+		if d.Time().Year() == year {
+			h[d] = true
+		}
+	}
+	v, _ := c.years.LoadOrStore(year, h) // two computing at once store the same
+	return v.(map[record.Date]bool)
+}
+
+// weekday of d: 1970-01-01 was a Thursday.
+func weekday(d record.Date) time.Weekday {
+	return time.Weekday(((int(d)%7)+7+int(time.Thursday)) % 7)
 }
 
 // IsBusinessDay reports whether d is neither a weekend day nor a holiday.
 func (c *Calendar) IsBusinessDay(d record.Date) bool {
-	t := d.Time()
-	if c.weekend[t.Weekday()] {
+	if c.weekend[weekday(d)] {
 		return false
 	}
-	return !c.holidays(t.Year())[d]
+	return !c.holidays(d.Time().Year())[d]
 }
 
 // Holiday reports whether d is a holiday (not counting weekends).

@@ -98,7 +98,7 @@ func simulate(t *testing.T, eng *engine.Engine, cfg Config, start time.Time, arr
 		now = now.Add(time.Second)
 		mv := Move{Tick: true}
 		if now.Sub(lastInput) >= cfg.IdleAdvance {
-			mv.To = record.Date(now.Unix() / 86400)
+			mv.To, mv.Idle = record.Date(now.Unix()/86400), true // as the matcher moves an idle partition
 		}
 		step(nil, mv, now)
 	}

@@ -91,9 +91,6 @@ func (e *Engine) CloseDate(r *Rec) record.Date {
 	return d + record.Date(e.cfg.GraceDays)
 }
 
-// Calendar is the business-day calendar of currency.
-func (e *Engine) Calendar(currency string) *calendar.Calendar { return e.cal.For(currency) }
-
 // Group is a match decision.
 type Group struct {
 	Bank, Ledger []*Rec

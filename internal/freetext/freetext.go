@@ -351,13 +351,13 @@ func validIBAN(s string) bool {
 
 // Enrich fills t's counterparty fields, end-to-end id and text references
 // from its free text and from the structured details its format left in
-// Extra, and keeps the text in RawText. What the format gave in its own
+// Extra. RawText keeps the whole text where the parser's description is
+// only a part of it (MT940 :86:); elsewhere the description is the text. What the format gave in its own
 // fields stays: a name from MT940 ?32 or camt <Dbtr><Nm> is not replaced.
 func Enrich(t *record.Transaction) {
-	text := t.RawText
+	text := t.RawText // set by a parser whose description is a part of the text (MT940: SVWZ+)
 	if text == "" {
 		text = t.Description
-		t.RawText = text
 	}
 	move := func(key string, dst *string) {
 		if v := strings.TrimSpace(t.Extra[key]); v != "" {

@@ -99,8 +99,10 @@ type Transaction struct {
 	CounterpartyBIC     string   `json:"counterparty_bic,omitempty"`
 	EndToEndID          string   `json:"end_to_end_id,omitempty"`
 	TextReferences      []string `json:"text_references,omitempty"`
-	// RawText is the entry's free text as the source wrote it (the whole
-	// MT940 :86:, BAI2 16 text and 88 lines, camt unstructured remittance).
+	// RawText is the entry's free text as the source wrote it, where the
+	// description is only a part of it (the whole MT940 :86: beside its
+	// SVWZ+ remittance); empty where the description is the text (CSV,
+	// BAI2 16 text and 88 lines, camt unstructured remittance).
 	RawText        string            `json:"raw_text,omitempty"`
 	Description    string            `json:"description,omitempty"`
 	TypeCode       string            `json:"type_code,omitempty"`

@@ -191,6 +191,9 @@ func copyPeriod(ctx context.Context, cfg ReplayConfig, kc kafka.Config) (int64, 
 	if err != nil {
 		return 0, err
 	}
+	if _, embedded := reg.(avro.Embedded); !embedded {
+		reg = lookupOnly{reg} // the replay registers nothing in the live registry
+	}
 	txc, err := avro.NewTransactionCodec(ctx, reg, topics[0]+"-value")
 	if err != nil {
 		return 0, err
@@ -317,3 +320,9 @@ func liveDecisions(ctx context.Context, databaseURL string) (*outputs, error) {
 	}
 	return out, nil
 }
+
+// lookupOnly is a Schema Registry used for reading only: Register writes
+// nothing (the codec it gives never encodes) and lookups by id go through.
+type lookupOnly struct{ avro.Registry }
+
+func (lookupOnly) Register(context.Context, string, string) (int, error) { return -1, nil }
