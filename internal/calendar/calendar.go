@@ -68,7 +68,7 @@ func (s *Set) Currencies() []string {
 // For returns currency's calendar (the default when it has none).
 func (s *Set) For(currency string) *Calendar {
 	if s == nil {
-		return defaultSet.def
+		return defaultSet.For(currency)
 	}
 	if c, ok := s.byCur[currency]; ok {
 		return c

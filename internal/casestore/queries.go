@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 )
@@ -130,6 +131,28 @@ type SLA struct {
 	Reason  map[string]int
 	Default int
 	Account map[string]int
+	// BusinessDays counts a break's age against its SLA in business days
+	// of its currency (Calendars; nil: the built-in calendars), not
+	// calendar days.
+	BusinessDays bool
+	Calendars    *calendar.Set
+}
+
+// Age is the age on today of a break of currency booked on booked, as
+// the SLA counts it.
+func (s SLA) Age(currency string, booked, today record.Date) int {
+	if !s.BusinessDays {
+		return int(today - booked)
+	}
+	return s.Calendars.For(currency).Between(booked, today)
+}
+
+// Unit names the SLA's day: "d" (calendar days) or "bd" (business days).
+func (s SLA) Unit() string {
+	if s.BusinessDays {
+		return "bd"
+	}
+	return "d"
 }
 
 // Days is the SLA of a break of reason on account.
@@ -219,7 +242,7 @@ func (s *Store) Summary(ctx context.Context, today record.Date, sla SLA) (*Summa
 				out.ByAge[b.Name] += n
 			}
 		}
-		if age > sla.Days(reason, account) {
+		if sla.Age(currency, d.d, today) > sla.Days(reason, account) {
 			out.SLABreach[reason] += n
 		}
 	}

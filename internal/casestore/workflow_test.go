@@ -175,5 +175,15 @@ func TestSummary(t *testing.T) {
 		if fmt.Sprint(sum.SLABreach) != fmt.Sprint(map[string]int64{"unmatched": 2, "duplicate": 1}) {
 			t.Errorf("SLA breaches with an account SLA: %v", sum.SLABreach)
 		}
+		// In business days (today is Saturday 11 April): b2, booked on
+		// Thursday, is 1 business day old, within A's 1 day; b3, booked on
+		// Friday, 0, within its 0.
+		sum, err = s.Summary(ctx, today, SLA{Reason: map[string]int{"duplicate": 0}, Default: 5, Account: map[string]int{"A": 1}, BusinessDays: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(sum.SLABreach) != fmt.Sprint(map[string]int64{"unmatched": 1}) {
+			t.Errorf("SLA breaches in business days: %v", sum.SLABreach)
+		}
 	})
 }

@@ -87,6 +87,9 @@ type Config struct {
 	// SLADays per reason ("duplicate=1"); SLADefault for the others.
 	SLADays    []string
 	SLADefault int
+	// SLABusinessDays counts a break's age against its SLA (dashboard,
+	// escalation) in business days of its currency's calendar.
+	SLABusinessDays bool
 	// AccountSLADays per account ("DE89…=2"): a break of the account
 	// breaches the stricter of its reason's and its account's SLA.
 	AccountSLADays []string
@@ -148,6 +151,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.List(&c.LedgerOpenings, "ledger-opening-balances", c.LedgerOpenings, "ACCOUNT|CUR=AMOUNT@YYYY-MM-DD: the ledger balance at the end of that day, where the balance view starts (default: the account's first statement's opening balance)")
 	l.List(&c.SLADays, "sla-days", c.SLADays, "reason=days an open break may age before it breaches its SLA")
 	l.Int(&c.SLADefault, "sla-default-days", c.SLADefault, "SLA days of the reasons sla-days does not name")
+	l.Bool(&c.SLABusinessDays, "sla-business-days", c.SLABusinessDays, "count SLA days (dashboard breaches, escalation) as business days of the break's currency (calendar-file), not calendar days")
 	l.List(&c.AccountSLADays, "account-sla-days", c.AccountSLADays, "ACCOUNT=days: a break of the account breaches the stricter of this and its reason's SLA")
 	e := &c.Escalation
 	l.Duration(&e.Interval, "escalation-interval", e.Interval, "how often breaks past their SLA and waiting requests are escalated (0: never)")
@@ -254,7 +258,7 @@ func isRole(r string) bool {
 
 // slaDays parses reason=days pairs.
 func (c Config) breakSLA() (casestore.SLA, error) {
-	sla := casestore.SLA{Default: c.SLADefault}
+	sla := casestore.SLA{Default: c.SLADefault, BusinessDays: c.SLABusinessDays, Calendars: c.calendars}
 	var err error
 	if sla.Reason, err = pairs("sla-days", "reason=days", c.SLADays, days); err != nil {
 		return sla, err

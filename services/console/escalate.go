@@ -141,17 +141,17 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 		for i := range bs {
 			b := &bs[i]
-			sla, age := p.sla.Days(b.Reason, b.Account), int(today-b.BookingDate)
+			sla, age := p.sla.Days(b.Reason, b.Account), p.sla.Age(b.Currency, b.BookingDate, today)
 			lvl := p.level(int64(age), int64(sla))
 			if lvl == 0 {
 				continue
 			}
 			es = append(es, &record.Escalation{EscalationID: record.EscalationID(record.EscalateBreak, b.BreakID, lvl),
 				Kind: record.EscalateBreak, Level: lvl, SubjectID: b.BreakID, Recipient: p.recipient(b), Account: b.Account,
-				Currency: b.Currency, Reason: b.Reason, Amount: money.Format(b.Amount, b.Currency), Age: strconv.Itoa(age) + "d",
-				SLA: strconv.Itoa(sla) + "d", URL: s.url + "/breaks/" + url.PathEscape(b.BreakID), EscalatedAt: now,
-				Detail: fmt.Sprintf("%s break %s of %s %s %s booked %s is open %d days (SLA %d days)", b.Side, b.Reason, b.Account,
-					money.Format(b.Amount, b.Currency), b.Currency, b.BookingDate, age, sla)})
+				Currency: b.Currency, Reason: b.Reason, Amount: money.Format(b.Amount, b.Currency), Age: strconv.Itoa(age) + p.sla.Unit(),
+				SLA: strconv.Itoa(sla) + p.sla.Unit(), URL: s.url + "/breaks/" + url.PathEscape(b.BreakID), EscalatedAt: now,
+				Detail: fmt.Sprintf("%s break %s of %s %s %s booked %s is open %d %s (SLA %d)", b.Side, b.Reason, b.Account,
+					money.Format(b.Amount, b.Currency), b.Currency, b.BookingDate, age, dayWord(p.sla), sla)})
 		}
 		if next == "" {
 			break
@@ -206,4 +206,12 @@ func (s *Service) escalate(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// dayWord names the SLA's unit in an escalation's text.
+func dayWord(sla casestore.SLA) string {
+	if sla.BusinessDays {
+		return "business days"
+	}
+	return "days"
 }

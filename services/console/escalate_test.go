@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,5 +137,32 @@ func TestEscalation(t *testing.T) {
 	}
 	if un, _ := h.console.Store().UnsentEscalations(ctx, 100); len(un) != 0 {
 		t.Errorf("%d escalations unsent after publish", len(un))
+	}
+}
+
+// With sla-business-days an SLA counts business days of the break's
+// currency: booked Monday 2 March, a 5-day SLA is passed on Tuesday
+// 10 March (6 business days), not on Monday 9 March (7 calendar days, 5
+// business days).
+func TestEscalationBusinessDays(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, TopicPrefix: "t7."}
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"), func(c *Config) {
+		c.Escalation.Interval = 0 // the test sweeps
+		c.SLABusinessDays = true
+	})
+	ctx := context.Background()
+	h.produce(txn("w-b1", record.Bank, "W", "X-1", 100, 0, "", "one"))
+	waitFor(t, "the break", func() bool { return h.breakOf("w-b1") != nil })
+	b1 := h.breakOf("w-b1").BreakID
+	if n, err := h.console.sweep(ctx, day(7).Time()); err != nil || n != 0 {
+		t.Errorf("Monday 9 March: %d escalations, %v; want none (5 business days)", n, err)
+	}
+	if n, err := h.console.sweep(ctx, day(8).Time()); err != nil || n != 1 {
+		t.Fatalf("Tuesday 10 March: %d escalations, %v; want 1", n, err)
+	}
+	es, err := h.console.Store().Escalations(ctx, b1)
+	if err != nil || len(es) != 1 || es[0].Level != 1 || es[0].Age != "6bd" || es[0].SLA != "5bd" || !strings.Contains(es[0].Detail, "6 business days") {
+		t.Errorf("escalation %+v, %v", es, err)
 	}
 }
