@@ -104,7 +104,7 @@ func (c *Calendar) holidays(year int) map[record.Date]bool {
 
 // weekday of d: 1970-01-01 was a Thursday.
 func weekday(d record.Date) time.Weekday {
-	return time.Weekday(((int(d)%7)+7+int(time.Thursday)) % 7)
+	return time.Weekday(((int(d) % 7) + 7 + int(time.Thursday)) % 7)
 }
 
 // IsBusinessDay reports whether d is neither a weekend day nor a holiday.
