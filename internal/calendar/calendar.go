@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,16 +52,6 @@ func Builtin() *Set {
 		s.byCur[cur] = newCalendar(cur, rules)
 	}
 	return s
-}
-
-// Currencies lists the currencies with a calendar of their own.
-func (s *Set) Currencies() []string {
-	var out []string
-	for c := range s.byCur {
-		out = append(out, c)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // For returns currency's calendar (the default when it has none).
@@ -114,9 +103,6 @@ func (c *Calendar) IsBusinessDay(d record.Date) bool {
 	}
 	return !c.holidays(d.Time().Year())[d]
 }
-
-// Holiday reports whether d is a holiday (not counting weekends).
-func (c *Calendar) Holiday(d record.Date) bool { return c.holidays(d.Time().Year())[d] }
 
 // Between counts the business days from the earlier date to the later one
 // (negative when to is before from): those in (earlier, later], where an
@@ -193,10 +179,11 @@ type File struct {
 	} `yaml:"calendars"`
 }
 
-// Load reads a settings file over the built-in set; "" gives the built-in set.
+// Load reads a settings file over the built-in set; "" gives the shared
+// built-in set (Default).
 func Load(path string) (*Set, error) {
 	if path == "" {
-		return Builtin(), nil
+		return defaultSet, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -21,8 +21,7 @@ func BenchmarkDecideContinuous(b *testing.B) {
 		b.Fatal(err)
 	}
 	eng := engine.New(engine.DefaultConfig())
-	t := &testing.T{}
-	bi, li := inputs(t, eng, "bank/b.csv", record.Bank, bank.Bytes()), inputs(t, eng, "ledger/l.csv", record.Ledger, ledger.Bytes())
+	bi, li := inputs(b, eng, "bank/b.csv", record.Bank, bank.Bytes()), inputs(b, eng, "ledger/l.csv", record.Ledger, ledger.Bytes())
 	var rounds [][]Input
 	for i := 0; i < max(len(bi), len(li)); i += 1000 {
 		var r []Input

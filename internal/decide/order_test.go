@@ -28,7 +28,7 @@ func (c *collect) Transaction(t *record.Transaction) error { c.txs = append(c.tx
 func (c *collect) Reject(e *format.ParseError) error       { return e }
 
 // inputs parses a generated file into the matcher's inputs.
-func inputs(t *testing.T, eng *engine.Engine, name string, side record.Side, body []byte) []Input {
+func inputs(t testing.TB, eng *engine.Engine, name string, side record.Side, body []byte) []Input {
 	t.Helper()
 	var c collect
 	if _, err := parse.File(context.Background(), bytes.NewReader(body), format.Source{Name: name, Digest: name, Side: side}, &c); err != nil {

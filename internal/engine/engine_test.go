@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -422,5 +423,29 @@ func TestAmountsBeyondInt64(t *testing.T) {
 	res := eng.MatchPool([]*Rec{big, neg, lo, b2, l2, ok1, ok2})
 	if got := matchedIDs(res); !reflect.DeepEqual(got, []string{"exact:b-ok+l-ok"}) {
 		t.Errorf("matches %v, want only the representable pair", got)
+	}
+}
+
+// WithFiles: the rules file replaces the rules and keeps the calendars;
+// the calendar file sets them; neither keeps the base.
+func TestWithFiles(t *testing.T) {
+	dir := t.TempDir()
+	rules, cal := dir+"/rules.yaml", dir+"/cal.yaml"
+	if err := os.WriteFile(rules, []byte("rules:\n- name: only\n  date: {before: 1, after: 1, business_days: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cal, []byte("calendars:\n  EUR:\n    holidays: [2026-03-03]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := DefaultConfig()
+	if c, err := WithFiles(base, "", ""); err != nil || len(c.Rules) != len(base.Rules) || c.Calendars != nil {
+		t.Errorf("no files: %d rules, calendars %v, %v", len(c.Rules), c.Calendars, err)
+	}
+	c, err := WithFiles(base, rules, cal)
+	if err != nil || len(c.Rules) != 1 || c.Rules[0].Name != "only" || c.Calendars == nil || c.Calendars.For("EUR").IsBusinessDay(record.MakeDate(2026, 3, 3)) {
+		t.Errorf("both files: %+v, %v", c.Rules, err)
+	}
+	if _, err := WithFiles(base, dir+"/missing.yaml", ""); err == nil {
+		t.Error("a missing rules file was accepted")
 	}
 }

@@ -119,6 +119,28 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(b, path)
 }
 
+// WithFiles is base with what the settings point at: the rules file
+// replaces its rules ("" keeps them), the calendar file sets its
+// business-day calendars ("" keeps them).
+func WithFiles(base Config, rulesFile, calendarFile string) (Config, error) {
+	c := base
+	if rulesFile != "" {
+		var err error
+		if c, err = LoadConfig(rulesFile); err != nil {
+			return c, err
+		}
+		c.Calendars = base.Calendars
+	}
+	if calendarFile != "" {
+		cal, err := calendar.Load(calendarFile)
+		if err != nil {
+			return c, err
+		}
+		c.Calendars = cal
+	}
+	return c, nil
+}
+
 // ParseConfig reads and validates rules YAML; every problem is reported
 // with the rule it belongs to.
 func ParseConfig(b []byte, file string) (Config, error) {

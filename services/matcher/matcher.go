@@ -26,7 +26,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
-	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/decide"
 	"github.com/openrecon/recon/internal/engine"
@@ -129,20 +128,11 @@ func (c Config) Validate() error {
 // Load reads what the settings point at: the rules file and the calendar
 // file.
 func (c *Config) Load() error {
-	if c.RulesFile != "" {
-		rules, err := engine.LoadConfig(c.RulesFile)
-		if err != nil {
-			return err
-		}
-		c.Rules, c.RulesFile = rules, ""
+	rules, err := engine.WithFiles(c.Rules, c.RulesFile, c.CalendarFile)
+	if err != nil {
+		return err
 	}
-	if c.CalendarFile != "" {
-		cal, err := calendar.Load(c.CalendarFile)
-		if err != nil {
-			return err
-		}
-		c.Rules.Calendars, c.CalendarFile = cal, ""
-	}
+	c.Rules, c.RulesFile, c.CalendarFile = rules, "", ""
 	return nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
@@ -45,22 +44,8 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected %q (files go after --bank or --ledger)", errUsage, rest[0])
 	}
-	if rulesFile != "" {
-		rules, err := engine.LoadConfig(rulesFile)
-		if err != nil {
-			return err
-		}
-		cfg.Rules = rules
-	}
-	if calendarFile != "" {
-		cal, err := calendar.Load(calendarFile)
-		if err != nil {
-			return err
-		}
-		if len(cfg.Rules.Rules) == 0 {
-			cfg.Rules = engine.DefaultConfig()
-		}
-		cfg.Rules.Calendars = cal
+	if cfg.Rules, err = engine.WithFiles(engine.DefaultConfig(), rulesFile, calendarFile); err != nil {
+		return err
 	}
 	cfg.Progress = stdout
 	cfg.Log = telemetry.NewLogger(stderr, logLevel, "text")
@@ -166,13 +151,8 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: give --rules, --from and --out", errUsage)
 	}
 	var err error
-	if cfg.Rules, err = engine.LoadConfig(rulesFile); err != nil {
+	if cfg.Rules, err = engine.WithFiles(engine.Config{}, rulesFile, calendarFile); err != nil {
 		return err
-	}
-	if calendarFile != "" {
-		if cfg.Rules.Calendars, err = calendar.Load(calendarFile); err != nil {
-			return err
-		}
 	}
 	if cfg.From, err = record.ParseDate(from); err != nil {
 		return fmt.Errorf("%w: --from: %v", errUsage, err)

@@ -16,12 +16,7 @@ import (
 // DIR/summary.json, in the same order and bytes, so a streaming and a
 // batch run of the same files compare with diff or a digest.
 func Export(ctx context.Context, databaseURL, dir string, allBreaks bool) (*Summary, error) {
-	st, err := warehouse.Open(ctx, databaseURL)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	ex, err := st.Export(ctx, allBreaks)
+	ex, err := warehouseExport(ctx, databaseURL, allBreaks)
 	if err != nil {
 		return nil, err
 	}
@@ -52,4 +47,14 @@ func Export(ctx context.Context, databaseURL, dir string, allBreaks bool) (*Summ
 		return nil, err
 	}
 	return sum, nil
+}
+
+// warehouseExport reads a running system's decisions from its warehouse.
+func warehouseExport(ctx context.Context, databaseURL string, allBreaks bool) (*warehouse.Export, error) {
+	st, err := warehouse.Open(ctx, databaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return st.Export(ctx, allBreaks)
 }

@@ -90,13 +90,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if cfg.Partitions == 0 {
 		cfg.Partitions = 4
 	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+	if err := prepareRun(cfg.Out, &cfg.Progress, &cfg.Log); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -156,6 +150,18 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	sum.Print(cfg.Progress, cfg.Out)
 	return sum, nil
+}
+
+// prepareRun gives a run without a progress writer or logger quiet ones
+// and makes its output folder.
+func prepareRun(out string, progress *io.Writer, log **slog.Logger) error {
+	if *progress == nil {
+		*progress = io.Discard
+	}
+	if *log == nil {
+		*log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return os.MkdirAll(out, 0o755)
 }
 
 // servers returns the run's Kafka and Redis: in-process ones, or the real

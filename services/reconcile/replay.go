@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
-	"github.com/openrecon/recon/internal/warehouse"
 )
 
 // ReplayConfig is one `recon replay`: re-decide a period of a running
@@ -85,13 +83,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*DiffSummary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+	if err := prepareRun(cfg.Out, &cfg.Progress, &cfg.Log); err != nil {
 		return nil, err
 	}
 	start := time.Now()
@@ -220,7 +212,7 @@ func copyPeriod(ctx context.Context, cfg ReplayConfig, kc kafka.Config) (int64, 
 	}
 	var copied, read int64
 	var failed error
-	t0 := time.Now()
+	t0, shown := time.Now(), time.Now()
 	for len(remaining) > 0 && failed == nil {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		f := cl.PollFetches(pctx)
@@ -228,11 +220,11 @@ func copyPeriod(ctx context.Context, cfg ReplayConfig, kc kafka.Config) (int64, 
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		if f.Empty() {
-			break // the rest are transaction markers
-		}
 		if err := f.Err0(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return 0, fmt.Errorf("read live topics: %w", err)
+		}
+		if f.Empty() {
+			break // the rest are transaction markers
 		}
 		var batch []*kgo.Record
 		f.EachRecord(func(r *kgo.Record) {
@@ -278,7 +270,10 @@ func copyPeriod(ctx context.Context, cfg ReplayConfig, kc kafka.Config) (int64, 
 			return 0, fmt.Errorf("replay topics: %w", err)
 		}
 		copied += int64(len(batch))
-		fmt.Fprintf(cfg.Progress, "reading the live topics: %d records, %d in the period (%.0f/s)\n", read, copied, float64(read)/time.Since(t0).Seconds())
+		if time.Since(shown) >= 2*time.Second {
+			shown = time.Now()
+			fmt.Fprintf(cfg.Progress, "reading the live topics: %d records, %d in the period (%.0f/s)\n", read, copied, float64(read)/time.Since(t0).Seconds())
+		}
 	}
 	if failed != nil {
 		return 0, failed
@@ -291,12 +286,7 @@ func copyPeriod(ctx context.Context, cfg ReplayConfig, kc kafka.Config) (int64, 
 // later match did not clear (a person's resolution of a break, a write-off
 // or a manual match, does not change what the rules decided).
 func liveDecisions(ctx context.Context, databaseURL string) (*outputs, error) {
-	st, err := warehouse.Open(ctx, databaseURL)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	ex, err := st.Export(ctx, true)
+	ex, err := warehouseExport(ctx, databaseURL, true)
 	if err != nil {
 		return nil, err
 	}
