@@ -258,11 +258,14 @@ func (b *batch) arrive(r *engine.Rec) {
 	}
 	b.ch.Put = append(b.ch.Put, e)
 	b.ch.CloseAt[r.ID] = b.eng.CloseDate(r)
-	if b.ch.CloseAt[r.ID] <= b.watermark() && !b.cfg.HoldWindows {
-		// Both sides' time had passed its window before it arrived (kept:
-		// it may break in a later batch). The watermark, not the stream
-		// time: a side running weeks ahead (a far-dated entry) makes no
-		// record of the other side late.
+	if b.eng.LateHorizon(r) <= b.watermark() && !b.cfg.HoldWindows {
+		// Both sides' time had passed every window of the rule set before
+		// it arrived (kept: it may break in a later batch). The watermark,
+		// not the stream time: a side running weeks ahead (a far-dated
+		// entry) makes no record of the other side late. The widest
+		// window, not the record's own close date: a file sorted by
+		// account brings each account's early dates after another
+		// account's late ones, and none of them is late.
 		e.Late = true
 	}
 }

@@ -19,7 +19,19 @@ import (
 	"github.com/openrecon/recon/internal/window"
 )
 
-var eng = engine.New(engine.DefaultConfig())
+var eng = engine.New(withRates())
+
+// withRates is the built-in rules with a day's USD/EUR rate (fx-rate).
+func withRates() engine.Config {
+	c := engine.DefaultConfig()
+	c.Rates = &engine.Rates{}
+	c.Rates.Add(day0+3, "USD", "EUR", money.New(92137, 5))
+	return c
+}
+
+func orig(cur string, cents int64) txOpt {
+	return func(r *engine.Rec) { r.OrigCurrency, r.OrigAmount = cur, money.New(cents, 2) }
+}
 
 // day0 is the booking date of the tables' records; the default rules
 // close a window 32 days after it (instalments' 31 days + 1 grace).
@@ -93,6 +105,28 @@ var defaults = Config{RetentionDays: 62}
 var sides = Config{RetentionDays: 62, IdleAdvance: 10 * time.Second}
 
 var cases = []tcase{
+	// The third pass's rules.
+	{name: "a PSP payout: charges, a refund, the fee not booked (2 %)", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "", 20580, 4, text("STRIPE PAYOUT po_1QxT7aBc9DeF")), ledger("l1", "po_1QxT7aBc9DeF", 10000, 0),
+			ledger("l2", "po_1QxT7aBc9DeF", 12000, 1), ledger("l3", "po_1QxT7aBc9DeF", -1000, 2)}}, {mv: to(closed)}},
+		want: []string{"match payout auto b1+l1+l2+l3"}},
+	{name: "a cheque clearing ten business days after the ledger wrote it", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l1", "Cheque 4512", -125000, 0)}}, {ins: []Input{bank("b1", "CHQ 004512", -125000, 14)}}},
+		want:  []string{"match cheque auto b1+l1"}},
+	{name: "a converted receipt at the rates file's rate: exact", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l1", "INV-2026-00077", 100000, 0, orig("USD", 108500))}}, {ins: []Input{bank("b1", "INV-2026-00077", 99969, 3)}}},
+		want:  []string{"match fx-rate auto b1+l1"}},
+	{name: "a converted receipt without a rate: an FX variance, proposed", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l1", "INV-2026-00078", 100000, 0), bank("b1", "INV-2026-00078", 101500, 1)}}, {mv: to(closed)}},
+		want: []string{"match fx-variance proposed b1+l1"}, window: []string{"b1 proposed", "l1 proposed"}},
+	{name: "a remittance cut short: the invoices named and the counterparty's others", cfg: defaults,
+		steps: []step{{ins: []Input{bank("b1", "", 60000, 2, text("INV-2026-00011 INV-2026-0"), cp("CONTOSO LTD")),
+			ledger("l1", "INV-2026-00011", 10000, 0, cp("Contoso Ltd")), ledger("l2", "INV-2026-00012", 20000, 0, cp("Contoso Ltd")),
+			ledger("l3", "INV-2026-00013", 30000, 1, cp("Contoso Ltd"))}}, {mv: to(closed)}},
+		want: []string{"match remittance-cut-short proposed b1+l1+l2+l3"}, window: []string{"b1 proposed", "l1 proposed", "l2 proposed", "l3 proposed"}},
+	{name: "no reference: breaks after the no-reference rules' days, not the instalments' month", cfg: defaults,
+		steps: []step{{ins: []Input{ledger("l1", "", 4599, 0, cp("Contoso")), bank("b1", "", 777, 0, cp("Fabrikam"))}}, {mv: to(4)}, {mv: to(5)}},
+		want: []string{"break unmatched b1", "break unmatched l1"}, window: []string{"b1 broken", "l1 broken"}},
 	{name: "the same reference and amount weeks apart are proposed, not two breaks", cfg: Config{HoldWindows: true, RetentionDays: 62},
 		steps: []step{{ins: []Input{bank("b1", "INV-2026-0099", 12500, 0), ledger("l1", "INV-2026-0099", 12500, 45)}}, {mv: final}},
 		want:  []string{"match reference-far-date proposed b1+l1"}, window: []string{"b1 proposed", "l1 proposed"}},

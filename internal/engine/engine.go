@@ -25,6 +25,11 @@ type Rec struct {
 	NormRef     string
 	Keys        []string // reference keys (Prepare)
 	Provisional bool
+	// OrigCurrency and OrigAmount: the amount a ledger item was invoiced
+	// in, in another currency (original_currency, original_amount), for
+	// fx_rates rules; empty when none.
+	OrigCurrency string
+	OrigAmount   money.Decimal
 
 	names, text []string // counterparty name and free-text tokens, computed on first use
 	tokenized   bool
@@ -57,11 +62,22 @@ func nameSim(b, l *Rec, text bool) int {
 
 // Engine applies a Config.
 type Engine struct {
-	cfg       Config
-	cal       *calendar.Set
-	maxWindow int // widest calendar-day window (late_only rules aside)
-	maxBizWin int // widest business-day window (late_only rules aside)
-	span      int // calendar days the widest window can cover
+	cfg   Config
+	cal   *calendar.Set
+	holds []holdWindow // what each rule's window holds open, late_only rules aside
+	span  int          // calendar days the widest window can cover
+
+	maxCal, maxBiz int // the widest calendar-day and business-day windows
+}
+
+// holdWindow is how long one rule can still take a record: the days its
+// counterpart may be booked after it (a bank entry waits for a ledger
+// item up to date.before, a ledger item for a bank entry up to
+// date.after), for the records the rule can take at all.
+type holdWindow struct {
+	rule               *Rule
+	bankWait, ledgWait int
+	business           bool
 }
 
 // New returns an engine for cfg (which Validate prepared).
@@ -77,18 +93,106 @@ func New(cfg Config) *Engine {
 	// n business days cover at most n calendar days, two per weekend and
 	// a few holidays.
 	span := max(cw, bw+2*((bw+4)/5)+4)
-	return &Engine{cfg: cfg, cal: cal, maxWindow: cw, maxBizWin: bw, span: span}
+	e := &Engine{cfg: cfg, cal: cal, span: span, maxCal: cw, maxBiz: bw}
+	for i := range e.cfg.Rules {
+		r := &e.cfg.Rules[i]
+		if r.LateOnly {
+			continue
+		}
+		e.holds = append(e.holds, holdWindow{rule: r, bankWait: r.Date.Before, ledgWait: r.Date.After, business: r.Date.BusinessDays})
+	}
+	return e
+}
+
+// canTake reports whether rule could ever take r, judged from r alone: a
+// rule that needs a reference cannot take a record without one, a
+// cheque rule (key_prefix) a record without a cheque number, a
+// counterparty rule a record with no name and no text, a unique-amount
+// rule a round amount.
+func canTake(rule *Rule, r *Rec) bool {
+	switch rule.Reference {
+	case "exact":
+		if strings.TrimSpace(r.Reference) == "" {
+			return false
+		}
+	case "normalized":
+		if r.NormRef == "" {
+			return false
+		}
+	case "contains":
+		if !hasKey(r, rule.KeyPrefix) {
+			return false
+		}
+	}
+	if rule.FXRates && r.Side == record.Ledger && r.OrigCurrency == "" {
+		return false
+	}
+	if rule.Counterparty.MinSimilarity > 0 || rule.Expand == "counterparty" {
+		r.tokens()
+		if len(r.names) == 0 && len(r.text) == 0 {
+			return false
+		}
+	}
+	if rule.UniqueAmount && r.Amount.Trim(0).Scale() == 0 {
+		return false
+	}
+	return true
 }
 
 // CloseDate is the stream time at which an unmatched r becomes a break:
-// its booking date plus the widest rule window (business-day windows
-// counted in r's currency's calendar) plus the grace days.
+// its booking date plus the widest window of the rules that could still
+// take it, in its direction (business-day windows counted in r's
+// currency's calendar), plus the grace days. A record that no rule with
+// a wide window can take is not held by that window: a payment without a
+// reference breaks after the no-reference rules' few days, not after the
+// instalment rule's month.
 func (e *Engine) CloseDate(r *Rec) record.Date {
-	d := r.BookingDate + record.Date(e.maxWindow)
-	if e.maxBizWin > 0 {
-		d = max(d, e.cal.For(r.Currency).Add(r.BookingDate, e.maxBizWin))
+	cw, bw := 0, 0
+	for i := range e.holds {
+		h := &e.holds[i]
+		w := h.ledgWait
+		if r.Side == record.Bank {
+			w = h.bankWait
+		}
+		if h.business && w <= bw || !h.business && w <= cw || !canTake(h.rule, r) {
+			continue
+		}
+		if h.business {
+			bw = w
+		} else {
+			cw = w
+		}
+	}
+	d := r.BookingDate + record.Date(cw)
+	if bw > 0 {
+		d = max(d, e.cal.For(r.Currency).Add(r.BookingDate, bw))
 	}
 	return d + record.Date(e.cfg.GraceDays)
+}
+
+// LateHorizon is the stream time after which r arriving is late: its
+// booking date plus the widest window of the whole rule set (late_only
+// rules aside) and the grace. It does not depend on what could take r,
+// so records of one delivery that come out of date order (a file sorted
+// by account) are not late, however short their own windows.
+func (e *Engine) LateHorizon(r *Rec) record.Date {
+	d := r.BookingDate + record.Date(e.maxCal)
+	if e.maxBiz > 0 {
+		d = max(d, e.cal.For(r.Currency).Add(r.BookingDate, e.maxBiz))
+	}
+	return d + record.Date(e.cfg.GraceDays)
+}
+
+// HoldingRules names, for r, the rules whose window decides its close
+// date (the widest calendar-day and business-day ones that could take it).
+func (e *Engine) HoldingRules(r *Rec) []string {
+	var out []string
+	for i := range e.holds {
+		if canTake(e.holds[i].rule, r) {
+			out = append(out, e.holds[i].rule.Name)
+		}
+	}
+	return out
 }
 
 // Group is a match decision.
@@ -151,18 +255,30 @@ func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.De
 		}
 		parts = append(parts, "reference equal (normalised)")
 	case "contains":
-		if !sharesKey(b, l) {
+		if !sharesKeyWith(b, l, r.KeyPrefix) {
 			return
 		}
-		parts = append(parts, "reference found in the other side's text")
+		if r.KeyPrefix == "CHQ" {
+			parts = append(parts, "cheque number equal")
+		} else {
+			parts = append(parts, "reference found in the other side's text")
+		}
 	}
 	d, err := b.Amount.Sub(l.Amount)
 	if err != nil {
 		return
 	}
 	diff = d
-	if !e.amountOK(r, b.Amount, l.Amount) {
+	if r.FXRates {
+		conv, rate, found := e.cfg.Rates.convert(l.OrigAmount, l.OrigCurrency, b.Currency, b.BookingDate)
+		if !found || !conv.Equal(b.Amount) {
+			return
+		}
+		parts = append(parts, fmt.Sprintf("original %s at the rate %s of %s is the bank amount", money.Format(l.OrigAmount, l.OrigCurrency), rate, b.BookingDate))
+	} else if !e.amountOK(r, b.Amount, l.Amount) {
 		return
+	} else if !diff.IsZero() && !r.fee.IsZero() && l.OrigCurrency != "" && l.OrigCurrency != l.Currency {
+		return // a converted amount's difference is no bank fee: the FX rules' business
 	}
 	gap = e.dayGap(r, b, l)
 	if gap < -r.Date.Before || gap > r.Date.After {
@@ -172,8 +288,10 @@ func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.De
 	if diff.IsZero() {
 		parts = append(parts, "amount equal")
 	} else {
-		parts = append(parts, fmt.Sprintf("amount differs by %s", money.Format(diff, b.Currency)))
-		conf -= 300
+		parts = append(parts, describeDiff(r, diff, l.Amount, b.Currency))
+		if !r.FXRates {
+			conf -= 300
+		}
 	}
 	if gap != 0 {
 		parts = append(parts, fmt.Sprintf("dates %d day(s) apart", abs(gap)))
@@ -233,11 +351,12 @@ func (e *Engine) amountOK(r *Rule, bank, ledger money.Decimal) bool {
 			return true
 		}
 	}
-	if !r.fee.IsZero() {
+	if !r.fee.IsZero() || !r.feeShare.IsZero() {
 		// Money in: the bank credits less; money out: it debits more. Either
-		// way ledger - bank is the fee, positive.
+		// way ledger - bank is the fee, positive. Without amount.fee only
+		// the share caps it.
 		short, err := ledger.Sub(bank)
-		if err == nil && short.Sign() > 0 && short.Cmp(r.fee) <= 0 {
+		if err == nil && short.Sign() > 0 && (r.fee.IsZero() || short.Cmp(r.fee) <= 0) {
 			if r.feeShare.IsZero() {
 				return true
 			}
@@ -336,11 +455,16 @@ func (e *Engine) best(rule *Rule, r *Rec, pool []*Rec) (win *scored, dups []*Rec
 // group assembles a match of bank records b and ledger records l. It is
 // nil when their sums or difference do not fit int64 units (the callers'
 // tolerance checks make that unreachable; it is no match if it happens).
-func (e *Engine) group(rule *Rule, b, l []*Rec, conf int, expl string) *Group {
+func (e *Engine) group(rule *Rule, b, l []*Rec, conf int, expl string) (g *Group) {
 	status := record.Auto
 	if rule.Action == "propose" {
 		status = record.Proposed
 	}
+	defer func() {
+		if g != nil && !rule.proposeAbove.IsZero() && overShare(g.Difference, g.Ledger, rule.proposeAbove) {
+			g.Status = record.Proposed
+		}
+	}()
 	sum := func(rs []*Rec) (money.Decimal, error) {
 		t := money.New(0, 0)
 		for _, r := range rs {

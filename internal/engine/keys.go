@@ -100,6 +100,50 @@ func sharesKey(a, b *Rec) bool {
 	return false
 }
 
+// sharesKeyWith is sharesKey over the keys starting with prefix ("": all).
+func sharesKeyWith(a, b *Rec, prefix string) bool {
+	if prefix == "" {
+		return sharesKey(a, b)
+	}
+	kb := keysOf(b, prefix)
+	for _, k := range keysOf(a, prefix) {
+		if slices.Contains(kb, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasKey reports whether r has a reference key starting with prefix
+// ("": any key).
+func hasKey(r *Rec, prefix string) bool {
+	if prefix == "" {
+		return len(r.Keys) > 0
+	}
+	return len(keysOf(r, prefix)) > 0
+}
+
+// keysOf are r's reference keys a rule looks at: all, or those starting
+// with its prefix, and a reference that is only a number under the
+// prefix too (a ledger writes the cheque 004512 as just that).
+func keysOf(r *Rec, prefix string) []string {
+	if prefix == "" {
+		return r.Keys
+	}
+	var out []string
+	for _, k := range r.Keys {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	if n := r.NormRef; n != "" && len(n) <= 16 && strings.Trim(n, "0123456789") == "" {
+		if k := prefix + n; !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // legalForms are dropped from names: "ACME GmbH", "ACME G.m.b.H." and
 // "ACME" are the same counterparty.
 var legalForms = map[string]bool{"GMBH": true, "AG": true, "LTD": true, "LIMITED": true, "INC": true, "INCORPORATED": true,

@@ -52,7 +52,14 @@ func (e *Engine) MatchPool(recs []*Rec) PoolResult {
 		case "1:1":
 			e.pairs(rule, free(record.Bank), free(record.Ledger), used, &res)
 		case "1:N":
-			e.groups(rule, free(record.Bank), free(record.Ledger), used, &res)
+			switch {
+			case rule.WholeGroup:
+				e.wholeGroups(rule, free(record.Bank), free(record.Ledger), used, &res)
+			case rule.Expand == "counterparty":
+				e.expandGroups(rule, free(record.Bank), free(record.Ledger), used, &res)
+			default:
+				e.groups(rule, free(record.Bank), free(record.Ledger), used, &res)
+			}
 		case "N:1":
 			e.groups(rule, free(record.Ledger), free(record.Bank), used, &res)
 		case "N:M":
@@ -83,7 +90,7 @@ type pair struct {
 func (e *Engine) pairs(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, res *PoolResult) {
 	byKey := map[string][]*Rec{}
 	for _, l := range ledgers {
-		for _, k := range l.Keys {
+		for _, k := range keysOf(l, rule.KeyPrefix) {
 			byKey[k] = append(byKey[k], l)
 		}
 	}
@@ -93,7 +100,7 @@ func (e *Engine) pairs(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, re
 		if rule.Reference != "none" {
 			seen := map[*Rec]bool{}
 			cands = nil
-			for _, k := range b.Keys {
+			for _, k := range keysOf(b, rule.KeyPrefix) {
 				for _, l := range byKey[k] {
 					if !seen[l] {
 						seen[l] = true
@@ -187,7 +194,7 @@ func ties(p pair, list []pair, used map[*Rec]bool, bankSide bool) (tied, dups []
 func (e *Engine) groups(rule *Rule, ones, manys []*Rec, used map[*Rec]bool, res *PoolResult) {
 	byKey := map[string][]*Rec{}
 	for _, m := range manys {
-		for _, k := range m.Keys {
+		for _, k := range keysOf(m, rule.KeyPrefix) {
 			byKey[k] = append(byKey[k], m)
 		}
 	}
@@ -200,7 +207,7 @@ func (e *Engine) groups(rule *Rule, ones, manys []*Rec, used map[*Rec]bool, res 
 		consider := manys
 		if rule.Reference != "none" {
 			consider = nil
-			for _, k := range one.Keys {
+			for _, k := range keysOf(one, rule.KeyPrefix) {
 				consider = append(consider, byKey[k]...)
 			}
 		}

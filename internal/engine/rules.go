@@ -39,6 +39,12 @@ import (
 //	    min_confidence: 9000
 //	    action: auto                  # auto | propose
 //	    late_only: false              # true: only at the close; its window keeps nothing pending longer
+//	    key_prefix: ""                # only reference keys starting with this (CHQ: cheque numbers); its window holds only records with one
+//	    whole_group: false            # 1:N: the bank entry against every ledger item sharing a key, either sign (payouts net of refunds and fees)
+//	    expand: ""                    # 1:N: counterparty: the items the reference names plus the counterparty's other items, exact total
+//	    fx_rates: false               # the ledger's original amount at the rates file's rate for the bank date must equal the bank amount
+//	    variance: ""                  # fee | fx: how a difference is named in the explanation
+//	    # amount.propose_above: a difference above this % of the amount is proposed, not auto
 type Config struct {
 	GraceDays  int         `yaml:"grace_days"`
 	Extractors []Extractor `yaml:"extractors"`
@@ -47,6 +53,9 @@ type Config struct {
 	// (business_days windows, close dates); nil: the built-in set. It
 	// comes from the calendar-file setting, not from the rules file.
 	Calendars *calendar.Set `yaml:"-"`
+	// Rates are the exchange rates of the fx-rates setting (fx_rates
+	// rules); nil: none, and such rules take nothing.
+	Rates *Rates `yaml:"-"`
 }
 
 // Extractor turns references written many ways ("INV-2026-00123",
@@ -71,6 +80,9 @@ type Rule struct {
 		// FeeShare caps the fee at this percentage of the amount (empty:
 		// no cap): 25.00 off a 32.40 payment is no bank charge.
 		FeeShare string `yaml:"fee_share"`
+		// ProposeAbove: a difference above this percentage of the amount
+		// makes the match proposed (for a person) even in an auto rule.
+		ProposeAbove string `yaml:"propose_above"`
 	} `yaml:"amount"`
 	Date struct {
 		Before       int  `yaml:"before"`
@@ -94,8 +106,28 @@ type Rule struct {
 	// (with broken records kept for retention): their date window does not
 	// keep records pending longer, so a wide one costs no delay of breaks.
 	LateOnly bool `yaml:"late_only"`
+	// KeyPrefix limits the rule to reference keys starting with it (an
+	// extractor's template, such as CHQ for cheque numbers): records
+	// without such a key are not held open by its window.
+	KeyPrefix string `yaml:"key_prefix"`
+	// WholeGroup (1:N): the bank entry against all the ledger items that
+	// share one of its keys, charges and refunds alike (a card acquirer's
+	// or PSP's payout id); their total is compared once (linear in the
+	// items), the difference allowed as an unbooked fee (amount.fee_share).
+	WholeGroup bool `yaml:"whole_group"`
+	// Expand (1:N): "counterparty": the group is the ledger items sharing a
+	// key with the bank entry (at least one) plus other items of the same
+	// counterparty in the window, with an exact total: a remittance whose
+	// list of invoices the bank cut short.
+	Expand string `yaml:"expand"`
+	// FXRates: the ledger item's original amount (original_currency and
+	// original_amount columns) converted at the rate of the bank's booking
+	// date from the fx-rates file must be the bank amount to the cent.
+	FXRates bool `yaml:"fx_rates"`
+	// Variance names an amount difference in the explanation: fee or fx.
+	Variance string `yaml:"variance"`
 
-	abs, pct, fee, feeShare money.Decimal
+	abs, pct, fee, feeShare, proposeAbove money.Decimal
 }
 
 //go:embed default-rules.yaml
@@ -202,7 +234,7 @@ func (c *Config) Validate() error {
 		for _, a := range []struct {
 			name, v string
 			dst     *money.Decimal
-		}{{"amount.absolute", r.Amount.Absolute, &r.abs}, {"amount.percent", r.Amount.Percent, &r.pct}, {"amount.fee", r.Amount.Fee, &r.fee}, {"amount.fee_share", r.Amount.FeeShare, &r.feeShare}} {
+		}{{"amount.absolute", r.Amount.Absolute, &r.abs}, {"amount.percent", r.Amount.Percent, &r.pct}, {"amount.fee", r.Amount.Fee, &r.fee}, {"amount.fee_share", r.Amount.FeeShare, &r.feeShare}, {"amount.propose_above", r.Amount.ProposeAbove, &r.proposeAbove}} {
 			if a.v == "" {
 				*a.dst = money.New(0, 0)
 				continue
@@ -250,6 +282,32 @@ func (c *Config) Validate() error {
 		}
 		if r.UniqueAmount && r.Cardinality != "1:1" {
 			bad(where, "unique_amount is for 1:1 rules")
+		}
+		if r.KeyPrefix != "" {
+			r.KeyPrefix = NormalizeRef(r.KeyPrefix)
+			if r.Reference != "contains" {
+				bad(where, "key_prefix needs reference: contains (it chooses among the reference keys)")
+			}
+		}
+		if r.WholeGroup && r.Cardinality != "1:N" {
+			bad(where, "whole_group is for 1:N rules (one bank entry, every ledger item of its id)")
+		}
+		switch r.Expand {
+		case "":
+		case "counterparty":
+			if r.Cardinality != "1:N" || r.Reference == "none" || r.WholeGroup {
+				bad(where, "expand: counterparty is for 1:N rules with a reference (the items it names anchor the group)")
+			}
+		default:
+			bad(where, "expand %q: want counterparty or nothing", r.Expand)
+		}
+		if r.FXRates && r.Cardinality != "1:1" {
+			bad(where, "fx_rates is for 1:1 rules")
+		}
+		switch r.Variance {
+		case "", "fee", "fx":
+		default:
+			bad(where, "variance %q: want fee or fx", r.Variance)
 		}
 		if r.Confidence == 0 {
 			r.Confidence = 10000

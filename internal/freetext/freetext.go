@@ -355,6 +355,7 @@ func validIBAN(s string) bool {
 // only a part of it (MT940 :86:); elsewhere the description is the text. What the format gave in its own
 // fields stays: a name from MT940 ?32 or camt <Dbtr><Nm> is not replaced.
 func Enrich(t *record.Transaction) {
+	chequeReference(t)
 	text := t.RawText // set by a parser whose description is a part of the text (MT940: SVWZ+)
 	if text == "" {
 		text = t.Description
@@ -411,4 +412,47 @@ func Enrich(t *record.Transaction) {
 		t.Reference = t.EndToEndID
 	}
 	t.TextReferences = f.References
+}
+
+// chequeReference writes a paid or deposited cheque's serial number as
+// the reference "CHQ <serial>" where the bank reports the entry as a
+// cheque (BAI2 474/475, MT940 CHK, camt ICHQ/RCHQ families or a ChqNb)
+// and gives the serial in the cheque-number field, the bank reference
+// field or a reference that is only the number: the rules' cheque
+// extractor then finds it on both sides, however the ledger writes it.
+func chequeReference(t *record.Transaction) {
+	if t.Side != record.Bank {
+		return
+	}
+	serial := strings.TrimSpace(t.Extra["cheque_number"])
+	code := strings.ToUpper(t.TypeCode)
+	cheque := serial != "" || code == "474" || code == "475" || strings.HasSuffix(code, "CHK") ||
+		strings.Contains(code, "/ICHQ/") || strings.Contains(code, "/RCHQ/") || strings.Contains(code, "/CCHQ")
+	if !cheque {
+		return
+	}
+	ref := strings.TrimSpace(t.Reference)
+	switch {
+	case serial != "":
+	case digitsOnly(ref):
+		serial = ref
+	case ref == "" && digitsOnly(strings.TrimSpace(t.BankReference)):
+		serial = strings.TrimSpace(t.BankReference)
+	}
+	if serial == "" || !(ref == "" || digitsOnly(ref) || ref == serial) {
+		return
+	}
+	t.Reference = "CHQ " + serial
+}
+
+func digitsOnly(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -25,6 +25,8 @@ import (
 //	varint  booking date, source position, ingested at (ms), pending since (ms)
 //	        and, with flag 8 (held by a person's decision): byte hold kind,
 //	        strings hold id and rule, varint confidence
+//	        and, with flag 32 (an original amount in another currency):
+//	        string currency, varint units, byte scale
 //
 // The reference keys are not stored: they are derived again (engine
 // Prepare) when a partition is loaded. The JSON form of versions before
@@ -37,6 +39,7 @@ const (
 	flagMarker
 	flagHeld
 	flagLate
+	flagOrig
 )
 
 // Encode appends the stored form of r, kept until `until`, to dst.
@@ -57,6 +60,9 @@ func Encode(dst []byte, r *Entry, until record.Date) []byte {
 	if r.Late {
 		flags |= flagLate
 	}
+	if r.OrigCurrency != "" {
+		flags |= flagOrig
+	}
 	dst = append(dst, formatBinary, flags)
 	dst = binary.AppendVarint(dst, int64(until))
 	for _, s := range [...]string{r.Account, r.Currency, r.Reference, r.BankReference, r.Counterparty, r.Description, r.SourceFile, r.BreakID} {
@@ -76,6 +82,12 @@ func Encode(dst []byte, r *Entry, until record.Date) []byte {
 			dst = append(dst, s...)
 		}
 		dst = binary.AppendVarint(dst, int64(h.Confidence))
+	}
+	if r.OrigCurrency != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(r.OrigCurrency)))
+		dst = append(dst, r.OrigCurrency...)
+		dst = binary.AppendVarint(dst, r.OrigAmount.Units())
+		dst = append(dst, byte(r.OrigAmount.Scale()))
 	}
 	return dst
 }
@@ -157,6 +169,15 @@ func Decode(id string, b []byte) (*Entry, record.Date, error) {
 		h.ID, h.Rule = rd.str(), rd.str()
 		h.Confidence = int(rd.varint())
 		r.Hold = h
+	}
+	if flags&flagOrig != 0 {
+		r.OrigCurrency = rd.str()
+		u := rd.varint()
+		sc := rd.byte()
+		if int(sc) > money.MaxScale {
+			return nil, 0, fmt.Errorf("window: stored record %s: original amount scale %d", id, sc)
+		}
+		r.OrigAmount = money.New(u, int(sc))
 	}
 	if rd.err != nil {
 		return nil, 0, fmt.Errorf("window: stored record %s: %w", id, rd.err)

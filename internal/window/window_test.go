@@ -42,6 +42,14 @@ func TestStoredRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, r) || until != 321 {
 		t.Errorf("round trip:\n got %+v %d\nwant %+v", got, until, r)
 	}
+	// An original amount in another currency (fx_rates rules) is kept.
+	fx := rec("l-fx", record.Ledger, "INV-7")
+	fx.OrigCurrency, fx.OrigAmount = "USD", money.New(108500, 2)
+	fx.PendingSince, fx.IngestedAt = time.UnixMilli(5).UTC(), time.UnixMilli(4).UTC()
+	gotFX, _, err := Decode(fx.ID, Encode(nil, fx, 9))
+	if err != nil || gotFX.OrigCurrency != "USD" || !gotFX.OrigAmount.Equal(fx.OrigAmount) || gotFX.OrigAmount.Scale() != 2 {
+		t.Errorf("original amount: %+v %v", gotFX, err)
+	}
 	for _, bad := range [][]byte{[]byte("{"), blob[:len(blob)-3], {9, 0}, nil} {
 		if _, _, err := Decode(r.ID, bad); err == nil || !strings.Contains(err.Error(), r.ID) {
 			t.Errorf("bad form %q: error %v does not name the record", bad, err)

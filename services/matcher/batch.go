@@ -257,6 +257,9 @@ func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engin
 		return nil, errors.New("amount scale")
 	}
 	r := &engine.Rec{Item: record.ItemOf(t), Account: t.Account, Provisional: t.Provisional}
+	if err := r.SetOriginal(t.Extra["original_currency"], t.Extra["original_amount"]); err != nil {
+		return nil, err
+	}
 	s.eng.Prepare(r)
 	return r, nil
 }
