@@ -292,4 +292,3 @@ func exactSubset(cands []*Rec, target money.Decimal, maxSize int) (first, second
 	}
 	return first, second, nodes > subsetBudget
 }
-
