@@ -67,6 +67,11 @@ func (l *Loader) Int(p *int, name string, def int, usage string) {
 	l.fs.IntVar(p, name, def, l.usage(name, usage))
 }
 
+// Float declares a float setting (a share, never money).
+func (l *Loader) Float(p *float64, name string, def float64, usage string) {
+	l.fs.Float64Var(p, name, def, l.usage(name, usage))
+}
+
 // Int32 declares an int32 setting.
 func (l *Loader) Int32(p *int32, name string, def int32, usage string) {
 	*p = def

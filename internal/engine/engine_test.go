@@ -440,14 +440,14 @@ func TestWithFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := DefaultConfig()
-	if c, err := WithFiles(base, "", ""); err != nil || len(c.Rules) != len(base.Rules) || c.Calendars != nil {
+	if c, err := WithFiles(base, "", "", ""); err != nil || len(c.Rules) != len(base.Rules) || c.Calendars != nil {
 		t.Errorf("no files: %d rules, calendars %v, %v", len(c.Rules), c.Calendars, err)
 	}
-	c, err := WithFiles(base, rules, cal)
+	c, err := WithFiles(base, rules, cal, "")
 	if err != nil || len(c.Rules) != 1 || c.Rules[0].Name != "only" || c.Calendars == nil || c.Calendars.For("EUR").IsBusinessDay(record.MakeDate(2026, 3, 3)) {
 		t.Errorf("both files: %+v, %v", c.Rules, err)
 	}
-	if _, err := WithFiles(base, dir+"/missing.yaml", ""); err == nil {
+	if _, err := WithFiles(base, dir+"/missing.yaml", "", ""); err == nil {
 		t.Error("a missing rules file was accepted")
 	}
 }

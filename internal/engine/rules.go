@@ -153,15 +153,23 @@ func LoadConfig(path string) (Config, error) {
 
 // WithFiles is base with what the settings point at: the rules file
 // replaces its rules ("" keeps them), the calendar file sets its
-// business-day calendars ("" keeps them).
-func WithFiles(base Config, rulesFile, calendarFile string) (Config, error) {
+// business-day calendars, the fx-rates file its exchange rates ("" keeps
+// them).
+func WithFiles(base Config, rulesFile, calendarFile, ratesFile string) (Config, error) {
 	c := base
 	if rulesFile != "" {
 		var err error
 		if c, err = LoadConfig(rulesFile); err != nil {
 			return c, err
 		}
-		c.Calendars = base.Calendars
+		c.Calendars, c.Rates = base.Calendars, base.Rates
+	}
+	if ratesFile != "" {
+		rates, err := LoadRates(ratesFile)
+		if err != nil {
+			return c, err
+		}
+		c.Rates = rates
 	}
 	if calendarFile != "" {
 		cal, err := calendar.Load(calendarFile)

@@ -38,6 +38,18 @@ type Noise struct {
 	UniqueAmount int         // pairs with nothing in common but the exact amount (with cents) and close dates
 	ManyToMany   int         // 2 or 3 bank entries = 2 to 4 ledger items sharing a batch id
 	FarDates     int         // pairs with the same reference and amount booked 15 to 40 days apart (a person confirms)
+	// The third pass's situations (counts per day, like Batches):
+	Payouts      int // PSP/card acquirer payouts: 1 bank credit = 3 to 40 ledger charges and refunds with the payout id, the fee booked as a line or deducted unbooked (1 to 4.9 %)
+	FX           int // receipts invoiced in another currency, converted by the bank at its day's rate (the ledger has original_currency and original_amount)
+	Cheques      int // cheques paid, cleared 2 to 10 business days after the ledger date, the number written the ways banks and ledgers write it
+	MultiInvoice int // one payment for 2 to 5 invoices of one counterparty, listed in its text (cut short by MT940 and BAI2 banks)
+	// HardShare, per mille: when set, the four situations above are
+	// scaled so that their records are this share of all records
+	// (500: half the records), in equal parts.
+	HardShare int
+	// FXRates, when set, receives the day's exchange rates (recon
+	// reconcile --fx-rates) as date,pair,rate lines.
+	FXRates io.Writer
 	BankFormat   string      // csv, mt940, camt053, bai2
 	BankFileName string      // the name the bank file is reconciled under (for the truth)
 	Start        record.Date // the first ledger date (0: 2026-03-02)
@@ -56,7 +68,15 @@ func perMille(rng *rand.Rand, k int) bool {
 func DefaultNoise() Noise {
 	return Noise{Pairs: 2000, Accounts: 12, Days: 20, Seed: 1, DateShift: 3, Reformat: 250, MissingRef: 150, Fees: 80,
 		Batches: 40, Instalments: 25, Duplicates: 25, Traps: 30, BankOnly: 40, LedgerOnly: 40,
-		NoRef: 60, NameInText: 300, UniqueAmount: 15, ManyToMany: 10, FarDates: 10, BankFormat: "csv"}
+		NoRef: 60, NameInText: 300, UniqueAmount: 15, ManyToMany: 10, FarDates: 10,
+		Payouts: 6, FX: 30, Cheques: 30, MultiInvoice: 20, BankFormat: "csv"}
+}
+
+// link is a group of bank entries (indexes into the day's entries) and
+// ledger ids that belong together.
+type link struct {
+	bank   []int
+	ledger []string
 }
 
 // BankTx is a generated bank entry.
@@ -69,6 +89,11 @@ type BankTx struct {
 	// NameInText: the counterparty's name is only in the free text (Text
 	// starts with it); no structured name field is written.
 	NameInText bool
+	// Cheque: a paid cheque; its serial is in Ref (CSV, MT940), in the
+	// bank reference field (BAI2) or in ChqNb (camt).
+	Cheque bool
+	// CutText: MT940 and BAI2 cut the text to their field length.
+	CutText bool
 }
 
 // LedgerTx is a generated ledger posting.
@@ -77,6 +102,8 @@ type LedgerTx struct {
 	Date                  record.Date
 	Cents                 int64
 	Ref, CP, Desc         string
+	OrigCurrency          string // invoiced in another currency: that currency and amount
+	OrigCents             int64
 }
 
 // TruthFile is the expected result of a generated day.
@@ -144,10 +171,6 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		return cal.Add(cal.Next(ledger), k)
 	}
 	shift := func(c string, ledger record.Date) record.Date { return bookDay(c, ledger, rng.IntN(n.DateShift+2)-1) }
-	type link struct {
-		bank   []int // indexes into banks
-		ledger []string
-	}
 	var links []link
 	addBank := func(b BankTx) int {
 		banks = append(banks, b)
@@ -327,6 +350,9 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 			Ref: fmt.Sprintf("ACCR-%05d", i), CP: companies[rng.IntN(len(companies))], Desc: "accrual not yet paid"})
 		t.LedgerBreaks = append(t.LedgerBreaks, id)
 	}
+	if err := hard(n, rng, start, acct, nextLedger, invoice, bookDay, &banks, &ledgers, &links); err != nil {
+		return err
+	}
 	// Bank entries in statement order: by account, currency, date; positions follow.
 	order := make([]int, len(banks))
 	for i := range order {
@@ -362,9 +388,25 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		return err
 	}
 	lw := bufio.NewWriter(ledger)
-	lw.WriteString("id,account,currency,booking_date,amount,reference,counterparty,description\n")
+	fx := false
 	for _, l := range ledgers {
-		fmt.Fprintf(lw, "%s,%s,%s,%s,%s,%s,%s,%s\n", l.ID, l.Account, l.Currency, l.Date, cents(l.Cents, '.'), l.Ref, csvQuote(l.CP), csvQuote(l.Desc))
+		fx = fx || l.OrigCurrency != ""
+	}
+	if fx {
+		lw.WriteString("id,account,currency,booking_date,amount,reference,counterparty,description,original_currency,original_amount\n")
+	} else {
+		lw.WriteString("id,account,currency,booking_date,amount,reference,counterparty,description\n")
+	}
+	for _, l := range ledgers {
+		fmt.Fprintf(lw, "%s,%s,%s,%s,%s,%s,%s,%s", l.ID, l.Account, l.Currency, l.Date, cents(l.Cents, '.'), l.Ref, csvQuote(l.CP), csvQuote(l.Desc))
+		if fx {
+			o := ""
+			if l.OrigCurrency != "" {
+				o = cents(l.OrigCents, '.')
+			}
+			fmt.Fprintf(lw, ",%s,%s", l.OrigCurrency, o)
+		}
+		lw.WriteString("\n")
 	}
 	if err := lw.Flush(); err != nil {
 		return err
@@ -372,6 +414,20 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	enc := json.NewEncoder(truth)
 	enc.SetIndent("", " ")
 	return enc.Encode(t)
+}
+
+// cut is the text as an MT940 or BAI2 bank writes it: a remittance
+// listing several invoices cut to the field's length (30 to 45
+// characters, often inside a number).
+func (t BankTx) cut() string {
+	if !t.CutText {
+		return t.Text
+	}
+	n := 30 + int(abs(t.Cents)%16)
+	if len(t.Text) <= n {
+		return t.Text
+	}
+	return t.Text[:n]
 }
 
 // structuredName is the name for the format's name field: empty when the
@@ -450,7 +506,11 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				if len(ref) > 16 {
 					ref = ref[:16]
 				}
-				fmt.Fprintf(bw, ":61:%s%s%s%sNTRF%s//%s\r\n", y, s.date.Time().Format("0102"), dc(t.Cents), cents(abs(t.Cents), ','), ref, t.BankRef)
+				kind := "NTRF"
+				if t.Cheque {
+					kind = "NCHK"
+				}
+				fmt.Fprintf(bw, ":61:%s%s%s%s%s%s//%s\r\n", y, s.date.Time().Format("0102"), dc(t.Cents), cents(abs(t.Cents), ','), kind, ref, t.BankRef)
 				if t.NameInText && t.Cents%2 == 0 {
 					// Unstructured :86:, lines of up to 65 characters.
 					text := t.Text
@@ -468,7 +528,7 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 					if t.Ref != "" {
 						info += "EREF+" + t.Ref + "?21"
 					}
-					fmt.Fprintf(bw, ":86:166%sSVWZ+%s", info, t.Text)
+					fmt.Fprintf(bw, ":86:166%sSVWZ+%s", info, t.cut())
 					if name := t.structuredName(); name != "" {
 						fmt.Fprintf(bw, "?32%s", name)
 					}
@@ -512,8 +572,12 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				if name := t.structuredName(); name != "" {
 					parties = fmt.Sprintf("<RltdPties><%s><Pty><Nm>%s</Nm></Pty></%s></RltdPties>", party, xmlEscape(name), party)
 				}
-				fmt.Fprintf(bw, "<Ntry><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>%s</Dt></BookgDt><AcctSvcrRef>%s</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>%s</EndToEndId></Refs>%s<RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n",
-					s.cur, cents(abs(t.Cents), '.'), dc(t.Cents), s.date, t.BankRef, xmlEscape(e2e), parties, xmlEscape(t.Text))
+				chq := ""
+				if t.Cheque {
+					chq, e2e = "<ChqNb>"+t.Ref+"</ChqNb>", "NOTPROVIDED"
+				}
+				fmt.Fprintf(bw, "<Ntry><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>%s</Dt></BookgDt><AcctSvcrRef>%s</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>%s</EndToEndId>%s</Refs>%s<RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n",
+					s.cur, cents(abs(t.Cents), '.'), dc(t.Cents), s.date, t.BankRef, xmlEscape(e2e), chq, parties, xmlEscape(t.Text))
 			}
 			bw.WriteString("</Stmt>\n")
 		}
@@ -540,9 +604,13 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 			for _, t := range s.txs {
 				code, v := "165", t.Cents
 				if v < 0 {
-					code, v = "475", -v
+					code, v = "495", -v
 				}
-				fmt.Fprintf(bw, "16,%s,%d,0,%s,%s,%s/\n", code, v, t.BankRef, t.Ref, strings.ReplaceAll(t.Text, "/", " "))
+				bankRef, custRef := t.BankRef, t.Ref
+				if t.Cheque {
+					code, bankRef, custRef = "475", t.Ref, "" // Check Paid: the serial in the bank reference field
+				}
+				fmt.Fprintf(bw, "16,%s,%d,0,%s,%s,%s/\n", code, v, bankRef, custRef, strings.ReplaceAll(t.cut(), "/", " "))
 				n++
 				if name := t.structuredName(); name != "" {
 					fmt.Fprintf(bw, "88,DBNM: %s\n", name)

@@ -53,6 +53,9 @@ type Config struct {
 	// CalendarFile adds to or changes the built-in business-day calendars
 	// (read by Load into Rules.Calendars).
 	CalendarFile string
+	// FXRatesFile holds exchange rates (date,pair,rate) for fx_rates rules
+	// (read by Load into Rules.Rates).
+	FXRatesFile string
 	// RetentionDays keeps a broken record this long after its window closed,
 	// so a late counterpart still matches and clears the break.
 	RetentionDays int
@@ -91,6 +94,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the Redis keys")
 	l.String(&c.RulesFile, "rules", c.RulesFile, "rules file (YAML) replacing the built-in rule set")
 	l.String(&c.CalendarFile, "calendar-file", c.CalendarFile, "business-day calendars (YAML): holidays per currency over the built-in ones")
+	l.String(&c.FXRatesFile, "fx-rates", c.FXRatesFile, "exchange rates (CSV: date,pair,rate) that make converted receipts exact (fx_rates rules)")
 	l.Int(&c.RetentionDays, "retention-days", c.RetentionDays, "days a break stays matchable by a late counterpart")
 	l.Int(&c.MaxBatch, "max-batch", c.MaxBatch, "records per poll (a round: each partition's share is decided and applied as one batch)")
 	l.Duration(&c.MinPending, "min-pending", c.MinPending, "least time a record waits in its window before it can become a break")
@@ -128,11 +132,11 @@ func (c Config) Validate() error {
 // Load reads what the settings point at: the rules file and the calendar
 // file.
 func (c *Config) Load() error {
-	rules, err := engine.WithFiles(c.Rules, c.RulesFile, c.CalendarFile)
+	rules, err := engine.WithFiles(c.Rules, c.RulesFile, c.CalendarFile, c.FXRatesFile)
 	if err != nil {
 		return err
 	}
-	c.Rules, c.RulesFile, c.CalendarFile = rules, "", ""
+	c.Rules, c.RulesFile, c.CalendarFile, c.FXRatesFile = rules, "", "", ""
 	return nil
 }
 

@@ -18,6 +18,7 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	var seed, statements, per int
 	var noisy bool
 	var bankFormat string
+	var hardShare float64
 	l := config.New("recon gen")
 	l.FlagSet().SetOutput(stderr)
 	l.String(&out, "out", "gen", "output folder (csv: bank.csv, ledger.csv) or file (statement formats)")
@@ -28,6 +29,7 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	l.Int(&seed, "seed", 1, "random seed (same seed, same files)")
 	l.Bool(&noisy, "noisy", false, "a realistic day with known truth and the noise real data has (date shifts, reformatted and missing references, fees, batches, instalments, duplicates, same-amount traps, unmatched items): bank.<format>, ledger.csv, truth.json")
 	l.String(&bankFormat, "bank-format", "csv", "with --noisy: the bank file's format (csv, mt940, camt053, bai2)")
+	l.Float(&hardShare, "hard-share", 0, "with --noisy: the share of records (0 to 0.9) in the hard situations (PSP payouts net of fees, foreign-currency receipts, cheques, remittances naming several invoices); 0: their realistic default counts")
 	l.String(&form, "format", "csv", "csv (a bank CSV and a ledger CSV with known matches), or one statement file: mt940, bai2, camt053")
 	l.Int(&statements, "statements", 100, "statements in a statement file")
 	l.Int(&per, "entries-per-statement", 100, "entries per statement")
@@ -36,7 +38,10 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cfg.Seed = uint64(seed)
 	if noisy {
-		return writeNoisy(out, bankFormat, cfg.Seed, stdout)
+		if hardShare < 0 || hardShare > 0.9 {
+			return fmt.Errorf("%w: --hard-share %g: want 0 to 0.9", errUsage, hardShare)
+		}
+		return writeNoisy(out, bankFormat, cfg.Seed, int(hardShare*1000+0.5), stdout)
 	}
 	if w, ok := map[string]func(io.Writer, gen.StatementConfig) (int, error){
 		"mt940": gen.WriteMT940, "bai2": gen.WriteBAI2, "camt053": gen.WriteCAMT053}[form]; ok {
@@ -78,9 +83,9 @@ func runGen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // writeNoisy writes the noisy day of `recon gen --noisy`.
-func writeNoisy(dir, bankFormat string, seed uint64, stdout io.Writer) error {
+func writeNoisy(dir, bankFormat string, seed uint64, hardShare int, stdout io.Writer) error {
 	n := gen.DefaultNoise()
-	n.Seed, n.BankFormat = seed, bankFormat
+	n.Seed, n.BankFormat, n.HardShare = seed, bankFormat, hardShare
 	ext := map[string]string{"csv": "csv", "mt940": "sta", "camt053": "xml", "bai2": "bai"}[bankFormat]
 	if ext == "" {
 		return fmt.Errorf("%w: --bank-format %q: want csv, mt940, camt053 or bai2", errUsage, bankFormat)
@@ -90,7 +95,7 @@ func writeNoisy(dir, bankFormat string, seed uint64, stdout io.Writer) error {
 		return err
 	}
 	files := map[string]*os.File{}
-	for _, name := range []string{n.BankFileName, "ledger.csv", "truth.json"} {
+	for _, name := range []string{n.BankFileName, "ledger.csv", "truth.json", "fx-rates.csv"} {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
 			return err
@@ -98,10 +103,12 @@ func writeNoisy(dir, bankFormat string, seed uint64, stdout io.Writer) error {
 		defer f.Close()
 		files[name] = f
 	}
+	n.FXRates = files["fx-rates.csv"]
 	if err := gen.WriteNoisy(n, files[n.BankFileName], files["ledger.csv"], files["truth.json"]); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %s, %s and %s (truth)\n", filepath.Join(dir, n.BankFileName), filepath.Join(dir, "ledger.csv"), filepath.Join(dir, "truth.json"))
+	fmt.Fprintf(stdout, "wrote %s, %s, %s (truth) and %s (the day's exchange rates, for --fx-rates)\n", filepath.Join(dir, n.BankFileName), filepath.Join(dir, "ledger.csv"),
+		filepath.Join(dir, "truth.json"), filepath.Join(dir, "fx-rates.csv"))
 	return nil
 }
 

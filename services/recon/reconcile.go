@@ -27,9 +27,10 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	l.List(&cfg.Brokers, "kafka-brokers", nil, "real Kafka brokers (default: in-process)")
 	l.String(&cfg.RedisURL, "redis-url", "", "real Redis (default: in-process)")
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
-	var rulesFile, calendarFile string
+	var rulesFile, calendarFile, ratesFile string
 	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
 	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML): holidays per currency over the built-in ones")
+	l.String(&ratesFile, "fx-rates", "", "exchange rates (CSV: date,pair,rate) that make converted receipts exact (fx_rates rules)")
 	l.String(&cfg.CSVProfiles, "csv-profiles", "", "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
 	l.String(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	fs.Usage = func() {
@@ -44,7 +45,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return fmt.Errorf("%w: unexpected %q (files go after --bank or --ledger)", errUsage, rest[0])
 	}
-	if cfg.Rules, err = engine.WithFiles(engine.DefaultConfig(), rulesFile, calendarFile); err != nil {
+	if cfg.Rules, err = engine.WithFiles(engine.DefaultConfig(), rulesFile, calendarFile, ratesFile); err != nil {
 		return err
 	}
 	cfg.Progress = stdout
@@ -124,7 +125,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // with a new rules file and writes the difference (DESIGN.md §6).
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg reconcile.ReplayConfig
-	var rulesFile, calendarFile, from, to, logLevel string
+	var rulesFile, calendarFile, ratesFile, from, to, logLevel string
 	cfg.Live = kafka.Defaults("recon-replay")
 	l := config.New("recon replay")
 	fs := l.FlagSet()
@@ -133,6 +134,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cfg.Registry.Register(l)
 	l.String(&rulesFile, "rules", "", "the rules file (YAML) to try")
 	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML) for the new rules")
+	l.String(&ratesFile, "fx-rates", "", "exchange rates (CSV: date,pair,rate) for the new rules")
 	l.String(&from, "from", "", "first booking date of the period (YYYY-MM-DD)")
 	l.String(&to, "to", "", "last booking date of the period (default: no end)")
 	l.String(&cfg.DatabaseURL, "database-url", "", "the live warehouse (what the system decided): postgres://…, redshift://… or sqlite:PATH")
@@ -151,7 +153,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("%w: give --rules, --from and --out", errUsage)
 	}
 	var err error
-	if cfg.Rules, err = engine.WithFiles(engine.Config{}, rulesFile, calendarFile); err != nil {
+	if cfg.Rules, err = engine.WithFiles(engine.Config{}, rulesFile, calendarFile, ratesFile); err != nil {
 		return err
 	}
 	if cfg.From, err = record.ParseDate(from); err != nil {

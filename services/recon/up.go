@@ -27,7 +27,7 @@ import (
 // the data dir (see durable.go), so a restart after any stop carries on
 // where the last run ended.
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword, rulesFile, calendarFile string
+	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword, rulesFile, calendarFile, ratesFile string
 	var partitions int
 	var demo bool
 	var lateAfter time.Duration
@@ -46,6 +46,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.Duration(&minPending, "min-pending", 2*time.Second, "least time a record waits in its window before it can become a break")
 	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
 	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML): holidays per currency over the built-in ones")
+	l.String(&ratesFile, "fx-rates", "", "exchange rates (CSV: date,pair,rate) that make converted receipts exact (fx_rates rules)")
 	l.String(&webhookURL, "webhook-url", "", "also POST breaks to this webhook")
 	l.String(&webhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
 	if _, err := l.Parse(args); err != nil {
@@ -99,7 +100,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"matcher", func() (runnable, error) {
 			c := matcher.Defaults()
 			c.Kafka, c.IdleAdvance, c.MinPending = kc, idle, minPending
-			c.RulesFile, c.CalendarFile = rulesFile, calendarFile
+			c.RulesFile, c.CalendarFile, c.FXRatesFile = rulesFile, calendarFile, ratesFile
 			return matcher.New(ctx, c, matcher.Deps{Log: log, Metrics: reg, Redis: rdb})
 		}},
 		{"loader", func() (runnable, error) {
