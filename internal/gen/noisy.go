@@ -19,25 +19,25 @@ import (
 // MissingRef and Fees are per mille: how many of 1,000 generated items have
 // the trait.
 type Noise struct {
-	Pairs        int         // bank/ledger pairs
-	Accounts     int         // accounts (each with one currency)
-	Days         int         // spread of ledger dates
-	Seed         uint64      //
-	DateShift    int         // the bank books up to this many business days after (or 1 before) the ledger, on a business day of the currency
-	Reformat     int         // pairs whose references are written differently on each side
-	MissingRef   int         // bank entries without a reference field (the reference is in the text only)
-	Fees         int         // incoming payments that arrive with a bank fee deducted (the fee: 1.00 to 25.00 and at most a tenth of the payment)
-	Batches      int         // 1 bank entry = 2 to 5 ledger items sharing a batch reference
-	Instalments  int         // 2 or 3 bank entries = 1 ledger item
-	Duplicates   int         // ledger postings entered twice
-	Traps        int         // pairs of pairs with the same amount and date and different references
-	BankOnly     int         // bank entries without a ledger counterpart
-	LedgerOnly   int         // ledger postings without a bank counterpart
-	NoRef        int         // pairs with no reference at all: amount, a date up to 3 business days later and the counterparty's name (written the bank's way) link them
-	NameInText   int         // bank entries (per mille) whose counterparty name is only in the free text (:86:, the 16 record's text, unstructured remittance)
-	UniqueAmount int         // pairs with nothing in common but the exact amount (with cents) and close dates
-	ManyToMany   int         // 2 or 3 bank entries = 2 to 4 ledger items sharing a batch id
-	FarDates     int         // pairs with the same reference and amount booked 15 to 40 days apart (a person confirms)
+	Pairs        int    // bank/ledger pairs
+	Accounts     int    // accounts (each with one currency)
+	Days         int    // spread of ledger dates
+	Seed         uint64 //
+	DateShift    int    // the bank books up to this many business days after (or 1 before) the ledger, on a business day of the currency
+	Reformat     int    // pairs whose references are written differently on each side
+	MissingRef   int    // bank entries without a reference field (the reference is in the text only)
+	Fees         int    // incoming payments that arrive with a bank fee deducted (the fee: 1.00 to 25.00 and at most a tenth of the payment)
+	Batches      int    // 1 bank entry = 2 to 5 ledger items sharing a batch reference
+	Instalments  int    // 2 or 3 bank entries = 1 ledger item
+	Duplicates   int    // ledger postings entered twice
+	Traps        int    // pairs of pairs with the same amount and date and different references
+	BankOnly     int    // bank entries without a ledger counterpart
+	LedgerOnly   int    // ledger postings without a bank counterpart
+	NoRef        int    // pairs with no reference at all: amount, a date up to 3 business days later and the counterparty's name (written the bank's way) link them
+	NameInText   int    // bank entries (per mille) whose counterparty name is only in the free text (:86:, the 16 record's text, unstructured remittance)
+	UniqueAmount int    // pairs with nothing in common but the exact amount (with cents) and close dates
+	ManyToMany   int    // 2 or 3 bank entries = 2 to 4 ledger items sharing a batch id
+	FarDates     int    // pairs with the same reference and amount booked 15 to 40 days apart (a person confirms)
 	// The third pass's situations (counts per day, like Batches):
 	Payouts      int // PSP/card acquirer payouts: 1 bank credit = 3 to 40 ledger charges and refunds with the payout id, the fee booked as a line or deducted unbooked (1 to 4.9 %)
 	FX           int // receipts invoiced in another currency, converted by the bank at its day's rate (the ledger has original_currency and original_amount)
@@ -49,7 +49,7 @@ type Noise struct {
 	HardShare int
 	// FXRates, when set, receives the day's exchange rates (recon
 	// reconcile --fx-rates) as date,pair,rate lines.
-	FXRates io.Writer
+	FXRates      io.Writer
 	BankFormat   string      // csv, mt940, camt053, bai2
 	BankFileName string      // the name the bank file is reconciled under (for the truth)
 	Start        record.Date // the first ledger date (0: 2026-03-02)
