@@ -149,6 +149,9 @@ type batch struct {
 	// break id and hold id (a later resolution of the batch sees them).
 	restated, restatedBreak map[string]*window.Entry
 	restatedHold            map[string][]*window.Entry
+	// lateGroups are records of this batch that share a reference key
+	// with a broken record: a group they complete clears its breaks now.
+	lateGroups []*window.Entry
 }
 
 // Decide decides a batch of partition w, whose time is tm, at wall-clock
@@ -195,6 +198,7 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, tm Time, ins []Input
 			b.arrive(in.Tx)
 		}
 	}
+	b.decideLateGroups()
 	b.streamTime = max(b.streamTime, mv.To)
 	if mv.Idle && mv.To > 0 {
 		b.clock.Advance(record.Bank, mv.To)
@@ -252,6 +256,9 @@ func (b *batch) arrive(r *engine.Rec) {
 	}
 	e.PendingSince = b.now
 	b.added = append(b.added, e)
+	if !b.cfg.HoldWindows && b.sharesWithBroken(r) {
+		b.lateGroups = append(b.lateGroups, e)
+	}
 	for _, k := range r.Keys {
 		key := window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}
 		b.index[key] = append(b.index[key], e)
@@ -267,6 +274,73 @@ func (b *batch) arrive(r *engine.Rec) {
 		// account brings each account's early dates after another
 		// account's late ones, and none of them is late.
 		e.Late = true
+	}
+}
+
+// sharesWithBroken reports whether a broken record (open for the rules:
+// no person holds it) shares a reference key with r.
+func (b *batch) sharesWithBroken(r *engine.Rec) bool {
+	found := false
+	for _, k := range r.Keys {
+		b.w.ByRef(r.Account, r.Currency, k, func(c *window.Entry) {
+			if !found && c.Broken() && c.Hold == nil && !c.Marker && !b.removed[c.ID] {
+				found = true
+			}
+		})
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// decideLateGroups: a record that arrived after a member of its group
+// broke (an instalment a month after the first, a payout's last item)
+// would wait for the next window to close in its account; instead the
+// group rules decide now over the records sharing its reference keys
+// (and theirs), pending and broken, and a group that takes a broken
+// record is matched, clearing its break. Batch runs hold every window,
+// so nothing is broken there and nothing changes.
+func (b *batch) decideLateGroups() {
+	for _, e := range b.lateGroups {
+		if b.removed[e.ID] {
+			continue
+		}
+		seen := map[string]bool{e.ID: true}
+		pool := []*engine.Rec{e.Rec}
+		add := func(c *window.Entry) {
+			if !seen[c.ID] && !b.removed[c.ID] && !c.Marker && c.Hold == nil {
+				seen[c.ID] = true
+				pool = append(pool, c.Rec)
+			}
+		}
+		for _, r := range b.pool(e.Rec) {
+			if c := b.entry(r); c != nil {
+				add(c)
+			}
+		}
+		for _, r := range pool[1:] {
+			for _, x := range b.pool(r) {
+				if c := b.entry(x); c != nil {
+					add(c)
+				}
+			}
+		}
+		res := b.eng.MatchGroups(pool)
+		for _, g := range res.Matches {
+			broken := false
+			for _, r := range append(append([]*engine.Rec(nil), g.Bank...), g.Ledger...) {
+				if c := b.entry(r); c == nil || b.removed[c.ID] {
+					broken = false
+					break
+				} else if c.Broken() {
+					broken = true
+				}
+			}
+			if broken {
+				b.apply(g)
+			}
+		}
 	}
 }
 

@@ -79,6 +79,24 @@ func (e *Engine) MatchPool(recs []*Rec) PoolResult {
 	return res
 }
 
+// MatchGroups is MatchPool with only the group rules (1:N, N:1, N:M) of
+// the waterfall, in order: the matcher asks it, over the records sharing
+// reference keys, when a group's last member arrives after another
+// member broke.
+func (e *Engine) MatchGroups(recs []*Rec) PoolResult {
+	sub := *e
+	sub.cfg.Rules = nil
+	for _, r := range e.cfg.Rules {
+		if r.Cardinality != "1:1" && r.Reference != "none" && !r.LateOnly {
+			sub.cfg.Rules = append(sub.cfg.Rules, r)
+		}
+	}
+	if len(sub.cfg.Rules) == 0 {
+		return PoolResult{}
+	}
+	return sub.MatchPool(recs)
+}
+
 // pairs matches 1:1 under one rule: every valid pair is scored, and pairs
 // are taken best first; a record whose two best candidates tie (and are not
 // twins) is ambiguous and left alone.

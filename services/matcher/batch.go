@@ -1,6 +1,8 @@
 package matcher
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -129,6 +131,12 @@ func (s *Service) count(res *decide.Result) {
 	}
 	for _, l := range res.Latencies {
 		s.m.latency.Observe(l.Seconds())
+	}
+	now := time.Now()
+	for _, o := range res.Outputs {
+		if b := o.Break; b != nil {
+			s.m.timeToBreak.Observe(now.Sub(b.Record.BookingDate.Time()).Hours() / 24)
+		}
 	}
 }
 

@@ -16,6 +16,8 @@ type metrics struct {
 	resolutions *prometheus.CounterVec
 	pending     *prometheus.GaugeVec
 	latency     prometheus.Histogram
+	// timeToBreak: from a break's booking date to when it was reported.
+	timeToBreak prometheus.Histogram
 	lag         *prometheus.GaugeVec
 	fenced      prometheus.Counter
 	poison      prometheus.Counter
@@ -37,6 +39,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_match_latency_seconds",
 			Help:    "Time from ingestion of the later member of a match to the decision.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}),
+		timeToBreak: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_time_to_break_days",
+			Help:    "Days from a break's booking date (00:00 UTC) to when the matcher reported it: how soon an unmatched record reaches the break queue.",
+			Buckets: []float64{0.5, 1, 2, 3, 4, 5, 7, 10, 14, 21, 31, 45, 62}}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_consumer_lag_records",
 			Help: "Records the matcher's consumer group has yet to read, by topic."}, []string{"topic"}),
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_fenced_total",
@@ -46,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.misplaced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_misplaced_records_total",
 		Help: "Input records on a partition other than the one Kafka's murmur2 partitioner gives their key (a producer with another partitioner), sent to the DLQ, by topic."}, []string{"topic"})
-	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.lag, m.fenced, m.poison, m.misplaced} {
+	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.poison, m.misplaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
