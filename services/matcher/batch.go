@@ -135,7 +135,7 @@ func (s *Service) count(res *decide.Result) {
 	now := time.Now()
 	for _, o := range res.Outputs {
 		if b := o.Break; b != nil {
-			s.m.timeToBreak.Observe(now.Sub(b.Record.BookingDate.Time()).Hours() / 24)
+			s.m.timeToBreak.Observe(now.Sub(b.Record.BookingDate.Time()).Seconds())
 		}
 	}
 }

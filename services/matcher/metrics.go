@@ -39,9 +39,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_match_latency_seconds",
 			Help:    "Time from ingestion of the later member of a match to the decision.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}),
-		timeToBreak: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_time_to_break_days",
-			Help:    "Days from a break's booking date (00:00 UTC) to when the matcher reported it: how soon an unmatched record reaches the break queue.",
-			Buckets: []float64{0.5, 1, 2, 3, 4, 5, 7, 10, 14, 21, 31, 45, 62}}),
+		timeToBreak: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "recon_time_to_break_seconds",
+			Help:    "Time from a break's booking date (00:00 UTC) to when the matcher reported it: how soon an unmatched record reaches the break queue (buckets of 0.5 to 62 days).",
+			Buckets: dayBuckets(0.5, 1, 2, 3, 4, 5, 7, 10, 14, 21, 31, 45, 62)}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_consumer_lag_records",
 			Help: "Records the matcher's consumer group has yet to read, by topic."}, []string{"topic"}),
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_fenced_total",
@@ -57,6 +57,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+func dayBuckets(days ...float64) []float64 {
+	out := make([]float64, len(days))
+	for i, d := range days {
+		out[i] = d * 86400
+	}
+	return out
 }
 
 // kafkaLag returns the group's lag per topic.
