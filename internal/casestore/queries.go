@@ -109,6 +109,17 @@ type Summary struct {
 	Requests   int64                `json:"requests_waiting"`
 	MatchRate  map[string]MatchRate `json:"match_rate"` // "today", "30d"
 	SLABreach  map[string]int64     `json:"sla_breaches"`
+	// TimeToBreak: of the breaks booked in the last 30 days, how many
+	// days after booking their windows closed (they reached the queue):
+	// the median and the longest.
+	TimeToBreak TimeToBreak `json:"time_to_break_days"`
+}
+
+// TimeToBreak is the days from booking to break of a period's breaks.
+type TimeToBreak struct {
+	Breaks  int64 `json:"breaks"`
+	Median  int   `json:"median"`
+	Longest int   `json:"longest"`
 }
 
 // MatchRate is matched records against all records decided in a period.
@@ -260,6 +271,36 @@ func (s *Store) Summary(ctx context.Context, today record.Date, sla SLA) (*Summa
 	}
 	if err := s.db.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM case_actions WHERE status = ?`), ActionPending).Scan(&out.Requests); err != nil {
 		return fail(err)
+	}
+	// Time to break, from booking date to window close, per day pair.
+	rows, err = s.db.QueryContext(ctx, s.q(`SELECT booking_date, window_closed_at, COUNT(*) FROM case_breaks WHERE booking_date >= ?
+		GROUP BY booking_date, window_closed_at`), (today - 29).String())
+	if err != nil {
+		return fail(err)
+	}
+	days := map[int]int64{}
+	for rows.Next() {
+		var b, c dateValue
+		var n int64
+		if err := rows.Scan(&b, &c, &n); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		d := max(int(c.d-b.d), 0)
+		days[d] += n
+		out.TimeToBreak.Breaks += n
+		out.TimeToBreak.Longest = max(out.TimeToBreak.Longest, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	var seen int64
+	for d := 0; d <= out.TimeToBreak.Longest && out.TimeToBreak.Breaks > 0; d++ {
+		if seen += days[d]; 2*seen >= out.TimeToBreak.Breaks {
+			out.TimeToBreak.Median = d
+			break
+		}
 	}
 	for name, from := range periods {
 		mr := MatchRate{Broken: broken[name]}

@@ -138,6 +138,7 @@ func TestSummary(t *testing.T) {
 		today := day0 + 40
 		b1, b2, b3 := brk("1", 0, "A", -1000, "rent"), brk("2", 38, "A", 2500, "fee"), brk("3", 39, "B", 700, "x")
 		b3.Reason = record.Duplicate
+		b2.WindowClosedAt, b3.WindowClosedAt = b2.Record.BookingDate+4, b3.Record.BookingDate+1 // b1 (32 days) is older than 30
 		m := match("r-9")
 		if err := s.Apply(ctx, "c", &Batch{Breaks: []*record.Break{b1, b2, b3}, Matches: []*record.Match{m}}); err != nil {
 			t.Fatal(err)
@@ -163,6 +164,9 @@ func TestSummary(t *testing.T) {
 		}
 		if r := sum.MatchRate["30d"]; r.Matched != 0 || r.Broken != 2 || r.Rate != "0.0000" {
 			t.Errorf("30-day match rate %+v", r)
+		}
+		if tb := sum.TimeToBreak; tb.Breaks != 2 || tb.Median != 1 || tb.Longest != 4 {
+			t.Errorf("time to break %+v, want 2 breaks, median 1, longest 4 days", tb)
 		}
 		if sum.Proposals != 0 || sum.Requests != 0 {
 			t.Errorf("waiting: %d proposals, %d requests", sum.Proposals, sum.Requests)

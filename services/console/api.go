@@ -77,6 +77,7 @@ type breakJSON struct {
 	Assignee       string          `json:"assignee"`
 	MatchedBy      string          `json:"matched_by,omitempty"`
 	WindowClosedAt record.Date     `json:"window_closed_at"`
+	TimeToBreak    int             `json:"time_to_break_days"` // window_closed_at - booking_date
 	Note           string          `json:"note,omitempty"`
 	Candidates     json.RawMessage `json:"candidates"`
 }
@@ -89,7 +90,7 @@ func (s *Service) breakOut(b casestore.Break) breakJSON {
 	return breakJSON{BreakID: b.BreakID, Side: b.Side, Reason: b.Reason, Status: b.Status, Account: b.Account, Currency: b.Currency,
 		Amount: money.Format(b.Amount, b.Currency), BookingDate: b.BookingDate, Reference: b.Reference, Counterparty: b.Counterparty,
 		Description: b.Description, RecordID: b.RecordID, SourceFile: b.SourceFile, SourcePosition: b.SourcePosition,
-		AgeDays: int(s.today() - b.BookingDate), BusinessAge: s.businessAge(b), Assignee: b.Assignee, MatchedBy: b.MatchedBy, WindowClosedAt: b.WindowClosedAt, Note: b.Note, Candidates: cands}
+		AgeDays: int(s.today() - b.BookingDate), BusinessAge: s.businessAge(b), Assignee: b.Assignee, MatchedBy: b.MatchedBy, WindowClosedAt: b.WindowClosedAt, TimeToBreak: max(int(b.WindowClosedAt-b.BookingDate), 0), Note: b.Note, Candidates: cands}
 }
 
 // filterOf reads a break filter from query parameters (the API's and the

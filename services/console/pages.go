@@ -224,7 +224,7 @@ func (s *Service) dashboardPage(w http.ResponseWriter, r *http.Request, ss *case
 		"Open": sum.ByStatus[casestore.StatusOpen], "Proposals": sum.Proposals, "Requests": sum.Requests, "Breaches": breaches,
 		"Ages": ages, "Reasons": sorted(sum.ByReason), "Sides": sorted(sum.BySide), "Accounts": accounts, "Amounts": amounts,
 		"SLA": sorted(sum.SLABreach), "RateToday": pct(sum.MatchRate["today"].Rate), "Rate30": pct(sum.MatchRate["30d"].Rate),
-		"Today": sum.MatchRate["today"], "Month": sum.MatchRate["30d"], "Day": s.today(),
+		"Today": sum.MatchRate["today"], "Month": sum.MatchRate["30d"], "Day": s.today(), "TimeToBreak": sum.TimeToBreak,
 	}})
 }
 
