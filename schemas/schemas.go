@@ -34,7 +34,7 @@ var EmbeddedIDs = map[string]int{
 	Statement:   2,
 	Match:       3,
 	Break:       11, // 4: before note (history/break.4.avsc)
-	FileEvent:   5,
+	FileEvent:   12, // 5: before statement_digests (history/file_event.5.avsc)
 	Resolution:  6,
 	Outcome:     7,
 	SignOff:     8,

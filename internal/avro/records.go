@@ -190,8 +190,16 @@ func fileEventNative(e *record.FileEvent) map[string]any {
 		"bucket": e.Bucket, "key": e.Key, "size": e.Size, "etag": e.ETag, "side": e.Side,
 		"event_time": e.EventTime.UTC(), "digest": e.Digest, "format": e.Format,
 		"outcome": e.Outcome, "reason": e.Reason, "records": e.Records,
-		"rejected": e.Rejected, "statements": e.Statements,
+		"rejected": e.Rejected, "statements": e.Statements, "statement_digests": strs(e.StatementDigests),
 	}
+}
+
+func strs(v []string) []any {
+	out := make([]any, len(v))
+	for i, s := range v {
+		out[i] = s
+	}
+	return out
 }
 
 // fileEventFromNative maps a decoded FileEvent back.
@@ -204,6 +212,11 @@ func fileEventFromNative(m map[string]any) *record.FileEvent {
 	}
 	if ts, ok := m["event_time"].(time.Time); ok {
 		e.EventTime = ts
+	}
+	if list, ok := m["statement_digests"].([]any); ok {
+		for _, x := range list {
+			e.StatementDigests = append(e.StatementDigests, str(x))
+		}
 	}
 	return e
 }

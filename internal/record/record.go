@@ -168,6 +168,9 @@ type FileEvent struct {
 	Bucket, Key, ETag, Side, Digest, Format, Outcome, Reason string
 	Size, Records, Rejected, Statements                      int64
 	EventTime                                                time.Time
+	// StatementDigests: one line per booked statement the file brought
+	// (schemas/file_event.avsc statement_digests).
+	StatementDigests []string
 }
 
 // Outcomes of ingesting a file.
