@@ -127,6 +127,12 @@ func (s *Service) IngestInboxFile(ctx context.Context, rel string) (*Result, err
 		if err := os.Rename(full, dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("inbox: move to processed: %w", err)
 		}
+		if res.Reason != "" {
+			// Statements refused as re-sent: say which, beside the file.
+			if err := os.WriteFile(dst+".reason.txt", []byte(res.Reason+"\n"), 0o644); err != nil {
+				s.log.Error("inbox: could not write the reason", "file", dst, "err", err)
+			}
+		}
 	}
 	return res, nil
 }

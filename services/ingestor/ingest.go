@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"time"
 
@@ -73,8 +74,44 @@ func (s *Service) ingest(ctx context.Context, j *job) (*Result, error) {
 		sample, _ := io.ReadAll(io.LimitReader(f, dlqSampleLimit))
 		return s.quarantine(ctx, j, res, sample, pe.Error())
 	}
+	sink.flushHeld()
+	if perr = sink.firstErr(); perr != nil {
+		s.abort(ctx)
+		return nil, perr
+	}
+	var conflicts, dups int
+	for _, r := range sink.refused {
+		if r.conflict {
+			conflicts++
+		} else {
+			dups++
+		}
+	}
+	if conflicts > 0 {
+		s.abort(ctx)
+		s.m.statements.WithLabelValues("conflict").Add(float64(conflicts))
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, err
+		}
+		sample, _ := io.ReadAll(io.LimitReader(f, dlqSampleLimit))
+		return s.quarantine(ctx, j, res, sample, refusalsReason(sink.refused, true))
+	}
+	if dups > 0 {
+		s.m.statements.WithLabelValues("duplicate").Add(float64(dups))
+		if sink.records == 0 && sink.statements == 0 {
+			// Every statement of the file was received before.
+			s.abort(ctx)
+			return s.refuseDuplicate(ctx, j, res, sink.refused)
+		}
+		for _, r := range sink.refused {
+			s.produceAsync(ctx, s.dlqRecord([]byte(j.name), nil, kafka.DLQInfo{Stage: "statement", Reason: r.reason(), File: j.name, Digest: res.Digest,
+				Format: res.Format, Side: string(j.side), Bucket: j.bucket}.Headers()))
+		}
+		res.Reason = fmt.Sprintf("%d statement(s) re-sent, refused: %s", dups, refusalsReason(sink.refused, false))
+	}
 	res.Outcome = record.OutcomeIngested
 	res.Records, res.Rejected, res.Statements = sink.records, sink.rejected, sink.statements
+	res.StatementDigests = sink.digests
 	if err := s.produceOutcome(ctx, res); err != nil {
 		s.abort(ctx)
 		return nil, err
@@ -139,6 +176,31 @@ func (s *Service) quarantine(ctx context.Context, j *job, res *Result, sample []
 		}
 	}
 	s.log.Warn("file quarantined", "file", j.name, "reason", reason, "quarantine", where)
+	return res, nil
+}
+
+// refuseDuplicate records a file whose every statement was received
+// before: a DUPLICATE outcome naming them and a DLQ record per statement,
+// in one transaction; nothing of it is produced.
+func (s *Service) refuseDuplicate(ctx context.Context, j *job, res *Result, refused []refusal) (*Result, error) {
+	res.Outcome = record.OutcomeDuplicate
+	res.Reason = fmt.Sprintf("every statement (%d) was received before: %s", len(refused), refusalsReason(refused, false))
+	if err := s.prod.BeginTransaction(); err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	for _, r := range refused {
+		s.produceAsync(ctx, s.dlqRecord([]byte(j.name), nil, kafka.DLQInfo{Stage: "statement", Reason: r.reason(), File: j.name, Digest: res.Digest,
+			Format: res.Format, Side: string(j.side), Bucket: j.bucket}.Headers()))
+	}
+	if err := s.produceOutcome(ctx, res); err != nil {
+		s.abort(ctx)
+		return nil, err
+	}
+	if err := s.commit(ctx); err != nil {
+		return nil, err
+	}
+	s.m.files.WithLabelValues(res.Format, "duplicate").Inc()
+	s.log.Warn("file refused: its statements were received before", "file", j.name, "digest", res.Digest, "reason", res.Reason)
 	return res, nil
 }
 
@@ -218,6 +280,14 @@ type producingSink struct {
 	records, rejected, statements int64
 	bySide                        map[record.Side]int64
 
+	// Statement checks (statements.go): entries held per statement id
+	// until its balances come, the statements refused, and the digests of
+	// those produced (by content and slot within this file).
+	held    map[string]*heldStatement
+	refused []refusal
+	inFile  map[string]stmtSeen
+	digests []string
+
 	mu  sync.Mutex
 	err error
 	buf []byte
@@ -255,16 +325,70 @@ func (p *producingSink) Transaction(t *record.Transaction) error {
 	if t.Side == record.Ledger {
 		topic = p.s.cfg.Kafka.Topic(kafka.TopicLedgerTransactions)
 	}
-	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: topic, Key: []byte(t.Key()), Value: v}, p.fail)
+	kr := &kgo.Record{Topic: topic, Key: []byte(t.Key()), Value: v}
+	if t.Side == record.Bank && t.StatementID != "" && !t.Provisional {
+		// Held until its statement says whether it was received before.
+		if p.held == nil {
+			p.held = map[string]*heldStatement{}
+		}
+		h := p.held[t.StatementID]
+		if h == nil {
+			h = &heldStatement{}
+			p.held[t.StatementID] = h
+		}
+		h.recs = append(h.recs, kr)
+		h.keys = append(h.keys, entryKey(t))
+		return nil
+	}
+	p.produceTx(kr, t.Side)
+	return nil
+}
+
+// heldStatement is a statement's entries waiting for its balances.
+type heldStatement struct {
+	recs []*kgo.Record
+	keys []string
+}
+
+func (p *producingSink) produceTx(kr *kgo.Record, side record.Side) {
+	p.s.prod.Produce(p.ctx, kr, p.fail)
 	p.records++
 	if p.bySide == nil {
 		p.bySide = map[record.Side]int64{}
 	}
-	p.bySide[t.Side]++
-	return nil
+	p.bySide[side]++
 }
 
 func (p *producingSink) Statement(st *record.Statement) error {
+	h := p.held[st.ID]
+	delete(p.held, st.ID)
+	if h == nil {
+		h = &heldStatement{}
+	}
+	if !st.Provisional && st.ClosingDate != nil {
+		fp := fingerprint(st, h.keys)
+		fp.fileKey, fp.fileHash = p.file, p.digest
+		prev, dup, conflict := p.s.ledger.statement(fp)
+		if !dup && !conflict {
+			if q, ok := p.inFile[fp.content]; ok {
+				prev, dup = q, true
+			} else if q, ok := p.inFile[fp.slot]; ok {
+				prev, conflict = q, true
+			}
+		}
+		if dup || conflict {
+			p.refused = append(p.refused, refusal{got: fp, prev: prev, conflict: conflict})
+			return nil // its entries are not produced
+		}
+		if p.inFile == nil {
+			p.inFile = map[string]stmtSeen{}
+		}
+		p.inFile[fp.content], p.inFile[fp.slot] = fp, fp
+		p.digests = append(p.digests, fp.line())
+	}
+	for _, kr := range h.recs {
+		p.produceTx(kr, record.Bank)
+	}
 	v, err := p.s.codecs.stmt.Encode(nil, st)
 	if err != nil {
 		return &format.ParseError{File: p.file, Entry: st.SourcePosition, Reason: "encode statement: " + err.Error(), Err: err}
@@ -272,6 +396,22 @@ func (p *producingSink) Statement(st *record.Statement) error {
 	p.s.prod.Produce(p.ctx, &kgo.Record{Topic: p.s.cfg.Kafka.Topic(kafka.TopicBankStatements), Key: []byte(st.Key()), Value: v}, p.fail)
 	p.statements++
 	return nil
+}
+
+// flushHeld produces entries whose statement never came (a parser that
+// rejected the statement keeps its entries): nothing is lost.
+func (p *producingSink) flushHeld() {
+	ids := make([]string, 0, len(p.held))
+	for id := range p.held {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		for _, kr := range p.held[id].recs {
+			p.produceTx(kr, record.Bank)
+		}
+	}
+	p.held = nil
 }
 
 // logRejects is how many rejected entries per file are logged one by one;

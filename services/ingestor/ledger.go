@@ -22,12 +22,15 @@ import (
 type fileLedger struct {
 	mu     sync.RWMutex
 	byHash map[string]*record.FileEvent
+	// The booked statements of the files ingested, by content digest and
+	// by slot (statements.go).
+	byContent, bySlot map[string]stmtSeen
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec[record.FileEvent], log *slog.Logger) (*fileLedger, error) {
-	l := &fileLedger{byHash: map[string]*record.FileEvent{}, done: make(chan struct{})}
+	l := &fileLedger{byHash: map[string]*record.FileEvent{}, byContent: map[string]stmtSeen{}, bySlot: map[string]stmtSeen{}, done: make(chan struct{})}
 	cl, err := kafka.NewClient(kc,
 		kgo.ConsumeTopics(kc.Topic(kafka.TopicFiles)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -113,7 +116,31 @@ func (l *fileLedger) add(fe *record.FileEvent) {
 	if _, ok := l.byHash[fe.Digest]; !ok {
 		l.byHash[fe.Digest] = fe
 	}
+	for _, line := range fe.StatementDigests {
+		if st, ok := parseSeen(line, fe); ok {
+			if _, dup := l.byContent[st.content]; !dup {
+				l.byContent[st.content] = st
+			}
+			if _, dup := l.bySlot[st.slot]; !dup {
+				l.bySlot[st.slot] = st
+			}
+		}
+	}
 	l.mu.Unlock()
+}
+
+// statement says whether st was received before: its content (a
+// duplicate), or another content in its slot (a conflict).
+func (l *fileLedger) statement(st stmtSeen) (prev stmtSeen, duplicate, conflict bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if p, ok := l.byContent[st.content]; ok {
+		return p, true, false
+	}
+	if p, ok := l.bySlot[st.slot]; ok {
+		return p, false, true
+	}
+	return stmtSeen{}, false, false
 }
 
 func (l *fileLedger) close() {

@@ -14,6 +14,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	retries  *prometheus.CounterVec
 	dlqErrs  prometheus.Counter
+	// statements refused: duplicate (received before) or conflict (differs
+	// from the one received for its account and number).
+	statements *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,10 +35,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12)}, []string{"format"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "retries_total",
 			Help: "Transient failures retried, by stage (fetch, produce)."}, []string{"stage"}),
+		statements: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refused_statements_total",
+			Help: "Booked statements refused: duplicate (its content was received before, under another file name or header or in another format) or conflict (it differs from the statement received for its account and number: the file is quarantined)."}, []string{"kind"}),
 		dlqErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dlq_errors_total",
 			Help: "Failures to publish to the DLQ (the file is retried)."}),
 	}
-	for _, c := range []prometheus.Collector{m.files, m.records, m.rejected, m.bytes, m.duration, m.retries, m.dlqErrs} {
+	for _, c := range []prometheus.Collector{m.files, m.records, m.rejected, m.bytes, m.duration, m.retries, m.dlqErrs, m.statements} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
