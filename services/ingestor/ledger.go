@@ -25,8 +25,8 @@ type fileLedger struct {
 	// The booked statements of the files ingested, by content digest and
 	// by slot (statements.go).
 	byContent, bySlot map[string]stmtSeen
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel            context.CancelFunc
+	done              chan struct{}
 }
 
 func loadFileLedger(ctx context.Context, kc kafka.Config, codec *avro.Codec[record.FileEvent], log *slog.Logger) (*fileLedger, error) {
