@@ -481,6 +481,42 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 		}
 		stmts[len(stmts)-1].txs = append(stmts[len(stmts)-1].txs, t)
 	}
+	// A bank sends a statement for every business day of the account's
+	// currency, with or without entries, numbered by the day of the year,
+	// each opening at the previous one's closing balance.
+	if len(stmts) > 0 {
+		first, last := stmts[0].date, stmts[0].date
+		for _, st := range stmts {
+			first, last = min(first, st.date), max(last, st.date)
+		}
+		cals := calendar.Default()
+		var all []*stmt
+		for i := 0; i < len(stmts); {
+			j := i
+			have := map[record.Date]*stmt{}
+			for ; j < len(stmts) && stmts[j].acct == stmts[i].acct; j++ {
+				have[stmts[j].date] = stmts[j]
+			}
+			cal := cals.For(stmts[i].cur)
+			for d := first; d <= last; d++ {
+				if st := have[d]; st != nil {
+					all = append(all, st)
+				} else if cal.IsBusinessDay(d) {
+					all = append(all, &stmt{acct: stmts[i].acct, cur: stmts[i].cur, date: d})
+				}
+			}
+			i = j
+		}
+		stmts = all
+	}
+	balances := map[string]int64{}
+	opening := func(acct string) int64 {
+		if v, ok := balances[acct]; ok {
+			return v
+		}
+		return 1_000_000_00
+	}
+	number := func(d record.Date) int { return d.Time().YearDay() }
 	switch format {
 	case "", "csv":
 		bw.WriteString("account,currency,booking_date,value_date,amount,reference,bank_reference,counterparty,description\n")
@@ -488,8 +524,8 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 			fmt.Fprintf(bw, "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", t.Account, t.Currency, t.Date, t.Date, cents(t.Cents, '.'), t.Ref, t.BankRef, csvQuote(t.structuredName()), csvQuote(t.Text))
 		}
 	case "mt940":
-		bal := int64(1_000_000_00)
 		for i, s := range stmts {
+			bal := opening(s.acct)
 			y := s.date.Time().Format("060102")
 			dc := func(v int64) string {
 				if v < 0 {
@@ -497,7 +533,7 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				}
 				return "C"
 			}
-			fmt.Fprintf(bw, ":20:STMT%06d\r\n:25:%s\r\n:28C:%d/1\r\n:60F:%s%s%s%s\r\n", i, s.acct, i+1, dc(bal), y, s.cur, cents(abs(bal), ','))
+			fmt.Fprintf(bw, ":20:STMT%06d\r\n:25:%s\r\n:28C:%05d/1\r\n:60F:%s%s%s%s\r\n", i, s.acct, number(s.date), dc(bal), y, s.cur, cents(abs(bal), ','))
 			for _, t := range s.txs {
 				ref := t.Ref
 				if ref == "" {
@@ -537,10 +573,10 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				bal += t.Cents
 			}
 			fmt.Fprintf(bw, ":62F:%s%s%s%s\r\n-\r\n", dc(bal), y, s.cur, cents(abs(bal), ','))
+			balances[s.acct] = bal
 		}
 	case "camt053":
 		bw.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>GEN</MsgId><CreDtTm>2026-03-31T18:00:00Z</CreDtTm></GrpHdr>` + "\n")
-		bal := int64(1_000_000_00)
 		dc := func(v int64) string {
 			if v < 0 {
 				return "DBIT"
@@ -548,11 +584,13 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 			return "CRDT"
 		}
 		for i, s := range stmts {
-			open := bal
+			open := opening(s.acct)
+			bal := open
 			for _, t := range s.txs {
 				bal += t.Cents
 			}
-			fmt.Fprintf(bw, "<Stmt><Id>S%d</Id><Acct><Id><Othr><Id>%s</Id></Othr></Id><Ccy>%s</Ccy></Acct>\n", i, s.acct, s.cur)
+			balances[s.acct] = bal
+			fmt.Fprintf(bw, "<Stmt><Id>S%d</Id><ElctrncSeqNb>%d</ElctrncSeqNb><Acct><Id><Othr><Id>%s</Id></Othr></Id><Ccy>%s</Ccy></Acct>\n", i, number(s.date), s.acct, s.cur)
 			for _, b := range []struct {
 				code string
 				v    int64
@@ -596,8 +634,9 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 					debits -= t.Cents
 				}
 			}
-			open := int64(1_000_000_00)
+			open := opening(s.acct)
 			closing := open + credits - debits
+			balances[s.acct] = closing
 			fmt.Fprintf(bw, "02,CUSTOMER,BANK,1,%s,2359,%s,2/\n03,%s,%s,010,%d,,,015,%d,,/\n", s.date.Time().Format("060102"), s.cur, s.acct, s.cur, open, closing)
 			total = open + closing
 			n := 2 // 03, 49
