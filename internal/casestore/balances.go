@@ -117,11 +117,16 @@ type Balance struct {
 	// single statement balance or no opening.
 	Unexplained *money.Decimal
 	Problem     string // why Unexplained is nil
+	// Issues are the missing or inconsistent statements that stand for
+	// the day (Continuity; the console fills them in).
+	Issues []StatementIssue
 }
 
 // Reconciled says whether the day can be signed off: a statement, an
-// opening and nothing unexplained.
-func (b *Balance) Reconciled() bool { return b.Unexplained != nil && b.Unexplained.IsZero() }
+// opening, nothing unexplained and no missing or inconsistent statement.
+func (b *Balance) Reconciled() bool {
+	return b.Unexplained != nil && b.Unexplained.IsZero() && len(b.Issues) == 0
+}
 
 // memberKey names a record as matches name their members.
 type memberKey struct {

@@ -392,6 +392,8 @@ var migrations = []string{
 	`CREATE INDEX case_escalations_unsent ON case_escalations (sent, escalated_at)`,
 	// What the matcher could not search for a break (a group search bound).
 	`ALTER TABLE case_breaks ADD COLUMN note TEXT`,
+	// Statement numbers, for the continuity checks (continuity.go).
+	`ALTER TABLE case_statements ADD COLUMN sequence VARCHAR(64)`,
 }
 
 func (s *Store) dialect(stmt string) string {
@@ -763,10 +765,10 @@ func (s *Store) statements(ctx context.Context, tx *batchTx, sts []*record.State
 			prov = 1
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_statements (statement_id, account, currency, closing_date, closing_balance,
-			opening_date, opening_balance, entries, entries_total, provisional, format, source_file)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (statement_id) DO NOTHING`),
+			opening_date, opening_balance, entries, entries_total, provisional, format, source_file, sequence)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (statement_id) DO NOTHING`),
 			st.ID, st.Account, st.Currency, date(st.ClosingDate), opt(st.ClosingBalance), date(st.OpeningDate), opt(st.OpeningBalance),
-			st.Entries, st.EntriesTotal.String(), prov, st.Format, st.SourceFile); err != nil {
+			st.Entries, st.EntriesTotal.String(), prov, st.Format, st.SourceFile, st.Sequence); err != nil {
 			return fmt.Errorf("statement %s: %w", st.ID, err)
 		}
 	}

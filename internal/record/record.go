@@ -179,3 +179,39 @@ const (
 	OutcomeDuplicate   = "DUPLICATE"
 	OutcomeQuarantined = "QUARANTINED"
 )
+
+// StatementNumber is a statement's number without pages and leading
+// zeros ("00005/1" and "5" are 5, "5/2" is 5/2), or "" when it is none
+// or not a number (camt's Id "S0", BAI2's none).
+func StatementNumber(seq string) string {
+	num, page, _ := strings.Cut(strings.TrimSpace(seq), "/")
+	clean := func(s string) (string, bool) {
+		if s == "" {
+			return "", false
+		}
+		for _, c := range s {
+			if c < '0' || c > '9' {
+				return "", false
+			}
+		}
+		if s = strings.TrimLeft(s, "0"); s == "" {
+			s = "0"
+		}
+		return s, true
+	}
+	n, ok := clean(num)
+	if !ok {
+		return ""
+	}
+	if page == "" {
+		return n
+	}
+	p, ok := clean(page)
+	if !ok {
+		return ""
+	}
+	if p == "1" {
+		return n
+	}
+	return n + "/" + p
+}

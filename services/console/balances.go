@@ -82,9 +82,38 @@ func (s *Service) balancesOf(ctx context.Context, account, currency string, from
 		if err != nil {
 			return nil, err
 		}
+		if err := s.continuity(ctx, b); err != nil {
+			return nil, err
+		}
 		out = append(out, b)
 	}
 	return out, nil
+}
+
+// expectedDays says on which days account expects a booked statement:
+// the business days of its currency, or none (statement-days).
+func (s *Service) expectedDays(account, currency string) func(record.Date) bool {
+	if s.stmtDays[account] == "none" {
+		return nil
+	}
+	return s.cfg.calendars.For(currency).IsBusinessDay
+}
+
+// continuity adds the missing or inconsistent statements standing for
+// b's day; they keep it from being signed off.
+func (s *Service) continuity(ctx context.Context, b *casestore.Balance) error {
+	issues, err := s.store.Continuity(ctx, b.Account, b.Currency, b.Date, s.expectedDays(b.Account, b.Currency))
+	if err != nil {
+		return err
+	}
+	b.Issues = issues
+	if len(issues) > 0 && b.Problem == "" {
+		b.Problem = fmt.Sprintf("missing or inconsistent statement: %s", issues[0].Detail)
+		if len(issues) > 1 {
+			b.Problem += fmt.Sprintf(" (and %d more)", len(issues)-1)
+		}
+	}
+	return nil
 }
 
 // balanceItemJSON is a reconciling item in the API.
@@ -134,6 +163,7 @@ type balanceJSON struct {
 	Unexplained      *string                      `json:"unexplained_difference"`
 	Reconciled       bool                         `json:"reconciled"`
 	Problem          string                       `json:"problem,omitempty"`
+	StatementIssues  []casestore.StatementIssue   `json:"statement_issues"`
 	Lock             *signoffJSON                 `json:"locked_by,omitempty"`
 }
 
@@ -154,7 +184,7 @@ func balanceOut(b *casestore.Balance, lock *casestore.Signoff) balanceJSON {
 		LedgerOpening: f(b.Opening.Balance), LedgerOpeningAt: b.Opening.Date, OpeningSource: b.Opening.Source,
 		LedgerBefore: f(b.Ledger.Before), LedgerBeforeN: b.Ledger.BeforeCount, LedgerDay: f(b.Ledger.Day), LedgerDayN: b.Ledger.DayCount,
 		LedgerBalance: f(b.LedgerBalance), BankDay: f(b.Bank.Day), BankDayN: b.Bank.DayCount, ItemsTotal: f(b.ItemsTotal),
-		Items: []balanceItemJSON{}, Reconciled: b.Reconciled(), Problem: b.Problem}
+		Items: []balanceItemJSON{}, Reconciled: b.Reconciled(), Problem: b.Problem, StatementIssues: append([]casestore.StatementIssue{}, b.Issues...)}
 	if b.StatementBalance != nil {
 		v := f(*b.StatementBalance)
 		out.StatementBalance = &v
@@ -283,6 +313,9 @@ func (s *Service) overview(ctx context.Context, perAccount int) ([]balanceJSON, 
 		if err != nil {
 			return nil, err
 		}
+		if err := s.continuity(ctx, b); err != nil {
+			return nil, err
+		}
 		lock, err := s.store.Locked(ctx, d.Account, d.Currency, d.Date)
 		if err != nil {
 			return nil, err
@@ -343,6 +376,14 @@ func (s *Service) requestSignoff(ctx context.Context, ss *casestore.Session, req
 	last := bs[len(bs)-1]
 	for _, b := range bs {
 		d := b.Date
+		if len(b.Issues) > 0 {
+			var details []string
+			for _, is := range b.Issues {
+				details = append(details, is.Detail)
+			}
+			return nil, refuse(http.StatusConflict, "statement_issue", "%s %s %s cannot be signed off while a statement is missing or inconsistent: %s",
+				req.Account, req.Currency, d, strings.Join(details, "; "))
+		}
 		if b.Unexplained == nil {
 			if d == to || len(b.Statements) > 0 || !b.HasOpening {
 				return nil, refuse(http.StatusConflict, "no_figure", "%s %s %s cannot be signed off: %s", req.Account, req.Currency, d, b.Problem)
@@ -403,6 +444,10 @@ func (s *Service) checkSignoffStill(ctx context.Context, a *casestore.Action) er
 		return err
 	}
 	for _, b := range bs {
+		if len(b.Issues) > 0 {
+			return refuse(http.StatusConflict, "statement_issue", "since the request, %s %s %s has a missing or inconsistent statement: %s",
+				so.Account, so.Currency, b.Date, b.Issues[0].Detail)
+		}
 		if b.Unexplained != nil && !b.Unexplained.IsZero() {
 			return refuse(http.StatusConflict, "figures_changed", "since the request, %s %s %s has an unexplained difference of %s: reject it and sign off again",
 				so.Account, so.Currency, b.Date, money.Format(*b.Unexplained, so.Currency))

@@ -93,7 +93,12 @@ type Config struct {
 	// AccountSLADays per account ("DE89…=2"): a break of the account
 	// breaches the stricter of its reason's and its account's SLA.
 	AccountSLADays []string
-	Escalation     EscalationConfig
+	// StatementDays per account ("DE89…=none"): which days a booked
+	// statement is expected: business (every business day of the
+	// currency's calendar, the default) or none (only balances and
+	// numbers are checked).
+	StatementDays []string
+	Escalation    EscalationConfig
 	// Today overrides the date ages count from (tests, demos); 0: the clock.
 	Today func() time.Time
 }
@@ -153,6 +158,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.Int(&c.SLADefault, "sla-default-days", c.SLADefault, "SLA days of the reasons sla-days does not name")
 	l.Bool(&c.SLABusinessDays, "sla-business-days", c.SLABusinessDays, "count SLA days (dashboard breaches, escalation) as business days of the break's currency (calendar-file), not calendar days")
 	l.List(&c.AccountSLADays, "account-sla-days", c.AccountSLADays, "ACCOUNT=days: a break of the account breaches the stricter of this and its reason's SLA")
+	l.List(&c.StatementDays, "statement-days", c.StatementDays, "ACCOUNT=business|none: the days a booked statement is expected (default business: every business day of the currency; none: only balances and numbers are checked)")
 	e := &c.Escalation
 	l.Duration(&e.Interval, "escalation-interval", e.Interval, "how often breaks past their SLA and waiting requests are escalated (0: never)")
 	l.Int(&e.Levels, "escalation-levels", e.Levels, "highest escalation level: level n when a break is older than n times its SLA, or a request waited n times approval-sla")
@@ -204,6 +210,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if _, err := c.ledgerOpenings(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.statementDays(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SessionTTL < time.Minute {
@@ -270,6 +279,16 @@ func (c Config) breakSLA() (casestore.SLA, error) {
 		return sla, errors.New("sla-default-days must not be negative")
 	}
 	return sla, nil
+}
+
+// statementDays parses statement-days.
+func (c Config) statementDays() (map[string]string, error) {
+	return pairs("statement-days", "ACCOUNT=business|none", c.StatementDays, func(v string) (string, error) {
+		if v != "business" && v != "none" {
+			return "", errors.New("business or none")
+		}
+		return v, nil
+	})
 }
 
 // accountTeams parses account-teams.

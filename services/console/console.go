@@ -53,6 +53,8 @@ type Service struct {
 	limits map[string]money.Decimal // write-off limits per currency
 	// openings are the configured ledger opening balances by account|currency.
 	openings map[string]casestore.Opening
+	// stmtDays: accounts whose statements are not expected every business day.
+	stmtDays map[string]string
 	m        metrics
 	ready    atomic.Bool
 	sendMu   sync.Mutex // one resolution produced at a time (send)
@@ -88,6 +90,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.sla, _ = cfg.breakSLA()
 	s.limits, _ = cfg.writeOffLimits()
 	s.openings, _ = cfg.ledgerOpenings()
+	s.stmtDays, _ = cfg.statementDays()
 	s.escalation = &escalationPolicy{sla: s.sla, cfg: cfg.Escalation}
 	s.escalation.teams, _ = cfg.accountTeams()
 	if err := s.registerMetrics(deps.Metrics); err != nil {

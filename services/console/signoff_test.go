@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,12 @@ import (
 // statement produces a bank statement of account acct in EUR for day d.
 func (h *harness) statement(acct string, d int, opening, closing int64, entries int) {
 	h.t.Helper()
+	h.numberedStatement(acct, d, "", opening, closing, entries)
+}
+
+// numberedStatement is statement with a statement number.
+func (h *harness) numberedStatement(acct string, d int, seq string, opening, closing int64, entries int) {
+	h.t.Helper()
 	c, err := avro.NewStatementCodec(context.Background(), avro.Embedded{}, "s")
 	if err != nil {
 		h.t.Fatal(err)
@@ -30,7 +37,7 @@ func (h *harness) statement(acct string, d int, opening, closing int64, entries 
 	od, cd := day(d), day(d)
 	ob, cb := money.New(opening, 2), money.New(closing, 2)
 	st := &record.Statement{ID: "st-" + acct + "-" + day(d).String(), Account: acct, Currency: "EUR", OpeningDate: &od, OpeningBalance: &ob,
-		ClosingDate: &cd, ClosingBalance: &cb, Entries: entries, Format: "camt.053", SourceFile: "s3://inbox/bank/" + acct + ".xml"}
+		ClosingDate: &cd, ClosingBalance: &cb, Entries: entries, Format: "camt.053", SourceFile: "s3://inbox/bank/" + acct + ".xml", Sequence: seq}
 	v, err := c.Encode(nil, st)
 	if err != nil {
 		h.t.Fatal(err)
@@ -327,5 +334,78 @@ func TestAdjustment(t *testing.T) {
 	}
 	if a, _ := h.console.Store().Action(ctx, id); a.DecidedBy != "approver" || a.Attachment != "JE-2026-0042" {
 		t.Errorf("the adjustment as stored: %+v", a)
+	}
+}
+
+// TestStatementContinuity: an account whose statements skip a business
+// day (Wednesday) and whose Thursday statement opens at another balance
+// than Tuesday's closed, numbered 10, 11, 13: Thursday's balance view
+// lists the missing statement, the opening difference and the gap in the
+// numbers, the overview flags the day, and its sign-off is refused; an
+// account whose statements are not expected daily (statement-days none)
+// is only checked for balances and numbers.
+func TestStatementContinuity(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 2, TopicPrefix: "t9."}
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"))
+	h.numberedStatement("C", 0, "10/1", 1000_00, 1000_00, 0)
+	h.numberedStatement("C", 1, "11/1", 1000_00, 1000_00, 0)
+	h.numberedStatement("C", 3, "13/1", 1100_00, 1100_00, 0) // Wednesday missing, 100.00 more at the opening
+	h.numberedStatement("W", 0, "1", 500_00, 500_00, 0)
+	h.numberedStatement("W", 4, "2", 500_00, 500_00, 0) // weekly: nothing missing
+	st := h.console.Store()
+	ctx := context.Background()
+	waitFor(t, "the statements in the case store", func() bool {
+		days, _ := st.StatementDays(ctx, 10)
+		return len(days) == 5
+	})
+	preparer := h.signIn("preparer")
+	code, b := preparer.get("/api/v1/balances?account=C&currency=EUR&date=" + day(3).String())
+	if code != 200 {
+		t.Fatalf("balance: %d %v", code, b)
+	}
+	issues, _ := b["statement_issues"].([]any)
+	kinds := map[string]string{}
+	for _, x := range issues {
+		m := x.(map[string]any)
+		kinds[str(m["kind"])] = str(m["date"]) + " " + str(m["detail"])
+	}
+	if len(issues) != 3 || !strings.HasPrefix(kinds[casestore.IssueMissing], day(2).String()) ||
+		!strings.Contains(kinds[casestore.IssueOpeningDiffers], "1100.00 EUR") || !strings.Contains(kinds[casestore.IssueOpeningDiffers], "closed at 1000.00 EUR") ||
+		!strings.Contains(kinds[casestore.IssueSequenceGap], "no. 12 is missing") || b["reconciled"] != false {
+		t.Errorf("Thursday's statement issues: %v (reconciled %v)", issues, b["reconciled"])
+	}
+	// Tuesday's view has none: its day and numbers follow Monday's.
+	if _, b := preparer.get("/api/v1/balances?account=C&currency=EUR&date=" + day(1).String()); len(b["statement_issues"].([]any)) != 0 {
+		t.Errorf("Tuesday has statement issues: %v", b["statement_issues"])
+	}
+	code, out := preparer.do("POST", "/api/v1/signoffs", SignoffRequest{Account: "C", Currency: "EUR", Date: day(3).String(), Comment: "checked"}, true)
+	if code != http.StatusConflict || !strings.Contains(str(out["error"])+str(out["message"])+str(out["detail"]), "missing or inconsistent") {
+		t.Errorf("sign-off of Thursday: %d %v, want 409 naming the statement issue", code, out)
+	}
+	for path, want := range map[string][]string{
+		"/balances/day?account=C&currency=EUR&date=" + day(3).String(): {"Missing or inconsistent statements (3)", "Missing statement", "Opening balance differs", "Statement numbers skip"},
+		"/balances": {"3 missing or inconsistent statements"},
+	} {
+		resp, err := preparer.hc.Get(preparer.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range want {
+			if !strings.Contains(string(body), w) {
+				t.Errorf("%s does not say %q", path, w)
+			}
+		}
+	}
+	// Weekly statements: with statement-days W=none nothing is missing;
+	// with the default, Tuesday to Thursday are.
+	if _, b := preparer.get("/api/v1/balances?account=W&currency=EUR&date=" + day(4).String()); len(b["statement_issues"].([]any)) != 3 {
+		t.Errorf("W with daily statements expected: %v", b["statement_issues"])
+	}
+	h.console.stmtDays = map[string]string{"W": "none"}
+	if _, b := preparer.get("/api/v1/balances?account=W&currency=EUR&date=" + day(4).String()); len(b["statement_issues"].([]any)) != 0 {
+		t.Errorf("W with statement-days none: %v", b["statement_issues"])
 	}
 }

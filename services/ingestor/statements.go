@@ -53,40 +53,6 @@ func parseSeen(line string, fe *record.FileEvent) (stmtSeen, bool) {
 	return s, true
 }
 
-// statementNumber is a statement's number without pages and leading
-// zeros ("00005/1" and "5" are 5, "5/2" is 5/2), or "" when it is none
-// or not a number.
-func statementNumber(seq string) string {
-	num, page, _ := strings.Cut(strings.TrimSpace(seq), "/")
-	clean := func(s string) (string, bool) {
-		s = strings.TrimLeft(s, "0")
-		if s == "" {
-			s = "0"
-		}
-		for _, c := range s {
-			if c < '0' || c > '9' {
-				return "", false
-			}
-		}
-		return s, true
-	}
-	n, ok := clean(num)
-	if !ok || num == "" {
-		return ""
-	}
-	if page == "" {
-		return n
-	}
-	p, ok := clean(page)
-	if !ok {
-		return ""
-	}
-	if p == "1" {
-		return n
-	}
-	return n + "/" + p
-}
-
 // fingerprint is st's slot and content over the (booking date, amount)
 // of its entries.
 func fingerprint(st *record.Statement, entries []string) stmtSeen {
@@ -104,7 +70,7 @@ func fingerprint(st *record.Statement, entries []string) stmtSeen {
 	}
 	closing := st.ClosingDate.String()
 	s := stmtSeen{opening: show(st.OpeningBalance), closing: show(st.ClosingBalance), entries: len(entries)}
-	if n := statementNumber(st.Sequence); n != "" {
+	if n := record.StatementNumber(st.Sequence); n != "" {
 		s.slot = st.Account + "|" + st.Currency + "|no " + n
 		s.label = fmt.Sprintf("%s %s no. %s (%s)", st.Account, st.Currency, n, closing)
 	} else {

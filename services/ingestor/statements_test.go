@@ -15,7 +15,7 @@ import (
 
 func TestStatementNumber(t *testing.T) {
 	for in, want := range map[string]string{"5": "5", "00005/1": "5", "5/2": "5/2", "083": "83", "S0": "", "": "", "5/x": "", "0": "0"} {
-		if got := statementNumber(in); got != want {
+		if got := record.StatementNumber(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
 	}
