@@ -38,7 +38,7 @@ var EmbeddedIDs = map[string]int{
 	Resolution:  6,
 	Outcome:     7,
 	SignOff:     8,
-	Escalation:  9,
+	Escalation:  13, // 9: before STATEMENT_MISSING (history/escalation.9.avsc)
 }
 
 // Get returns the schema text of name.

@@ -68,7 +68,8 @@ func signOffFromNative(n map[string]any) (*record.SignOff, error) {
 	return s, nil
 }
 
-var escalationKinds = map[record.EscalationKind]string{record.EscalateBreak: "BREAK_SLA", record.EscalateApproval: "APPROVAL_WAITING"}
+var escalationKinds = map[record.EscalationKind]string{record.EscalateBreak: "BREAK_SLA", record.EscalateApproval: "APPROVAL_WAITING",
+	record.EscalateStatement: "STATEMENT_MISSING"}
 
 func escalationNative(e *record.Escalation) map[string]any {
 	return map[string]any{

@@ -43,8 +43,9 @@ type EscalationKind string
 
 // Escalation kinds (schemas/escalation.avsc).
 const (
-	EscalateBreak    EscalationKind = "break_sla"        // an open break past its SLA
-	EscalateApproval EscalationKind = "approval_waiting" // a request waiting for an approver too long
+	EscalateBreak     EscalationKind = "break_sla"         // an open break past its SLA
+	EscalateApproval  EscalationKind = "approval_waiting"  // a request waiting for an approver too long
+	EscalateStatement EscalationKind = "statement_missing" // a missing or inconsistent bank statement
 )
 
 // Escalation is something that waited too long, as the notifier receives

@@ -302,9 +302,9 @@ func TestBrowserSignoff(t *testing.T) {
 		t.Errorf("the refund on the locked day became %s", s)
 	}
 	// The refund, open 10 days against a 5-day SLA, is escalated; its
-	// detail says so.
-	if n, err := h.console.sweep(context.Background(), day(10).Time()); err != nil || n != 1 {
-		t.Errorf("sweep: %d escalations, %v; want the refund's", n, err)
+	// detail says so. So are S's statements missing since day 1.
+	if n, err := h.console.sweep(context.Background(), day(10).Time()); err != nil || n != 2 {
+		t.Errorf("sweep: %d escalations, %v; want the refund's and the missing statements'", n, err)
 	}
 	prep.do("escalated detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`dl.kv`)))
 	if tx := prep.text("main"); !strings.Contains(tx, "level 1 escalated to operations") {

@@ -176,6 +176,11 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 			Detail: fmt.Sprintf("%s request %s by %s on %s %s waits for an approver since %s", a.Kind, a.ActionID, a.User, a.Account,
 				a.Currency, a.RequestedAt.UTC().Format(time.RFC3339))})
 	}
+	stmts, err := s.statementEscalations(ctx, today, now)
+	if err != nil {
+		return 0, err
+	}
+	es = append(es, stmts...)
 	fresh, err := s.store.RecordEscalations(ctx, es)
 	if err != nil {
 		return 0, err
@@ -184,6 +189,72 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 		s.log.Info("escalated", "new", len(fresh), "due", len(es))
 	}
 	return len(fresh), nil
+}
+
+// statementEscalations are the missing or inconsistent statements of
+// every account with booked statements: those of its latest statement
+// (its opening balance and number against the one before, the days
+// between) and the business days after it up to yesterday (today's may
+// still come). The missing days of an account are one escalation from
+// the first of them, at a level that grows with their number (up to the
+// configured levels); an opening difference or a gap in the numbers is
+// one escalation each. They go to the account's team.
+func (s *Service) statementEscalations(ctx context.Context, today record.Date, now time.Time) ([]*record.Escalation, error) {
+	p := s.escalation
+	latest, err := s.store.StatementDays(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	var es []*record.Escalation
+	for _, ad := range latest {
+		expected := s.expectedDays(ad.Account, ad.Currency)
+		seen := map[string]bool{}
+		var missing []casestore.StatementIssue
+		for _, d := range []record.Date{ad.Date, today - 1} {
+			if d < ad.Date {
+				continue
+			}
+			issues, err := s.store.Continuity(ctx, ad.Account, ad.Currency, d, expected)
+			if err != nil {
+				return nil, err
+			}
+			for _, is := range issues {
+				k := is.Kind + is.Date.String()
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				if is.Kind == casestore.IssueMissing {
+					missing = append(missing, is)
+					continue
+				}
+				es = append(es, s.statementEscalation(ad, is.Kind+"|"+is.Date.String(), 1, is.Date, today, now, is.Kind, is.Detail))
+			}
+		}
+		if len(missing) > 0 {
+			first, last := missing[0].Date, missing[len(missing)-1].Date
+			detail := missing[0].Detail
+			if len(missing) > 1 {
+				detail = fmt.Sprintf("no statement for %d business days from %s to %s", len(missing), first, last)
+			}
+			lvl := min(len(missing), p.cfg.Levels)
+			es = append(es, s.statementEscalation(ad, casestore.IssueMissing+"|"+first.String(), lvl, first, today, now, casestore.IssueMissing, detail))
+		}
+	}
+	return es, nil
+}
+
+func (s *Service) statementEscalation(ad casestore.AccountDay, subject string, lvl int, day, today record.Date, now time.Time, kind, detail string) *record.Escalation {
+	p := s.escalation
+	recipient := p.cfg.UnassignedTeam
+	if t, ok := p.teams[ad.Account]; ok {
+		recipient = t
+	}
+	subject = ad.Account + "|" + ad.Currency + "|" + subject
+	return &record.Escalation{EscalationID: record.EscalationID(record.EscalateStatement, subject, lvl), Kind: record.EscalateStatement,
+		Level: lvl, SubjectID: subject, Recipient: recipient, Account: ad.Account, Currency: ad.Currency, Reason: kind,
+		Age: strconv.Itoa(int(today-day)) + "d", SLA: "0d", EscalatedAt: now, Detail: ad.Account + " " + ad.Currency + ": " + detail,
+		URL: s.url + "/balances/day?" + url.Values{"account": {ad.Account}, "currency": {ad.Currency}, "date": {day.String()}}.Encode()}
 }
 
 // escalate runs the sweep every interval (and once at start).

@@ -2,11 +2,13 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -407,5 +409,29 @@ func TestStatementContinuity(t *testing.T) {
 	h.console.stmtDays = map[string]string{"W": "none"}
 	if _, b := preparer.get("/api/v1/balances?account=W&currency=EUR&date=" + day(4).String()); len(b["statement_issues"].([]any)) != 0 {
 		t.Errorf("W with statement-days none: %v", b["statement_issues"])
+	}
+	// The escalation sweep on Monday tells the team: C's missing
+	// Wednesday and Friday (from Wednesday, level 2), its opening
+	// difference and its gap in the numbers; once each.
+	now := day(7).Time().Add(9 * time.Hour)
+	if n, err := h.console.sweep(ctx, now); err != nil || n != 3 {
+		t.Fatalf("sweep: %d new, %v; want 3", n, err)
+	}
+	es, err := st.UnsentEscalations(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range es {
+		if e.Kind == record.EscalateStatement {
+			got[e.Reason] = fmt.Sprintf("%d %s %s", e.Level, e.Account, e.Detail)
+		}
+	}
+	if len(got) != 3 || !strings.HasPrefix(got[casestore.IssueMissing], "2 C ") || !strings.Contains(got[casestore.IssueMissing], "2 business days from "+day(2).String()+" to "+day(4).String()) ||
+		!strings.Contains(got[casestore.IssueOpeningDiffers], "opens at 1100.00") || !strings.Contains(got[casestore.IssueSequenceGap], "no. 12") {
+		t.Errorf("statement escalations: %v", got)
+	}
+	if n, err := h.console.sweep(ctx, now.Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("a second sweep: %d new, %v", n, err)
 	}
 }

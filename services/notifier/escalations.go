@@ -117,11 +117,14 @@ func channelText(recipients []string, by map[string][]*record.Escalation) string
 	}
 	fmt.Fprintf(&b, "Reconciliation escalations: %d\n", n)
 	for _, who := range recipients {
-		breaks, reqs := 0, 0
+		breaks, reqs, stmts := 0, 0, 0
 		for _, e := range by[who] {
-			if e.Kind == record.EscalateApproval {
+			switch e.Kind {
+			case record.EscalateApproval:
 				reqs++
-			} else {
+			case record.EscalateStatement:
+				stmts++
+			default:
 				breaks++
 			}
 		}
@@ -131,6 +134,9 @@ func channelText(recipients []string, by map[string][]*record.Escalation) string
 		}
 		if reqs > 0 {
 			parts = append(parts, plural(reqs, "request waiting for an approver", "requests waiting for an approver"))
+		}
+		if stmts > 0 {
+			parts = append(parts, plural(stmts, "missing or inconsistent statement", "missing or inconsistent statements"))
 		}
 		fmt.Fprintf(&b, "- %s: %s\n", who, strings.Join(parts, ", "))
 	}
@@ -143,8 +149,11 @@ func channelText(recipients []string, by map[string][]*record.Escalation) string
 			}
 			shown++
 			what := fmt.Sprintf("break %s %s %s %s", e.Reason, e.Account, e.Amount, e.Currency)
-			if e.Kind == record.EscalateApproval {
+			switch e.Kind {
+			case record.EscalateApproval:
 				what = fmt.Sprintf("%s request on %s %s", e.Reason, e.Account, e.Currency)
+			case record.EscalateStatement:
+				what = e.Detail
 			}
 			fmt.Fprintf(&b, "level %d · %s · waiting %s (SLA %s) · %s · %s\n", e.Level, what, e.Age, e.SLA, who, e.URL)
 		}
