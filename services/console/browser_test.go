@@ -290,6 +290,30 @@ func TestBrowserSignoff(t *testing.T) {
 		t.Errorf("balances overview: %q", tx)
 	}
 	prep.shot("balances")
+	// An account whose Wednesday statement never came and whose Thursday
+	// statement opens 100.00 higher: its Thursday lists both and cannot
+	// be signed off.
+	h.numberedStatement("C", 0, "10/1", 1000_00, 1000_00, 0)
+	h.numberedStatement("C", 1, "11/1", 1000_00, 1000_00, 0)
+	h.numberedStatement("C", 3, "13/1", 1100_00, 1100_00, 0)
+	waitFor(t, "account C's statements", func() bool {
+		days, _ := h.console.Store().StatementDays(context.Background(), 10)
+		n := 0
+		for _, d := range days {
+			if d.Account == "C" {
+				n++
+			}
+		}
+		return n == 3
+	})
+	prep.do("statement issues", chromedp.Navigate(prep.base+"/balances/day?account=C&currency=EUR&date="+day(3).String()), chromedp.WaitVisible(C(`section.issues`)))
+	if tx := prep.text("section.issues"); !strings.Contains(tx, "Missing statement") || !strings.Contains(tx, "Opening balance differs") || !strings.Contains(tx, "no. 12 is missing") {
+		t.Errorf("statement issues: %q", tx)
+	}
+	if tx := prep.text("main"); strings.Contains(tx, "Request sign-off") {
+		t.Errorf("a day with statement issues offers a sign-off")
+	}
+	prep.shot("balance-statement-issues")
 	refund := h.breakOf("s-b3").BreakID
 	prep.do("locked detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`.flash.lock`)),
 		chromedp.SetValue(C(`select[name=reason_code]`), "other"))
@@ -302,9 +326,10 @@ func TestBrowserSignoff(t *testing.T) {
 		t.Errorf("the refund on the locked day became %s", s)
 	}
 	// The refund, open 10 days against a 5-day SLA, is escalated; its
-	// detail says so. So are S's statements missing since day 1.
-	if n, err := h.console.sweep(context.Background(), day(10).Time()); err != nil || n != 2 {
-		t.Errorf("sweep: %d escalations, %v; want the refund's and the missing statements'", n, err)
+	// detail says so. So are S's statements missing since day 1, and C's
+	// missing ones, its opening difference and its number gap.
+	if n, err := h.console.sweep(context.Background(), day(10).Time()); err != nil || n != 5 {
+		t.Errorf("sweep: %d escalations, %v; want the refund's and 4 of missing or inconsistent statements", n, err)
 	}
 	prep.do("escalated detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`dl.kv`)))
 	if tx := prep.text("main"); !strings.Contains(tx, "level 1 escalated to operations") {
