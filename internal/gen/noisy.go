@@ -284,7 +284,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 			cp := companies[rng.IntN(len(companies))]
 			id := nextLedger()
 			ledgers = append(ledgers, LedgerTx{ID: id, Account: a, Currency: c, Date: d, Cents: cents, Ref: ref, CP: cp, Desc: "invoice " + ref})
-			b := BankTx{Account: a, Currency: c, Date: d, Cents: cents, Ref: ref, CP: cp, Text: "Payment " + ref}
+			b := BankTx{Account: a, Currency: c, Date: cals.For(c).Next(d), Cents: cents, Ref: ref, CP: cp, Text: "Payment " + ref}
 			links = append(links, link{[]int{addBank(b)}, []string{id}})
 		}
 	}
@@ -516,7 +516,12 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 		}
 		return 1_000_000_00
 	}
-	number := func(d record.Date) int { return d.Time().YearDay() }
+	// Statement numbers count the business days of the year, so they run
+	// on without gaps from one statement to the next.
+	number := func(d record.Date, cur string) int {
+		y := d.Time().Year()
+		return calendar.Default().For(cur).Between(record.MakeDate(y-1, 12, 31), d)
+	}
 	switch format {
 	case "", "csv":
 		bw.WriteString("account,currency,booking_date,value_date,amount,reference,bank_reference,counterparty,description\n")
@@ -533,7 +538,7 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				}
 				return "C"
 			}
-			fmt.Fprintf(bw, ":20:STMT%06d\r\n:25:%s\r\n:28C:%05d/1\r\n:60F:%s%s%s%s\r\n", i, s.acct, number(s.date), dc(bal), y, s.cur, cents(abs(bal), ','))
+			fmt.Fprintf(bw, ":20:STMT%06d\r\n:25:%s\r\n:28C:%05d/1\r\n:60F:%s%s%s%s\r\n", i, s.acct, number(s.date, s.cur), dc(bal), y, s.cur, cents(abs(bal), ','))
 			for _, t := range s.txs {
 				ref := t.Ref
 				if ref == "" {
@@ -590,7 +595,7 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				bal += t.Cents
 			}
 			balances[s.acct] = bal
-			fmt.Fprintf(bw, "<Stmt><Id>S%d</Id><ElctrncSeqNb>%d</ElctrncSeqNb><Acct><Id><Othr><Id>%s</Id></Othr></Id><Ccy>%s</Ccy></Acct>\n", i, number(s.date), s.acct, s.cur)
+			fmt.Fprintf(bw, "<Stmt><Id>S%d</Id><ElctrncSeqNb>%d</ElctrncSeqNb><Acct><Id><Othr><Id>%s</Id></Othr></Id><Ccy>%s</Ccy></Acct>\n", i, number(s.date, s.cur), s.acct, s.cur)
 			for _, b := range []struct {
 				code string
 				v    int64
