@@ -103,10 +103,7 @@ func (s *Service) ingest(ctx context.Context, j *job) (*Result, error) {
 			s.abort(ctx)
 			return s.refuseDuplicate(ctx, j, res, sink.refused)
 		}
-		for _, r := range sink.refused {
-			s.produceAsync(ctx, s.dlqRecord([]byte(j.name), nil, kafka.DLQInfo{Stage: "statement", Reason: r.reason(), File: j.name, Digest: res.Digest,
-				Format: res.Format, Side: string(j.side), Bucket: j.bucket}.Headers()))
-		}
+		s.produceRefusals(ctx, j, res, sink.refused)
 		res.Reason = fmt.Sprintf("%d statement(s) re-sent, refused: %s", dups, refusalsReason(sink.refused, false))
 	}
 	res.Outcome = record.OutcomeIngested
@@ -188,10 +185,7 @@ func (s *Service) refuseDuplicate(ctx context.Context, j *job, res *Result, refu
 	if err := s.prod.BeginTransaction(); err != nil {
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	for _, r := range refused {
-		s.produceAsync(ctx, s.dlqRecord([]byte(j.name), nil, kafka.DLQInfo{Stage: "statement", Reason: r.reason(), File: j.name, Digest: res.Digest,
-			Format: res.Format, Side: string(j.side), Bucket: j.bucket}.Headers()))
-	}
+	s.produceRefusals(ctx, j, res, refused)
 	if err := s.produceOutcome(ctx, res); err != nil {
 		s.abort(ctx)
 		return nil, err
@@ -202,6 +196,15 @@ func (s *Service) refuseDuplicate(ctx context.Context, j *job, res *Result, refu
 	s.m.files.WithLabelValues(res.Format, "duplicate").Inc()
 	s.log.Warn("file refused: its statements were received before", "file", j.name, "digest", res.Digest, "reason", res.Reason)
 	return res, nil
+}
+
+// produceRefusals puts a DLQ record per refused statement into the open
+// transaction.
+func (s *Service) produceRefusals(ctx context.Context, j *job, res *Result, refused []refusal) {
+	for _, r := range refused {
+		s.produceAsync(ctx, s.dlqRecord([]byte(j.name), nil, kafka.DLQInfo{Stage: "statement", Reason: r.reason(), File: j.name, Digest: res.Digest,
+			Format: res.Format, Side: string(j.side), Bucket: j.bucket}.Headers()))
+	}
 }
 
 func (s *Service) produceOutcome(ctx context.Context, res *Result) error {

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"context"
-	"database/sql"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,45 +45,12 @@ func TestUpBreaksOnTime(t *testing.T) {
 	second := fmt.Sprintf("account,currency,booking_date,value_date,amount,reference,bank_reference,counterparty,description\n"+
 		"%s,EUR,%s,%s,150.00,INV-2026-09001,BR-OT-P2,Vega Instruments,Instalment 2/2 INV-2026-09001\n", acct, today, today)
 
-	data := filepath.Join(t.TempDir(), "data")
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncWriter{}
-	done := make(chan error, 1)
 	const idle = 4 * time.Second
-	go func() {
-		done <- runUp(ctx, []string{"--data-dir", data, "--ops-addr", "127.0.0.1:0", "--log-level", "warn", "--console-addr", "",
-			"--idle-advance", idle.String(), "--min-pending", "1s"}, out, io.Discard)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("up: %v", err)
-		}
-	}()
-	inbox := filepath.Join(data, "inbox")
-	waitFor(t, 60*time.Second, "recon up to start", func() bool { _, err := os.Stat(filepath.Join(inbox, "bank")); return err == nil })
-	drop := func(side, name, body string) {
-		tmp := filepath.Join(inbox, side, "."+name+".tmp")
-		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, filepath.Join(inbox, side, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	drop("ledger", "gl.csv", ledger.String())
-	drop("bank", "stmt.csv", bank.String())
+	u := startUp(t, "--idle-advance", idle.String(), "--min-pending", "1s")
+	u.drop("ledger", "gl.csv", []byte(ledger.String()))
+	u.drop("bank", "stmt.csv", []byte(bank.String()))
 	dropped := time.Now()
-	wh, err := sql.Open("sqlite", filepath.Join(data, "recon.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wh.Close()
-	count := func(q string, args ...any) int {
-		var n int
-		_ = wh.QueryRow(q, args...).Scan(&n)
-		return n
-	}
+	count := u.count
 	// Every unpairable record and the first instalment break; a bound
 	// for a busy machine, not a measure.
 	waitFor(t, 90*time.Second, "the unpairable records to break", func() bool {
@@ -97,7 +59,7 @@ func TestUpBreaksOnTime(t *testing.T) {
 	})
 	t.Logf("%d unpairable records booked %s broke %.1f s after their files (idle-advance %s)", 2*len(payers), day, time.Since(dropped).Seconds(), idle)
 	var closed string
-	_ = wh.QueryRow(`SELECT MAX(window_closed_at) FROM recon_breaks WHERE record_id LIKE 'GL-OT-%'`).Scan(&closed)
+	_ = u.warehouse().QueryRow(`SELECT MAX(window_closed_at) FROM recon_breaks WHERE record_id LIKE 'GL-OT-%'`).Scan(&closed)
 	if want := (eur.Add(day, 3) + 1).String(); !strings.HasPrefix(closed, want) {
 		t.Errorf("the ledger records' windows closed at %s, want %s (three business days and the grace day)", closed, want)
 	}
@@ -107,21 +69,9 @@ func TestUpBreaksOnTime(t *testing.T) {
 	waitFor(t, 60*time.Second, "the first instalment to break", func() bool {
 		return count(`SELECT COUNT(*) FROM recon_break_status WHERE status = 'open' AND side = 'bank' AND reference = 'INV-2026-09001'`) == 1
 	})
-	drop("bank", "stmt2.csv", second)
+	u.drop("bank", "stmt2.csv", []byte(second))
 	waitFor(t, 60*time.Second, "the instalments to match", func() bool {
 		return count(`SELECT COUNT(*) FROM recon_matches m JOIN recon_match_items i ON i.match_id = m.match_id WHERE m.rule = 'instalments'`) == 3 &&
 			count(`SELECT COUNT(*) FROM recon_break_status WHERE reference = 'INV-2026-09001' AND status = 'open'`) == 0
 	})
-}
-
-// waitFor polls cond every 200 ms until it holds, failing after limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s", limit, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
