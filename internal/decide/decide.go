@@ -280,6 +280,9 @@ func (b *batch) arrive(r *engine.Rec) {
 // sharesWithBroken reports whether a broken record (open for the rules:
 // no person holds it) shares a reference key with r.
 func (b *batch) sharesWithBroken(r *engine.Rec) bool {
+	if b.w.Breaks() == 0 {
+		return false
+	}
 	found := false
 	for _, k := range r.Keys {
 		b.w.ByRef(r.Account, r.Currency, k, func(c *window.Entry) {

@@ -149,6 +149,9 @@ func canTake(rule *Rule, r *Rec) bool {
 func (e *Engine) CloseDate(r *Rec) record.Date {
 	cw, bw := 0, 0
 	for i := range e.holds {
+		if cw >= e.maxCal && bw >= e.maxBiz {
+			break // nothing can widen it further
+		}
 		h := &e.holds[i]
 		w := h.ledgWait
 		if r.Side == record.Bank {

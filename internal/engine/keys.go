@@ -120,7 +120,13 @@ func hasKey(r *Rec, prefix string) bool {
 	if prefix == "" {
 		return len(r.Keys) > 0
 	}
-	return len(keysOf(r, prefix)) > 0
+	for _, k := range r.Keys {
+		if strings.HasPrefix(k, prefix) {
+			return true
+		}
+	}
+	n := r.NormRef
+	return n != "" && len(n) <= 16 && strings.Trim(n, "0123456789") == ""
 }
 
 // keysOf are r's reference keys a rule looks at: all, or those starting

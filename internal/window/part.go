@@ -207,6 +207,9 @@ func (w *Part) Get(id string) *Entry {
 // ByBreak returns the entry reported as break id (broken or held), or nil.
 func (w *Part) ByBreak(id string) *Entry { return w.byBreak[id] }
 
+// Breaks is how many entries are broken (or held after breaking).
+func (w *Part) Breaks() int { return len(w.byBreak) }
+
 // Held returns the entries held under a match or resolution id, by id.
 func (w *Part) Held(id string) []*Entry {
 	s := w.byHold[id]
