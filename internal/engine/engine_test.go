@@ -312,6 +312,27 @@ func TestPoolProperties(t *testing.T) {
 	}
 }
 
+// Years and dates are no reference keys: every record of a year or day
+// would share them.
+func TestDateTokensAreNoKeys(t *testing.T) {
+	for _, c := range []struct {
+		ref, desc string
+		want      string
+	}{
+		{"inv 2026 0090523", "", "90523 INV202600090523 INV20260090523"},
+		{"", "payment of 2026-03-02 INV-7781", "INV7781"},
+		{"", "Zahlung vom 02.03.2026 RE 4711", "4711"},
+		{"", "booked 02/03/2026 ref 20260399", "20260399"},
+		{"ORDER-20261", "", "ORDER20261"},
+	} {
+		r := &Rec{Item: record.Item{Reference: c.ref, Description: c.desc}}
+		eng.Prepare(r)
+		if got := strings.Join(r.Keys, " "); got != c.want {
+			t.Errorf("%q %q: keys %q, want %q", c.ref, c.desc, got, c.want)
+		}
+	}
+}
+
 func TestNormalizeAndSimilarity(t *testing.T) {
 	for in, want := range map[string]string{"inv-2026/00123 ": "INV202600123", "000123": "123", "Ümlaut 1": "ÜMLAUT1", "": ""} {
 		if got := NormalizeRef(in); got != want {

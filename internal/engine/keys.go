@@ -71,7 +71,7 @@ func (e *Engine) Prepare(r *Rec) {
 			return !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == '-' || c == '/' || c == '_')
 		}) {
 			n := NormalizeRef(tok)
-			if len(n) >= 4 && strings.ContainsAny(n, "0123456789") {
+			if len(n) >= 4 && strings.ContainsAny(n, "0123456789") && !dateLike(n) {
 				keys = append(keys, n)
 			}
 		}
@@ -82,6 +82,31 @@ func (e *Engine) Prepare(r *Rec) {
 	}
 	slices.Sort(keys)
 	r.Keys = slices.Compact(keys)
+}
+
+// dateLike reports whether a normalised token is a year (1900-2099) or
+// a date (20260302, 02032026): every record of a day or year shares it,
+// so it says nothing about which records belong together, and as a key
+// it would put a whole account's records into every arriving record's
+// candidates (the cost per record growing with the backlog).
+func dateLike(n string) bool {
+	for i := 0; i < len(n); i++ {
+		if n[i] < '0' || n[i] > '9' {
+			return false
+		}
+	}
+	year := func(s string) bool { return (s[0] == '1' && s[1] == '9') || (s[0] == '2' && s[1] == '0') }
+	md := func(m, d string) bool { return m >= "01" && m <= "12" && d >= "01" && d <= "31" }
+	if len(n) == 7 { // 02032026 lost its leading zero
+		n = "0" + n
+	}
+	switch len(n) {
+	case 4:
+		return year(n)
+	case 8:
+		return year(n) && md(n[4:6], n[6:8]) || year(n[4:]) && (md(n[2:4], n[0:2]) || md(n[0:2], n[2:4]))
+	}
+	return false
 }
 
 // sharesKey reports whether a and b have a reference key in common.
