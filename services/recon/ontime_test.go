@@ -24,9 +24,11 @@ func TestUpBreaksOnTime(t *testing.T) {
 	}
 	today := record.Date(time.Now().UTC().Unix() / 86400)
 	eur := calendar.Default().For("EUR")
-	// The ledger side waits three business days and a grace day.
-	day := eur.Add(today-1, -3)
-	for day.Time().Weekday() == time.Saturday || day.Time().Weekday() == time.Sunday {
+	// The ledger side waits three business days and a grace day: the
+	// latest business day whose window has closed by today, whatever day
+	// of the week (or holiday) today is.
+	day := today - 1
+	for !eur.IsBusinessDay(day) || eur.Add(day, 3)+1 > today {
 		day--
 	}
 	const acct = "DE89370400440532013000"
