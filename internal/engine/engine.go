@@ -242,7 +242,7 @@ func (e *Engine) dayGap(rule *Rule, b, l *Rec) int {
 // pairScore checks bank b against ledger l under rule r. It returns the
 // confidence and the explanation, or ok=false.
 func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.Decimal, expl string, ok bool) {
-	if b.Account != l.Account || b.Currency != l.Currency || b.Amount.Sign() != l.Amount.Sign() {
+	if b.Account != l.Account || b.Currency != l.Currency || b.Amount.Sign() != l.Amount.Sign() || r.FXRates && l.OrigCurrency == "" {
 		return
 	}
 	var parts []string

@@ -130,11 +130,28 @@ func sharesKeyWith(a, b *Rec, prefix string) bool {
 	if prefix == "" {
 		return sharesKey(a, b)
 	}
-	kb := keysOf(b, prefix)
-	for _, k := range keysOf(a, prefix) {
-		if slices.Contains(kb, k) {
+	// keysOf(a) ∩ keysOf(b), without building either: a's keys with the
+	// prefix against b's keys or b's bare number, and a's bare number
+	// against b's keys with the prefix.
+	bare := func(r *Rec) string {
+		if n := r.NormRef; n != "" && len(n) <= 16 && strings.Trim(n, "0123456789") == "" {
+			return n
+		}
+		return ""
+	}
+	ab, bb := bare(a), bare(b)
+	for _, k := range a.Keys {
+		if strings.HasPrefix(k, prefix) && (slices.Contains(b.Keys, k) || bb != "" && k[len(prefix):] == bb) {
 			return true
 		}
+	}
+	if ab != "" {
+		for _, k := range b.Keys {
+			if strings.HasPrefix(k, prefix) && k[len(prefix):] == ab {
+				return true
+			}
+		}
+		return bb == ab
 	}
 	return false
 }

@@ -230,3 +230,23 @@ func TestCloseDates(t *testing.T) {
 		t.Errorf("referenced ledger without instalments: %s", got)
 	}
 }
+
+// sharesKeyWith agrees with the intersection of keysOf on both sides, for
+// every pair of the shapes references come in.
+func TestSharesKeyWithPrefix(t *testing.T) {
+	refs := []string{"CHQ 004512", "Cheque 4512", "004512", "4512", "Chq. No. 4513", "INV-2026-00012", "", "12", "CHECK #12", "SO-4512"}
+	for _, x := range refs {
+		for _, y := range refs {
+			a, b := mk("a", record.Bank, x, "", "", 100, "2026-03-02"), mk("b", record.Ledger, y, "", "", 100, "2026-03-02")
+			want := false
+			for _, k := range keysOf(a, "CHQ") {
+				for _, l := range keysOf(b, "CHQ") {
+					want = want || k == l
+				}
+			}
+			if got := sharesKeyWith(a, b, "CHQ"); got != want {
+				t.Errorf("%q vs %q: %v, want %v", x, y, got, want)
+			}
+		}
+	}
+}
