@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -177,11 +178,15 @@ func (s *Store) statementRows(ctx context.Context, where, account, currency, arg
 		return nil, err
 	}
 	// By number where they have one (pages), else as stored.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && numLess(out[j].number, out[j-1].number); j-- {
-			out[j], out[j-1] = out[j-1], out[j]
+	slices.SortStableFunc(out, func(a, b stmtRow) int {
+		switch {
+		case numLess(a.number, b.number):
+			return -1
+		case numLess(b.number, a.number):
+			return 1
 		}
-	}
+		return 0
+	})
 	return out, nil
 }
 

@@ -329,22 +329,18 @@ func (b *batch) decideLateGroups() {
 				}
 			}
 		}
-		res := b.eng.MatchGroups(pool)
-		for _, g := range res.Matches {
-			broken := false
-			for _, r := range append(append([]*engine.Rec(nil), g.Bank...), g.Ledger...) {
-				if c := b.entry(r); c == nil || b.removed[c.ID] {
-					broken = false
-					break
-				} else if c.Broken() {
-					broken = true
-				}
-			}
-			if broken {
+		for _, g := range b.eng.MatchGroups(pool).Matches {
+			if slices.ContainsFunc(g.Bank, b.isBroken) || slices.ContainsFunc(g.Ledger, b.isBroken) {
 				b.apply(g)
 			}
 		}
 	}
+}
+
+// isBroken reports whether r's entry is a break still in the window.
+func (b *batch) isBroken(r *engine.Rec) bool {
+	c := b.entry(r)
+	return c != nil && c.Broken()
 }
 
 // hasTwin reports whether a pending record of r's side, or another record

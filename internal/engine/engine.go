@@ -65,7 +65,9 @@ type Engine struct {
 	cfg   Config
 	cal   *calendar.Set
 	holds []holdWindow // what each rule's window holds open, late_only rules aside
-	span  int          // calendar days the widest window can cover
+	// groupRules are the group rules with a reference (MatchGroups).
+	groupRules []Rule
+	span       int // calendar days the widest window can cover
 
 	maxCal, maxBiz int // the widest calendar-day and business-day windows
 }
@@ -100,6 +102,9 @@ func New(cfg Config) *Engine {
 			continue
 		}
 		e.holds = append(e.holds, holdWindow{rule: r, bankWait: r.Date.Before, ledgWait: r.Date.After, business: r.Date.BusinessDays})
+		if r.Cardinality != "1:1" && r.Reference != "none" {
+			e.groupRules = append(e.groupRules, *r)
+		}
 	}
 	return e
 }
@@ -184,18 +189,6 @@ func (e *Engine) LateHorizon(r *Rec) record.Date {
 		d = max(d, e.cal.For(r.Currency).Add(r.BookingDate, e.maxBiz))
 	}
 	return d + record.Date(e.cfg.GraceDays)
-}
-
-// HoldingRules names, for r, the rules whose window decides its close
-// date (the widest calendar-day and business-day ones that could take it).
-func (e *Engine) HoldingRules(r *Rec) []string {
-	var out []string
-	for i := range e.holds {
-		if canTake(e.holds[i].rule, r) {
-			out = append(out, e.holds[i].rule.Name)
-		}
-	}
-	return out
 }
 
 // Group is a match decision.
@@ -458,16 +451,7 @@ func (e *Engine) best(rule *Rule, r *Rec, pool []*Rec) (win *scored, dups []*Rec
 // group assembles a match of bank records b and ledger records l. It is
 // nil when their sums or difference do not fit int64 units (the callers'
 // tolerance checks make that unreachable; it is no match if it happens).
-func (e *Engine) group(rule *Rule, b, l []*Rec, conf int, expl string) (g *Group) {
-	status := record.Auto
-	if rule.Action == "propose" {
-		status = record.Proposed
-	}
-	defer func() {
-		if g != nil && !rule.proposeAbove.IsZero() && overShare(g.Difference, g.Ledger, rule.proposeAbove) {
-			g.Status = record.Proposed
-		}
-	}()
+func (e *Engine) group(rule *Rule, b, l []*Rec, conf int, expl string) *Group {
 	sum := func(rs []*Rec) (money.Decimal, error) {
 		t := money.New(0, 0)
 		for _, r := range rs {
@@ -489,6 +473,10 @@ func (e *Engine) group(rule *Rule, b, l []*Rec, conf int, expl string) (g *Group
 	diff, err := sb.Sub(sl)
 	if err != nil {
 		return nil
+	}
+	status := record.Auto
+	if rule.Action == "propose" || !rule.proposeAbove.IsZero() && overShare(diff, sl, rule.proposeAbove) {
+		status = record.Proposed
 	}
 	sortRecs(b)
 	sortRecs(l)

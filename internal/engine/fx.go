@@ -161,18 +161,14 @@ func describeDiff(r *Rule, diff, ledger money.Decimal, currency string) string {
 	return fmt.Sprintf("amount differs by %s", money.Format(diff, currency))
 }
 
-// overShare reports whether |diff| is more than pct % of the ledger total.
-func overShare(diff money.Decimal, ledger []*Rec, pct money.Decimal) bool {
+// overShare reports whether |diff| is more than pct % of |ledger|.
+func overShare(diff, ledger, pct money.Decimal) bool {
 	if diff.IsZero() {
 		return false
 	}
-	t := new(big.Rat)
-	for _, l := range ledger {
-		t.Add(t, l.Amount.Rat())
-	}
-	t.Abs(t)
 	d := new(big.Rat).Abs(diff.Rat())
-	lim := new(big.Rat).Mul(t, pct.Rat())
+	lim := new(big.Rat).Abs(ledger.Rat())
+	lim.Mul(lim, pct.Rat())
 	lim.Quo(lim, big.NewRat(100, 1))
 	return d.Cmp(lim) > 0
 }

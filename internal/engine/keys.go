@@ -125,39 +125,40 @@ func sharesKey(a, b *Rec) bool {
 	return false
 }
 
-// sharesKeyWith is sharesKey over the keys starting with prefix ("": all).
+// sharesKeyWith is sharesKey over the keys starting with prefix ("": all):
+// keysOf(a) ∩ keysOf(b), without building either.
 func sharesKeyWith(a, b *Rec, prefix string) bool {
 	if prefix == "" {
 		return sharesKey(a, b)
 	}
-	// keysOf(a) ∩ keysOf(b), without building either: a's keys with the
-	// prefix against b's keys or b's bare number, and a's bare number
-	// against b's keys with the prefix.
-	bare := func(r *Rec) string {
-		if n := r.NormRef; n != "" && len(n) <= 16 && strings.Trim(n, "0123456789") == "" {
-			return n
-		}
-		return ""
-	}
-	ab, bb := bare(a), bare(b)
+	ab, bb := bareNumber(a), bareNumber(b)
 	for _, k := range a.Keys {
 		if strings.HasPrefix(k, prefix) && (slices.Contains(b.Keys, k) || bb != "" && k[len(prefix):] == bb) {
 			return true
 		}
 	}
-	if ab != "" {
-		for _, k := range b.Keys {
-			if strings.HasPrefix(k, prefix) && k[len(prefix):] == ab {
-				return true
-			}
-		}
-		return bb == ab
+	if ab == "" {
+		return false
 	}
-	return false
+	for _, k := range b.Keys {
+		if strings.HasPrefix(k, prefix) && k[len(prefix):] == ab {
+			return true
+		}
+	}
+	return bb == ab
+}
+
+// bareNumber is r's normalised reference when it is only a number (a
+// ledger writes the cheque 004512 as just that), else "".
+func bareNumber(r *Rec) string {
+	if n := r.NormRef; n != "" && len(n) <= 16 && strings.Trim(n, "0123456789") == "" {
+		return n
+	}
+	return ""
 }
 
 // hasKey reports whether r has a reference key starting with prefix
-// ("": any key).
+// ("": any key), its bare number counting under the prefix.
 func hasKey(r *Rec, prefix string) bool {
 	if prefix == "" {
 		return len(r.Keys) > 0
@@ -167,13 +168,11 @@ func hasKey(r *Rec, prefix string) bool {
 			return true
 		}
 	}
-	n := r.NormRef
-	return n != "" && len(n) <= 16 && strings.Trim(n, "0123456789") == ""
+	return bareNumber(r) != ""
 }
 
 // keysOf are r's reference keys a rule looks at: all, or those starting
-// with its prefix, and a reference that is only a number under the
-// prefix too (a ledger writes the cheque 004512 as just that).
+// with its prefix and its bare number under the prefix.
 func keysOf(r *Rec, prefix string) []string {
 	if prefix == "" {
 		return r.Keys
@@ -184,12 +183,21 @@ func keysOf(r *Rec, prefix string) []string {
 			out = append(out, k)
 		}
 	}
-	if n := r.NormRef; n != "" && len(n) <= 16 && strings.Trim(n, "0123456789") == "" {
-		if k := prefix + n; !slices.Contains(out, k) {
-			out = append(out, k)
-		}
+	if n := bareNumber(r); n != "" && !slices.Contains(out, prefix+n) {
+		out = append(out, prefix+n)
 	}
 	return out
+}
+
+// indexByKey lists recs under each of their keys for a rule's prefix.
+func indexByKey(recs []*Rec, prefix string) map[string][]*Rec {
+	byKey := map[string][]*Rec{}
+	for _, r := range recs {
+		for _, k := range keysOf(r, prefix) {
+			byKey[k] = append(byKey[k], r)
+		}
+	}
+	return byKey
 }
 
 // legalForms are dropped from names: "ACME GmbH", "ACME G.m.b.H." and

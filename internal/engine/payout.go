@@ -19,12 +19,7 @@ import (
 // of the same size make the entry ambiguous. What this leaves (a payout
 // whose items do not all belong to it) is for the subset rules after it.
 func (e *Engine) wholeGroups(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, res *PoolResult) {
-	byKey := map[string][]*Rec{}
-	for _, l := range ledgers {
-		for _, k := range keysOf(l, rule.KeyPrefix) {
-			byKey[k] = append(byKey[k], l)
-		}
-	}
+	byKey := indexByKey(ledgers, rule.KeyPrefix)
 	type fit struct {
 		key   string
 		items []*Rec
@@ -136,12 +131,7 @@ func sameRecs(a, b []*Rec) bool {
 // different fillings make the entry ambiguous, a search cut by the bound
 // says so in the break.
 func (e *Engine) expandGroups(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, res *PoolResult) {
-	byKey := map[string][]*Rec{}
-	for _, l := range ledgers {
-		for _, k := range keysOf(l, rule.KeyPrefix) {
-			byKey[k] = append(byKey[k], l)
-		}
-	}
+	byKey := indexByKey(ledgers, rule.KeyPrefix)
 	inWindow := func(b, l *Rec) bool {
 		if used[l] || l.Account != b.Account || l.Currency != b.Currency || l.Amount.Sign() != b.Amount.Sign() {
 			return false

@@ -84,16 +84,11 @@ func (e *Engine) MatchPool(recs []*Rec) PoolResult {
 // reference keys, when a group's last member arrives after another
 // member broke.
 func (e *Engine) MatchGroups(recs []*Rec) PoolResult {
-	sub := *e
-	sub.cfg.Rules = nil
-	for _, r := range e.cfg.Rules {
-		if r.Cardinality != "1:1" && r.Reference != "none" && !r.LateOnly {
-			sub.cfg.Rules = append(sub.cfg.Rules, r)
-		}
-	}
-	if len(sub.cfg.Rules) == 0 {
+	if len(e.groupRules) == 0 {
 		return PoolResult{}
 	}
+	sub := *e
+	sub.cfg.Rules = e.groupRules
 	return sub.MatchPool(recs)
 }
 
@@ -106,12 +101,7 @@ type pair struct {
 }
 
 func (e *Engine) pairs(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, res *PoolResult) {
-	byKey := map[string][]*Rec{}
-	for _, l := range ledgers {
-		for _, k := range keysOf(l, rule.KeyPrefix) {
-			byKey[k] = append(byKey[k], l)
-		}
-	}
+	byKey := indexByKey(ledgers, rule.KeyPrefix)
 	var all []pair
 	for _, b := range banks {
 		cands := ledgers
@@ -210,12 +200,7 @@ func ties(p pair, list []pair, used map[*Rec]bool, bankSide bool) (tied, dups []
 // candidates that share a reference key and fall in the date window. A
 // second fitting subset makes the record ambiguous.
 func (e *Engine) groups(rule *Rule, ones, manys []*Rec, used map[*Rec]bool, res *PoolResult) {
-	byKey := map[string][]*Rec{}
-	for _, m := range manys {
-		for _, k := range keysOf(m, rule.KeyPrefix) {
-			byKey[k] = append(byKey[k], m)
-		}
-	}
+	byKey := indexByKey(manys, rule.KeyPrefix)
 	for _, one := range ones {
 		if used[one] {
 			continue

@@ -314,6 +314,11 @@ func TestBrowserSignoff(t *testing.T) {
 		t.Errorf("a day with statement issues offers a sign-off")
 	}
 	prep.shot("balance-statement-issues")
+	prep.do("overview with statement issues", chromedp.Navigate(prep.base+"/balances"), chromedp.WaitVisible(C(`main table.data`)))
+	if tx := prep.text("main table.data tbody"); !strings.Contains(tx, "3 missing or inconsistent statements") {
+		t.Errorf("balances overview after C's statements: %q", tx)
+	}
+	prep.shot("balances-statement-issues")
 	refund := h.breakOf("s-b3").BreakID
 	prep.do("locked detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`.flash.lock`)),
 		chromedp.SetValue(C(`select[name=reason_code]`), "other"))

@@ -68,11 +68,7 @@ func (s *Service) ingest(ctx context.Context, j *job) (*Result, error) {
 	}
 	if pe != nil {
 		s.abort(ctx)
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		sample, _ := io.ReadAll(io.LimitReader(f, dlqSampleLimit))
-		return s.quarantine(ctx, j, res, sample, pe.Error())
+		return s.quarantineFile(ctx, j, res, f, pe.Error())
 	}
 	sink.flushHeld()
 	if perr = sink.firstErr(); perr != nil {
@@ -90,11 +86,7 @@ func (s *Service) ingest(ctx context.Context, j *job) (*Result, error) {
 	if conflicts > 0 {
 		s.abort(ctx)
 		s.m.statements.WithLabelValues("conflict").Add(float64(conflicts))
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, err
-		}
-		sample, _ := io.ReadAll(io.LimitReader(f, dlqSampleLimit))
-		return s.quarantine(ctx, j, res, sample, refusalsReason(sink.refused, true))
+		return s.quarantineFile(ctx, j, res, f, refusalsReason(sink.refused, true))
 	}
 	if dups > 0 {
 		s.m.statements.WithLabelValues("duplicate").Add(float64(dups))
@@ -141,6 +133,16 @@ func (s *Service) parseSafely(ctx context.Context, r io.Reader, src format.Sourc
 		}
 	}()
 	return s.detector.File(ctx, r, src, sink)
+}
+
+// quarantineFile quarantines the spooled file f with the start of its
+// content in the DLQ record.
+func (s *Service) quarantineFile(ctx context.Context, j *job, res *Result, f io.ReadSeeker, reason string) (*Result, error) {
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	sample, _ := io.ReadAll(io.LimitReader(f, dlqSampleLimit))
+	return s.quarantine(ctx, j, res, sample, reason)
 }
 
 // quarantine records a file that cannot be ingested: a DLQ record with the
