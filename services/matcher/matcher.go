@@ -73,6 +73,10 @@ type Config struct {
 	// once it has had no input for this long, so that windows close on a
 	// quiet account (0: only event time moves time).
 	IdleAdvance time.Duration
+	// MaxLead is how many pending records one side of a partition may
+	// hold beyond the other before its topic partition is paused while
+	// the other side has unread records (see balancer; 0: never pause).
+	MaxLead int
 	// Now is the wall clock (min-pending, idle advancement); tests move it.
 	Now func() time.Time
 }
@@ -82,7 +86,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{Kafka: kafka.Defaults("recon-matcher"), Group: "recon-matcher", RedisURL: "redis://localhost:6379/0",
 		RedisPrefix: "recon", Rules: engine.DefaultConfig(), RetentionDays: 62, MaxBatch: 20000,
-		MinPending: 30 * time.Second, IdleAdvance: time.Minute, Now: time.Now}
+		MinPending: 30 * time.Second, IdleAdvance: time.Minute, MaxLead: 10000, Now: time.Now}
 }
 
 // Register declares the settings on l, with c's values as their defaults.
@@ -98,6 +102,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.Int(&c.RetentionDays, "retention-days", c.RetentionDays, "days a break stays matchable by a late counterpart")
 	l.Int(&c.MaxBatch, "max-batch", c.MaxBatch, "records per poll (a round: each partition's share is decided and applied as one batch)")
 	l.Duration(&c.MinPending, "min-pending", c.MinPending, "least time a record waits in its window before it can become a break")
+	l.Int(&c.MaxLead, "max-lead", c.MaxLead, "pending records one side of a partition may hold beyond the other before it waits for the other side's unread backlog (0: off)")
 	l.Duration(&c.IdleAdvance, "idle-advance", c.IdleAdvance, "advance a quiet partition's stream time to today after this long (0: off)")
 }
 
@@ -117,8 +122,8 @@ func (c Config) Validate() error {
 	if len(c.Rules.Rules) == 0 && c.RulesFile == "" {
 		errs = append(errs, errors.New("no matching rules"))
 	}
-	if c.MinPending < 0 || c.IdleAdvance < 0 {
-		errs = append(errs, errors.New("min-pending and idle-advance cannot be negative"))
+	if c.MinPending < 0 || c.IdleAdvance < 0 || c.MaxLead < 0 {
+		errs = append(errs, errors.New("min-pending, idle-advance and max-lead cannot be negative"))
 	}
 	if c.Now == nil {
 		errs = append(errs, errors.New("no clock (start from matcher.Defaults)"))
@@ -188,6 +193,7 @@ type Service struct {
 	// partitions are the partition counts of the keyed input topics, read
 	// when first needed after each assignment (partitionCount).
 	partitions map[string]int32
+	bal        *balancer
 	processed  atomic.Int64 // input records applied (transactions)
 	ready      atomic.Bool
 }
@@ -222,6 +228,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.topics.bank, s.topics.ledger, s.topics.stmt = k.Topic(kafka.TopicBankTransactions), k.Topic(kafka.TopicLedgerTransactions), k.Topic(kafka.TopicBankStatements)
 	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)
 	s.topics.res, s.topics.outcomes = k.Topic(kafka.TopicResolutions), k.Topic(kafka.TopicOutcomes)
+	s.bal = newBalancer(int64(cfg.MaxLead), s.topics.bank, s.topics.ledger)
 
 	if s.prod, err = kafka.NewProducer(ctx, cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out"), kgo.ProducerLinger(0)); err != nil {
 		return nil, err
@@ -331,6 +338,9 @@ func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.
 }
 
 func (s *Service) onRevoked(_ context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if resume := s.bal.drop(revoked); len(resume) > 0 {
+		cl.ResumeFetchPartitions(resume)
+	}
 	s.mu.Lock()
 	for _, ps := range revoked {
 		for _, p := range ps {
@@ -417,6 +427,7 @@ func (s *Service) Run(ctx context.Context) error {
 		for _, p := range parts {
 			s.cl.MarkCommitRecords(byPart[p]...)
 		}
+		s.balance(fetches)
 		err := s.tick(ctx, byPart)
 		s.cl.AllowRebalance()
 		if err != nil {

@@ -20,6 +20,7 @@ type metrics struct {
 	timeToBreak prometheus.Histogram
 	lag         *prometheus.GaugeVec
 	fenced      prometheus.Counter
+	paused      prometheus.Counter
 	poison      prometheus.Counter
 	misplaced   *prometheus.CounterVec
 }
@@ -46,12 +47,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Records the matcher's consumer group has yet to read, by topic."}, []string{"topic"}),
 		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_fenced_total",
 			Help: "Batches refused because another instance had claimed the partition."}),
+		paused: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_side_pauses_total",
+			Help: "Times one side of a partition was paused to let the other side's unread backlog catch up (--max-lead)."}),
 		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_poison_records_total",
 			Help: "Undecodable input records sent to the DLQ."}),
 	}
 	m.misplaced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_misplaced_records_total",
 		Help: "Input records on a partition other than the one Kafka's murmur2 partitioner gives their key (a producer with another partitioner), sent to the DLQ, by topic."}, []string{"topic"})
-	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.poison, m.misplaced} {
+	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.paused, m.poison, m.misplaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -1,0 +1,157 @@
+package matcher
+
+import (
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/record"
+)
+
+// balancer keeps the two sides of a partition in step while a backlog is
+// read. Kafka hands out the bank and the ledger topic at whatever pace
+// its fetches give (bytes, not records, per partition), so on a backlog
+// one side runs ahead and its records wait in the window for
+// counterparts that are already on the other topic, unread: the window,
+// and with it the heap and every index lookup, grows with the backlog.
+// When one side of a partition holds more than lead pending records
+// beyond the other while the other side's topic still has unread records,
+// the side ahead is paused until the other has caught up to half that
+// lead. A side is never paused while the other has nothing to read or has
+// delivered nothing for stall (records that never come, an aborted
+// transaction's tail), so a partition always moves; and pausing changes
+// only the order records arrive in, which the decisions do not depend on.
+type balancer struct {
+	mu    sync.Mutex // the poll loop and the rebalance callbacks
+	lead  int64
+	stall time.Duration
+	sides map[string]record.Side // the two transaction topics
+	parts map[tp]*sideState
+}
+
+type tp struct {
+	topic string
+	p     int32
+}
+
+type sideState struct {
+	next, end int64     // next offset to read, end of what is readable (last stable offset)
+	progress  time.Time // last time records came
+	paused    bool
+}
+
+func newBalancer(lead int64, bank, ledger string) *balancer {
+	return &balancer{lead: lead, stall: time.Second, sides: map[string]record.Side{bank: record.Bank, ledger: record.Ledger},
+		parts: map[tp]*sideState{}}
+}
+
+func (b *balancer) state(k tp) *sideState {
+	s := b.parts[k]
+	if s == nil {
+		s = &sideState{next: -1, end: -1}
+		b.parts[k] = s
+	}
+	return s
+}
+
+// seen takes what a poll returned: each transaction partition's position
+// and readable end.
+func (b *balancer) seen(f kgo.Fetches, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f.EachPartition(func(p kgo.FetchTopicPartition) {
+		if _, ok := b.sides[p.Topic]; !ok {
+			return
+		}
+		s := b.state(tp{p.Topic, p.Partition})
+		end := p.LastStableOffset
+		if end < 0 {
+			end = p.HighWatermark
+		}
+		s.end = max(s.end, end)
+		if n := len(p.Records); n > 0 {
+			s.next = p.Records[n-1].Offset + 1
+			s.progress = now
+		}
+	})
+}
+
+// unread reports whether the side has records left to read and has been
+// delivering them.
+func (s *sideState) unread(now time.Time, stall time.Duration) bool {
+	return s != nil && s.next >= 0 && s.next < s.end && now.Sub(s.progress) < stall
+}
+
+// decide returns what to pause and resume given each partition's pending
+// counts (the bank topic's name first).
+func (b *balancer) decide(pending map[int32]map[record.Side]int64, topics [2]string, now time.Time) (pause, resume map[string][]int32) {
+	pause, resume = map[string][]int32{}, map[string][]int32{}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lead <= 0 {
+		return pause, resume
+	}
+	for p, by := range pending {
+		for i, t := range topics {
+			other := topics[1-i]
+			me, them := b.state(tp{t, p}), b.parts[tp{other, p}]
+			ahead := by[b.sides[t]] - by[b.sides[other]]
+			switch {
+			case !me.paused && ahead > b.lead && them.unread(now, b.stall) && !them.paused:
+				me.paused = true
+				pause[t] = append(pause[t], p)
+			case me.paused && (ahead <= b.lead/2 || !them.unread(now, b.stall)):
+				me.paused = false
+				resume[t] = append(resume[t], p)
+			}
+		}
+	}
+	return pause, resume
+}
+
+// drop forgets revoked partitions and returns those of them that were
+// paused, to resume.
+func (b *balancer) drop(revoked map[string][]int32) map[string][]int32 {
+	resume := map[string][]int32{}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for t, ps := range revoked {
+		for _, p := range ps {
+			if s := b.parts[tp{t, p}]; s != nil && s.paused {
+				resume[t] = append(resume[t], p)
+			}
+			delete(b.parts, tp{t, p})
+		}
+	}
+	return resume
+}
+
+// balance pauses and resumes the transaction topics' partitions after a
+// round (see balancer).
+func (s *Service) balance(f kgo.Fetches) {
+	now := time.Now()
+	s.bal.seen(f, now)
+	s.mu.Lock()
+	pending := make(map[int32]map[record.Side]int64, len(s.pendingBy))
+	for p, by := range s.pendingBy {
+		pending[p] = by
+	}
+	s.mu.Unlock()
+	pause, resume := s.bal.decide(pending, [2]string{s.topics.bank, s.topics.ledger}, now)
+	if len(pause) > 0 {
+		s.cl.PauseFetchPartitions(pause)
+		s.m.paused.Add(float64(count(pause)))
+	}
+	if len(resume) > 0 {
+		s.cl.ResumeFetchPartitions(resume)
+	}
+}
+
+func count(m map[string][]int32) int {
+	n := 0
+	for _, ps := range m {
+		n += len(ps)
+	}
+	return n
+}

@@ -1,0 +1,208 @@
+package matcher
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/testenv"
+)
+
+// fetch is one poll's view of a transaction partition: the readable end
+// and the last offset delivered (-1: none).
+func fetch(topic string, p int32, end, last int64) kgo.Fetches {
+	fp := kgo.FetchPartition{Partition: p, HighWatermark: end, LastStableOffset: end}
+	if last >= 0 {
+		fp.Records = []*kgo.Record{{Topic: topic, Partition: p, Offset: last}}
+	}
+	return kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: topic, Partitions: []kgo.FetchPartition{fp}}}}}
+}
+
+func TestBalancerDecides(t *testing.T) {
+	topics := [2]string{"bank", "ledger"}
+	b := newBalancer(100, "bank", "ledger")
+	t0 := time.Unix(1_000_000, 0)
+	pending := func(bank, ledger int64) map[int32]map[record.Side]int64 {
+		return map[int32]map[record.Side]int64{0: {record.Bank: bank, record.Ledger: ledger}}
+	}
+
+	// The ledger ran 150 ahead while the bank still has 900 unread: the
+	// ledger waits.
+	b.seen(fetch("bank", 0, 1000, 99), t0)
+	b.seen(fetch("ledger", 0, 1000, 249), t0)
+	pause, resume := b.decide(pending(0, 150), topics, t0)
+	if fmt.Sprint(pause) != "map[ledger:[0]]" || len(resume) != 0 {
+		t.Fatalf("pause %v resume %v, want the ledger paused", pause, resume)
+	}
+	// Asked again, nothing changes.
+	if pause, resume = b.decide(pending(0, 150), topics, t0); len(pause)+len(resume) != 0 {
+		t.Fatalf("repeated: pause %v resume %v", pause, resume)
+	}
+	// Still 60 ahead (above half the lead): the ledger keeps waiting.
+	b.seen(fetch("bank", 0, 1000, 190), t0.Add(100*time.Millisecond))
+	if pause, resume = b.decide(pending(0, 60), topics, t0.Add(100*time.Millisecond)); len(pause)+len(resume) != 0 {
+		t.Fatalf("60 ahead: pause %v resume %v", pause, resume)
+	}
+	// The bank caught up to 50 behind: the ledger reads again.
+	if _, resume = b.decide(pending(0, 50), topics, t0.Add(100*time.Millisecond)); fmt.Sprint(resume) != "map[ledger:[0]]" {
+		t.Fatalf("caught up: resume %v", resume)
+	}
+
+	// A side is not paused for a counterpart that has nothing unread...
+	b = newBalancer(100, "bank", "ledger")
+	b.seen(fetch("bank", 0, 100, 99), t0)
+	b.seen(fetch("ledger", 0, 1000, 499), t0)
+	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 0 {
+		t.Fatalf("paused although the bank has nothing unread: %v", pause)
+	}
+	// ...nor for one not seen yet...
+	b = newBalancer(100, "bank", "ledger")
+	b.seen(fetch("ledger", 0, 1000, 499), t0)
+	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 0 {
+		t.Fatalf("paused for a partition never fetched: %v", pause)
+	}
+	// ...and a paused side reads again once the other stops delivering
+	// (records that never come, an aborted transaction's tail).
+	b = newBalancer(100, "bank", "ledger")
+	b.seen(fetch("bank", 0, 1000, 99), t0)
+	b.seen(fetch("ledger", 0, 1000, 499), t0)
+	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 1 {
+		t.Fatalf("not paused: %v", pause)
+	}
+	if _, resume = b.decide(pending(0, 400), topics, t0.Add(2*time.Second)); fmt.Sprint(resume) != "map[ledger:[0]]" {
+		t.Fatalf("the bank stalled but the ledger stays paused: %v", resume)
+	}
+	// A revoked partition is resumed and forgotten.
+	b.decide(pending(0, 400), topics, t0.Add(2*time.Second))
+	b.seen(fetch("bank", 0, 1000, 150), t0.Add(3*time.Second))
+	if pause, _ = b.decide(pending(0, 400), topics, t0.Add(3*time.Second)); len(pause) != 1 {
+		t.Fatalf("not paused again: %v", pause)
+	}
+	if got := b.drop(map[string][]int32{"ledger": {0}, "bank": {0}}); fmt.Sprint(got) != "map[ledger:[0]]" {
+		t.Fatalf("drop resumes %v", got)
+	}
+	// Off: never pauses.
+	b = newBalancer(0, "bank", "ledger")
+	b.seen(fetch("bank", 0, 1000, 9), t0)
+	b.seen(fetch("ledger", 0, 1000, 999), t0)
+	if pause, _ = b.decide(pending(0, 990), topics, t0); len(pause) != 0 {
+		t.Fatalf("max-lead 0 paused: %v", pause)
+	}
+}
+
+// TestBalancedBacklog reads a backlog in which the ledger topic comes
+// much faster than the bank topic (its records are a tenth the size, and
+// a fetch is bounded in bytes), on real Kafka and Redis: the ledger
+// waits for the bank, every pair matches once, and nothing breaks.
+func TestBalancedBacklog(t *testing.T) {
+	brokers, redisURL := testenv.Kafka(t), testenv.Redis(t)
+	run := fmt.Sprintf("bal%d", time.Now().UnixNano())
+	kc := kafka.Config{Brokers: brokers, Partitions: 2, ReplicationFactor: 1, Provision: true, TopicPrefix: run + "."}
+	cl, err := kafka.NewClient(kc, kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kc)); err != nil {
+		t.Fatal(err)
+	}
+	codec, _ := avro.NewTransactionCodec(ctx, avro.Embedded{}, "t")
+	const pairs = 4000
+	var recs []*kgo.Record
+	for i := range pairs {
+		for _, side := range []record.Side{record.Bank, record.Ledger} {
+			x := tx(fmt.Sprintf("%s%d", side, i), side, fmt.Sprintf("INV-%06d", i), "", int64(1000+i), 2+i%20, false)
+			topic := kafka.TopicLedgerTransactions
+			if side == record.Bank {
+				x.Description = strings.Repeat("remittance text ", 60)
+				topic = kafka.TopicBankTransactions
+			}
+			v, err := codec.Encode(nil, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, &kgo.Record{Topic: kc.Topic(topic), Key: []byte(x.Key()), Value: v})
+		}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = kc, run, run, time.Hour, 0
+	cfg.MaxLead, cfg.MaxBatch = 200, 1000
+	reg := prometheus.NewRegistry()
+	m, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg, Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(mctx) }()
+	for m.Processed() < 2*pairs {
+		if ctx.Err() != nil {
+			t.Fatalf("only %d of %d records decided", m.Processed(), 2*pairs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.ToFloat64(m.m.paused); n == 0 {
+		t.Error("the ledger never waited for the bank (recon_matcher_side_pauses_total is 0)")
+	}
+
+	rd, err := kafka.NewClient(kc, kgo.ConsumeTopics(kc.Topic(kafka.TopicMatches), kc.Topic(kafka.TopicBreaks)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	mc, _ := avro.NewMatchCodec(ctx, avro.Embedded{}, "m")
+	matched, breaks := map[string]int{}, 0
+	for len(matched) < 2*pairs && ctx.Err() == nil {
+		f := rd.PollFetches(ctx)
+		f.EachRecord(func(r *kgo.Record) {
+			if r.Topic != kc.Topic(kafka.TopicMatches) {
+				breaks++
+				return
+			}
+			x, err := mc.Decode(ctx, r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range append(x.Bank, x.Ledger...) {
+				matched[it.ID]++
+			}
+		})
+	}
+	if len(matched) != 2*pairs || breaks != 0 {
+		t.Fatalf("%d of %d records matched, %d breaks", len(matched), 2*pairs, breaks)
+	}
+	for id, n := range matched {
+		if n != 1 {
+			t.Errorf("%s matched %d times", id, n)
+		}
+	}
+}
