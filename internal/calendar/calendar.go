@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -28,6 +29,15 @@ type Calendar struct {
 	remove  map[record.Date]bool // settings-file working days that a rule makes holidays
 
 	years sync.Map // year -> map[record.Date]bool, computed on first use (read without a lock)
+	// last is the year asked for most recently, as a table by day: the
+	// matcher asks about the same few weeks for every record.
+	last atomic.Pointer[yearTable]
+}
+
+// yearTable marks a year's holidays by day.
+type yearTable struct {
+	first   record.Date
+	holiday []bool
 }
 
 // Set holds the calendars by currency; a currency without its own gets the
@@ -101,7 +111,19 @@ func (c *Calendar) IsBusinessDay(d record.Date) bool {
 	if c.weekend[weekday(d)] {
 		return false
 	}
-	return !c.holidays(d.Time().Year())[d]
+	t := c.last.Load()
+	if t == nil || d < t.first || int(d-t.first) >= len(t.holiday) {
+		y := d.Time().Year()
+		first := record.MakeDate(y, time.January, 1)
+		t = &yearTable{first: first, holiday: make([]bool, record.MakeDate(y+1, time.January, 1)-first)}
+		for h := range c.holidays(y) {
+			if h >= first && int(h-first) < len(t.holiday) { // as the map is read: by the date's year
+				t.holiday[h-first] = true
+			}
+		}
+		c.last.Store(t)
+	}
+	return !t.holiday[d-t.first]
 }
 
 // Between counts the business days from the earlier date to the later one

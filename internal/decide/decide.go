@@ -33,6 +33,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/openrecon/recon/internal/engine"
@@ -141,7 +142,7 @@ type batch struct {
 	added      []*window.Entry                   // entries put by this batch, still pending
 	local      map[string]*window.Entry          // id -> entry of a record arriving in this batch (never stored yet)
 	index      map[window.RefKey][]*window.Entry // reference key -> entries put by this batch
-	peers      map[window.RefKey][]*engine.Rec   // reference key -> this batch's arriving transactions
+	peers      map[twinKey][]*engine.Rec         // this batch's arriving transactions that have reference keys, by what twins share
 	removed    map[string]bool                   // ids leaving the window in this batch
 	markers    []*window.Entry                   // markers of provisional entries matched by this batch
 	heldLocal  []*window.Entry                   // entries arriving in this batch and held at once (members of a proposed match)
@@ -152,6 +153,7 @@ type batch struct {
 	// lateGroups are records of this batch that share a reference key
 	// with a broken record: a group they complete clears its breaks now.
 	lateGroups []*window.Entry
+	scratch    []*window.Entry // near's result
 }
 
 // Decide decides a batch of partition w, whose time is tm, at wall-clock
@@ -163,9 +165,10 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, tm Time, ins []Input
 	ch := window.NewChange()
 	res := &Result{Change: ch, Counts: Counts{Records: map[record.Side]int{}, Matches: map[string]int{}, Breaks: map[record.BreakReason]int{},
 		Resolutions: map[Resolved]int{}}}
+	sc := scratches.Get().(*scratch)
+	defer sc.release()
 	b := &batch{w: w, eng: eng, cfg: cfg, now: now, res: res, ch: ch, streamTime: streamTime, clock: tm.Clock,
-		local: make(map[string]*window.Entry, len(ins)), index: make(map[window.RefKey][]*window.Entry, len(ins)),
-		removed: make(map[string]bool, len(ins))}
+		local: sc.local, index: sc.index, removed: sc.removed, peers: sc.peers}
 
 	// Statements first: a record of the same batch whose window the
 	// closing date passed is late.
@@ -183,14 +186,9 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, tm Time, ins []Input
 		}
 	}
 	for _, in := range ins {
-		if r := in.Tx; r != nil && !r.Provisional {
-			if b.peers == nil {
-				b.peers = map[window.RefKey][]*engine.Rec{}
-			}
-			for _, k := range r.Keys {
-				key := window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}
-				b.peers[key] = append(b.peers[key], r)
-			}
+		if r := in.Tx; r != nil && !r.Provisional && len(r.Keys) > 0 {
+			k := twinKeyOf(r)
+			b.peers[k] = append(b.peers[k], r)
 		}
 	}
 	for _, in := range ins {
@@ -241,8 +239,12 @@ func (b *batch) arrive(r *engine.Rec) {
 		b.apply(engine.SupersedeGroup(r, strings.TrimPrefix(m.ID, "pv:")))
 		return
 	}
-	if !b.cfg.HoldWindows && !b.hasTwin(r) {
-		d := b.eng.Match(r, b.pool(r))
+	var near []*window.Entry
+	if !b.cfg.HoldWindows {
+		near = b.near(r)
+	}
+	if !b.cfg.HoldWindows && !b.hasTwin(r, near) {
+		d := b.eng.Match(r, b.poolFrom(r, near))
 		if d.Superseded != nil {
 			b.apply(d.Superseded)
 		}
@@ -256,7 +258,7 @@ func (b *batch) arrive(r *engine.Rec) {
 	}
 	e.PendingSince = b.now
 	b.added = append(b.added, e)
-	if !b.cfg.HoldWindows && b.sharesWithBroken(r) {
+	if !b.cfg.HoldWindows && b.sharesWithBroken(near) {
 		b.lateGroups = append(b.lateGroups, e)
 	}
 	for _, k := range r.Keys {
@@ -278,23 +280,34 @@ func (b *batch) arrive(r *engine.Rec) {
 }
 
 // sharesWithBroken reports whether a broken record (open for the rules:
-// no person holds it) shares a reference key with r.
-func (b *batch) sharesWithBroken(r *engine.Rec) bool {
+// no person holds it) is among the stored records near an arriving one.
+func (b *batch) sharesWithBroken(near []*window.Entry) bool {
 	if b.w.Breaks() == 0 {
 		return false
 	}
-	found := false
-	for _, k := range r.Keys {
-		b.w.ByRef(r.Account, r.Currency, k, func(c *window.Entry) {
-			if !found && c.Broken() && c.Hold == nil && !c.Marker && !b.removed[c.ID] {
-				found = true
-			}
-		})
-		if found {
+	for _, c := range near {
+		if c.Broken() && c.Hold == nil && !c.Marker && !b.removed[c.ID] {
 			return true
 		}
 	}
 	return false
+}
+
+// near returns the stored records (either side, pending, broken or
+// markers) sharing one of r's reference keys, each once: looked up once
+// per arrival for the twin test, the pool and the late groups. The slice
+// is the batch's scratch, valid until the next call.
+func (b *batch) near(r *engine.Rec) []*window.Entry {
+	out := b.scratch[:0]
+	for _, k := range r.Keys {
+		b.w.ByRef(r.Account, r.Currency, k, func(c *window.Entry) {
+			if !slices.Contains(out, c) { // a few entries: a scan beats a set
+				out = append(out, c)
+			}
+		})
+	}
+	b.scratch = out
+	return out
 }
 
 // decideLateGroups: a record that arrived after a member of its group
@@ -348,26 +361,59 @@ func (b *batch) isBroken(r *engine.Rec) bool {
 // Such a record is left to the pool at the close, which tells the
 // original from its duplicate whatever order they came in: matched on
 // arrival, the first of the two to come would win.
-func (b *batch) hasTwin(r *engine.Rec) bool {
+func (b *batch) hasTwin(r *engine.Rec, near []*window.Entry) bool {
 	if r.Provisional {
 		return false
 	}
-	found := false
-	check := func(c *window.Entry) {
-		if !found && c.ID != r.ID && !c.Marker && c.Open() && !c.Broken() && !b.removed[c.ID] && engine.Twins(r, c.Rec) {
-			found = true
+	for _, c := range near {
+		if c.ID != r.ID && !c.Marker && c.Open() && !c.Broken() && !b.removed[c.ID] && engine.Twins(r, c.Rec) {
+			return true
 		}
 	}
-	for _, k := range r.Keys {
-		key := window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}
-		b.w.ByRef(r.Account, r.Currency, k, check)
-		for _, c := range b.peers[key] {
-			if c != r && c.ID != r.ID && engine.Twins(r, c) {
-				return true
-			}
+	if len(r.Keys) == 0 {
+		return false // nothing shares a key with it
+	}
+	for _, c := range b.peers[twinKeyOf(r)] {
+		if c != r && c.ID != r.ID && engine.Twins(r, c) {
+			return true
 		}
 	}
-	return found
+	return false
+}
+
+// twinKey is what twins (engine.Twins) have in common, and with it the
+// reference key their normalised reference is.
+type twinKey struct {
+	side              record.Side
+	account, currency string
+	normRef           string
+	date              record.Date
+}
+
+func twinKeyOf(r *engine.Rec) twinKey {
+	return twinKey{r.Side, r.Account, r.Currency, r.NormRef, r.BookingDate}
+}
+
+// scratch holds a batch's maps between Decide calls: emptied, not freed,
+// they cost no allocation per batch.
+type scratch struct {
+	local   map[string]*window.Entry
+	index   map[window.RefKey][]*window.Entry
+	removed map[string]bool
+	peers   map[twinKey][]*engine.Rec
+}
+
+var scratches = sync.Pool{New: func() any {
+	return &scratch{local: map[string]*window.Entry{}, index: map[window.RefKey][]*window.Entry{},
+		removed: map[string]bool{}, peers: map[twinKey][]*engine.Rec{}}
+}}
+
+func (sc *scratch) release() {
+	clear(sc.local)
+	clear(sc.index)
+	clear(sc.removed)
+	clear(sc.peers)
+	scratches.Put(sc)
 }
 
 // entry returns the window entry of a record the engine was given.
@@ -383,7 +429,10 @@ func (b *batch) entry(r *engine.Rec) *window.Entry {
 
 // pool is what r is decided against on arrival: the stored records and the
 // ones this batch put, sharing one of r's reference keys, still in the window.
-func (b *batch) pool(r *engine.Rec) []*engine.Rec {
+func (b *batch) pool(r *engine.Rec) []*engine.Rec { return b.poolFrom(r, b.near(r)) }
+
+// poolFrom is pool given the stored records near r.
+func (b *batch) poolFrom(r *engine.Rec, near []*window.Entry) []*engine.Rec {
 	var out []*engine.Rec
 	take := func(c *window.Entry) {
 		if b.removed[c.ID] || c.ID == r.ID || c.Marker {
@@ -396,8 +445,10 @@ func (b *batch) pool(r *engine.Rec) []*engine.Rec {
 		}
 		out = append(out, c.Rec)
 	}
+	for _, c := range near {
+		take(c)
+	}
 	for _, k := range r.Keys {
-		b.w.ByRef(r.Account, r.Currency, k, take)
 		for _, c := range b.index[window.RefKey{Account: r.Account, Currency: r.Currency, Key: k}] {
 			take(c)
 		}

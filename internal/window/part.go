@@ -16,10 +16,10 @@ import (
 type Part struct {
 	recs    map[string]*slot
 	byRef   map[RefKey]*refs
-	byAcct  map[string]map[string]*Entry // account|currency -> id -> entry (pending and broken)
-	bySig   map[string]map[string]*Entry // marker signature -> id -> marker
-	byHold  map[string]map[string]*Entry // hold id (match or resolution) -> id -> held entry
-	byBreak map[string]*Entry            // break id -> entry (broken or held)
+	byAcct  map[acctKey]map[string]*Entry // account and currency -> id -> entry (pending and broken)
+	bySig   map[string]map[string]*Entry  // marker signature -> id -> marker
+	byHold  map[string]map[string]*Entry  // hold id (match or resolution) -> id -> held entry
+	byBreak map[string]*Entry             // break id -> entry (broken or held)
 	due     map[record.Date]map[string]*Entry
 	exp     map[record.Date]map[string]*Entry
 	pending map[record.Side]int64
@@ -37,13 +37,15 @@ type slot struct {
 // NewPart returns an empty window.
 func NewPart() *Part {
 	return &Part{recs: map[string]*slot{}, byRef: map[RefKey]*refs{},
-		byAcct: map[string]map[string]*Entry{}, bySig: map[string]map[string]*Entry{},
+		byAcct: map[acctKey]map[string]*Entry{}, bySig: map[string]map[string]*Entry{},
 		byHold: map[string]map[string]*Entry{}, byBreak: map[string]*Entry{},
 		due: map[record.Date]map[string]*Entry{}, exp: map[record.Date]map[string]*Entry{},
 		pending: map[record.Side]int64{}}
 }
 
-func acctKey(account, currency string) string { return account + "|" + currency }
+// acctKey names an account in one currency (a key that costs no
+// allocation to build).
+type acctKey struct{ account, currency string }
 
 // RefKey names the records of one account and currency sharing a
 // reference key.
@@ -141,7 +143,7 @@ func (w *Part) put(r *Entry, until record.Date) {
 		add(w.exp, until, r)
 		return
 	}
-	ak := acctKey(r.Account, r.Currency)
+	ak := acctKey{r.Account, r.Currency}
 	add(w.byAcct, ak, r)
 	for _, k := range r.Keys {
 		rk := RefKey{r.Account, r.Currency, k}
@@ -180,7 +182,7 @@ func (w *Part) remove(id string) {
 		del(w.exp, e.until, id)
 		return
 	}
-	ak := acctKey(r.Account, r.Currency)
+	ak := acctKey{r.Account, r.Currency}
 	del(w.byAcct, ak, id)
 	for _, k := range r.Keys {
 		rk := RefKey{r.Account, r.Currency, k}
@@ -257,7 +259,7 @@ func (w *Part) ByRef(account, currency, k string, f func(*Entry)) {
 // Account returns the records (pending and broken, both sides) of an
 // account and currency.
 func (w *Part) Account(account, currency string) []*Entry {
-	s := w.byAcct[acctKey(account, currency)]
+	s := w.byAcct[acctKey{account, currency}]
 	out := make([]*Entry, 0, len(s))
 	for _, r := range s {
 		out = append(out, r)
