@@ -50,8 +50,14 @@ type Config struct {
 	BatchSize     int
 	BatchInterval time.Duration
 	ClientID      string // the Kafka client id
-	// OnWriteError is called for every failed write before its retry.
+	// OnWriteError is called for every failed write before its retry
+	// (from several goroutines when Writers > 1).
 	OnWriteError func(error)
+	// Writers splits each batch by partition number into this many
+	// shares, decoded and written concurrently, each in its own
+	// transaction with the offsets of its own partitions (0 or 1: one).
+	// The store must take concurrent writes.
+	Writers int
 }
 
 // Consumer is a running sink.
@@ -189,9 +195,38 @@ func NextOffsets(recs []*kgo.Record) []Offset {
 	return out
 }
 
-// writeWithRetry decodes the batch once and writes it, retrying failures
-// with backoff (200 ms doubling to 30 s) until it succeeds or ctx ends.
+// writeWithRetry writes a polled batch: whole, or split by partition
+// number into Writers shares written concurrently. A partition's records
+// (of every topic) stay in one share, in their order, so each share's
+// transaction stores exactly the offsets of what it wrote.
 func (c *Consumer[B]) writeWithRetry(ctx context.Context, recs []*kgo.Record) error {
+	if c.cfg.Writers <= 1 {
+		return c.writeShare(ctx, recs)
+	}
+	shares := make([][]*kgo.Record, c.cfg.Writers)
+	for _, r := range recs {
+		i := int(r.Partition) % c.cfg.Writers
+		shares[i] = append(shares[i], r)
+	}
+	errs := make([]error, len(shares))
+	var wg sync.WaitGroup
+	for i, sh := range shares {
+		if len(sh) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.writeShare(ctx, sh)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// writeShare decodes records once and writes them, retrying failures
+// with backoff (200 ms doubling to 30 s) until it succeeds or ctx ends.
+func (c *Consumer[B]) writeShare(ctx context.Context, recs []*kgo.Record) error {
 	b, err := c.store.Decode(ctx, recs, NextOffsets(recs))
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -36,12 +37,16 @@ type Config struct {
 	// BatchSize and BatchInterval bound a batch: whichever comes first.
 	BatchSize     int
 	BatchInterval time.Duration
+	// Writers is how many transactions write a batch concurrently, each
+	// over its share of the partitions (PostgreSQL only: SQLite takes one
+	// writer, and Redshift's serializable transactions would conflict).
+	Writers int
 }
 
 // Defaults is the configuration the settings, `recon up` and the tests
 // start from.
 func Defaults() Config {
-	return Config{Kafka: kafka.Defaults("recon-loader"), Group: "recon-loader", BatchSize: 5000, BatchInterval: time.Second}
+	return Config{Kafka: kafka.Defaults("recon-loader"), Group: "recon-loader", BatchSize: 20000, BatchInterval: time.Second, Writers: 2}
 }
 
 // Register declares the settings on l, with c's values as their defaults.
@@ -52,6 +57,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.DatabaseURL, "database-url", c.DatabaseURL, "warehouse: postgres://…, redshift://… or sqlite:PATH")
 	l.Int(&c.BatchSize, "batch-size", c.BatchSize, "records per warehouse transaction at most")
 	l.Duration(&c.BatchInterval, "batch-interval", c.BatchInterval, "longest wait to fill a batch")
+	l.Int(&c.Writers, "writers", c.Writers, "concurrent warehouse transactions per batch, each over its share of the partitions (PostgreSQL; SQLite and Redshift: 1)")
 }
 
 // Validate reports every configuration mistake at once. It reads no file
@@ -69,6 +75,9 @@ func (c Config) Validate() error {
 	}
 	if c.BatchInterval <= 0 {
 		errs = append(errs, errors.New("batch-interval must be positive"))
+	}
+	if c.Writers <= 0 {
+		errs = append(errs, errors.New("writers must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -159,11 +168,20 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group,
 		Topics:    []string{s.topics.matches, s.topics.breaks, s.topics.outcomes, s.topics.signoffs},
 		BatchSize: cfg.BatchSize, BatchInterval: cfg.BatchInterval, ClientID: cfg.Kafka.WithDefaults().ClientID + "-loader",
-		OnWriteError: func(error) { s.m.errors.Inc() }}, (*warehouseSink)(s), s.log)
+		OnWriteError: func(error) { s.m.errors.Inc() }, Writers: writers(cfg)}, (*warehouseSink)(s), s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// writers is how many transactions write concurrently: Writers on
+// PostgreSQL, one elsewhere.
+func writers(cfg Config) int {
+	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
+		return cfg.Writers
+	}
+	return 1
 }
 
 // Loaded is the number of records (matches and breaks) written since start.

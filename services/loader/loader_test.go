@@ -106,6 +106,45 @@ func TestResumeFromWarehouseOffsets(t *testing.T) {
 	testenv.LintMetrics(t, reg)
 }
 
+// TestSplitWritersResume: on PostgreSQL a batch is written by two
+// transactions, each over its share of the partitions with their
+// offsets; every match and break is stored once, every partition's offset
+// is stored, and a restarted loader reads on from them.
+func TestSplitWritersResume(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 3}
+	db, _ := testenv.PostgresSchema(t, "loader_split")
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.DatabaseURL, cfg.BatchSize, cfg.BatchInterval = kc, "loader", db, 400, 50*time.Millisecond
+	if writers(cfg) != 2 {
+		t.Fatalf("%d writers on PostgreSQL, want the default 2", writers(cfg))
+	}
+	produce(t, kc, 0, 300)
+	load(t, cfg, 1200)
+	produce(t, kc, 300, 30)
+	load(t, cfg, 120) // only the new records
+	st, err := warehouse.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts, _ := st.Counts(context.Background())
+	if counts["recon_matches"] != 330 || counts["recon_breaks"] != 330 || counts["recon_match_items"] != 660 {
+		t.Errorf("counts %v", counts)
+	}
+	offs, err := st.Offsets(context.Background(), "loader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{kc.Topic(kafka.TopicMatches), kc.Topic(kafka.TopicBreaks)} {
+		if len(offs[topic]) != 3 {
+			t.Errorf("offsets of %s: %v, want all 3 partitions", topic, offs[topic])
+		}
+	}
+	if w := writers(Config{DatabaseURL: "sqlite:/tmp/x.db", Writers: 2}); w != 1 {
+		t.Errorf("%d writers on SQLite, want 1", w)
+	}
+}
+
 // flakyStore fails its first writes and is slow: the loader must retry,
 // pause consumption meanwhile, and lose nothing.
 type flakyStore struct {
