@@ -403,7 +403,7 @@ func FuzzPrefilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		folded := fold(text)
 		for i, re := range res {
-			if re.MatchString(text) && !mayMatch(folded, reqs[i]) {
+			if re.MatchString(text) && !mayMatch(text, folded, reqs[i]) {
 				t.Fatalf("pattern %s matches %q but its prefilter %q skips it", patterns[i], text, reqs[i])
 			}
 		}
@@ -415,8 +415,10 @@ func TestPrefilterLiterals(t *testing.T) {
 		pattern string
 		want    []string
 	}{
-		{`(?i)\bSO[\s\-_/#]*(\d{3,10})\b`, []string{"SO"}},
-		{`(?i)\b(?:INV|INVOICE|RE|RECHNUNG|FACTUUR|FV)[\s\-_/#.:]*(\d{4})`, []string{"INV", "INVOICE", "RE", "RECHNUNG", "FACTUUR", "FV"}},
+		{`(?i)\bSO[\s\-_/#]*(\d{3,10})\b`, []string{boundary + "SO"}},
+		{`(?i)\b(?:INV|INVOICE|RE|RECHNUNG|FACTUUR|FV)[\s\-_/#.:]*(\d{4})`, []string{boundary + "INV", boundary + "INVOICE", boundary + "RE", boundary + "RECHNUNG", boundary + "FACTUUR", boundary + "FV"}},
+		{`(?i)x\bINV\d`, []string{"XINV"}}, // a boundary inside a literal is dropped
+		{`(?i)\b#INV\d`, []string{"#INV"}}, // before a non-word character it means something else
 		{`\d+`, nil},
 		{`(?i)a?b*`, nil},
 	} {
@@ -425,6 +427,24 @@ func TestPrefilterLiterals(t *testing.T) {
 		sort.Strings(c.want)
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("prefilter(%s) = %q, want %q", c.pattern, got, c.want)
+		}
+	}
+}
+
+// TestPrefilterWordStart: a literal that must start a word lets a text
+// through only where it does (in ASCII texts; any other text is searched).
+func TestPrefilterWordStart(t *testing.T) {
+	req := prefilter(`(?i)\b(?:INV|RE)[\s\-_/#.:]*(\d{4})`)
+	for text, want := range map[string]bool{
+		"direct 2026":   false, // "re" inside a word
+		"posting 123":   false,
+		"Re: 2026-17":   true,
+		"x/inv 2026":    true,
+		"direct ſ 2026": true,  // not ASCII: searched
+		"_re 2026":      false, // "_" is a word character
+	} {
+		if got := mayMatch(text, fold(text), req); got != want {
+			t.Errorf("mayMatch(%q) = %v, want %v", text, got, want)
 		}
 	}
 }

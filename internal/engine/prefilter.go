@@ -27,16 +27,30 @@ func prefilter(pattern string) []string {
 	if len(req) == 0 {
 		return nil
 	}
-	for _, s := range req {
-		if s == "" {
-			return nil
-		}
-	}
 	out := make([]string, len(req))
 	for i, s := range req {
-		out[i] = fold(s)
+		// A word boundary is kept where it opens a literal that starts
+		// with a word character (the literal must start a word); anywhere
+		// else it is dropped, which only lets more texts through.
+		body := strings.ReplaceAll(s, boundary, "")
+		if body == "" {
+			return nil
+		}
+		out[i] = fold(body)
+		if strings.HasPrefix(s, boundary) && isWordByte(body[0]) {
+			out[i] = boundary + out[i]
+		}
 	}
 	return out
+}
+
+// boundary marks a word boundary (\b) in a literal while the prefilter is
+// derived, and a literal that must start a word in a finished prefilter.
+const boundary = "\x00"
+
+// isWordByte is an ASCII word character, as \b in Go's regexp sees it.
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // exact returns every string re matches, when that is a short list.
@@ -44,8 +58,10 @@ func exact(re *syntax.Regexp) []string {
 	switch re.Op {
 	case syntax.OpLiteral:
 		return []string{string(re.Rune)}
+	case syntax.OpWordBoundary:
+		return []string{boundary}
 	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText,
-		syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		syntax.OpNoWordBoundary:
 		return []string{""}
 	case syntax.OpCapture:
 		return exact(re.Sub[0])
@@ -180,15 +196,36 @@ func fold(s string) string {
 	}, s)
 }
 
-// mayMatch reports whether folded text can match an extractor with the
-// prefilter req.
-func mayMatch(folded string, req []string) bool {
+// mayMatch reports whether text, folded, can match an extractor with the
+// prefilter req. A literal that must start a word is looked for at word
+// starts only in ASCII texts: folding maps some other letters to ASCII
+// ones (ſ to S, the Kelvin sign to K) that \b does not take for word
+// characters, so elsewhere the folded text cannot tell.
+func mayMatch(text, folded string, req []string) bool {
 	if req == nil {
 		return true
 	}
+	ascii := true
+	for i := 0; i < len(text) && ascii; i++ {
+		ascii = text[i] < utf8.RuneSelf
+	}
 	for _, s := range req {
-		if strings.Contains(folded, s) {
-			return true
+		if !strings.HasPrefix(s, boundary) || !ascii {
+			if strings.Contains(folded, strings.TrimPrefix(s, boundary)) {
+				return true
+			}
+			continue
+		}
+		s = s[len(boundary):]
+		for at := 0; ; {
+			i := strings.Index(folded[at:], s)
+			if i < 0 {
+				break
+			}
+			if i += at; i == 0 || !isWordByte(folded[i-1]) {
+				return true
+			}
+			at = i + 1
 		}
 	}
 	return false

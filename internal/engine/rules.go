@@ -363,7 +363,7 @@ func (c *Config) maxWindows() (calendarDays, businessDays int) {
 }
 
 func (x *Extractor) apply(text, folded string, keys []string) []string {
-	if x.re == nil || !mayMatch(folded, x.req) {
+	if x.re == nil || !mayMatch(text, folded, x.req) {
 		return keys
 	}
 	for _, m := range x.re.FindAllStringSubmatch(text, -1) {

@@ -45,6 +45,10 @@ type Config struct {
 	RedisURL    string
 	DatabaseURL string
 	Pairs       int // matching pairs for the throughput phase (records = 2 x pairs)
+	// PeerData, when set, is a folder the run's generated files are
+	// written to as well, for a peer (the Kafka Streams join) to run on
+	// exactly the same data.
+	PeerData    string
 	Pending     int // unmatched records for the memory phase
 	Partitions  int
 	Matchers    int
@@ -119,8 +123,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	bankPath, ledgerPath := filepath.Join(dir, "bank.csv"), filepath.Join(dir, "ledger.csv")
-	_ = os.WriteFile(bankPath, bankBuf.Bytes(), 0o644)
-	_ = os.WriteFile(ledgerPath, ledgerBuf.Bytes(), 0o644)
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{bankPath, bankBuf.Bytes()}, {ledgerPath, ledgerBuf.Bytes()}} {
+		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+			return nil, err
+		}
+		if cfg.PeerData != "" {
+			if err := os.MkdirAll(cfg.PeerData, 0o755); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(filepath.Join(cfg.PeerData, filepath.Base(f.path)), f.data, 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if cfg.PeerData != "" {
+		fmt.Fprintf(out, "peer data: %s (bank.csv, ledger.csv: the files this run ingests; ../shared/peers/kafka-streams/run.sh %s)\n", cfg.PeerData, cfg.PeerData)
+	}
 	records := 2 * cfg.Pairs
 
 	// Ingest.
