@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/money"
@@ -490,5 +491,28 @@ func TestWithFiles(t *testing.T) {
 	}
 	if _, err := WithFiles(base, dir+"/missing.yaml", "", ""); err == nil {
 		t.Error("a missing rules file was accepted")
+	}
+}
+
+// TestEachToken: the tokenizer of Prepare splits as strings.FieldsFunc
+// with the same classes does, on texts drawn from separators, ASCII and
+// other letters and digits, and invalid UTF-8.
+func TestEachToken(t *testing.T) {
+	parts := []string{"INV", "-", "/", "_", " ", ".", "2026", "ſ", "é", "٣", "\xff", "\t", "#", "a", "Z"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(parts[rng.IntN(len(parts))])
+		}
+		s := b.String()
+		var got []string
+		eachToken(s, func(tok string) { got = append(got, tok) })
+		want := strings.FieldsFunc(s, func(c rune) bool {
+			return !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == '-' || c == '/' || c == '_')
+		})
+		if len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("eachToken(%q) = %q, want %q", s, got, want)
+		}
 	}
 }

@@ -67,14 +67,12 @@ func (e *Engine) Prepare(r *Rec) {
 		keys = append(keys, r.NormRef)
 	}
 	for _, text := range [2]string{r.Reference, r.Description} {
-		for _, tok := range strings.FieldsFunc(text, func(c rune) bool {
-			return !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == '-' || c == '/' || c == '_')
-		}) {
+		eachToken(text, func(tok string) {
 			n := NormalizeRef(tok)
 			if len(n) >= 4 && strings.ContainsAny(n, "0123456789") && !dateLike(n) {
 				keys = append(keys, n)
 			}
-		}
+		})
 		folded := fold(text)
 		for i := range e.cfg.Extractors {
 			keys = e.cfg.Extractors[i].apply(text, folded, keys)
@@ -82,6 +80,26 @@ func (e *Engine) Prepare(r *Rec) {
 	}
 	slices.Sort(keys)
 	r.Keys = slices.Compact(keys)
+}
+
+// eachToken calls f with every run of letters, digits, '-', '/' and '_'
+// in text (strings.FieldsFunc without building the list).
+func eachToken(text string, f func(string)) {
+	start := -1
+	for i, c := range text {
+		in := c < utf8.RuneSelf && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '/' || c == '_') ||
+			c >= utf8.RuneSelf && (unicode.IsLetter(c) || unicode.IsDigit(c))
+		switch {
+		case in && start < 0:
+			start = i
+		case !in && start >= 0:
+			f(text[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		f(text[start:])
+	}
 }
 
 // dateLike reports whether a normalised token is a year (1900-2099) or
