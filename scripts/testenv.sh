@@ -194,8 +194,13 @@ _start_registry() {
   port=$(_free_port); dir="$RECON_TESTENV_DIR/registry"; mkdir -p "$dir"
   jar=$(ls "$app"/apicurio-registry-app-*-runner.jar | head -1)
   # In-memory storage: every run starts empty.
-  (cd "$app" && java -Xms128m -Xmx512m -XX:+UseSerialGC -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
-    -jar "$jar" >"$dir/registry.log" 2>&1 & echo $! >"$dir/registry.pid")
+  # (The JVM alone in the background, so that $! is its pid: with "cd &&
+  # java &" the whole list went to the background, the pid file named the
+  # subshell, and the stop left the JVM running.)
+  (cd "$app" || exit 1
+   java -Xms128m -Xmx512m -XX:+UseSerialGC -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$port" \
+     -jar "$jar" >"$dir/registry.log" 2>&1 &
+   echo $! >"$dir/registry.pid")
   echo "$dir/registry.pid" >>"$RECON_TESTENV_DIR/pids"
   local url="http://127.0.0.1:$port/apis/ccompat/v7"
   if ! _wait_for _registry_ready "$url"; then

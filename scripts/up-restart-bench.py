@@ -147,9 +147,10 @@ def main():
             last = done
         if done >= want:
             break
-    print(f"day in: {records:,} records in {time.time() - t0:.0f} s; data dir {du(data) / 2**20:.0f} MiB "
-          f"(kafka {du(os.path.join(data, 'kafka')) / 2**20:.0f}, redis {du(os.path.join(data, 'redis')) / 2**20:.0f}, "
-          f"sqlite {os.path.getsize(db) / 2**20:.0f})", flush=True)
+    inp = sum(os.path.getsize(os.path.join(work, "g", side + ".csv")) for side in sides)
+    print(f"day in: {records:,} records in {time.time() - t0:.0f} s; input {inp / 2**20:.0f} MiB; data dir {du(data) / 2**20:.0f} MiB "
+          f"({du(data) / inp:.1f}x the input: kafka {du(os.path.join(data, 'kafka')) / 2**20:.0f}, redis {du(os.path.join(data, 'redis')) / 2**20:.0f}, "
+          f"sqlite {os.path.getsize(db) / 2**20:.0f}); peak RSS while loading {peak_rss(up.proc.pid)}", flush=True)
     for name, sig in (("SIGKILL", signal.SIGKILL), ("Ctrl-C", signal.SIGINT)):
         t = time.time()
         up.stop(sig)
