@@ -37,6 +37,14 @@ func TestBalancerDecides(t *testing.T) {
 	pending := func(bank, ledger int64) map[int32]map[record.Side]int64 {
 		return map[int32]map[record.Side]int64{0: {record.Bank: bank, record.Ledger: ledger}}
 	}
+	// fresh is a balancer that has seen these polls at t0.
+	fresh := func(lead int64, polls ...kgo.Fetches) *balancer {
+		b := newBalancer(lead, "bank", "ledger")
+		for _, f := range polls {
+			b.seen(f, t0)
+		}
+		return b
+	}
 
 	// The ledger ran 150 ahead while the bank still has 900 unread: the
 	// ledger waits.
@@ -61,23 +69,18 @@ func TestBalancerDecides(t *testing.T) {
 	}
 
 	// A side is not paused for a counterpart that has nothing unread...
-	b = newBalancer(100, "bank", "ledger")
-	b.seen(fetch("bank", 0, 100, 99), t0)
-	b.seen(fetch("ledger", 0, 1000, 499), t0)
+	b = fresh(100, fetch("bank", 0, 100, 99), fetch("ledger", 0, 1000, 499))
 	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 0 {
 		t.Fatalf("paused although the bank has nothing unread: %v", pause)
 	}
 	// ...nor for one not seen yet...
-	b = newBalancer(100, "bank", "ledger")
-	b.seen(fetch("ledger", 0, 1000, 499), t0)
+	b = fresh(100, fetch("ledger", 0, 1000, 499))
 	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 0 {
 		t.Fatalf("paused for a partition never fetched: %v", pause)
 	}
 	// ...and a paused side reads again once the other stops delivering
 	// (records that never come, an aborted transaction's tail).
-	b = newBalancer(100, "bank", "ledger")
-	b.seen(fetch("bank", 0, 1000, 99), t0)
-	b.seen(fetch("ledger", 0, 1000, 499), t0)
+	b = fresh(100, fetch("bank", 0, 1000, 99), fetch("ledger", 0, 1000, 499))
 	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 1 {
 		t.Fatalf("not paused: %v", pause)
 	}
@@ -94,9 +97,7 @@ func TestBalancerDecides(t *testing.T) {
 		t.Fatalf("drop resumes %v", got)
 	}
 	// Off: never pauses.
-	b = newBalancer(0, "bank", "ledger")
-	b.seen(fetch("bank", 0, 1000, 9), t0)
-	b.seen(fetch("ledger", 0, 1000, 999), t0)
+	b = fresh(0, fetch("bank", 0, 1000, 9), fetch("ledger", 0, 1000, 999))
 	if pause, _ = b.decide(pending(0, 990), topics, t0); len(pause) != 0 {
 		t.Fatalf("max-lead 0 paused: %v", pause)
 	}
