@@ -64,6 +64,7 @@ type Result struct {
 	P50ms, P99ms     float64
 	BytesPerPending  float64
 	HeapPerPending   float64 // the matcher's in-memory window, per pending record
+	PeakRSSBytes     int64   // the bench process's peak resident memory
 	CPUPer1000       map[string]float64
 	LoaderRowsPerSec float64
 	SQLRecordsPerSec float64
@@ -74,6 +75,13 @@ func cpuSeconds() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// peakRSS is the process's peak resident memory so far (getrusage).
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return int64(ru.Maxrss) * 1024 // kilobytes on Linux
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -284,6 +292,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for _, k := range slices.Sorted(maps.Keys(res.CPUPer1000)) {
 		fmt.Fprintf(out, "cpu: %s %.3f s per 1,000 records\n", k, res.CPUPer1000[k])
 	}
+	res.PeakRSSBytes = peakRSS()
+	fmt.Fprintf(out, "memory: peak RSS of the bench process %d MB (its copy of the generated files, every phase's services and clients)\n", res.PeakRSSBytes>>20)
 	fmt.Fprintf(out, "bench: records_per_sec=%.0f p50_ms=%.1f p99_ms=%.1f bytes_per_pending=%.0f sql_ratio=%.2f\n",
 		res.RecordsPerSec, res.P50ms, res.P99ms, res.BytesPerPending, res.SQLRatio)
 	return res, nil

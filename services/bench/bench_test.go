@@ -29,6 +29,9 @@ func TestBenchSmall(t *testing.T) {
 	if res.RecordsPerSec <= 0 || res.P99ms <= 0 || res.BytesPerPending <= 0 || res.LoaderRowsPerSec <= 0 || res.SQLRatio <= 0 {
 		t.Errorf("incomplete result %+v", res)
 	}
+	if res.PeakRSSBytes < 1<<20 || !strings.Contains(report, "memory: peak RSS of the bench process") {
+		t.Errorf("no peak memory (%d bytes) in the report:\n%s", res.PeakRSSBytes, report)
+	}
 	if !strings.Contains(report, "exact rule): 2000 matches") {
 		t.Errorf("the SQL baseline did not match the 2000 pairs:\n%s", report)
 	}
