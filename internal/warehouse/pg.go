@@ -20,6 +20,8 @@ type pgStore struct {
 	types   map[string]map[string]string // table -> column -> SQL type, for the COPY path
 }
 
+func (s *pgStore) concurrentWrites() bool { return s.dialect == Postgres }
+
 // copyRows is the batch size from which a PostgreSQL table's rows go by
 // COPY into a staging table and one INSERT … SELECT … ON CONFLICT DO
 // NOTHING, instead of multi-row VALUES statements (parsed and planned per

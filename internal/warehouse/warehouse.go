@@ -87,6 +87,14 @@ type Store interface {
 	Close()
 }
 
+// ConcurrentWrites reports whether st takes several writing transactions
+// at once on disjoint rows: PostgreSQL does; SQLite has one writer, and
+// Redshift's serializable transactions would conflict on the tables.
+func ConcurrentWrites(st Store) bool {
+	c, ok := st.(interface{ concurrentWrites() bool })
+	return ok && c.concurrentWrites()
+}
+
 // Open connects to url: postgres://… or postgresql://… (PostgreSQL),
 // redshift://… (Amazon Redshift, spoken to with the PostgreSQL protocol),
 // sqlite:PATH or file:PATH (SQLite).

@@ -72,16 +72,17 @@ type Result struct {
 }
 
 func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	ru := usage()
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
-// peakRSS is the process's peak resident memory so far (getrusage).
-func peakRSS() int64 {
+// peakRSS is the process's peak resident memory so far.
+func peakRSS() int64 { return int64(usage().Maxrss) * 1024 } // kilobytes on Linux
+
+func usage() syscall.Rusage {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return int64(ru.Maxrss) * 1024 // kilobytes on Linux
+	return ru
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -131,18 +132,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	bankPath, ledgerPath := filepath.Join(dir, "bank.csv"), filepath.Join(dir, "ledger.csv")
-	for _, f := range []struct {
-		path string
-		data []byte
-	}{{bankPath, bankBuf.Bytes()}, {ledgerPath, ledgerBuf.Bytes()}} {
-		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
+	dirs := []string{dir}
+	if cfg.PeerData != "" {
+		if err := os.MkdirAll(cfg.PeerData, 0o755); err != nil {
 			return nil, err
 		}
-		if cfg.PeerData != "" {
-			if err := os.MkdirAll(cfg.PeerData, 0o755); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(filepath.Join(cfg.PeerData, filepath.Base(f.path)), f.data, 0o644); err != nil {
+		dirs = append(dirs, cfg.PeerData)
+	}
+	for _, d := range dirs {
+		for name, data := range map[string][]byte{"bank.csv": bankBuf.Bytes(), "ledger.csv": ledgerBuf.Bytes()} {
+			if err := os.WriteFile(filepath.Join(d, name), data, 0o644); err != nil {
 				return nil, err
 			}
 		}

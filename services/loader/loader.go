@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -168,17 +167,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.sink, err = sink.New(sink.Config{Kafka: cfg.Kafka, Group: cfg.Group,
 		Topics:    []string{s.topics.matches, s.topics.breaks, s.topics.outcomes, s.topics.signoffs},
 		BatchSize: cfg.BatchSize, BatchInterval: cfg.BatchInterval, ClientID: cfg.Kafka.WithDefaults().ClientID + "-loader",
-		OnWriteError: func(error) { s.m.errors.Inc() }, Writers: writers(cfg)}, (*warehouseSink)(s), s.log)
+		OnWriteError: func(error) { s.m.errors.Inc() }, Writers: writers(cfg, s.store)}, (*warehouseSink)(s), s.log)
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// writers is how many transactions write concurrently: Writers on
-// PostgreSQL, one elsewhere.
-func writers(cfg Config) int {
-	if strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://") {
+// writers is how many transactions write concurrently: Writers where the
+// warehouse takes concurrent writes (PostgreSQL), one elsewhere.
+func writers(cfg Config, st warehouse.Store) int {
+	if warehouse.ConcurrentWrites(st) {
 		return cfg.Writers
 	}
 	return 1

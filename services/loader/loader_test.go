@@ -115,23 +115,23 @@ func TestSplitWritersResume(t *testing.T) {
 	db, _ := testenv.PostgresSchema(t, "loader_split")
 	cfg := Defaults()
 	cfg.Kafka, cfg.Group, cfg.DatabaseURL, cfg.BatchSize, cfg.BatchInterval = kc, "loader", db, 400, 50*time.Millisecond
-	if writers(cfg) != 2 {
-		t.Fatalf("%d writers on PostgreSQL, want the default 2", writers(cfg))
+	pg, err := warehouse.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if w := writers(cfg, pg); w != 2 {
+		t.Fatalf("%d writers on PostgreSQL, want the default 2", w)
 	}
 	produce(t, kc, 0, 300)
 	load(t, cfg, 1200)
 	produce(t, kc, 300, 30)
 	load(t, cfg, 120) // only the new records
-	st, err := warehouse.Open(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	counts, _ := st.Counts(context.Background())
+	counts, _ := pg.Counts(context.Background())
 	if counts["recon_matches"] != 330 || counts["recon_breaks"] != 330 || counts["recon_match_items"] != 660 {
 		t.Errorf("counts %v", counts)
 	}
-	offs, err := st.Offsets(context.Background(), "loader")
+	offs, err := pg.Offsets(context.Background(), "loader")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,12 @@ func TestSplitWritersResume(t *testing.T) {
 			t.Errorf("offsets of %s: %v, want all 3 partitions", topic, offs[topic])
 		}
 	}
-	if w := writers(Config{DatabaseURL: "sqlite:/tmp/x.db", Writers: 2}); w != 1 {
+	lite, err := warehouse.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if w := writers(cfg, lite); w != 1 {
 		t.Errorf("%d writers on SQLite, want 1", w)
 	}
 }

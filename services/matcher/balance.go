@@ -23,11 +23,12 @@ import (
 // transaction's tail), so a partition always moves; and pausing changes
 // only the order records arrive in, which the decisions do not depend on.
 type balancer struct {
-	mu    sync.Mutex // the poll loop and the rebalance callbacks
-	lead  int64
-	stall time.Duration
-	sides map[string]record.Side // the two transaction topics
-	parts map[tp]*sideState
+	mu     sync.Mutex // the poll loop and the rebalance callbacks
+	lead   int64
+	stall  time.Duration
+	sides  map[string]record.Side // the two transaction topics
+	topics [2]string              // bank, ledger
+	parts  map[tp]*sideState
 }
 
 type tp struct {
@@ -43,7 +44,7 @@ type sideState struct {
 
 func newBalancer(lead int64, bank, ledger string) *balancer {
 	return &balancer{lead: lead, stall: time.Second, sides: map[string]record.Side{bank: record.Bank, ledger: record.Ledger},
-		parts: map[tp]*sideState{}}
+		topics: [2]string{bank, ledger}, parts: map[tp]*sideState{}}
 }
 
 func (b *balancer) state(k tp) *sideState {
@@ -84,8 +85,8 @@ func (s *sideState) unread(now time.Time, stall time.Duration) bool {
 }
 
 // decide returns what to pause and resume given each partition's pending
-// counts (the bank topic's name first).
-func (b *balancer) decide(pending map[int32]map[record.Side]int64, topics [2]string, now time.Time) (pause, resume map[string][]int32) {
+// counts.
+func (b *balancer) decide(pending map[int32]map[record.Side]int64, now time.Time) (pause, resume map[string][]int32) {
 	pause, resume = map[string][]int32{}, map[string][]int32{}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -93,8 +94,8 @@ func (b *balancer) decide(pending map[int32]map[record.Side]int64, topics [2]str
 		return pause, resume
 	}
 	for p, by := range pending {
-		for i, t := range topics {
-			other := topics[1-i]
+		for i, t := range b.topics {
+			other := b.topics[1-i]
 			me, them := b.state(tp{t, p}), b.parts[tp{other, p}]
 			ahead := by[b.sides[t]] - by[b.sides[other]]
 			switch {
@@ -138,7 +139,7 @@ func (s *Service) balance(f kgo.Fetches) {
 		pending[p] = by
 	}
 	s.mu.Unlock()
-	pause, resume := s.bal.decide(pending, [2]string{s.topics.bank, s.topics.ledger}, now)
+	pause, resume := s.bal.decide(pending, now)
 	if len(pause) > 0 {
 		s.cl.PauseFetchPartitions(pause)
 		s.m.paused.Add(float64(count(pause)))

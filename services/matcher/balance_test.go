@@ -31,7 +31,6 @@ func fetch(topic string, p int32, end, last int64) kgo.Fetches {
 }
 
 func TestBalancerDecides(t *testing.T) {
-	topics := [2]string{"bank", "ledger"}
 	b := newBalancer(100, "bank", "ledger")
 	t0 := time.Unix(1_000_000, 0)
 	pending := func(bank, ledger int64) map[int32]map[record.Side]int64 {
@@ -50,47 +49,47 @@ func TestBalancerDecides(t *testing.T) {
 	// ledger waits.
 	b.seen(fetch("bank", 0, 1000, 99), t0)
 	b.seen(fetch("ledger", 0, 1000, 249), t0)
-	pause, resume := b.decide(pending(0, 150), topics, t0)
+	pause, resume := b.decide(pending(0, 150), t0)
 	if fmt.Sprint(pause) != "map[ledger:[0]]" || len(resume) != 0 {
 		t.Fatalf("pause %v resume %v, want the ledger paused", pause, resume)
 	}
 	// Asked again, nothing changes.
-	if pause, resume = b.decide(pending(0, 150), topics, t0); len(pause)+len(resume) != 0 {
+	if pause, resume = b.decide(pending(0, 150), t0); len(pause)+len(resume) != 0 {
 		t.Fatalf("repeated: pause %v resume %v", pause, resume)
 	}
 	// Still 60 ahead (above half the lead): the ledger keeps waiting.
 	b.seen(fetch("bank", 0, 1000, 190), t0.Add(100*time.Millisecond))
-	if pause, resume = b.decide(pending(0, 60), topics, t0.Add(100*time.Millisecond)); len(pause)+len(resume) != 0 {
+	if pause, resume = b.decide(pending(0, 60), t0.Add(100*time.Millisecond)); len(pause)+len(resume) != 0 {
 		t.Fatalf("60 ahead: pause %v resume %v", pause, resume)
 	}
 	// The bank caught up to 50 behind: the ledger reads again.
-	if _, resume = b.decide(pending(0, 50), topics, t0.Add(100*time.Millisecond)); fmt.Sprint(resume) != "map[ledger:[0]]" {
+	if _, resume = b.decide(pending(0, 50), t0.Add(100*time.Millisecond)); fmt.Sprint(resume) != "map[ledger:[0]]" {
 		t.Fatalf("caught up: resume %v", resume)
 	}
 
 	// A side is not paused for a counterpart that has nothing unread...
 	b = fresh(100, fetch("bank", 0, 100, 99), fetch("ledger", 0, 1000, 499))
-	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 0 {
+	if pause, _ = b.decide(pending(0, 400), t0); len(pause) != 0 {
 		t.Fatalf("paused although the bank has nothing unread: %v", pause)
 	}
 	// ...nor for one not seen yet...
 	b = fresh(100, fetch("ledger", 0, 1000, 499))
-	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 0 {
+	if pause, _ = b.decide(pending(0, 400), t0); len(pause) != 0 {
 		t.Fatalf("paused for a partition never fetched: %v", pause)
 	}
 	// ...and a paused side reads again once the other stops delivering
 	// (records that never come, an aborted transaction's tail).
 	b = fresh(100, fetch("bank", 0, 1000, 99), fetch("ledger", 0, 1000, 499))
-	if pause, _ = b.decide(pending(0, 400), topics, t0); len(pause) != 1 {
+	if pause, _ = b.decide(pending(0, 400), t0); len(pause) != 1 {
 		t.Fatalf("not paused: %v", pause)
 	}
-	if _, resume = b.decide(pending(0, 400), topics, t0.Add(2*time.Second)); fmt.Sprint(resume) != "map[ledger:[0]]" {
+	if _, resume = b.decide(pending(0, 400), t0.Add(2*time.Second)); fmt.Sprint(resume) != "map[ledger:[0]]" {
 		t.Fatalf("the bank stalled but the ledger stays paused: %v", resume)
 	}
 	// A revoked partition is resumed and forgotten.
-	b.decide(pending(0, 400), topics, t0.Add(2*time.Second))
+	b.decide(pending(0, 400), t0.Add(2*time.Second))
 	b.seen(fetch("bank", 0, 1000, 150), t0.Add(3*time.Second))
-	if pause, _ = b.decide(pending(0, 400), topics, t0.Add(3*time.Second)); len(pause) != 1 {
+	if pause, _ = b.decide(pending(0, 400), t0.Add(3*time.Second)); len(pause) != 1 {
 		t.Fatalf("not paused again: %v", pause)
 	}
 	if got := b.drop(map[string][]int32{"ledger": {0}, "bank": {0}}); fmt.Sprint(got) != "map[ledger:[0]]" {
@@ -98,7 +97,7 @@ func TestBalancerDecides(t *testing.T) {
 	}
 	// Off: never pauses.
 	b = fresh(0, fetch("bank", 0, 1000, 9), fetch("ledger", 0, 1000, 999))
-	if pause, _ = b.decide(pending(0, 990), topics, t0); len(pause) != 0 {
+	if pause, _ = b.decide(pending(0, 990), t0); len(pause) != 0 {
 		t.Fatalf("max-lead 0 paused: %v", pause)
 	}
 }
