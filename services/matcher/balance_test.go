@@ -11,13 +11,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
-	"github.com/openrecon/recon/internal/testenv"
 )
 
 // fetch is one poll's view of a transaction partition: the readable end
@@ -107,19 +105,8 @@ func TestBalancerDecides(t *testing.T) {
 // a fetch is bounded in bytes), on real Kafka and Redis: the ledger
 // waits for the bank, every pair matches once, and nothing breaks.
 func TestBalancedBacklog(t *testing.T) {
-	brokers, redisURL := testenv.Kafka(t), testenv.Redis(t)
-	run := fmt.Sprintf("bal%d", time.Now().UnixNano())
-	kc := kafka.Config{Brokers: brokers, Partitions: 2, ReplicationFactor: 1, Provision: true, TopicPrefix: run + "."}
-	cl, err := kafka.NewClient(kc, kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	if err := kafka.Provision(ctx, cl, 1, kafka.Topics(kc)); err != nil {
-		t.Fatal(err)
-	}
+	l := liveServers(t, "bal", 3*time.Minute, kgo.ProducerLinger(5*time.Millisecond))
+	kc, cl, ctx, run := l.kc, l.cl, l.ctx, l.run
 	codec, _ := avro.NewTransactionCodec(ctx, avro.Embedded{}, "t")
 	const pairs = 4000
 	var recs []*kgo.Record
@@ -142,17 +129,11 @@ func TestBalancedBacklog(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opt, err := redis.ParseURL(redisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { rdb.Close() })
 	cfg := Defaults()
 	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = kc, run, run, time.Hour, 0
 	cfg.MaxLead, cfg.MaxBatch = 200, 1000
 	reg := prometheus.NewRegistry()
-	m, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg, Redis: rdb})
+	m, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg, Redis: l.rdb})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,6 +161,7 @@ type partition struct {
 	clock      window.Clock // each side's time
 	lastInput  time.Time    // wall clock of the last input (or the claim)
 	lastTick   time.Time
+	heldSince  time.Time    // idle advancement held back by an open transaction since
 	win        *window.Part // the partition's window, as applied to Redis
 }
 
@@ -466,8 +467,57 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 		jobs = append(jobs, job{p: p, mv: mv})
 	}
 	s.mu.Unlock()
+	s.holdInFlight(ctx, jobs, now)
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].p < jobs[j].p })
 	return s.runJobs(ctx, jobs)
+}
+
+// holdInFlight takes the idle advancement back from the jobs of
+// partitions with a transaction in flight on their input (see inFlight),
+// for at most maxInFlightHold. If the broker cannot be asked, time moves
+// as before: a hold is an improvement, never a reason to stop.
+func (s *Service) holdInFlight(ctx context.Context, jobs []job, now time.Time) {
+	idle := false
+	for _, j := range jobs {
+		idle = idle || j.mv.Idle
+	}
+	if !idle {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	open, err := s.inFlight(ctx)
+	if err != nil {
+		s.log.Warn("idle advancement: could not ask for open transactions", "err", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range jobs {
+		j := &jobs[i]
+		ps := s.owned[j.p]
+		if ps == nil {
+			continue
+		}
+		if !open[j.p] {
+			ps.heldSince = time.Time{}
+			continue
+		}
+		if !j.mv.Idle {
+			continue
+		}
+		if ps.heldSince.IsZero() {
+			ps.heldSince = now
+			s.log.Info("idle advancement held: a transaction is open on the partition's input", "partition", j.p)
+		}
+		if now.Sub(ps.heldSince) >= maxInFlightHold {
+			s.log.Warn("idle advancement: a transaction has been open on the input too long, closing windows anyway",
+				"partition", j.p, "open_for", now.Sub(ps.heldSince).Round(time.Second))
+			continue
+		}
+		s.m.idleHeld.Inc()
+		j.mv.To, j.mv.Idle = 0, false
+	}
 }
 
 // job is one partition's batch: its records and how it moves time.

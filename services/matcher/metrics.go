@@ -21,6 +21,7 @@ type metrics struct {
 	lag         *prometheus.GaugeVec
 	fenced      prometheus.Counter
 	paused      prometheus.Counter
+	idleHeld    prometheus.Counter
 	poison      prometheus.Counter
 	misplaced   *prometheus.CounterVec
 }
@@ -49,12 +50,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Batches refused because another instance had claimed the partition."}),
 		paused: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_side_pauses_total",
 			Help: "Times one side of a partition was paused to let the other side's unread backlog catch up (--max-lead)."}),
+		idleHeld: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_idle_holds_total",
+			Help: "Ticks at which a quiet partition's time was not moved to today because a transaction (a file being produced) was open on its input."}),
 		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_poison_records_total",
 			Help: "Undecodable input records sent to the DLQ."}),
 	}
 	m.misplaced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_misplaced_records_total",
 		Help: "Input records on a partition other than the one Kafka's murmur2 partitioner gives their key (a producer with another partitioner), sent to the DLQ, by topic."}, []string{"topic"})
-	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.paused, m.poison, m.misplaced} {
+	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.paused, m.idleHeld, m.poison, m.misplaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -29,7 +30,7 @@ import (
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword, rulesFile, calendarFile, ratesFile string
 	var partitions int
-	var demo bool
+	var demo, profiling bool
 	var lateAfter time.Duration
 	var idle, minPending time.Duration
 	l := config.New("recon up")
@@ -47,6 +48,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
 	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML): holidays per currency over the built-in ones")
 	l.String(&ratesFile, "fx-rates", "", "exchange rates (CSV: date,pair,rate) that make converted receipts exact (fx_rates rules)")
+	l.Bool(&profiling, "pprof", false, "serve Go profiles under /debug/pprof/ on the ops address (go tool pprof http://OPS-ADDR/debug/pprof/heap)")
 	l.String(&webhookURL, "webhook-url", "", "also POST breaks to this webhook")
 	l.String(&webhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
 	if _, err := l.Parse(args); err != nil {
@@ -135,7 +137,11 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for name, s := range services {
 		checks[name] = s.Ready
 	}
-	ops, err := telemetry.Serve(opsAddr, reg, checks, log, nil)
+	var extra map[string]http.Handler
+	if profiling {
+		extra = telemetry.Profiling()
+	}
+	ops, err := telemetry.Serve(opsAddr, reg, checks, log, extra)
 	if err != nil {
 		return err
 	}
