@@ -81,6 +81,11 @@ type Move struct {
 	// holds the watermark back any more: both sides' times become To
 	// (DESIGN.md §4).
 	Idle bool
+	// Wait: a backlog is being read on the partition's input, so a
+	// counterpart of any pending record may be among the records not read
+	// yet. Time moves, but no window closes in this batch; the first
+	// batch or tick without Wait closes what is due.
+	Wait bool
 }
 
 // EndOfTime is a stream time after every date: the end of input.
@@ -206,8 +211,10 @@ func Decide(w *window.Part, eng *engine.Engine, cfg Config, tm Time, ins []Input
 		b.streamTime = EndOfTime
 	}
 	// Windows close only when time moves: the stream time advanced, a tick
-	// (records aged past min-pending, idle advancement) or the end of input.
-	if b.streamTime > streamTime || b.watermark() > watermarkOf(cfg, streamTime, tm.Clock) || mv.Tick || mv.Final {
+	// (records aged past min-pending, idle advancement) or the end of input;
+	// and not while a backlog is being read (Wait).
+	moved := b.streamTime > streamTime || b.watermark() > watermarkOf(cfg, streamTime, tm.Clock) || mv.Tick
+	if mv.Final || moved && !mv.Wait {
 		b.closeWindows(mv)
 	}
 	ch.StreamTime, ch.Clock = b.streamTime, b.clock

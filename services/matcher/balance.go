@@ -128,11 +128,28 @@ func (b *balancer) drop(revoked map[string][]int32) map[string][]int32 {
 	return resume
 }
 
+// backlog reports whether either side of partition p is reading a
+// backlog: it has committed records beyond those delivered so far, and
+// has been delivering them (a side that stalled, on an aborted
+// transaction's tail or a pause, is not). Its windows wait meanwhile (see
+// decide.Move.Wait): a file is one transaction, committed whole and read
+// in the order it was written, not in date order, so a counterpart of a
+// waiting record can still be in the unread part of the other side's
+// file while that side's time already shows the file's last date.
+func (b *balancer) backlog(p int32, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range b.topics {
+		if b.parts[tp{t, p}].unread(now, b.stall) {
+			return true
+		}
+	}
+	return false
+}
+
 // balance pauses and resumes the transaction topics' partitions after a
-// round (see balancer).
-func (s *Service) balance(f kgo.Fetches) {
-	now := time.Now()
-	s.bal.seen(f, now)
+// round (see balancer) whose fetches the balancer has seen.
+func (s *Service) balance(now time.Time) {
 	s.mu.Lock()
 	pending := make(map[int32]map[record.Side]int64, len(s.pendingBy))
 	for p, by := range s.pendingBy {

@@ -27,6 +27,13 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	if ps == nil {
 		return nil // revoked meanwhile; the new owner takes these records
 	}
+	// The first batch after a backlog was read looks at the windows that
+	// waited for it, even if it does not move time.
+	if mv.Wait {
+		ps.waited = true
+	} else if ps.waited {
+		mv.Tick, ps.waited = true, false
+	}
 
 	// Decode, skipping what the stored offsets say was applied.
 	from, to := map[string]int64{}, map[string]int64{}

@@ -2,8 +2,10 @@ package matcher
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -145,4 +147,92 @@ func outputsOf(t *testing.T, kc kafka.Config) ([]*record.Match, []*record.Break)
 			bs = append(bs, x)
 		})
 	}
+}
+
+// TestUnsortedFileWaits, on real Kafka and Redis: bank records of a
+// month wait in their windows; then the ledger's file comes, one
+// transaction, its postings in the reverse order of their dates (a ledger
+// export sorted by document number, say), read in many small polls. Its
+// first records move the ledger's time to the month's end, past every
+// bank record's window, while most counterparts are still unread; the
+// windows wait until the file is read, so every pair matches and nothing
+// breaks.
+func TestUnsortedFileWaits(t *testing.T) {
+	l := liveServers(t, "unsorted", 2*time.Minute)
+	const pairs = 1500
+	codec, _ := avro.NewTransactionCodec(l.ctx, avro.Embedded{}, "t")
+	rec := func(x *record.Transaction) *kgo.Record {
+		v, err := codec.Encode(nil, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		topic := kafka.TopicBankTransactions
+		if x.Side == record.Ledger {
+			topic = kafka.TopicLedgerTransactions
+		}
+		return &kgo.Record{Topic: l.kc.Topic(topic), Key: []byte(x.Key()), Value: v}
+	}
+	var bank, ledger []*kgo.Record
+	for i := range pairs {
+		day := 1 + i*28/pairs
+		bank = append(bank, rec(tx(fmt.Sprintf("b%d", i), record.Bank, fmt.Sprintf("INV-%05d", i), "", int64(100+i), day, false)))
+		ledger = append(ledger, rec(tx(fmt.Sprintf("l%d", i), record.Ledger, fmt.Sprintf("INV-%05d", i), "", int64(100+i), day, false)))
+	}
+	slices.Reverse(ledger)
+	if err := l.cl.ProduceSync(l.ctx, bank...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = l.kc, l.run, l.run, time.Millisecond, time.Hour
+	cfg.MaxBatch = 50
+	m, err := New(l.ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: l.rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, stop := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(mctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for m.Processed() < pairs {
+		if l.ctx.Err() != nil {
+			t.Fatal("the bank records were never decided")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	txp, err := kafka.NewClient(l.kc, kgo.TransactionalID(l.run+"-ingestor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txp.Close()
+	if err := txp.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txp.ProduceSync(l.ctx, ledger...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txp.EndTransaction(l.ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	for m.Processed() < 2*pairs {
+		if l.ctx.Err() != nil {
+			t.Fatalf("only %d of %d records decided", m.Processed(), 2*pairs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ms, bs := outputsOf(t, l.kc)
+	if len(ms) != pairs || len(bs) != 0 {
+		t.Fatalf("%d matches of %d pairs, %d breaks (the first: %+v)", len(ms), pairs, len(bs), firstOf(bs))
+	}
+}
+
+func firstOf(bs []*record.Break) *record.Break {
+	if len(bs) == 0 {
+		return nil
+	}
+	return bs[0]
 }

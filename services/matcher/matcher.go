@@ -162,6 +162,7 @@ type partition struct {
 	lastInput  time.Time    // wall clock of the last input (or the claim)
 	lastTick   time.Time
 	heldSince  time.Time    // idle advancement held back by an open transaction since
+	waited     bool         // a batch ran with decide.Move.Wait: the next one looks at the due windows
 	win        *window.Part // the partition's window, as applied to Redis
 }
 
@@ -412,9 +413,11 @@ func (s *Service) Run(ctx context.Context) error {
 			parts = append(parts, p)
 		}
 		sort.Slice(parts, func(i, j int) bool { return parts[i] < parts[j] })
+		now := time.Now()
+		s.bal.seen(fetches, now)
 		jobs := make([]job, len(parts))
 		for i, p := range parts {
-			jobs[i] = job{p: p, recs: byPart[p]}
+			jobs[i] = job{p: p, recs: byPart[p], mv: decide.Move{Wait: s.bal.backlog(p, now)}}
 		}
 		if err := s.runJobs(ctx, jobs); err != nil {
 			// The poll blocked rebalances: Close leaves the group, which
@@ -428,7 +431,7 @@ func (s *Service) Run(ctx context.Context) error {
 		for _, p := range parts {
 			s.cl.MarkCommitRecords(byPart[p]...)
 		}
-		s.balance(fetches)
+		s.balance(now)
 		err := s.tick(ctx, byPart)
 		s.cl.AllowRebalance()
 		if err != nil {
