@@ -39,8 +39,17 @@ type tp struct {
 type sideState struct {
 	next, end int64     // next offset to read, end of what is readable (last stable offset)
 	progress  time.Time // last time records came
-	paused    bool
+	// quiet is how many polls in a row did not deliver this side while it
+	// had unread records and was not paused. Under load a poll can take
+	// seconds, and a partition can go several polls without its turn, so
+	// a side has stalled only after stallPolls such polls and stall.
+	quiet  int
+	paused bool
 }
+
+// stallPolls is how many polls in a row a side with unread records must go
+// without delivering (and not paused) before it counts as stalled.
+const stallPolls = 32
 
 func newBalancer(lead int64, bank, ledger string) *balancer {
 	return &balancer{lead: lead, stall: time.Second, sides: map[string]record.Side{bank: record.Bank, ledger: record.Ledger},
@@ -61,6 +70,7 @@ func (b *balancer) state(k tp) *sideState {
 func (b *balancer) seen(f kgo.Fetches, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	delivered := map[tp]bool{}
 	f.EachPartition(func(p kgo.FetchTopicPartition) {
 		if _, ok := b.sides[p.Topic]; !ok {
 			return
@@ -73,15 +83,21 @@ func (b *balancer) seen(f kgo.Fetches, now time.Time) {
 		s.end = max(s.end, end)
 		if n := len(p.Records); n > 0 {
 			s.next = p.Records[n-1].Offset + 1
-			s.progress = now
+			s.progress, s.quiet = now, 0
+			delivered[tp{p.Topic, p.Partition}] = true
 		}
 	})
+	for k, s := range b.parts {
+		if !delivered[k] && !s.paused && s.next >= 0 && s.next < s.end {
+			s.quiet++
+		}
+	}
 }
 
 // unread reports whether the side has records left to read and has been
-// delivering them.
+// delivering them (see sideState.quiet).
 func (s *sideState) unread(now time.Time, stall time.Duration) bool {
-	return s != nil && s.next >= 0 && s.next < s.end && now.Sub(s.progress) < stall
+	return s != nil && s.next >= 0 && s.next < s.end && (s.quiet < stallPolls || now.Sub(s.progress) < stall)
 }
 
 // decide returns what to pause and resume given each partition's pending
@@ -130,12 +146,12 @@ func (b *balancer) drop(revoked map[string][]int32) map[string][]int32 {
 
 // backlog reports whether either side of partition p is reading a
 // backlog: it has committed records beyond those delivered so far, and
-// has been delivering them (a side that stalled, on an aborted
-// transaction's tail or a pause, is not). Its windows wait meanwhile (see
-// decide.Move.Wait): a file is one transaction, committed whole and read
-// in the order it was written, not in date order, so a counterpart of a
-// waiting record can still be in the unread part of the other side's
-// file while that side's time already shows the file's last date.
+// has been delivering them or is paused (a side that stalled is not).
+// Its windows wait meanwhile (see decide.Move.Wait): a file is one
+// transaction, committed whole and read in the order it was written, not
+// in date order, so a counterpart of a waiting record can still be in
+// the unread part of the other side's file while that side's time
+// already shows the file's last date.
 func (b *balancer) backlog(p int32, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()

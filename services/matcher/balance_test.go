@@ -14,8 +14,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
+	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/window"
 )
 
 // fetch is one poll's view of a transaction partition: the readable end
@@ -76,13 +78,36 @@ func TestBalancerDecides(t *testing.T) {
 		t.Fatalf("paused for a partition never fetched: %v", pause)
 	}
 	// ...and a paused side reads again once the other stops delivering
-	// (records that never come, an aborted transaction's tail).
+	// (records that never come): for stallPolls polls and a second. Fewer
+	// polls, or a shorter time, is a partition waiting for its turn.
 	b = fresh(100, fetch("bank", 0, 1000, 99), fetch("ledger", 0, 1000, 499))
 	if pause, _ = b.decide(pending(0, 400), t0); len(pause) != 1 {
 		t.Fatalf("not paused: %v", pause)
 	}
+	for range stallPolls - 2 {
+		b.seen(kgo.Fetches{}, t0.Add(2*time.Second))
+	}
+	if _, resume = b.decide(pending(0, 400), t0.Add(2*time.Second)); len(resume) != 0 || !b.backlog(0, t0.Add(2*time.Second)) {
+		t.Fatalf("the bank's turn is late, not stalled, but the ledger was resumed (%v) or the backlog is over", resume)
+	}
+	b.seen(kgo.Fetches{}, t0.Add(2*time.Second))
+	if b.backlog(0, t0.Add(100*time.Millisecond)) != true {
+		t.Fatal("a second has not passed, yet the bank counts as stalled")
+	}
 	if _, resume = b.decide(pending(0, 400), t0.Add(2*time.Second)); fmt.Sprint(resume) != "map[ledger:[0]]" {
 		t.Fatalf("the bank stalled but the ledger stays paused: %v", resume)
+	}
+	// The ledger, resumed, still has 500 unread: the windows wait for it.
+	if !b.backlog(0, t0.Add(2*time.Second)) {
+		t.Fatal("the ledger has records unread, yet the partition's windows do not wait")
+	}
+	// A side delivered up to its end is no backlog; a stalled one neither.
+	b = fresh(100, fetch("bank", 0, 100, 99), fetch("ledger", 0, 1000, 499))
+	for range stallPolls {
+		b.seen(kgo.Fetches{}, t0.Add(2*time.Second))
+	}
+	if b.backlog(0, t0.Add(2*time.Second)) {
+		t.Fatal("the bank is read to its end and the ledger stalled, yet the partition's windows wait")
 	}
 	// A revoked partition is resumed and forgotten.
 	b.decide(pending(0, 400), t0.Add(2*time.Second))
@@ -185,5 +210,27 @@ func TestBalancedBacklog(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s matched %d times", id, n)
 		}
+	}
+}
+
+// TestTicksWait: a tick on a partition that is reading a backlog (here
+// its ledger has 500 records unread) waits like its batches do; a tick on
+// a partition read to its end closes what is due.
+func TestTicksWait(t *testing.T) {
+	s := &Service{cfg: Config{IdleAdvance: time.Hour}, owned: map[int32]*partition{}, bal: newBalancer(100, "bank", "ledger")}
+	for p := range int32(2) {
+		w := window.NewPart()
+		w.Insert(&window.Entry{Rec: &engine.Rec{Item: record.Item{ID: fmt.Sprint("b", p), Side: record.Bank}}}, 1)
+		s.owned[p] = &partition{win: w}
+	}
+	now := time.Now()
+	s.bal.seen(fetch("ledger", 0, 1000, 499), now)
+	s.bal.seen(fetch("ledger", 1, 100, 99), now)
+	jobs := s.ticks(nil, now)
+	if len(jobs) != 2 || jobs[0].p != 0 || jobs[1].p != 1 {
+		t.Fatalf("ticks %+v, want one for each partition", jobs)
+	}
+	if !jobs[0].mv.Tick || !jobs[0].mv.Wait || !jobs[1].mv.Tick || jobs[1].mv.Wait {
+		t.Fatalf("moves %+v and %+v: want partition 0 to wait for its backlog and partition 1 not", jobs[0].mv, jobs[1].mv)
 	}
 }

@@ -159,7 +159,7 @@ func outputsOf(t *testing.T, kc kafka.Config) ([]*record.Match, []*record.Break)
 // breaks.
 func TestUnsortedFileWaits(t *testing.T) {
 	l := liveServers(t, "unsorted", 2*time.Minute)
-	const pairs = 1500
+	const pairs = 6000
 	codec, _ := avro.NewTransactionCodec(l.ctx, avro.Embedded{}, "t")
 	rec := func(x *record.Transaction) *kgo.Record {
 		v, err := codec.Encode(nil, x)
@@ -172,11 +172,19 @@ func TestUnsortedFileWaits(t *testing.T) {
 		}
 		return &kgo.Record{Topic: l.kc.Topic(topic), Key: []byte(x.Key()), Value: v}
 	}
+	// Four accounts, so both partitions have records.
 	var bank, ledger []*kgo.Record
 	for i := range pairs {
 		day := 1 + i*28/pairs
-		bank = append(bank, rec(tx(fmt.Sprintf("b%d", i), record.Bank, fmt.Sprintf("INV-%05d", i), "", int64(100+i), day, false)))
-		ledger = append(ledger, rec(tx(fmt.Sprintf("l%d", i), record.Ledger, fmt.Sprintf("INV-%05d", i), "", int64(100+i), day, false)))
+		for _, side := range []record.Side{record.Bank, record.Ledger} {
+			x := tx(fmt.Sprintf("%s%d", side, i), side, fmt.Sprintf("INV-%05d", i), "", int64(100+i), day, false)
+			x.Account = fmt.Sprintf("DE%02d", i%4)
+			if side == record.Bank {
+				bank = append(bank, rec(x))
+			} else {
+				ledger = append(ledger, rec(x))
+			}
+		}
 	}
 	slices.Reverse(ledger)
 	if err := l.cl.ProduceSync(l.ctx, bank...).FirstErr(); err != nil {
@@ -184,7 +192,7 @@ func TestUnsortedFileWaits(t *testing.T) {
 	}
 	cfg := Defaults()
 	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = l.kc, l.run, l.run, time.Millisecond, time.Hour
-	cfg.MaxBatch = 50
+	cfg.MaxBatch = 20
 	m, err := New(l.ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: l.rdb})
 	if err != nil {
 		t.Fatal(err)

@@ -451,6 +451,14 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 		return nil
 	}
 	now := s.cfg.Now()
+	jobs := s.ticks(got, now)
+	s.holdInFlight(ctx, jobs, now)
+	return s.runJobs(ctx, jobs)
+}
+
+// ticks returns the tick jobs of the owned partitions that got no input
+// in this poll (got), in partition order.
+func (s *Service) ticks(got map[int32][]*kgo.Record, now time.Time) []job {
 	today := record.Date(now.Unix() / 86400)
 	var jobs []job
 	s.mu.Lock()
@@ -463,16 +471,15 @@ func (s *Service) tick(ctx context.Context, got map[int32][]*kgo.Record) error {
 			continue
 		}
 		ps.lastTick = now
-		mv := decide.Move{Tick: true}
+		mv := decide.Move{Tick: true, Wait: s.bal.backlog(p, time.Now())}
 		if s.cfg.IdleAdvance > 0 && now.Sub(ps.lastInput) >= s.cfg.IdleAdvance && ps.streamTime < today {
 			mv.To, mv.Idle = today, true
 		}
 		jobs = append(jobs, job{p: p, mv: mv})
 	}
 	s.mu.Unlock()
-	s.holdInFlight(ctx, jobs, now)
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].p < jobs[j].p })
-	return s.runJobs(ctx, jobs)
+	return jobs
 }
 
 // holdInFlight takes the idle advancement back from the jobs of
