@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ type balancer struct {
 	sides  map[string]record.Side // the two transaction topics
 	topics [2]string              // bank, ledger
 	parts  map[tp]*sideState
+	// writing: since when a transaction has been seen open on a topic
+	// partition (a file being produced; see Service.inFlight). Its
+	// records are on their way, so the other side is paused as if they
+	// were unread, for at most maxInFlightHold.
+	writing map[tp]time.Time
 }
 
 type tp struct {
@@ -53,7 +59,7 @@ const stallPolls = 32
 
 func newBalancer(lead int64, bank, ledger string) *balancer {
 	return &balancer{lead: lead, stall: time.Second, sides: map[string]record.Side{bank: record.Bank, ledger: record.Ledger},
-		topics: [2]string{bank, ledger}, parts: map[tp]*sideState{}}
+		topics: [2]string{bank, ledger}, parts: map[tp]*sideState{}, writing: map[tp]time.Time{}}
 }
 
 func (b *balancer) state(k tp) *sideState {
@@ -100,6 +106,46 @@ func (s *sideState) unread(now time.Time, stall time.Duration) bool {
 	return s != nil && s.next >= 0 && s.next < s.end && (s.quiet < stallPolls || now.Sub(s.progress) < stall)
 }
 
+// coming reports whether records of topic partition k are on their way:
+// unread, or being written in an open transaction.
+func (b *balancer) coming(k tp, now time.Time) bool {
+	if b.parts[k].unread(now, b.stall) {
+		return true
+	}
+	since, ok := b.writing[k]
+	return ok && now.Sub(since) < maxInFlightHold
+}
+
+// wrote takes what the broker said is being written (Service.inFlight).
+func (b *balancer) wrote(open map[tp]bool, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.writing {
+		if !open[k] {
+			delete(b.writing, k)
+		}
+	}
+	for k := range open {
+		if _, ok := b.writing[k]; !ok {
+			b.writing[k] = now
+		}
+	}
+}
+
+// uneven reports whether a side of some partition is more than half the
+// lead ahead of the other: whether what is being written matters now.
+func (b *balancer) uneven(pending map[int32]map[record.Side]int64) bool {
+	if b.lead <= 0 {
+		return false
+	}
+	for _, by := range pending {
+		if d := by[record.Bank] - by[record.Ledger]; d > b.lead/2 || -d > b.lead/2 {
+			return true
+		}
+	}
+	return false
+}
+
 // decide returns what to pause and resume given each partition's pending
 // counts.
 func (b *balancer) decide(pending map[int32]map[record.Side]int64, now time.Time) (pause, resume map[string][]int32) {
@@ -112,13 +158,13 @@ func (b *balancer) decide(pending map[int32]map[record.Side]int64, now time.Time
 	for p, by := range pending {
 		for i, t := range b.topics {
 			other := b.topics[1-i]
-			me, them := b.state(tp{t, p}), b.parts[tp{other, p}]
+			me, them := b.state(tp{t, p}), tp{other, p}
 			ahead := by[b.sides[t]] - by[b.sides[other]]
 			switch {
-			case !me.paused && ahead > b.lead && them.unread(now, b.stall) && !them.paused:
+			case !me.paused && ahead > b.lead && b.coming(them, now) && !b.state(them).paused:
 				me.paused = true
 				pause[t] = append(pause[t], p)
-			case me.paused && (ahead <= b.lead/2 || !them.unread(now, b.stall)):
+			case me.paused && (ahead <= b.lead/2 || !b.coming(them, now)):
 				me.paused = false
 				resume[t] = append(resume[t], p)
 			}
@@ -139,6 +185,7 @@ func (b *balancer) drop(revoked map[string][]int32) map[string][]int32 {
 				resume[t] = append(resume[t], p)
 			}
 			delete(b.parts, tp{t, p})
+			delete(b.writing, tp{t, p})
 		}
 	}
 	return resume
@@ -172,6 +219,18 @@ func (s *Service) balance(now time.Time) {
 		pending[p] = by
 	}
 	s.mu.Unlock()
+	if s.bal.uneven(pending) && now.Sub(s.askedInFlight) >= time.Second {
+		// One side is ahead: is the other side's file being written?
+		s.askedInFlight = now
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		open, err := s.inFlight(ctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("balance: could not ask for open transactions", "err", err)
+		} else {
+			s.bal.wrote(open, now)
+		}
+	}
 	pause, resume := s.bal.decide(pending, now)
 	if len(pause) > 0 {
 		s.cl.PauseFetchPartitions(pause)

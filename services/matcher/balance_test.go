@@ -118,6 +118,32 @@ func TestBalancerDecides(t *testing.T) {
 	if got := b.drop(map[string][]int32{"ledger": {0}, "bank": {0}}); fmt.Sprint(got) != "map[ledger:[0]]" {
 		t.Fatalf("drop resumes %v", got)
 	}
+	// The bank has nothing unread but its file is being written (an open
+	// transaction): the ledger waits for it, as long as the transaction
+	// stays open, and at most maxInFlightHold.
+	b = fresh(100, fetch("bank", 0, 100, 99), fetch("ledger", 0, 1000, 499))
+	if !b.uneven(pending(0, 400)) || b.uneven(pending(0, 50)) {
+		t.Fatal("uneven: want true 400 ahead and false 50 ahead (half the lead)")
+	}
+	b.wrote(map[tp]bool{{"bank", 0}: true}, t0)
+	if pause, _ = b.decide(pending(0, 400), t0); fmt.Sprint(pause) != "map[ledger:[0]]" {
+		t.Fatalf("the bank's file is being written, yet the ledger reads on: pause %v", pause)
+	}
+	b.wrote(map[tp]bool{{"bank", 0}: true}, t0.Add(time.Minute))
+	if _, resume = b.decide(pending(0, 400), t0.Add(time.Minute)); len(resume) != 0 {
+		t.Fatalf("still being written, yet resumed: %v", resume)
+	}
+	if _, resume = b.decide(pending(0, 400), t0.Add(maxInFlightHold)); fmt.Sprint(resume) != "map[ledger:[0]]" {
+		t.Fatalf("a transaction open for %s still holds the ledger: %v", maxInFlightHold, resume)
+	}
+	b = fresh(100, fetch("bank", 0, 100, 99), fetch("ledger", 0, 1000, 499))
+	b.wrote(map[tp]bool{{"bank", 0}: true}, t0)
+	b.decide(pending(0, 400), t0)
+	b.wrote(map[tp]bool{}, t0.Add(time.Second))
+	if _, resume = b.decide(pending(0, 400), t0.Add(time.Second)); fmt.Sprint(resume) != "map[ledger:[0]]" {
+		t.Fatalf("the bank's transaction ended (nothing unread), yet the ledger stays paused: %v", resume)
+	}
+
 	// Off: never pauses.
 	b = fresh(0, fetch("bank", 0, 1000, 9), fetch("ledger", 0, 1000, 999))
 	if pause, _ = b.decide(pending(0, 990), t0); len(pause) != 0 {

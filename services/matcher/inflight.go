@@ -15,14 +15,15 @@ import (
 // anyway, and the matcher says so.
 const maxInFlightHold = 15 * time.Minute
 
-// inFlight returns the owned partitions whose input topics hold records
-// of a transaction that is still open: the high watermark (what has been
+// inFlight returns the input topic partitions that hold records of a
+// transaction that is still open: the high watermark (what has been
 // written) is beyond the last stable offset (what a read-committed
 // consumer may read). Such a partition is not quiet: a file is being
 // produced to it right now (a large file is one transaction, and may take
 // longer than idle-advance), so moving its time to today would break the
-// records waiting for that file.
-func (s *Service) inFlight(ctx context.Context) (map[int32]bool, error) {
+// records waiting for that file, and reading the other side ahead of it
+// only fills the window (see balancer).
+func (s *Service) inFlight(ctx context.Context) (map[tp]bool, error) {
 	adm := kadm.NewClient(s.prod)
 	topics := []string{s.topics.bank, s.topics.ledger, s.topics.stmt}
 	ends, err := adm.ListEndOffsets(ctx, topics...)
@@ -33,14 +34,24 @@ func (s *Service) inFlight(ctx context.Context) (map[int32]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	open := map[int32]bool{}
+	open := map[tp]bool{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
 			return
 		}
 		if st, ok := stable.Lookup(o.Topic, o.Partition); ok && st.Err == nil && o.Offset > st.Offset {
-			open[o.Partition] = true
+			open[tp{o.Topic, o.Partition}] = true
 		}
 	})
 	return open, nil
+}
+
+// openOn reports whether any input topic of partition p is in open.
+func openOn(open map[tp]bool, p int32) bool {
+	for k := range open {
+		if k.p == p {
+			return true
+		}
+	}
+	return false
 }

@@ -244,3 +244,92 @@ func firstOf(bs []*record.Break) *record.Break {
 	}
 	return bs[0]
 }
+
+// TestOpenTransactionPausesOtherSide, on real Kafka and Redis: the bank's
+// file is committed, the ledger's is still being written (an open
+// transaction). The bank is read only a lead ahead of the ledger and then
+// waits in Kafka instead of filling the window; once the ledger's file
+// commits, both are read and every pair matches.
+func TestOpenTransactionPausesOtherSide(t *testing.T) {
+	l := liveServers(t, "writing", 2*time.Minute)
+	const pairs, lead, batch = 3000, 200, 50
+	codec, _ := avro.NewTransactionCodec(l.ctx, avro.Embedded{}, "t")
+	var bank, ledger []*kgo.Record
+	for i := range pairs {
+		for _, side := range []record.Side{record.Bank, record.Ledger} {
+			x := tx(fmt.Sprintf("%s%d", side, i), side, fmt.Sprintf("INV-%05d", i), "", int64(100+i), 1+i%20, false)
+			v, err := codec.Encode(nil, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			topic := kafka.TopicBankTransactions
+			if side == record.Ledger {
+				topic = kafka.TopicLedgerTransactions
+			}
+			r := &kgo.Record{Topic: l.kc.Topic(topic), Key: []byte(x.Key()), Value: v}
+			if side == record.Bank {
+				bank = append(bank, r)
+			} else {
+				ledger = append(ledger, r)
+			}
+		}
+	}
+	if err := l.cl.ProduceSync(l.ctx, bank...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	txp, err := kafka.NewClient(l.kc, kgo.TransactionalID(l.run+"-ingestor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txp.Close()
+	if err := txp.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txp.ProduceSync(l.ctx, ledger[:1]...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = l.kc, l.run, l.run, time.Hour, time.Hour
+	cfg.MaxLead, cfg.MaxBatch = lead, batch
+	m, err := New(l.ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: l.rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, stop := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(mctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for testutil.ToFloat64(m.m.paused) == 0 {
+		if l.ctx.Err() != nil || m.Processed() == pairs {
+			t.Fatalf("the bank was never paused while the ledger's file was written (%d records read)", m.Processed())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Paused, the bank stays paused: a second later no more than a
+	// lead and a few polls of it have been read.
+	time.Sleep(time.Second)
+	if n := m.Processed(); n > lead+4*batch {
+		t.Fatalf("%d bank records read while the ledger's file was being written, want at most %d", n, lead+4*batch)
+	}
+	if err := txp.ProduceSync(l.ctx, ledger[1:]...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txp.EndTransaction(l.ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	for m.Processed() < 2*pairs {
+		if l.ctx.Err() != nil {
+			t.Fatalf("only %d of %d records decided", m.Processed(), 2*pairs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ms, bs := outputsOf(t, l.kc); len(ms) != pairs || len(bs) != 0 {
+		t.Fatalf("%d matches of %d pairs, %d breaks", len(ms), pairs, len(bs))
+	}
+}

@@ -196,8 +196,11 @@ type Service struct {
 	// when first needed after each assignment (partitionCount).
 	partitions map[string]int32
 	bal        *balancer
-	processed  atomic.Int64 // input records applied (transactions)
-	ready      atomic.Bool
+	// askedInFlight is when the balancer last asked the broker for open
+	// transactions (at most once a second, only while a side is ahead).
+	askedInFlight time.Time
+	processed     atomic.Int64 // input records applied (transactions)
+	ready         atomic.Bool
 }
 
 // New connects to Redis and Kafka.
@@ -509,7 +512,7 @@ func (s *Service) holdInFlight(ctx context.Context, jobs []job, now time.Time) {
 		if ps == nil {
 			continue
 		}
-		if !open[j.p] {
+		if !openOn(open, j.p) {
 			ps.heldSince = time.Time{}
 			continue
 		}
