@@ -61,6 +61,11 @@ type Config struct {
 	// SessionTimeout of consumer groups: how long a silent member keeps
 	// its partitions (default 45s; chaos tests use a few seconds).
 	SessionTimeout time.Duration
+	// FetchMaxBytes bounds what one fetch of a consumer brings (0:
+	// franz-go's 50 MiB, a partition's share 1 MiB). Each consumer keeps
+	// a fetch or two buffered, decompressed: the all-in-one mode, with
+	// five consumers in one process, sets a few MiB.
+	FetchMaxBytes int32
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -145,6 +150,9 @@ func (c Config) Options() ([]kgo.Opt, error) {
 	}
 	if c.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(c.SessionTimeout), kgo.HeartbeatInterval(c.SessionTimeout/5))
+	}
+	if c.FetchMaxBytes > 0 {
+		opts = append(opts, kgo.FetchMaxBytes(c.FetchMaxBytes), kgo.FetchMaxPartitionBytes(min(c.FetchMaxBytes, 1<<20)))
 	}
 	if c.TLS.Enabled {
 		tc, err := c.TLS.config()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword, rulesFile, calendarFile, ratesFile string
 	var partitions int
+	var memLimit int64 = 768 << 20
 	var demo, profiling bool
 	var lateAfter time.Duration
 	var idle, minPending time.Duration
@@ -39,6 +41,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.String(&opsAddr, "ops-addr", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
 	l.String(&logLevel, "log-level", "info", "debug, info, warn or error")
 	l.Int(&partitions, "partitions", 4, "partitions of the keyed topics")
+	l.MiB(&memLimit, "memory-limit-mb", "soft limit of the Go heap, in MiB (0: none): the garbage collector works harder near it; GOMEMLIMIT, if set, wins")
 	l.Bool(&demo, "demo", false, "drop a demo day (two accounts, every break reason, proposals, a payout batch, a late file) into the inbox")
 	l.Duration(&lateAfter, "demo-late-after", 40*time.Second, "with --demo: when the late ledger file follows (after idle-advance, so its records come after their windows closed)")
 	l.String(&consoleAddr, "console-addr", "127.0.0.1:8080", "address of the console (empty: no console)")
@@ -53,6 +56,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	l.String(&webhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
 	if _, err := l.Parse(args); err != nil {
 		return err
+	}
+	if memLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memLimit)
 	}
 	inbox := filepath.Join(dataDir, "inbox")
 	for _, d := range []string{filepath.Join(inbox, "bank"), filepath.Join(inbox, "ledger")} {
@@ -88,6 +94,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// embedded servers.
 	kc := kafka.Defaults("recon-up")
 	kc.Brokers, kc.Partitions, kc.ReplicationFactor = cluster.ListenAddrs(), int32(partitions), 1
+	kc.FetchMaxBytes = 4 << 20 // five consumers in one process: small fetch buffers
 	reg := telemetry.NewRegistry()
 	services := map[string]runnable{}
 	for _, b := range []struct {
