@@ -66,6 +66,10 @@ type Config struct {
 	// a fetch or two buffered, decompressed: the all-in-one mode, with
 	// five consumers in one process, sets a few MiB.
 	FetchMaxBytes int32
+	// Zstd compresses produced batches with zstd instead of lz4: about a
+	// third smaller on this data for more CPU; the all-in-one mode, whose
+	// log is on a laptop's disk, uses it.
+	Zstd bool
 }
 
 // TLSConfig enables TLS to the brokers.
@@ -147,6 +151,9 @@ func (c Config) Options() ([]kgo.Opt, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.Lz4Compression(), kgo.NoCompression()),
 		kgo.ProducerLinger(5 * time.Millisecond),
+	}
+	if c.Zstd {
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression(), kgo.Lz4Compression(), kgo.NoCompression()))
 	}
 	if c.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(c.SessionTimeout), kgo.HeartbeatInterval(c.SessionTimeout/5))

@@ -14,7 +14,7 @@ type sqliteStore struct{ db *sql.DB }
 var _ Store = (*sqliteStore)(nil)
 
 func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(16777216)")
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: %w", err)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,11 @@ func TestBenchSmall(t *testing.T) {
 	}
 	if res.PeakRSSBytes < 1<<20 || !strings.Contains(report, "memory: peak RSS of the bench process") {
 		t.Errorf("no peak memory (%d bytes) in the report:\n%s", res.PeakRSSBytes, report)
+	}
+	// Every figure is measured: none is negative (a difference of two
+	// noisy measurements is reported as not measurable instead).
+	if neg := regexp.MustCompile(`(^|[\s(=])-\d`).FindString(report); neg != "" {
+		t.Errorf("a negative figure (%q) in the report:\n%s", neg, report)
 	}
 	if !strings.Contains(report, "exact rule): 2000 matches") {
 		t.Errorf("the SQL baseline did not match the 2000 pairs:\n%s", report)

@@ -95,6 +95,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	kc := kafka.Defaults("recon-up")
 	kc.Brokers, kc.Partitions, kc.ReplicationFactor = cluster.ListenAddrs(), int32(partitions), 1
 	kc.FetchMaxBytes = 4 << 20 // five consumers in one process: small fetch buffers
+	kc.Zstd = true             // the log is on the laptop's disk
 	reg := telemetry.NewRegistry()
 	services := map[string]runnable{}
 	for _, b := range []struct {
