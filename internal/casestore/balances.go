@@ -3,7 +3,6 @@ package casestore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -301,8 +300,8 @@ func (s *Store) backfillMembers(ctx context.Context, tx *sql.Tx) error {
 			raw string
 			to  *[]record.Item
 		}{{bank, &m.Bank}, {ledger, &m.Ledger}} {
-			var its []MatchItem
-			if err := json.Unmarshal([]byte(side.raw), &its); err != nil {
+			its, err := parseItems([]byte(side.raw))
+			if err != nil {
 				rows.Close()
 				return fmt.Errorf("match %s: %w", id, err)
 			}
@@ -577,8 +576,8 @@ func (s *Store) matchDifferences(ctx context.Context, b *Balance) error {
 		}
 		it := BalanceItem{Kind: ItemMatchDiff, MatchID: id, Reference: rule}
 		for i, raw := range []string{bank, ledger} {
-			var its []MatchItem
-			if err := json.Unmarshal([]byte(raw), &its); err != nil {
+			its, err := parseItems([]byte(raw))
+			if err != nil {
 				return fmt.Errorf("match %s: %w", id, err)
 			}
 			for _, m := range its {

@@ -53,8 +53,12 @@ func scanMatch(rows interface{ Scan(...any) error }) (*Match, error) {
 		return nil, fmt.Errorf("match %s: difference %q: %w", m.MatchID, diff, err)
 	}
 	m.DecidedAt = decided.d
-	_ = json.Unmarshal(bank, &m.Bank)
-	_ = json.Unmarshal(ledger, &m.Ledger)
+	if m.Bank, err = parseItems(bank); err != nil {
+		return nil, fmt.Errorf("match %s: bank: %w", m.MatchID, err)
+	}
+	if m.Ledger, err = parseItems(ledger); err != nil {
+		return nil, fmt.Errorf("match %s: ledger: %w", m.MatchID, err)
+	}
 	_ = json.Unmarshal(clears, &m.Clears)
 	return m, nil
 }

@@ -80,8 +80,10 @@ func (s *pgStore) Migrate(ctx context.Context) error {
 			if done[i+1] {
 				continue
 			}
-			if _, err := tx.Exec(ctx, migrationSQL(s.dialect, i)); err != nil {
-				return fmt.Errorf("warehouse: migration %d: %w", i+1, err)
+			if q := migrationSQL(s.dialect, i); q != "" { // "": another dialect's step
+				if _, err := tx.Exec(ctx, q); err != nil {
+					return fmt.Errorf("warehouse: migration %d: %w", i+1, err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO recon_schema_migrations (version) VALUES ($1)`, i+1); err != nil {
 				return err

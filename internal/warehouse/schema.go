@@ -176,10 +176,41 @@ var migrations = []string{
 	`ALTER TABLE recon_match_items ADD COLUMN item_position INTEGER`,
 	`ALTER TABLE recon_breaks ADD COLUMN bank_reference {{TEXT}}`,
 	`ALTER TABLE recon_breaks ADD COLUMN note {{TEXT}}`,
+	// On SQLite the largest table is kept in its primary key's order
+	// (WITHOUT ROWID): no second copy of the key in an index, a fifth of
+	// the warehouse on a day of a million records.
+	"-- sqlite\n" + `CREATE TABLE recon_match_items_v2 (
+		match_id VARCHAR(64) NOT NULL,
+		side VARCHAR(8) NOT NULL,
+		record_id VARCHAR(256) NOT NULL,
+		amount TEXT NOT NULL,
+		booking_date DATE NOT NULL,
+		reference TEXT,
+		counterparty TEXT,
+		description TEXT,
+		source_file TEXT,
+		source_position BIGINT,
+		ingested_at TEXT,
+		bank_reference TEXT,
+		item_position INTEGER,
+		PRIMARY KEY (match_id, side, record_id)
+	) WITHOUT ROWID`,
+	"-- sqlite\n" + `INSERT INTO recon_match_items_v2 SELECT match_id, side, record_id, amount, booking_date, reference, counterparty,
+		description, source_file, source_position, ingested_at, bank_reference, item_position FROM recon_match_items`,
+	"-- sqlite\n" + `DROP TABLE recon_match_items`,
+	"-- sqlite\n" + `ALTER TABLE recon_match_items_v2 RENAME TO recon_match_items`,
 }
 
+// migrationSQL is migration i in dialect d; "" if it is another
+// dialect's step (one that starts with "-- sqlite").
 func migrationSQL(d Dialect, i int) string {
 	s := migrations[i]
+	if rest, ok := strings.CutPrefix(s, "-- sqlite\n"); ok {
+		if d != SQLite {
+			return ""
+		}
+		s = rest
+	}
 	num, ts, text := "NUMERIC(38,6)", "TIMESTAMPTZ", "TEXT"
 	switch d {
 	case Redshift:
