@@ -147,10 +147,30 @@ def main():
             last = done
         if done >= want:
             break
+    loaded_s = time.time() - t0
+    if not a.pending_only:
+        # The console's case store is fed from the same topics: the day is
+        # in only once it holds every match too.
+        cases = os.path.join(data, "cases.db")
+        while True:
+            try:
+                c = sqlite3.connect(f"file:{cases}?mode=ro", uri=True)
+                n = c.execute("SELECT count(*) FROM case_matches").fetchone()[0]
+                c.close()
+            except sqlite3.Error:
+                n = 0
+            if n >= a.pairs:
+                break
+            time.sleep(2)
+        print(f"  the console's case store holds every match ({time.time() - t0:.0f} s)", flush=True)
     inp = sum(os.path.getsize(os.path.join(work, "g", side + ".csv")) for side in sides)
-    print(f"day in: {records:,} records in {time.time() - t0:.0f} s; input {inp / 2**20:.0f} MiB; data dir {du(data) / 2**20:.0f} MiB "
-          f"({du(data) / inp:.1f}x the input: kafka {du(os.path.join(data, 'kafka')) / 2**20:.0f}, redis {du(os.path.join(data, 'redis')) / 2**20:.0f}, "
-          f"sqlite {os.path.getsize(db) / 2**20:.0f}); peak RSS while loading {peak_rss(up.proc.pid)}", flush=True)
+    def mib(*names):
+        return sum(du(os.path.join(data, n)) if os.path.isdir(os.path.join(data, n)) else
+                   (os.path.getsize(os.path.join(data, n)) if os.path.exists(os.path.join(data, n)) else 0) for n in names) / 2**20
+    print(f"day in: {records:,} records in {loaded_s:.0f} s (warehouse); input {inp / 2**20:.0f} MiB; data dir {du(data) / 2**20:.0f} MiB "
+          f"({du(data) / inp:.1f}x the input: inbox {mib('inbox'):.0f}, kafka {mib('kafka'):.0f}, redis {mib('redis'):.0f}, "
+          f"warehouse {mib('recon.db', 'recon.db-wal', 'recon.db-shm'):.0f}, case store {mib('cases.db', 'cases.db-wal', 'cases.db-shm'):.0f}); "
+          f"peak RSS while loading {peak_rss(up.proc.pid)}", flush=True)
     for name, sig in (("SIGKILL", signal.SIGKILL), ("Ctrl-C", signal.SIGINT)):
         t = time.time()
         up.stop(sig)

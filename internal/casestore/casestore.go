@@ -47,6 +47,7 @@ import (
 
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/sqlitefile"
 )
 
 // Break statuses.
@@ -78,7 +79,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		s = &Store{db: db, pg: true, source: redact(url)}
 	case strings.HasPrefix(url, "sqlite:"):
 		path := strings.TrimPrefix(url, "sqlite:")
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=journal_size_limit(16777216)")
+		db, err := sql.Open("sqlite", sqlitefile.DSN(path, "foreign_keys(1)"))
 		if err != nil {
 			return nil, fmt.Errorf("case store: %w", err)
 		}
@@ -374,20 +375,6 @@ var migrations = []string{
 	`ALTER TABLE case_breaks ADD COLUMN note TEXT`,
 	// Statement numbers, for the continuity checks (continuity.go).
 	`ALTER TABLE case_statements ADD COLUMN sequence VARCHAR(64)`,
-	// On SQLite the two largest tables are kept in their primary key's
-	// order (WITHOUT ROWID): no second copy of the key in an index, about
-	// a fifth of the case store on a day of a million records.
-	"-- sqlite\n" + `CREATE TABLE case_records_v2 (` + caseRecordsColumns + `) WITHOUT ROWID`,
-	"-- sqlite\n" + `INSERT INTO case_records_v2 SELECT record_id, source_file, source_position, side, account, currency, amount,
-		amount_e6, booking_date, reference, counterparty, settled FROM case_records`,
-	"-- sqlite\n" + `DROP TABLE case_records`,
-	"-- sqlite\n" + `ALTER TABLE case_records_v2 RENAME TO case_records`,
-	"-- sqlite\n" + `CREATE INDEX case_records_open ON case_records (account, currency, settled, booking_date)`,
-	"-- sqlite\n" + `CREATE TABLE case_match_members_v2 (` + caseMatchMembersColumns + `) WITHOUT ROWID`,
-	"-- sqlite\n" + `INSERT INTO case_match_members_v2 SELECT record_id, source_file, source_position, match_id FROM case_match_members`,
-	"-- sqlite\n" + `DROP TABLE case_match_members`,
-	"-- sqlite\n" + `ALTER TABLE case_match_members_v2 RENAME TO case_match_members`,
-	"-- sqlite\n" + `CREATE INDEX case_match_members_match ON case_match_members (match_id)`,
 }
 
 // The columns and keys of case_records and case_match_members (the

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	_ "modernc.org/sqlite" // SQLite driver, pure Go
+
+	"github.com/openrecon/recon/internal/sqlitefile"
 )
 
 type sqliteStore struct{ db *sql.DB }
@@ -14,7 +16,7 @@ type sqliteStore struct{ db *sql.DB }
 var _ Store = (*sqliteStore)(nil)
 
 func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=journal_size_limit(16777216)")
+	db, err := sql.Open("sqlite", sqlitefile.DSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: %w", err)
 	}
