@@ -31,14 +31,24 @@ type Rec struct {
 	OrigCurrency string
 	OrigAmount   money.Decimal
 
-	names, text []string // counterparty name and free-text tokens, computed on first use
-	tokenized   bool
+	// The counterparty name's and the free text's tokens, each computed
+	// on first use (the text is searched only when a side has no name).
+	names, text         []string
+	namesDone, textDone bool
 }
 
-func (r *Rec) tokens() {
-	if !r.tokenized {
-		r.names, r.text, r.tokenized = nameTokens(r.Counterparty), textTokens(r.Description), true
+func (r *Rec) nameToks() []string {
+	if !r.namesDone {
+		r.names, r.namesDone = nameTokens(r.Counterparty), true
 	}
+	return r.names
+}
+
+func (r *Rec) textToks() []string {
+	if !r.textDone {
+		r.text, r.textDone = textTokens(r.Description), true
+	}
+	return r.text
 }
 
 // nameSim compares the counterparty names of b and l (0-100; -1 when
@@ -46,16 +56,15 @@ func (r *Rec) tokens() {
 // other's name in its free text (MT940 :86:, a BAI2 16 record's text,
 // unstructured remittance): who paid is often written only there.
 func nameSim(b, l *Rec, text bool) int {
-	b.tokens()
-	l.tokens()
-	if s := similarity(b.names, l.names); s >= 0 || !text {
+	bn, ln := b.nameToks(), l.nameToks()
+	if s := similarity(bn, ln); s >= 0 || !text {
 		return s
 	}
 	switch {
-	case len(b.names) == 0 && len(l.names) > 0:
-		return containment(l.names, b.text)
-	case len(l.names) == 0 && len(b.names) > 0:
-		return containment(b.names, l.text)
+	case len(bn) == 0 && len(ln) > 0:
+		return containment(ln, b.textToks())
+	case len(ln) == 0 && len(bn) > 0:
+		return containment(bn, l.textToks())
 	}
 	return -1
 }
@@ -133,8 +142,7 @@ func canTake(rule *Rule, r *Rec) bool {
 		return false
 	}
 	if rule.Counterparty.MinSimilarity > 0 || rule.Expand == "counterparty" {
-		r.tokens()
-		if len(r.names) == 0 && len(r.text) == 0 {
+		if len(r.nameToks()) == 0 && len(r.textToks()) == 0 {
 			return false
 		}
 	}

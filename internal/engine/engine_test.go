@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -514,5 +516,56 @@ func TestEachToken(t *testing.T) {
 		if len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
 			t.Fatalf("eachToken(%q) = %q, want %q", s, got, want)
 		}
+	}
+}
+
+// TestTemplateKeys: keys built from a parsed template are what replacing
+// $N in the template text (from the highest group down, as earlier
+// versions did) gives, for the built-in extractors and odd templates.
+func TestTemplateKeys(t *testing.T) {
+	replaced := func(x *Extractor, text string) []string {
+		var keys []string
+		for _, m := range x.re.FindAllStringSubmatch(text, -1) {
+			key := x.Template
+			for g := len(m) - 1; g >= 1; g-- {
+				v := strings.TrimLeft(m[g], "0")
+				if w, ok := x.Pad[g]; ok {
+					for len(v) < w {
+						v = "0" + v
+					}
+				} else if v == "" {
+					v = "0"
+				}
+				key = strings.ReplaceAll(key, "$"+strconv.Itoa(g), v)
+			}
+			keys = append(keys, NormalizeRef(key))
+		}
+		return keys
+	}
+	xs := DefaultConfig().Extractors
+	for _, tmpl := range []string{"X$12", "$", "a$0b$", "$3$2$1", "$1$1", "P$10"} {
+		xs = append(xs, Extractor{Name: "odd", Pattern: `(\d)(\d)?-(\d*)`, Template: tmpl, Pad: map[int]int{3: 4}})
+	}
+	xs = append(xs, Extractor{Name: "twelve", Pattern: strings.Repeat(`(\d)`, 12), Template: "K$12-$1$11", Pad: map[int]int{}})
+	c := DefaultConfig()
+	c.Extractors = xs
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"Invoice 2026/0042 and INV-2026-0000035", "re: 2026-17", "FACTUUR 2026 0001", "so #12345 po 000777",
+		"CHQ 004512, Cheque 4512, Chq. No. 4512, CHECK #4512", "7-0012 5-", "12-", "123456789012345678901234", "nothing here", ""}
+	n := 0
+	for i := range c.Extractors {
+		x := &c.Extractors[i]
+		for _, text := range texts {
+			got := x.apply(text, fold(text), nil)
+			if want := replaced(x, text); !slices.Equal(got, want) {
+				t.Errorf("%s %q on %q: %q, want %q", x.Name, x.Template, text, got, want)
+			}
+			n += len(got)
+		}
+	}
+	if n < 30 {
+		t.Errorf("only %d keys extracted: the texts do not exercise the templates", n)
 	}
 }

@@ -66,7 +66,59 @@ type Extractor struct {
 	Template string      `yaml:"template"`
 	Pad      map[int]int `yaml:"pad"`
 	re       *regexp.Regexp
-	req      []string // literals every match contains (prefilter), folded
+	req      []string   // literals every match contains (prefilter), folded
+	tmpl     []tmplPart // Template, parsed
+}
+
+// tmplPart is a literal piece of a template, or (group > 0) a reference
+// to a capture group ($1, $2, ...).
+type tmplPart struct {
+	lit   string
+	group int
+}
+
+// parseTemplate splits t into literals and group references. "$12" is
+// group 12 when the pattern has that many groups, else group 1 and a
+// literal "2"; a '$' before no valid group is a literal.
+func parseTemplate(t string, groups int) []tmplPart {
+	var parts []tmplPart
+	lit := func(s string) {
+		if n := len(parts); n > 0 && parts[n-1].group == 0 {
+			parts[n-1].lit += s
+			return
+		}
+		parts = append(parts, tmplPart{lit: s})
+	}
+	for i := 0; i < len(t); {
+		if t[i] != '$' {
+			j := strings.IndexByte(t[i:], '$')
+			if j < 0 {
+				j = len(t) - i
+			}
+			lit(t[i : i+j])
+			i += j
+			continue
+		}
+		end := i + 1
+		for end < len(t) && t[end] >= '0' && t[end] <= '9' {
+			end++
+		}
+		g := 0
+		for n := end; n > i+1; n-- {
+			if v, err := strconv.Atoi(t[i+1 : n]); err == nil && v >= 1 && v <= groups {
+				g, end = v, n
+				break
+			}
+		}
+		if g == 0 {
+			lit("$")
+			i++
+			continue
+		}
+		parts = append(parts, tmplPart{group: g})
+		i = end
+	}
+	return parts
 }
 
 // Rule is one step of the waterfall.
@@ -213,7 +265,7 @@ func (c *Config) Validate() error {
 			bad(where, "pattern: %v", err)
 			continue
 		}
-		x.re, x.req = re, prefilter(x.Pattern)
+		x.re, x.req, x.tmpl = re, prefilter(x.Pattern), parseTemplate(x.Template, re.NumSubexp())
 		if x.Template == "" {
 			bad(where, "template is empty")
 		}
@@ -366,20 +418,28 @@ func (x *Extractor) apply(text, folded string, keys []string) []string {
 	if x.re == nil || !mayMatch(text, folded, x.req) {
 		return keys
 	}
-	for _, m := range x.re.FindAllStringSubmatch(text, -1) {
-		key := x.Template
-		for g := len(m) - 1; g >= 1; g-- {
-			v := strings.TrimLeft(m[g], "0")
-			if w, ok := x.Pad[g]; ok {
-				for len(v) < w {
-					v = "0" + v
+	var buf [64]byte
+	for _, loc := range x.re.FindAllStringSubmatchIndex(text, -1) {
+		key := buf[:0]
+		for _, p := range x.tmpl {
+			if p.group == 0 {
+				key = append(key, p.lit...)
+				continue
+			}
+			v := ""
+			if loc[2*p.group] >= 0 {
+				v = strings.TrimLeft(text[loc[2*p.group]:loc[2*p.group+1]], "0")
+			}
+			if w, ok := x.Pad[p.group]; ok {
+				for n := len(v); n < w; n++ {
+					key = append(key, '0')
 				}
 			} else if v == "" {
 				v = "0"
 			}
-			key = strings.ReplaceAll(key, "$"+strconv.Itoa(g), v)
+			key = append(key, v...)
 		}
-		keys = append(keys, NormalizeRef(key))
+		keys = append(keys, NormalizeRef(string(key)))
 	}
 	return keys
 }
