@@ -329,3 +329,80 @@ func appendMatch(b []byte, m *record.Match) ([]byte, bool) {
 	b = appendMillis(b, m.DecidedAt)
 	return b, true
 }
+
+// decodeMatchValue reads a framed Match value (the loader, the console's
+// feed and the notifier read one per match).
+func (c *codec) decodeMatchValue(ctx context.Context, b []byte) (*record.Match, error) {
+	id, body, err := SplitFrame(b)
+	if err != nil {
+		return nil, err
+	}
+	if id == c.id && c.name == schemas.Match {
+		m, err := decodeMatch(body)
+		if err == nil {
+			return m, nil
+		}
+		if !errors.Is(err, errGeneric) {
+			return nil, fmt.Errorf("avro: decode %s (schema id %d): %w", c.name, id, err)
+		}
+	}
+	n, err := c.Decode(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	return matchFromNative(n)
+}
+
+var matchStatuses = [...]record.MatchStatus{record.Auto, record.Proposed, record.Confirmed}
+
+// decodeMatch reads a Match body of the current schema (appendMatch's
+// inverse).
+func decodeMatch(body []byte) (*record.Match, error) {
+	d := &dec{b: body}
+	m := &record.Match{MatchID: d.str(), Rule: d.str()}
+	m.Confidence = record.Confidence(d.int32())
+	switch st := d.long(); {
+	case d.err != nil:
+	case st >= 0 && st < int64(len(matchStatuses)):
+		m.Status = matchStatuses[st]
+	default:
+		return nil, fmt.Errorf("status symbol %d", st)
+	}
+	m.Account, m.Currency = d.str(), d.str()
+	minor := money.MinorUnits(m.Currency)
+	for _, side := range [2]struct {
+		side record.Side
+		dst  *[]record.Item
+	}{{record.Bank, &m.Bank}, {record.Ledger, &m.Ledger}} {
+		if err := d.blocks(func(n int64) {
+			for i := int64(0); i < n && d.err == nil; i++ {
+				it := record.Item{ID: d.str(), Side: side.side, Currency: m.Currency}
+				it.Amount = money.New(d.decimal6(), money.MaxScale).Trim(minor)
+				it.BookingDate = record.Date(d.int32())
+				it.Reference, it.BankReference, it.Counterparty, it.Description, it.SourceFile = d.str(), d.str(), d.str(), d.str(), d.str()
+				it.SourcePosition = d.long()
+				it.IngestedAt = millis(d.long())
+				*side.dst = append(*side.dst, it)
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	m.Difference = money.New(d.decimal6(), money.MaxScale).Trim(minor)
+	m.Explanation = d.str()
+	if err := d.blocks(func(n int64) {
+		for i := int64(0); i < n && d.err == nil; i++ {
+			m.ClearsBreakIDs = append(m.ClearsBreakIDs, d.str())
+		}
+	}); err != nil {
+		return nil, err
+	}
+	m.DecidedAt = millis(d.long())
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	return m, nil
+}

@@ -66,7 +66,7 @@ func NewStatementCodec(ctx context.Context, reg Registry, subject string) (*Code
 
 // NewMatchCodec is the codec of Match values.
 func NewMatchCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.Match], error) {
-	return typed(ctx, reg, subject, schemas.Match, matchNative, matchFromNative, (*codec).encodeMatch, nil)
+	return typed(ctx, reg, subject, schemas.Match, matchNative, matchFromNative, (*codec).encodeMatch, (*codec).decodeMatchValue)
 }
 
 // NewBreakCodec is the codec of Break values.
