@@ -45,7 +45,7 @@ type Config struct {
 // Defaults is the configuration the settings, `recon up` and the tests
 // start from.
 func Defaults() Config {
-	return Config{Kafka: kafka.Defaults("recon-loader"), Group: "recon-loader", BatchSize: 20000, BatchInterval: time.Second, Writers: 2}
+	return Config{Kafka: kafka.Defaults("recon-loader"), Group: "recon-loader", BatchSize: 50000, BatchInterval: time.Second, Writers: 2}
 }
 
 // Register declares the settings on l, with c's values as their defaults.

@@ -122,6 +122,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		{"loader", func() (runnable, error) {
 			c := loader.Defaults()
 			c.Kafka, c.DatabaseURL, c.BatchInterval = kc, "sqlite:"+dbPath, 500*time.Millisecond
+			c.BatchSize = 20000 // one SQLite transaction: its WAL and the batch in memory stay small
 			return loader.New(ctx, c, loader.Deps{Log: log, Metrics: reg})
 		}},
 		{"notifier", func() (runnable, error) {
