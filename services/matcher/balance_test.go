@@ -1,15 +1,11 @@
 package matcher
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -157,50 +153,26 @@ func TestBalancerDecides(t *testing.T) {
 // waits for the bank, every pair matches once, and nothing breaks.
 func TestBalancedBacklog(t *testing.T) {
 	l := liveServers(t, "bal", 3*time.Minute, kgo.ProducerLinger(5*time.Millisecond))
-	kc, cl, ctx, run := l.kc, l.cl, l.ctx, l.run
-	codec, _ := avro.NewTransactionCodec(ctx, avro.Embedded{}, "t")
+	kc, ctx := l.kc, l.ctx
 	const pairs = 4000
 	var recs []*kgo.Record
 	for i := range pairs {
 		for _, side := range []record.Side{record.Bank, record.Ledger} {
 			x := tx(fmt.Sprintf("%s%d", side, i), side, fmt.Sprintf("INV-%06d", i), "", int64(1000+i), 2+i%20, false)
-			topic := kafka.TopicLedgerTransactions
 			if side == record.Bank {
 				x.Description = strings.Repeat("remittance text ", 60)
-				topic = kafka.TopicBankTransactions
 			}
-			v, err := codec.Encode(nil, x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs = append(recs, &kgo.Record{Topic: kc.Topic(topic), Key: []byte(x.Key()), Value: v})
+			recs = append(recs, l.txRecord(t, x))
 		}
 	}
-	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+	if err := l.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
-	cfg := Defaults()
-	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = kc, run, run, time.Hour, 0
-	cfg.MaxLead, cfg.MaxBatch = 200, 1000
-	reg := prometheus.NewRegistry()
-	m, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: reg, Redis: l.rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(mctx) }()
-	for m.Processed() < 2*pairs {
-		if ctx.Err() != nil {
-			t.Fatalf("only %d of %d records decided", m.Processed(), 2*pairs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	cfg := l.config()
+	cfg.MinPending, cfg.IdleAdvance, cfg.MaxLead, cfg.MaxBatch = time.Hour, 0, 200, 1000
+	m := l.start(t, cfg)
+	l.decided(t, m, 2*pairs)
 	if n := testutil.ToFloat64(m.m.paused); n == 0 {
 		t.Error("the ledger never waited for the bank (recon_matcher_side_pauses_total is 0)")
 	}

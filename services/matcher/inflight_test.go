@@ -3,13 +3,10 @@ package matcher
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,83 +23,45 @@ import (
 // no counterpart and no transaction in flight still breaks on time.
 func TestOpenTransactionHoldsIdle(t *testing.T) {
 	l := liveServers(t, "hold", 2*time.Minute)
-	kc, cl, ctx, run := l.kc, l.cl, l.ctx, l.run
-	codec, _ := avro.NewTransactionCodec(ctx, avro.Embedded{}, "t")
-	rec := func(x *record.Transaction) *kgo.Record {
-		v, err := codec.Encode(nil, x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		topic := kafka.TopicBankTransactions
-		if x.Side == record.Ledger {
-			topic = kafka.TopicLedgerTransactions
-		}
-		return &kgo.Record{Topic: kc.Topic(topic), Key: []byte(x.Key()), Value: v}
-	}
-	if err := cl.ProduceSync(ctx, rec(tx("b1", record.Bank, "INV-1", "", 10000, 2, false))).FirstErr(); err != nil {
+	if err := l.cl.ProduceSync(l.ctx, l.txRecord(t, tx("b1", record.Bank, "INV-1", "", 10000, 2, false))).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-
-	cfg := Defaults()
-	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = kc, run, run, time.Millisecond, 300*time.Millisecond
-	m, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: l.rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(mctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	for m.Processed() < 1 {
-		if ctx.Err() != nil {
-			t.Fatal("the bank record was never decided")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	cfg := l.config()
+	cfg.MinPending, cfg.IdleAdvance = time.Millisecond, 300*time.Millisecond
+	m := l.start(t, cfg)
+	l.decided(t, m, 1)
 
 	// The ledger file: one transaction, written but not yet committed.
-	txp, err := kafka.NewClient(kc, kgo.TransactionalID(run+"-ingestor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer txp.Close()
-	if err := txp.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := txp.ProduceSync(ctx, rec(tx("l1", record.Ledger, "INV-1", "", 10000, 2, false))).FirstErr(); err != nil {
+	txp := l.begin(t)
+	if err := txp.ProduceSync(l.ctx, l.txRecord(t, tx("l1", record.Ledger, "INV-1", "", 10000, 2, false))).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	// Several idle-advance periods pass with the transaction open.
 	for held := 0.0; held < 3; held = testutil.ToFloat64(m.m.idleHeld) {
-		if ms, bs := outputsOf(t, kc); len(ms) != 0 || len(bs) != 0 {
+		if ms, bs := outputsOf(t, l.kc); len(ms) != 0 || len(bs) != 0 {
 			t.Fatalf("while the ledger's transaction is open: %d matches, %d breaks %+v", len(ms), len(bs), bs)
 		}
-		if ctx.Err() != nil {
+		if l.ctx.Err() != nil {
 			t.Fatal("idle advancement was never held for the open transaction")
 		}
 	}
-	if err := txp.EndTransaction(ctx, kgo.TryCommit); err != nil {
+	if err := txp.EndTransaction(l.ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
 	// Then a bank record with no counterpart, and no transaction open:
 	// it breaks after idle-advance.
-	if err := cl.ProduceSync(ctx, rec(tx("b2", record.Bank, "INV-2", "", 777, 2, false))).FirstErr(); err != nil {
+	if err := l.cl.ProduceSync(l.ctx, l.txRecord(t, tx("b2", record.Bank, "INV-2", "", 777, 2, false))).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	for {
-		ms, bs := outputsOf(t, kc)
+		ms, bs := outputsOf(t, l.kc)
 		if len(ms) == 1 && len(bs) == 1 {
 			if ms[0].Bank[0].ID != "b1" || ms[0].Ledger[0].ID != "l1" || bs[0].Record.ID != "b2" {
 				t.Fatalf("match %+v, break %+v", ms[0], bs[0])
 			}
 			return
 		}
-		if len(ms) > 1 || len(bs) > 1 || ctx.Err() != nil {
+		if len(ms) > 1 || len(bs) > 1 || l.ctx.Err() != nil {
 			t.Fatalf("%d matches, %d breaks: %+v %+v", len(ms), len(bs), ms, bs)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -160,18 +119,6 @@ func outputsOf(t *testing.T, kc kafka.Config) ([]*record.Match, []*record.Break)
 func TestUnsortedFileWaits(t *testing.T) {
 	l := liveServers(t, "unsorted", 2*time.Minute)
 	const pairs = 6000
-	codec, _ := avro.NewTransactionCodec(l.ctx, avro.Embedded{}, "t")
-	rec := func(x *record.Transaction) *kgo.Record {
-		v, err := codec.Encode(nil, x)
-		if err != nil {
-			t.Fatal(err)
-		}
-		topic := kafka.TopicBankTransactions
-		if x.Side == record.Ledger {
-			topic = kafka.TopicLedgerTransactions
-		}
-		return &kgo.Record{Topic: l.kc.Topic(topic), Key: []byte(x.Key()), Value: v}
-	}
 	// Four accounts, so both partitions have records.
 	var bank, ledger []*kgo.Record
 	for i := range pairs {
@@ -180,9 +127,9 @@ func TestUnsortedFileWaits(t *testing.T) {
 			x := tx(fmt.Sprintf("%s%d", side, i), side, fmt.Sprintf("INV-%05d", i), "", int64(100+i), day, false)
 			x.Account = fmt.Sprintf("DE%02d", i%4)
 			if side == record.Bank {
-				bank = append(bank, rec(x))
+				bank = append(bank, l.txRecord(t, x))
 			} else {
-				ledger = append(ledger, rec(x))
+				ledger = append(ledger, l.txRecord(t, x))
 			}
 		}
 	}
@@ -190,48 +137,18 @@ func TestUnsortedFileWaits(t *testing.T) {
 	if err := l.cl.ProduceSync(l.ctx, bank...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Defaults()
-	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = l.kc, l.run, l.run, time.Millisecond, time.Hour
-	cfg.MaxBatch = 20
-	m, err := New(l.ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: l.rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, stop := context.WithCancel(l.ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(mctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	for m.Processed() < pairs {
-		if l.ctx.Err() != nil {
-			t.Fatal("the bank records were never decided")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	txp, err := kafka.NewClient(l.kc, kgo.TransactionalID(l.run+"-ingestor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer txp.Close()
-	if err := txp.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := l.config()
+	cfg.MinPending, cfg.IdleAdvance, cfg.MaxBatch = time.Millisecond, time.Hour, 20
+	m := l.start(t, cfg)
+	l.decided(t, m, pairs)
+	txp := l.begin(t)
 	if err := txp.ProduceSync(l.ctx, ledger...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	if err := txp.EndTransaction(l.ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	for m.Processed() < 2*pairs {
-		if l.ctx.Err() != nil {
-			t.Fatalf("only %d of %d records decided", m.Processed(), 2*pairs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	l.decided(t, m, 2*pairs)
 	ms, bs := outputsOf(t, l.kc)
 	if len(ms) != pairs || len(bs) != 0 {
 		t.Fatalf("%d matches of %d pairs, %d breaks (the first: %+v)", len(ms), pairs, len(bs), firstOf(bs))
@@ -253,58 +170,22 @@ func firstOf(bs []*record.Break) *record.Break {
 func TestOpenTransactionPausesOtherSide(t *testing.T) {
 	l := liveServers(t, "writing", 2*time.Minute)
 	const pairs, lead, batch = 3000, 200, 50
-	codec, _ := avro.NewTransactionCodec(l.ctx, avro.Embedded{}, "t")
 	var bank, ledger []*kgo.Record
 	for i := range pairs {
-		for _, side := range []record.Side{record.Bank, record.Ledger} {
-			x := tx(fmt.Sprintf("%s%d", side, i), side, fmt.Sprintf("INV-%05d", i), "", int64(100+i), 1+i%20, false)
-			v, err := codec.Encode(nil, x)
-			if err != nil {
-				t.Fatal(err)
-			}
-			topic := kafka.TopicBankTransactions
-			if side == record.Ledger {
-				topic = kafka.TopicLedgerTransactions
-			}
-			r := &kgo.Record{Topic: l.kc.Topic(topic), Key: []byte(x.Key()), Value: v}
-			if side == record.Bank {
-				bank = append(bank, r)
-			} else {
-				ledger = append(ledger, r)
-			}
-		}
+		bank = append(bank, l.txRecord(t, tx(fmt.Sprintf("bank%d", i), record.Bank, fmt.Sprintf("INV-%05d", i), "", int64(100+i), 1+i%20, false)))
+		ledger = append(ledger, l.txRecord(t, tx(fmt.Sprintf("ledger%d", i), record.Ledger, fmt.Sprintf("INV-%05d", i), "", int64(100+i), 1+i%20, false)))
 	}
 	if err := l.cl.ProduceSync(l.ctx, bank...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	txp, err := kafka.NewClient(l.kc, kgo.TransactionalID(l.run+"-ingestor"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer txp.Close()
-	if err := txp.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
+	txp := l.begin(t)
 	if err := txp.ProduceSync(l.ctx, ledger[:1]...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
-	cfg := Defaults()
-	cfg.Kafka, cfg.Group, cfg.RedisPrefix, cfg.MinPending, cfg.IdleAdvance = l.kc, l.run, l.run, time.Hour, time.Hour
-	cfg.MaxLead, cfg.MaxBatch = lead, batch
-	m, err := New(l.ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: l.rdb})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, stop := context.WithCancel(l.ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(mctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	cfg := l.config()
+	cfg.MinPending, cfg.IdleAdvance, cfg.MaxLead, cfg.MaxBatch = time.Hour, time.Hour, lead, batch
+	m := l.start(t, cfg)
 	for testutil.ToFloat64(m.m.paused) == 0 {
 		if l.ctx.Err() != nil || m.Processed() == pairs {
 			t.Fatalf("the bank was never paused while the ledger's file was written (%d records read)", m.Processed())
@@ -323,12 +204,7 @@ func TestOpenTransactionPausesOtherSide(t *testing.T) {
 	if err := txp.EndTransaction(l.ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	for m.Processed() < 2*pairs {
-		if l.ctx.Err() != nil {
-			t.Fatalf("only %d of %d records decided", m.Processed(), 2*pairs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	l.decided(t, m, 2*pairs)
 	if ms, bs := outputsOf(t, l.kc); len(ms) != pairs || len(bs) != 0 {
 		t.Fatalf("%d matches of %d pairs, %d breaks", len(ms), pairs, len(bs))
 	}

@@ -3,13 +3,18 @@ package matcher
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
 )
 
@@ -21,6 +26,8 @@ type live struct {
 	cl  *kgo.Client
 	rdb *redis.Client
 	ctx context.Context
+	// codec writes the transactions the tests produce.
+	codec *avro.Codec[record.Transaction]
 }
 
 // liveServers provisions the topics of a new run named after name on the
@@ -47,5 +54,76 @@ func liveServers(t *testing.T, name string, deadline time.Duration, opts ...kgo.
 	}
 	l.rdb = redis.NewClient(opt)
 	t.Cleanup(func() { l.rdb.Close() })
+	if l.codec, err = avro.NewTransactionCodec(ctx, avro.Embedded{}, "t"); err != nil {
+		t.Fatal(err)
+	}
 	return l
+}
+
+// txRecord is x on its transaction topic of the run, keyed as a producer
+// keys it.
+func (l *live) txRecord(t *testing.T, x *record.Transaction) *kgo.Record {
+	t.Helper()
+	v, err := l.codec.Encode(nil, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := kafka.TopicBankTransactions
+	if x.Side == record.Ledger {
+		topic = kafka.TopicLedgerTransactions
+	}
+	return &kgo.Record{Topic: l.kc.Topic(topic), Key: []byte(x.Key()), Value: v}
+}
+
+// config is the matcher's defaults on the run's topics, group and keys.
+func (l *live) config() Config {
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.RedisPrefix = l.kc, l.run, l.run
+	return cfg
+}
+
+// start runs a matcher of cfg until the test ends (then it must have
+// stopped without an error).
+func (l *live) start(t *testing.T, cfg Config) *Service {
+	t.Helper()
+	m, err := New(l.ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: l.rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return m
+}
+
+// begin returns a transactional producer with a transaction open: a
+// file being written.
+func (l *live) begin(t *testing.T) *kgo.Client {
+	t.Helper()
+	p, err := kafka.NewClient(l.kc, kgo.TransactionalID(l.run+"-ingestor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// decided waits until m has decided n records.
+func (l *live) decided(t *testing.T, m *Service, n int64) {
+	t.Helper()
+	for m.Processed() < n {
+		if l.ctx.Err() != nil {
+			t.Fatalf("only %d of %d records decided", m.Processed(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
