@@ -39,6 +39,18 @@ def du(path):
     return n
 
 
+def rows(db, table):
+    """Rows of table in the SQLite file db, read-only (0 while it is not there yet)."""
+    try:
+        c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            return c.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        finally:
+            c.close()
+    except sqlite3.Error:
+        return 0
+
+
 def peak_rss(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -135,12 +147,7 @@ def main():
         if a.pending_only:
             done = up.metric(addr, "recon_pending_records")
         else:
-            try:
-                c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-                done = c.execute("SELECT count(*) FROM recon_matches").fetchone()[0]
-                c.close()
-            except sqlite3.Error:
-                done = 0
+            done = rows(db, "recon_matches")
         want = records if a.pending_only else a.pairs
         if done != last:
             print(f"  loading the day: {int(done):,} of {want:,} ({time.time() - t0:.0f} s)", flush=True)
@@ -152,15 +159,7 @@ def main():
         # The console's case store is fed from the same topics: the day is
         # in only once it holds every match too.
         cases = os.path.join(data, "cases.db")
-        while True:
-            try:
-                c = sqlite3.connect(f"file:{cases}?mode=ro", uri=True)
-                n = c.execute("SELECT count(*) FROM case_matches").fetchone()[0]
-                c.close()
-            except sqlite3.Error:
-                n = 0
-            if n >= a.pairs:
-                break
+        while rows(cases, "case_matches") < a.pairs:
             time.sleep(2)
         print(f"  the console's case store holds every match ({time.time() - t0:.0f} s)", flush=True)
     inp = sum(os.path.getsize(os.path.join(work, "g", side + ".csv")) for side in sides)

@@ -159,24 +159,9 @@ func fuzzAsGoavro[T any](f *testing.F, c *codec, seeds []*T, native func(*T) map
 func TestFastMatchMatchesGoavro(t *testing.T) {
 	_, mc := codecs(t)
 	r := rand.New(rand.NewPCG(3, 4))
-	items := func(n int) []record.Item {
-		var out []record.Item
-		for i := 0; i < n; i++ {
-			out = append(out, record.Item{ID: randString(r), Amount: randAmount(r), BookingDate: record.Date(r.IntN(40000) - 5000),
-				Reference: randString(r), BankReference: randString(r), Counterparty: randString(r), Description: randString(r),
-				SourceFile: randString(r), SourcePosition: r.Int64N(1 << 40), IngestedAt: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC()})
-		}
-		return out
-	}
 	fast := 0
 	for i := 0; i < 3000; i++ {
-		m := &record.Match{MatchID: randString(r), Rule: randString(r), Confidence: record.Confidence(r.IntN(10001)),
-			Status: []record.MatchStatus{record.Auto, record.Proposed, record.Confirmed}[r.IntN(3)], Account: randString(r), Currency: "EUR",
-			Bank: items(1 + r.IntN(3)), Ledger: items(r.IntN(4)), Difference: randAmount(r), Explanation: randString(r),
-			DecidedAt: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC()}
-		if r.IntN(3) == 0 {
-			m.ClearsBreakIDs = []string{randString(r), randString(r)}
-		}
+		m := randMatch(r)
 		want, werr := mc.Encode([]byte("prefix"), matchNative(m))
 		got, err := mc.encodeMatch([]byte("prefix"), m)
 		if (err != nil) != (werr != nil) {

@@ -219,12 +219,9 @@ func (s *Service) balance(now time.Time) {
 		pending[p] = by
 	}
 	s.mu.Unlock()
-	if s.bal.uneven(pending) && now.Sub(s.askedInFlight) >= time.Second {
+	if s.bal.uneven(pending) {
 		// One side is ahead: is the other side's file being written?
-		s.askedInFlight = now
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		open, err := s.inFlight(ctx)
-		cancel()
+		open, err := s.inFlight(context.Background())
 		if err != nil {
 			s.log.Warn("balance: could not ask for open transactions", "err", err)
 		} else {

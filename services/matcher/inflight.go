@@ -23,7 +23,21 @@ const maxInFlightHold = 15 * time.Minute
 // longer than idle-advance), so moving its time to today would break the
 // records waiting for that file, and reading the other side ahead of it
 // only fills the window (see balancer).
+//
+// The answer is kept for a second: the balancer and the idle advancement
+// both ask after a poll (the poll loop's goroutine, one at a time).
 func (s *Service) inFlight(ctx context.Context) (map[tp]bool, error) {
+	if now := time.Now(); now.Sub(s.inFlightAt) >= time.Second {
+		s.inFlightAt = now
+		s.inFlightOpen, s.inFlightErr = s.openTransactions(ctx)
+	}
+	return s.inFlightOpen, s.inFlightErr
+}
+
+// openTransactions asks the broker (see inFlight).
+func (s *Service) openTransactions(ctx context.Context) (map[tp]bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	adm := kadm.NewClient(s.prod)
 	topics := []string{s.topics.bank, s.topics.ledger, s.topics.stmt}
 	ends, err := adm.ListEndOffsets(ctx, topics...)

@@ -196,11 +196,12 @@ type Service struct {
 	// when first needed after each assignment (partitionCount).
 	partitions map[string]int32
 	bal        *balancer
-	// askedInFlight is when the balancer last asked the broker for open
-	// transactions (at most once a second, only while a side is ahead).
-	askedInFlight time.Time
-	processed     atomic.Int64 // input records applied (transactions)
-	ready         atomic.Bool
+	// inFlight's last answer, and when it was asked for.
+	inFlightAt   time.Time
+	inFlightOpen map[tp]bool
+	inFlightErr  error
+	processed    atomic.Int64 // input records applied (transactions)
+	ready        atomic.Bool
 }
 
 // New connects to Redis and Kafka.
@@ -497,8 +498,6 @@ func (s *Service) holdInFlight(ctx context.Context, jobs []job, now time.Time) {
 	if !idle {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	open, err := s.inFlight(ctx)
 	if err != nil {
 		s.log.Warn("idle advancement: could not ask for open transactions", "err", err)
