@@ -1,8 +1,10 @@
 // Package redisstate keeps the matcher's state in Redis: per partition,
 // every window entry (internal/window: pending records, records already
 // reported as breaks, markers of matched provisional entries) in one hash
-// in its binary form; the stream time, the consumed offsets and the owner
-// epoch; and an outbox of outputs not yet acknowledged by Kafka.
+// in its binary form, and the table of the strings those entries share
+// (accounts, currencies, source files: window.Strings); the stream time,
+// the consumed offsets and the owner epoch; and an outbox of outputs not
+// yet acknowledged by Kafka.
 //
 // The indexes the matcher decides with (by reference key, by account, by
 // close date) live only in the owner's memory (window.Part): they are
@@ -24,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -44,7 +47,12 @@ var (
 
 // scriptErrors are the error codes the Lua scripts reply with
 // (redis.error_reply) and the sentinel each stands for.
-var scriptErrors = map[string]error{"FENCED": ErrFenced, "APPLIED": ErrApplied}
+var scriptErrors = map[string]error{"FENCED": ErrFenced, "APPLIED": ErrApplied, "STRINGS": errStrings}
+
+// errStrings: a string table entry the batch adds is in Redis already,
+// standing for another string. Only two owners at once could cause it,
+// which the epoch rules out.
+var errStrings = errors.New("window: the partition's string table in Redis disagrees with the owner's")
 
 // scriptError maps a script's error reply to its sentinel. Redis sends the
 // reply as "ERR <code>" (the server puts ERR before a code of its own).
@@ -62,6 +70,9 @@ func scriptError(err error) error {
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string // "recon" → keys "recon:{p3}:rec"
+
+	mu   sync.Mutex
+	tabs map[int32]*window.Strings // each loaded partition's string table
 }
 
 // New returns a store using rdb; prefix namespaces the keys (one
@@ -70,7 +81,7 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 	if prefix == "" {
 		prefix = "recon"
 	}
-	return &Store{rdb: rdb, prefix: prefix}
+	return &Store{rdb: rdb, prefix: prefix, tabs: map[int32]*window.Strings{}}
 }
 
 func (s *Store) key(p int32, name string) string {
@@ -103,7 +114,79 @@ func (s *Store) Claim(ctx context.Context, p int32, prepare func(*engine.Rec)) (
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := s.prune(ctx, p, epoch, part); err != nil {
+		return nil, nil, err
+	}
 	return st, part, nil
+}
+
+// pruneScript forgets string table entries no stored record names.
+// KEYS: meta, strings. ARGV: epoch, then the indexes.
+var pruneScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then return redis.error_reply('FENCED') end
+for i = 2, #ARGV, 1000 do
+  redis.call('HDEL', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return 0
+`)
+
+// prune drops the strings of p's table that none of the window's entries
+// uses any more (the files and accounts of records long matched), in
+// memory and in Redis: the table stays as small as what is pending.
+func (s *Store) prune(ctx context.Context, p int32, epoch int64, part *window.Part) error {
+	used := map[string]bool{}
+	for _, e := range part.All() {
+		used[e.Account], used[e.Currency], used[e.SourceFile] = true, true, true
+	}
+	tab, err := s.table(ctx, p)
+	if err != nil {
+		return err
+	}
+	gone := tab.Unused(func(v string) bool { return used[v] })
+	if len(gone) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 1+len(gone))
+	args = append(args, epoch)
+	for _, i := range gone {
+		args = append(args, i)
+	}
+	if err := scriptError(pruneScript.Run(ctx, s.rdb, []string{s.key(p, "meta"), s.key(p, "str")}, args...).Err()); err != nil {
+		return fmt.Errorf("window: prune the string table of partition %d: %w", p, err)
+	}
+	return nil
+}
+
+// table returns p's string table, read from Redis when this store has
+// not loaded the partition.
+func (s *Store) table(ctx context.Context, p int32) (*window.Strings, error) {
+	s.mu.Lock()
+	t := s.tabs[p]
+	s.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
+	return s.loadTable(ctx, p)
+}
+
+// loadTable reads p's string table from Redis, replacing the one in memory.
+func (s *Store) loadTable(ctx context.Context, p int32) (*window.Strings, error) {
+	m, err := s.rdb.HGetAll(ctx, s.key(p, "str")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("window: load the string table of partition %d: %w", p, err)
+	}
+	t := window.NewStrings()
+	for k, v := range m {
+		i, err := strconv.ParseUint(k, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("window: string table of partition %d: index %q: %w", p, k, err)
+		}
+		t.Set(i, v)
+	}
+	s.mu.Lock()
+	s.tabs[p] = t
+	s.mu.Unlock()
+	return t, nil
 }
 
 // Read returns the partition's state without claiming it.
@@ -160,6 +243,10 @@ func (s *Store) Load(ctx context.Context, p int32, prepare func(*engine.Rec)) (*
 	if n > 0 {
 		return nil, fmt.Errorf("partition %d: %w", p, ErrOldLayout)
 	}
+	tab, err := s.loadTable(ctx, p)
+	if err != nil {
+		return nil, err
+	}
 	part := window.NewPart()
 	var cursor uint64
 	for {
@@ -168,7 +255,7 @@ func (s *Store) Load(ctx context.Context, p int32, prepare func(*engine.Rec)) (*
 			return nil, fmt.Errorf("window: load partition %d: %w", p, err)
 		}
 		for i := 0; i+1 < len(kv); i += 2 {
-			e, until, err := window.Decode(kv[i], []byte(kv[i+1]))
+			e, until, err := window.Decode(kv[i], []byte(kv[i+1]), tab)
 			if errors.Is(err, window.ErrOldLayout) {
 				return nil, fmt.Errorf("partition %d: %w", p, ErrOldLayout)
 			}
@@ -197,13 +284,16 @@ type OutEntry struct {
 	Headers map[string]string
 }
 
-// applyScript applies a window.Change and its outputs. KEYS: meta, rec, outbox. ARGV: epoch,
-// the times ("stream time:bank side's:ledger side's"), then sections each led by a count: offsets (topic, from,
-// to), records to write (id, stored form), records to delete (id); then
-// the batch's outputs packed into one value (” for none), written as one
-// outbox entry. Returns the outbox entry id (none without outputs).
+// applyScript applies a window.Change and its outputs. KEYS: meta, rec,
+// outbox, strings. ARGV: epoch, the times ("stream time:bank side's:ledger
+// side's"), then sections each led by a count: offsets (topic, from, to),
+// string table entries to add (index, string), records to write (id,
+// stored form), records to delete (id); then the batch's outputs packed
+// into one value (” for none), written as one outbox entry. Every check
+// comes before the first write. Returns the outbox entry id (none without
+// outputs).
 var applyScript = redis.NewScript(`
-local meta, rec, outbox = KEYS[1], KEYS[2], KEYS[3]
+local meta, rec, outbox, strs = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HGET', meta, 'epoch') ~= ARGV[1] then return redis.error_reply('FENCED') end
 local i = 3
 local n = tonumber(ARGV[i]); i = i + 1
@@ -212,11 +302,19 @@ for j = 1, n do
   if cur > tonumber(ARGV[i+1]) then return redis.error_reply('APPLIED') end
   i = i + 3
 end
+local ns = tonumber(ARGV[i])
+for j = i + 1, i + 2 * ns, 2 do
+  local cur = redis.call('HGET', strs, ARGV[j])
+  if cur and cur ~= ARGV[j+1] then return redis.error_reply('STRINGS') end
+end
 i = 4
 for j = 1, n do
   redis.call('HSET', meta, 'o:' .. ARGV[i], ARGV[i+2])
   i = i + 3
 end
+i = i + 1
+if ns > 0 then redis.call('HSET', strs, unpack(ARGV, i, i + 2 * ns - 1)) end
+i = i + 2 * ns
 -- times: stream time, bank side's, ledger side's ("st:sb:sl"); each only moves forward
 local times = {}
 for v in string.gmatch(ARGV[2], '[^:]+') do times[#times + 1] = v end
@@ -250,25 +348,37 @@ return {}
 // and b's offsets were not applied yet, and returns the id of the outbox
 // entry holding out (none when out is empty).
 func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *window.Change, out []OutEntry) ([]string, error) {
-	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "outbox")}
-	args := make([]any, 0, 8+3*len(b.To)+2*(len(b.Put)+len(b.Broken)+len(b.Restated))+len(b.Matched)+len(b.Expired)+1)
+	keys := []string{s.key(p, "meta"), s.key(p, "rec"), s.key(p, "outbox"), s.key(p, "str")}
+	tab, err := s.table(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	// One buffer holds every stored form of the batch; encoding them adds
+	// the strings the table lacked, which go first.
+	buf := make([]byte, 0, 120*(len(b.Put)+len(b.Broken)+len(b.Restated)))
+	forms := make([]any, 0, 2*(len(b.Put)+len(b.Broken)+len(b.Restated)))
+	for _, r := range b.Put {
+		start := len(buf)
+		buf = window.Encode(buf, r, b.Until(r), tab)
+		forms = append(forms, r.ID, buf[start:len(buf):len(buf)])
+	}
+	for _, r := range append(b.Broken[:len(b.Broken):len(b.Broken)], b.Restated...) {
+		start := len(buf)
+		buf = window.Encode(buf, r, b.ExpireAt[r.ID], tab)
+		forms = append(forms, r.ID, buf[start:len(buf):len(buf)])
+	}
+	newIdx, newStrs := tab.Unsaved()
+	args := make([]any, 0, 8+3*len(b.To)+2*len(newIdx)+len(forms)+len(b.Matched)+len(b.Expired)+1)
 	args = append(args, epoch, fmt.Sprintf("%d:%d:%d", b.StreamTime, b.Clock.Bank, b.Clock.Ledger), len(b.To))
 	for t, to := range b.To {
 		args = append(args, t, b.From[t], to)
 	}
-	// One buffer holds every stored form of the batch.
-	buf := make([]byte, 0, 160*(len(b.Put)+len(b.Broken)+len(b.Restated)))
-	args = append(args, len(b.Put)+len(b.Broken)+len(b.Restated))
-	for _, r := range b.Put {
-		start := len(buf)
-		buf = window.Encode(buf, r, b.Until(r))
-		args = append(args, r.ID, buf[start:len(buf):len(buf)])
+	args = append(args, len(newIdx))
+	for j, i := range newIdx {
+		args = append(args, i, newStrs[j])
 	}
-	for _, r := range append(b.Broken[:len(b.Broken):len(b.Broken)], b.Restated...) {
-		start := len(buf)
-		buf = window.Encode(buf, r, b.ExpireAt[r.ID])
-		args = append(args, r.ID, buf[start:len(buf):len(buf)])
-	}
+	args = append(args, len(forms)/2)
+	args = append(args, forms...)
 	args = append(args, len(b.Matched)+len(b.Expired))
 	for _, r := range b.Matched {
 		args = append(args, r.ID)
@@ -280,6 +390,7 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *window.Chang
 	ids, err := applyScript.Run(ctx, s.rdb, keys, args...).StringSlice()
 	switch err = scriptError(err); {
 	case err == nil:
+		tab.Saved(newIdx)
 		if want := min(len(out), 1); len(ids) != want {
 			return nil, fmt.Errorf("window: apply batch to partition %d: %d outbox ids, want %d", p, len(ids), want)
 		}

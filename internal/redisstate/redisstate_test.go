@@ -2,9 +2,11 @@ package redisstate
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -273,7 +275,7 @@ func BenchmarkLoad100k(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	s.rdb.Del(ctx, s.key(1, "rec"), s.key(1, "meta"))
+	s.rdb.Del(ctx, s.key(1, "rec"), s.key(1, "meta"), s.key(1, "str"))
 }
 
 // Each side's time is stored and only moves forward; a state written
@@ -306,6 +308,121 @@ func TestClockStoredAndMigrated(t *testing.T) {
 		}
 		if got.StreamTime != 95 || got.Clock != (window.Clock{Bank: 95, Ledger: 92}) {
 			t.Errorf("state after two batches: %+v", got)
+		}
+	})
+}
+
+// The string table: a new owner (another store) reads records by it, a
+// store that applies without having claimed reads it first, a claim
+// forgets the strings no record uses any more, and a table that
+// disagrees with Redis stops the batch before it writes anything.
+func TestStringTable(t *testing.T) {
+	eachStore(t, func(t *testing.T, a *Store) {
+		ctx := context.Background()
+		st, _, err := a.Claim(ctx, 4, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mk := func(id, account, file string) *window.Entry {
+			r := rec(id, record.Bank, "INV-"+id)
+			r.Account, r.SourceFile = account, file
+			return r
+		}
+		put := func(s *Store, epoch, from int64, rs ...*window.Entry) error {
+			b := &window.Change{From: map[string]int64{"bank": from}, To: map[string]int64{"bank": from + 1},
+				Put: rs, CloseAt: map[string]record.Date{}}
+			for _, r := range rs {
+				b.CloseAt[r.ID] = 200
+			}
+			_, err := s.Apply(ctx, 4, epoch, b, nil)
+			return err
+		}
+		if err := put(a, st.Epoch, 0, mk("b1", "ACC-1", "mon.csv"), mk("b2", "ACC-2", "mon.csv"), mk("b3", "ACC-1", "tue.csv")); err != nil {
+			t.Fatal(err)
+		}
+		if n := a.rdb.HLen(ctx, a.key(4, "str")).Val(); n != 5 {
+			t.Errorf("string table holds %d strings, want 5 (2 accounts, EUR, 2 files)", n)
+		}
+		// Another store applies without claiming: it reads the table and
+		// adds only the new file.
+		other := New(a.rdb, a.prefix)
+		if err := put(other, st.Epoch, 1, mk("b4", "ACC-2", "wed.csv")); err != nil {
+			t.Fatal(err)
+		}
+		if n := a.rdb.HLen(ctx, a.key(4, "str")).Val(); n != 6 {
+			t.Errorf("string table holds %d strings after a new file, want 6", n)
+		}
+		// b1, b2 leave (matched): mon.csv is used by no record any more.
+		if _, err := a.Apply(ctx, 4, st.Epoch, &window.Change{From: map[string]int64{"bank": 2}, To: map[string]int64{"bank": 3},
+			Matched: []*window.Entry{mk("b1", "", ""), mk("b2", "", "")}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		b := New(a.rdb, a.prefix)
+		st2, win, err := b.Claim(ctx, 4, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, e := range win.All() {
+			got[e.ID] = e.Account + " " + e.Currency + " " + e.SourceFile
+		}
+		if want := map[string]string{"b3": "ACC-1 EUR tue.csv", "b4": "ACC-2 EUR wed.csv"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("new owner read %v, want %v", got, want)
+		}
+		strs := a.rdb.HVals(ctx, a.key(4, "str")).Val()
+		if slices.Contains(strs, "mon.csv") || len(strs) != 5 {
+			t.Errorf("after the claim the table holds %q, want mon.csv forgotten", strs)
+		}
+		// Redis holds, under the index the owner gives out next (6: the
+		// six strings so far had 0-5), another string: the batch is
+		// refused whole.
+		if err := a.rdb.HSet(ctx, a.key(4, "str"), "6", "intruder").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := put(b, st2.Epoch, 3, mk("b5", "ACC-3", "tue.csv")); !errors.Is(err, errStrings) {
+			t.Fatalf("conflicting table entry: %v", err)
+		}
+		if got, _ := b.Read(ctx, 4); got.Offsets["bank"] != 3 || a.rdb.HExists(ctx, a.key(4, "rec"), "b5").Val() {
+			t.Errorf("a refused batch wrote something: offsets %v", got.Offsets)
+		}
+	})
+}
+
+// Records stored before the string table (format 2: every string inline)
+// load, beside records of the new form.
+func TestInlineRecordsLoad(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		str := func(b []byte, v string) []byte { return append(binary.AppendUvarint(b, uint64(len(v))), v...) }
+		old := []byte{2, 0}
+		old = binary.AppendVarint(old, 150) // until
+		for _, v := range []string{"ACC-9", "GBP", "INV-77", "", "", "old payment", "old.csv", ""} {
+			old = str(old, v)
+		}
+		old = append(binary.AppendVarint(old, -4200), 2) // amount -42.00
+		for _, v := range []int64{120, 7, 1_790_000_000_000, 1_790_000_000_500} {
+			old = binary.AppendVarint(old, v)
+		}
+		if err := s.rdb.HSet(ctx, s.key(6, "rec"), "b-old", old).Err(); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := s.Claim(ctx, 6, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := &window.Change{From: map[string]int64{"bank": 0}, To: map[string]int64{"bank": 1},
+			Put: []*window.Entry{rec("b-new", record.Bank, "INV-78")}, CloseAt: map[string]record.Date{"b-new": 160}}
+		if _, err := s.Apply(ctx, 6, st.Epoch, b, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, win, err := New(s.rdb, s.prefix).Claim(ctx, 6, prep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := win.Get("b-old")
+		if e == nil || e.Account != "ACC-9" || e.SourceFile != "old.csv" || !e.Amount.Equal(money.New(-4200, 2)) ||
+			e.PendingSince.UnixMilli() != 1_790_000_000_500 || win.CloseAt(e) != 150 || win.Get("b-new") == nil {
+			t.Errorf("format 2 record read as %+v; window holds %d", e, win.Len())
 		}
 	})
 }
