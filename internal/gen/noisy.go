@@ -121,6 +121,33 @@ var companies = []string{"ACME Office Supplies GmbH", "Northwind Traders", "Cont
 
 // WriteNoisy writes a bank file in n.BankFormat, a ledger CSV and the truth.
 func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
+	day, err := NoisyDay(n)
+	if err != nil {
+		return err
+	}
+	if err := WriteBank(bank, n.BankFormat, day.Bank); err != nil {
+		return err
+	}
+	if err := WriteLedger(ledger, day.Ledger); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(truth)
+	enc.SetIndent("", " ")
+	return enc.Encode(day.Truth)
+}
+
+// Day is a generated reconciliation day: the bank entries in statement
+// order (account, then date; positions count from 1 in that order), the
+// ledger postings in file order (not by date), and what a perfect
+// matcher finds.
+type Day struct {
+	Bank   []BankTx
+	Ledger []LedgerTx
+	Truth  *TruthFile
+}
+
+// NoisyDay generates the day n describes; WriteNoisy writes it.
+func NoisyDay(n Noise) (*Day, error) {
 	rng := rand.New(rand.NewPCG(n.Seed, 0xC0FFEE))
 	start := record.MakeDate(2026, 3, 23) // four weeks over Easter: weekends and holidays in most currencies
 	if n.Start != 0 {
@@ -351,7 +378,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		t.LedgerBreaks = append(t.LedgerBreaks, id)
 	}
 	if err := hard(n, rng, start, acct, nextLedger, invoice, bookDay, &banks, &ledgers, &links); err != nil {
-		return err
+		return nil, err
 	}
 	// Bank entries in statement order: by account, currency, date; positions follow.
 	order := make([]int, len(banks))
@@ -384,10 +411,13 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 	}
 	// Ledger postings shuffled: files are not in date order.
 	rng.Shuffle(len(ledgers), func(i, j int) { ledgers[i], ledgers[j] = ledgers[j], ledgers[i] })
-	if err := writeBankTxs(bank, n.BankFormat, sorted); err != nil {
-		return err
-	}
-	lw := bufio.NewWriter(ledger)
+	return &Day{Bank: sorted, Ledger: ledgers, Truth: t}, nil
+}
+
+// WriteLedger writes ledger postings as a ledger CSV (with the original
+// currency columns when any posting has one).
+func WriteLedger(w io.Writer, ledgers []LedgerTx) error {
+	lw := bufio.NewWriter(w)
 	fx := false
 	for _, l := range ledgers {
 		fx = fx || l.OrigCurrency != ""
@@ -408,12 +438,7 @@ func WriteNoisy(n Noise, bank, ledger io.Writer, truth io.Writer) error {
 		}
 		lw.WriteString("\n")
 	}
-	if err := lw.Flush(); err != nil {
-		return err
-	}
-	enc := json.NewEncoder(truth)
-	enc.SetIndent("", " ")
-	return enc.Encode(t)
+	return lw.Flush()
 }
 
 // cut is the text as an MT940 or BAI2 bank writes it: a remittance
@@ -467,79 +492,97 @@ func csvQuote(s string) string {
 
 // writeBankTxs writes entries (sorted by account and date) as one file of
 // the format; statements are per account and day, with balances that add up.
-func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	type stmt struct {
-		acct, cur string
-		date      record.Date
-		txs       []BankTx
-	}
-	var stmts []*stmt
+// Statement is one bank statement: an account's entries of one business
+// day, numbered by the business days of the year (so numbers run on
+// without gaps), opening at the previous statement's closing balance.
+type Statement struct {
+	Account, Currency string
+	Date              record.Date
+	Number            int
+	Opening, Closing  int64 // cents
+	Txs               []BankTx
+}
+
+// Statements groups bank entries in statement order into statements: one
+// per account and business day of its currency from the first entry's day
+// to the last one's, with or without entries, the first opening at
+// 1,000,000.00.
+func Statements(txs []BankTx) []*Statement {
+	var stmts []*Statement
 	for _, t := range txs {
-		if len(stmts) == 0 || stmts[len(stmts)-1].acct != t.Account || stmts[len(stmts)-1].date != t.Date {
-			stmts = append(stmts, &stmt{acct: t.Account, cur: t.Currency, date: t.Date})
+		if len(stmts) == 0 || stmts[len(stmts)-1].Account != t.Account || stmts[len(stmts)-1].Date != t.Date {
+			stmts = append(stmts, &Statement{Account: t.Account, Currency: t.Currency, Date: t.Date})
 		}
-		stmts[len(stmts)-1].txs = append(stmts[len(stmts)-1].txs, t)
+		stmts[len(stmts)-1].Txs = append(stmts[len(stmts)-1].Txs, t)
 	}
-	// A bank sends a statement for every business day of the account's
-	// currency, with or without entries, numbered by the day of the year,
-	// each opening at the previous one's closing balance.
-	if len(stmts) > 0 {
-		first, last := stmts[0].date, stmts[0].date
-		for _, st := range stmts {
-			first, last = min(first, st.date), max(last, st.date)
+	if len(stmts) == 0 {
+		return nil
+	}
+	first, last := stmts[0].Date, stmts[0].Date
+	for _, st := range stmts {
+		first, last = min(first, st.Date), max(last, st.Date)
+	}
+	cals := calendar.Default()
+	var all []*Statement
+	for i := 0; i < len(stmts); {
+		j := i
+		have := map[record.Date]*Statement{}
+		for ; j < len(stmts) && stmts[j].Account == stmts[i].Account; j++ {
+			have[stmts[j].Date] = stmts[j]
 		}
-		cals := calendar.Default()
-		var all []*stmt
-		for i := 0; i < len(stmts); {
-			j := i
-			have := map[record.Date]*stmt{}
-			for ; j < len(stmts) && stmts[j].acct == stmts[i].acct; j++ {
-				have[stmts[j].date] = stmts[j]
+		cal := cals.For(stmts[i].Currency)
+		bal := int64(1_000_000_00)
+		for d := first; d <= last; d++ {
+			st := have[d]
+			if st == nil && !cal.IsBusinessDay(d) {
+				continue
 			}
-			cal := cals.For(stmts[i].cur)
-			for d := first; d <= last; d++ {
-				if st := have[d]; st != nil {
-					all = append(all, st)
-				} else if cal.IsBusinessDay(d) {
-					all = append(all, &stmt{acct: stmts[i].acct, cur: stmts[i].cur, date: d})
-				}
+			if st == nil {
+				st = &Statement{Account: stmts[i].Account, Currency: stmts[i].Currency, Date: d}
 			}
-			i = j
+			st.Number = cal.Between(record.MakeDate(d.Time().Year()-1, 12, 31), d)
+			st.Opening, st.Closing = bal, bal
+			for _, t := range st.Txs {
+				st.Closing += t.Cents
+			}
+			bal = st.Closing
+			all = append(all, st)
 		}
-		stmts = all
+		i = j
 	}
-	balances := map[string]int64{}
-	opening := func(acct string) int64 {
-		if v, ok := balances[acct]; ok {
-			return v
-		}
-		return 1_000_000_00
-	}
-	// Statement numbers count the business days of the year, so they run
-	// on without gaps from one statement to the next.
-	number := func(d record.Date, cur string) int {
-		y := d.Time().Year()
-		return calendar.Default().For(cur).Between(record.MakeDate(y-1, 12, 31), d)
-	}
-	switch format {
-	case "", "csv":
+	return all
+}
+
+// WriteBank writes bank entries in statement order as a bank file: CSV,
+// or statements (Statements) in MT940, camt.053 or BAI2.
+func WriteBank(w io.Writer, format string, txs []BankTx) error {
+	if format == "" || format == "csv" {
+		bw := bufio.NewWriterSize(w, 1<<20)
 		bw.WriteString("account,currency,booking_date,value_date,amount,reference,bank_reference,counterparty,description\n")
 		for _, t := range txs {
 			fmt.Fprintf(bw, "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", t.Account, t.Currency, t.Date, t.Date, cents(t.Cents, '.'), t.Ref, t.BankRef, csvQuote(t.structuredName()), csvQuote(t.Text))
 		}
+		return bw.Flush()
+	}
+	return WriteStatements(w, format, Statements(txs))
+}
+
+// WriteStatements writes statements as one MT940, camt.053 or BAI2 file.
+func WriteStatements(w io.Writer, format string, stmts []*Statement) error {
+	bw := bufio.NewWriterSize(w, 1<<20)
+	switch format {
 	case "mt940":
 		for i, s := range stmts {
-			bal := opening(s.acct)
-			y := s.date.Time().Format("060102")
+			bal := s.Opening
+			y := s.Date.Time().Format("060102")
 			dc := func(v int64) string {
 				if v < 0 {
 					return "D"
 				}
 				return "C"
 			}
-			fmt.Fprintf(bw, ":20:STMT%06d\r\n:25:%s\r\n:28C:%05d/1\r\n:60F:%s%s%s%s\r\n", i, s.acct, number(s.date, s.cur), dc(bal), y, s.cur, cents(abs(bal), ','))
-			for _, t := range s.txs {
+			fmt.Fprintf(bw, ":20:STMT%06d\r\n:25:%s\r\n:28C:%05d/1\r\n:60F:%s%s%s%s\r\n", i, s.Account, s.Number, dc(bal), y, s.Currency, cents(abs(bal), ','))
+			for _, t := range s.Txs {
 				ref := t.Ref
 				if ref == "" {
 					ref = "NONREF"
@@ -551,7 +594,7 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 				if t.Cheque {
 					kind = "NCHK"
 				}
-				fmt.Fprintf(bw, ":61:%s%s%s%s%s%s//%s\r\n", y, s.date.Time().Format("0102"), dc(t.Cents), cents(abs(t.Cents), ','), kind, ref, t.BankRef)
+				fmt.Fprintf(bw, ":61:%s%s%s%s%s%s//%s\r\n", y, s.Date.Time().Format("0102"), dc(t.Cents), cents(abs(t.Cents), ','), kind, ref, t.BankRef)
 				if t.NameInText && t.Cents%2 == 0 {
 					// Unstructured :86:, lines of up to 65 characters.
 					text := t.Text
@@ -575,10 +618,8 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 					}
 					bw.WriteString("\r\n")
 				}
-				bal += t.Cents
 			}
-			fmt.Fprintf(bw, ":62F:%s%s%s%s\r\n-\r\n", dc(bal), y, s.cur, cents(abs(bal), ','))
-			balances[s.acct] = bal
+			fmt.Fprintf(bw, ":62F:%s%s%s%s\r\n-\r\n", dc(s.Closing), y, s.Currency, cents(abs(s.Closing), ','))
 		}
 	case "camt053":
 		bw.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt><GrpHdr><MsgId>GEN</MsgId><CreDtTm>2026-03-31T18:00:00Z</CreDtTm></GrpHdr>` + "\n")
@@ -589,20 +630,14 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 			return "CRDT"
 		}
 		for i, s := range stmts {
-			open := opening(s.acct)
-			bal := open
-			for _, t := range s.txs {
-				bal += t.Cents
-			}
-			balances[s.acct] = bal
-			fmt.Fprintf(bw, "<Stmt><Id>S%d</Id><ElctrncSeqNb>%d</ElctrncSeqNb><Acct><Id><Othr><Id>%s</Id></Othr></Id><Ccy>%s</Ccy></Acct>\n", i, number(s.date, s.cur), s.acct, s.cur)
+			fmt.Fprintf(bw, "<Stmt><Id>S%d</Id><ElctrncSeqNb>%d</ElctrncSeqNb><Acct><Id><Othr><Id>%s</Id></Othr></Id><Ccy>%s</Ccy></Acct>\n", i, s.Number, s.Account, s.Currency)
 			for _, b := range []struct {
 				code string
 				v    int64
-			}{{"OPBD", open}, {"CLBD", bal}} {
-				fmt.Fprintf(bw, "<Bal><Tp><CdOrPrtry><Cd>%s</Cd></CdOrPrtry></Tp><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><Dt><Dt>%s</Dt></Dt></Bal>\n", b.code, s.cur, cents(abs(b.v), '.'), dc(b.v), s.date)
+			}{{"OPBD", s.Opening}, {"CLBD", s.Closing}} {
+				fmt.Fprintf(bw, "<Bal><Tp><CdOrPrtry><Cd>%s</Cd></CdOrPrtry></Tp><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><Dt><Dt>%s</Dt></Dt></Bal>\n", b.code, s.Currency, cents(abs(b.v), '.'), dc(b.v), s.Date)
 			}
-			for _, t := range s.txs {
+			for _, t := range s.Txs {
 				e2e := t.Ref
 				if e2e == "" {
 					e2e = "NOTPROVIDED"
@@ -620,7 +655,7 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 					chq, e2e = "<ChqNb>"+t.Ref+"</ChqNb>", "NOTPROVIDED"
 				}
 				fmt.Fprintf(bw, "<Ntry><Amt Ccy=%q>%s</Amt><CdtDbtInd>%s</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BookgDt><Dt>%s</Dt></BookgDt><AcctSvcrRef>%s</AcctSvcrRef><NtryDtls><TxDtls><Refs><EndToEndId>%s</EndToEndId>%s</Refs>%s<RmtInf><Ustrd>%s</Ustrd></RmtInf></TxDtls></NtryDtls></Ntry>\n",
-					s.cur, cents(abs(t.Cents), '.'), dc(t.Cents), s.date, t.BankRef, xmlEscape(e2e), chq, parties, xmlEscape(t.Text))
+					s.Currency, cents(abs(t.Cents), '.'), dc(t.Cents), s.Date, t.BankRef, xmlEscape(e2e), chq, parties, xmlEscape(t.Text))
 			}
 			bw.WriteString("</Stmt>\n")
 		}
@@ -631,21 +666,10 @@ func writeBankTxs(w io.Writer, format string, txs []BankTx) error {
 		records, groups := 1, 0
 		for _, s := range stmts {
 			groups++
-			var credits, debits, total int64
-			for _, t := range s.txs {
-				if t.Cents >= 0 {
-					credits += t.Cents
-				} else {
-					debits -= t.Cents
-				}
-			}
-			open := opening(s.acct)
-			closing := open + credits - debits
-			balances[s.acct] = closing
-			fmt.Fprintf(bw, "02,CUSTOMER,BANK,1,%s,2359,%s,2/\n03,%s,%s,010,%d,,,015,%d,,/\n", s.date.Time().Format("060102"), s.cur, s.acct, s.cur, open, closing)
-			total = open + closing
+			fmt.Fprintf(bw, "02,CUSTOMER,BANK,1,%s,2359,%s,2/\n03,%s,%s,010,%d,,,015,%d,,/\n", s.Date.Time().Format("060102"), s.Currency, s.Account, s.Currency, s.Opening, s.Closing)
+			total := s.Opening + s.Closing
 			n := 2 // 03, 49
-			for _, t := range s.txs {
+			for _, t := range s.Txs {
 				code, v := "165", t.Cents
 				if v < 0 {
 					code, v = "495", -v
