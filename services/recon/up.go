@@ -176,23 +176,33 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  handled files move to %s, unreadable ones to %s\nCtrl-C stops.\n",
 		filepath.Join(abs, ingestor.ProcessedDir), filepath.Join(abs, ingestor.QuarantineDir))
 	if demo {
-		late, err := writeDemo(inbox, time.Now())
+		d, err := makeDemo(time.Now())
 		if err != nil {
+			return err
+		}
+		if err := writeFiles(inbox, d.files); err != nil {
 			return err
 		}
 		if lateAfter <= idle {
 			lateAfter = idle + 10*time.Second // its records must come after their windows closed
 		}
-		fmt.Fprintf(stdout, "  demo day written into the inbox; a late ledger file follows in %s\n", lateAfter)
+		fmt.Fprintf(stdout, "  demo: the last %d business days written into the inbox; a late ledger file follows in %s\n", demoDays, lateAfter)
 		go func() {
 			select {
 			case <-ctx.Done():
 			case <-time.After(lateAfter):
-				if err := late(); err != nil {
+				if err := writeFiles(inbox, d.late); err != nil {
 					log.Error("demo: late file", "err", err)
 				}
 			}
 		}()
+		if con != nil {
+			go func() {
+				if err := con.PlayDemo(ctx, d.seed, 5*time.Minute); err != nil && ctx.Err() == nil {
+					log.Warn("demo: the sign-offs and requests of the demo's people were not made", "err", err)
+				}
+			}()
+		}
 	}
 	return runAll(ctx, log, services)
 }
