@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -546,6 +547,7 @@ func (s *Service) balancesPage(w http.ResponseWriter, r *http.Request, ss *cases
 // dayView is the balance page and report of one account-day.
 type dayView struct {
 	B         balanceJSON
+	Chart     *chart // the account's unexplained difference per day up to the day
 	Groups    []itemGroup
 	Trail     []signoffJSON
 	Postings  []casestore.Posting
@@ -609,8 +611,32 @@ func (s *Service) dayView(r *http.Request, ss *casestore.Session) (*dayView, err
 	return v, nil
 }
 
+// unexplainedChart is the unexplained difference of an account on each
+// day with a statement balance, over the 30 days up to day.
+func (s *Service) unexplainedChart(ctx context.Context, account, currency string, day record.Date) (*chart, error) {
+	bs, err := s.balancesOf(ctx, account, currency, day-chartDays+1, day)
+	if err != nil {
+		return nil, err
+	}
+	c := &chart{Title: "Unexplained difference per day, " + account + " " + currency, Digits: 2,
+		Bars: []series{{Name: "unexplained", Class: "unexplained"}}}
+	for _, d := range bs {
+		if d.Unexplained == nil {
+			continue
+		}
+		f, _ := strconv.ParseFloat(d.Unexplained.String(), 64) // places the bar; the text is exact
+		c.X = append(c.X, d.Date.Time().Format("Jan 2"))
+		c.Bars[0].Values = append(c.Bars[0].Values, f)
+		c.Bars[0].Texts = append(c.Bars[0].Texts, money.Format(*d.Unexplained, currency))
+	}
+	return c, nil
+}
+
 func (s *Service) balanceDayPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	v, err := s.dayView(r, ss)
+	if err == nil {
+		v.Chart, err = s.unexplainedChart(r.Context(), v.B.Account, v.B.Currency, v.B.Date)
+	}
 	if err != nil {
 		s.pageFail(w, r, err)
 		return

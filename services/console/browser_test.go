@@ -3,14 +3,11 @@ package console
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/redis/go-redis/v9"
 
@@ -18,40 +15,8 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
+	"github.com/openrecon/recon/internal/testenv/browser"
 )
-
-// browser starts headless Debian chromium (never a downloaded browser) with
-// the flags this closed network needs.
-func browser(t *testing.T) (context.Context, func()) {
-	path := testenv.Chromium(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 1000))
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelB := chromedp.NewContext(actx, chromedp.WithErrorf(t.Logf), chromedp.WithDebugf(func(f string, a ...any) {
-		if os.Getenv("RECON_CDP_DEBUG") != "" {
-			t.Logf(f, a...)
-		}
-	}))
-	// A bound for the whole walk through the pages, generous for a busy CI
-	// machine (each step normally takes well under a second).
-	ctx, cancelT := context.WithTimeout(ctx, 8*time.Minute)
-	return ctx, func() { cancelT(); cancelB(); cancelA() }
-}
-
-// screenshotDir keeps the screenshots: RECON_SCREENSHOT_DIR (the README's
-// docs/screenshots when refreshed; scripts/test.sh keeps them with the
-// test artefacts), else the test's temp dir.
-func screenshotDir(t *testing.T) string {
-	if d := os.Getenv("RECON_SCREENSHOT_DIR"); d != "" {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	return t.TempDir()
-}
 
 // TestBrowser drives the console in headless Chromium as an analyst would:
 // sign in through the embedded provider's login form, open the queue and
@@ -72,9 +37,9 @@ func TestBrowser(t *testing.T) {
 		return n == 6 && len(ps) == 2
 	})
 	w := newWalk(t, h.console.URL())
-	base, C, do, text, loads, shot := w.base, w.C, w.do, w.text, w.loads, w.shot
+	base, C, do, text, loads, shot := w.Base, w.C, w.Do, w.Text, w.Loads, w.Shot
 	// Sign in through the provider's form.
-	w.signIn("preparer")
+	w.SignIn("preparer", demoPassword)
 	if tx := text("main"); !strings.Contains(tx, "open breaks") || !strings.Contains(text("header"), "Pat Preparer") {
 		t.Errorf("dashboard: %.300s", tx)
 	}
@@ -140,78 +105,11 @@ func TestBrowser(t *testing.T) {
 	if len(ps) != 1 {
 		t.Errorf("%d proposals left after confirming one of two", len(ps))
 	}
-	t.Logf("screenshots in %s", w.dir)
-}
-
-// walk is one browser session through the console's pages.
-type walk struct {
-	t    *testing.T
-	ctx  context.Context
-	base string
-	dir  string
+	t.Logf("screenshots in %s", w.Dir)
 }
 
 // newWalk starts a browser (stopped at the end of the test).
-func newWalk(t *testing.T, base string) *walk {
-	ctx, stop := browser(t)
-	t.Cleanup(stop)
-	return &walk{t: t, ctx: ctx, base: base, dir: screenshotDir(t)}
-}
-
-// C selects by CSS.
-func (w *walk) C(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-
-func (w *walk) fail(what string, err error) {
-	w.t.Helper()
-	loc, _ := chromedp.Run(w.ctx, chromedp.Location())
-	body, _ := chromedp.Run(w.ctx, chromedp.Text(w.C("body")))
-	w.t.Fatalf("%s: %v (at %s: %.600s)", what, err, loc, body)
-}
-
-func (w *walk) do(what string, steps ...chromedp.Action[chromedp.Void]) {
-	w.t.Helper()
-	if err := chromedp.Do(w.ctx, steps...); err != nil {
-		w.fail(what, err)
-	}
-}
-
-func (w *walk) text(sel string) string {
-	w.t.Helper()
-	s, err := chromedp.Run(w.ctx, chromedp.Text(w.C(sel)))
-	if err != nil {
-		w.fail("text of "+sel, err)
-	}
-	return s
-}
-
-// loads runs an action that navigates (a submit, a click) and waits for
-// the new page's load event, so the next step never reads the old page.
-func (w *walk) loads(what string, a chromedp.Action[chromedp.Void]) {
-	w.t.Helper()
-	if _, err := chromedp.Run(w.ctx, chromedp.WaitEvent(page.LoadEventFired, nil, a)); err != nil {
-		w.fail(what, err)
-	}
-}
-
-func (w *walk) shot(name string) {
-	w.t.Helper()
-	buf, err := chromedp.Run(w.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		w.fail("screenshot "+name, err)
-	}
-	if err := os.WriteFile(filepath.Join(w.dir, name+".png"), buf, 0o644); err != nil {
-		w.t.Fatal(err)
-	}
-}
-
-// signIn signs user in through the provider's login form.
-func (w *walk) signIn(user string) {
-	w.t.Helper()
-	w.do("sign in "+user, chromedp.Navigate(w.base+"/"), chromedp.WaitVisible(w.C(`input[name=username]`)),
-		chromedp.SendKeys(w.C(`input[name=username]`), user), chromedp.SendKeys(w.C(`input[name=password]`), demoPassword))
-	w.loads("sign in "+user, chromedp.Submit(w.C(`input[name=password]`)))
-	w.do("dashboard of "+user, chromedp.WaitVisible(w.C(`section.cards`)))
-}
+func newWalk(t *testing.T, base string) *browser.Walk { return browser.NewWalk(t, base) }
 
 // TestBrowserSignoff walks the controls in headless Chromium: a preparer
 // requests a write-off, a second user (the approver, in a browser of their
@@ -240,56 +138,56 @@ func TestBrowserSignoff(t *testing.T) {
 	dayQ := "account=S&currency=EUR&date=" + day(0).String()
 
 	// The preparer requests a write-off of the fee.
-	prep.signIn("preparer")
+	prep.SignIn("preparer", demoPassword)
 	fee := h.breakOf("s-b2").BreakID
-	prep.do("fee detail", chromedp.Navigate(prep.base+"/breaks/"+fee), chromedp.WaitVisible(C(`dl.kv`)),
+	prep.Do("fee detail", chromedp.Navigate(prep.Base+"/breaks/"+fee), chromedp.WaitVisible(C(`dl.kv`)),
 		chromedp.SetValue(C(`select[name=reason_code]`), "bank_fee"), chromedp.SendKeys(C(`textarea[name=comment]`), "account fee"))
-	prep.loads("request write-off", chromedp.Click(C(`button[value=write_off]`)))
-	prep.do("requested", chromedp.WaitVisible(C(`.flash.ok`)))
-	if tx := prep.text(".flash.ok"); !strings.Contains(tx, "requested") {
+	prep.Loads("request write-off", chromedp.Click(C(`button[value=write_off]`)))
+	prep.Do("requested", chromedp.WaitVisible(C(`.flash.ok`)))
+	if tx := prep.Text(".flash.ok"); !strings.Contains(tx, "requested") {
 		t.Errorf("after the write-off request: %q", tx)
 	}
 	// The approver approves it in their own browser.
-	appr.signIn("approver")
-	appr.do("approvals", chromedp.Navigate(appr.base+"/approvals"), chromedp.WaitVisible(C(`button[value=approve]`)))
-	if tx := appr.text("main"); !strings.Contains(tx, "Waiting for you") || !strings.Contains(tx, "Write off") {
+	appr.SignIn("approver", demoPassword)
+	appr.Do("approvals", chromedp.Navigate(appr.Base+"/approvals"), chromedp.WaitVisible(C(`button[value=approve]`)))
+	if tx := appr.Text("main"); !strings.Contains(tx, "Waiting for you") || !strings.Contains(tx, "Write off") {
 		t.Errorf("approvals page of the approver: %.400s", tx)
 	}
-	appr.shot("approvals")
-	appr.loads("approve the write-off", chromedp.Click(C(`button[value=approve]`)))
-	appr.do("approved", chromedp.WaitVisible(C(`.flash.ok`)))
+	appr.Shot("approvals")
+	appr.Loads("approve the write-off", chromedp.Click(C(`button[value=approve]`)))
+	appr.Do("approved", chromedp.WaitVisible(C(`.flash.ok`)))
 	waitFor(t, "the write-off applied", func() bool { return h.status("s-b2") == casestore.StatusWrittenOff })
 
 	// The balance view: nothing unexplained; the preparer signs the day off.
-	prep.do("balance", chromedp.Navigate(prep.base+"/balances/day?"+dayQ), chromedp.WaitVisible(C(`td.unexplained`)))
-	if u := prep.text("td.unexplained"); u != "0.00" {
+	prep.Do("balance", chromedp.Navigate(prep.Base+"/balances/day?"+dayQ), chromedp.WaitVisible(C(`td.unexplained`)))
+	if u := prep.Text("td.unexplained"); u != "0.00" {
 		t.Errorf("unexplained difference on the page: %q, want 0.00", u)
 	}
-	if tx := prep.text("main"); !strings.Contains(tx, "1516.50") || !strings.Contains(tx, "Written off or accepted") {
+	if tx := prep.Text("main"); !strings.Contains(tx, "1516.50") || !strings.Contains(tx, "Written off or accepted") {
 		t.Errorf("balance view: %.600s", tx)
 	}
-	prep.shot("balance")
-	prep.do("sign-off comment", chromedp.SendKeys(C(`form[action="/signoff"] input[name=comment]`), "statement agreed, fee written off"))
-	prep.loads("request sign-off", chromedp.Submit(C(`form[action="/signoff"] input[name=comment]`)))
-	prep.do("sign-off requested", chromedp.WaitVisible(C(`.flash.ok`)))
+	prep.Shot("balance")
+	prep.Do("sign-off comment", chromedp.SendKeys(C(`form[action="/signoff"] input[name=comment]`), "statement agreed, fee written off"))
+	prep.Loads("request sign-off", chromedp.Submit(C(`form[action="/signoff"] input[name=comment]`)))
+	prep.Do("sign-off requested", chromedp.WaitVisible(C(`.flash.ok`)))
 	// The approver approves the sign-off.
-	appr.do("approvals 2", chromedp.Navigate(appr.base+"/approvals"), chromedp.WaitVisible(C(`button[value=approve]`)))
-	if tx := appr.text("main"); !strings.Contains(tx, "Sign-off of") {
+	appr.Do("approvals 2", chromedp.Navigate(appr.Base+"/approvals"), chromedp.WaitVisible(C(`button[value=approve]`)))
+	if tx := appr.Text("main"); !strings.Contains(tx, "Sign-off of") {
 		t.Errorf("approvals page has no sign-off: %.400s", tx)
 	}
-	appr.loads("approve the sign-off", chromedp.Click(C(`button[value=approve]`)))
-	appr.do("sign-off approved", chromedp.WaitVisible(C(`.flash.ok`)))
+	appr.Loads("approve the sign-off", chromedp.Click(C(`button[value=approve]`)))
+	appr.Do("sign-off approved", chromedp.WaitVisible(C(`.flash.ok`)))
 	// The day is locked.
-	prep.do("locked balance", chromedp.Navigate(prep.base+"/balances/day?"+dayQ), chromedp.WaitVisible(C(`.flash.lock`)))
-	if tx := prep.text(".flash.lock"); !strings.Contains(tx, "approved by approver") {
+	prep.Do("locked balance", chromedp.Navigate(prep.Base+"/balances/day?"+dayQ), chromedp.WaitVisible(C(`.flash.lock`)))
+	if tx := prep.Text(".flash.lock"); !strings.Contains(tx, "approved by approver") {
 		t.Errorf("lock banner: %q", tx)
 	}
-	prep.shot("balance-locked")
-	prep.do("overview", chromedp.Navigate(prep.base+"/balances"), chromedp.WaitVisible(C(`main table.data`)))
-	if tx := prep.text("main table.data tbody"); !strings.Contains(tx, "1516.50") || !strings.Contains(tx, "Signed off") {
+	prep.Shot("balance-locked")
+	prep.Do("overview", chromedp.Navigate(prep.Base+"/balances"), chromedp.WaitVisible(C(`main table.data`)))
+	if tx := prep.Text("main table.data tbody"); !strings.Contains(tx, "1516.50") || !strings.Contains(tx, "Signed off") {
 		t.Errorf("balances overview: %q", tx)
 	}
-	prep.shot("balances")
+	prep.Shot("balances")
 	// An account whose Wednesday statement never came and whose Thursday
 	// statement opens 100.00 higher: its Thursday lists both and cannot
 	// be signed off.
@@ -306,25 +204,25 @@ func TestBrowserSignoff(t *testing.T) {
 		}
 		return n == 3
 	})
-	prep.do("statement issues", chromedp.Navigate(prep.base+"/balances/day?account=C&currency=EUR&date="+day(3).String()), chromedp.WaitVisible(C(`section.issues`)))
-	if tx := prep.text("section.issues"); !strings.Contains(tx, "Missing statement") || !strings.Contains(tx, "Opening balance differs") || !strings.Contains(tx, "no. 12 is missing") {
+	prep.Do("statement issues", chromedp.Navigate(prep.Base+"/balances/day?account=C&currency=EUR&date="+day(3).String()), chromedp.WaitVisible(C(`section.issues`)))
+	if tx := prep.Text("section.issues"); !strings.Contains(tx, "Missing statement") || !strings.Contains(tx, "Opening balance differs") || !strings.Contains(tx, "no. 12 is missing") {
 		t.Errorf("statement issues: %q", tx)
 	}
-	if tx := prep.text("main"); strings.Contains(tx, "Request sign-off") {
+	if tx := prep.Text("main"); strings.Contains(tx, "Request sign-off") {
 		t.Errorf("a day with statement issues offers a sign-off")
 	}
-	prep.shot("balance-statement-issues")
-	prep.do("overview with statement issues", chromedp.Navigate(prep.base+"/balances"), chromedp.WaitVisible(C(`main table.data`)))
-	if tx := prep.text("main table.data tbody"); !strings.Contains(tx, "3 missing or inconsistent statements") {
+	prep.Shot("balance-statement-issues")
+	prep.Do("overview with statement issues", chromedp.Navigate(prep.Base+"/balances"), chromedp.WaitVisible(C(`main table.data`)))
+	if tx := prep.Text("main table.data tbody"); !strings.Contains(tx, "3 missing or inconsistent statements") {
 		t.Errorf("balances overview after C's statements: %q", tx)
 	}
-	prep.shot("balances-statement-issues")
+	prep.Shot("balances-statement-issues")
 	refund := h.breakOf("s-b3").BreakID
-	prep.do("locked detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`.flash.lock`)),
+	prep.Do("locked detail", chromedp.Navigate(prep.Base+"/breaks/"+refund), chromedp.WaitVisible(C(`.flash.lock`)),
 		chromedp.SetValue(C(`select[name=reason_code]`), "other"))
-	prep.loads("accept on a locked day", chromedp.Click(C(`button[value=accept]`)))
-	prep.do("refused", chromedp.WaitVisible(C(`.flash.bad`)))
-	if tx := prep.text(".flash.bad"); !strings.Contains(tx, "signed off") {
+	prep.Loads("accept on a locked day", chromedp.Click(C(`button[value=accept]`)))
+	prep.Do("refused", chromedp.WaitVisible(C(`.flash.bad`)))
+	if tx := prep.Text(".flash.bad"); !strings.Contains(tx, "signed off") {
 		t.Errorf("an action on a locked day: %q", tx)
 	}
 	if s := h.status("s-b3"); s != casestore.StatusOpen {
@@ -336,13 +234,13 @@ func TestBrowserSignoff(t *testing.T) {
 	if n, err := h.console.sweep(context.Background(), day(10).Time()); err != nil || n != 5 {
 		t.Errorf("sweep: %d escalations, %v; want the refund's and 4 of missing or inconsistent statements", n, err)
 	}
-	prep.do("escalated detail", chromedp.Navigate(prep.base+"/breaks/"+refund), chromedp.WaitVisible(C(`dl.kv`)))
-	if tx := prep.text("main"); !strings.Contains(tx, "level 1 escalated to operations") {
+	prep.Do("escalated detail", chromedp.Navigate(prep.Base+"/breaks/"+refund), chromedp.WaitVisible(C(`dl.kv`)))
+	if tx := prep.Text("main"); !strings.Contains(tx, "level 1 escalated to operations") {
 		t.Errorf("break detail after escalation: %.500s", tx)
 	}
-	prep.shot("break-escalated")
-	prep.do("report", chromedp.Navigate(prep.base+"/reports/reconciliation?"+dayQ), chromedp.WaitVisible(C(`.report`)))
-	prep.shot("reconciliation-statement")
+	prep.Shot("break-escalated")
+	prep.Do("report", chromedp.Navigate(prep.Base+"/reports/reconciliation?"+dayQ), chromedp.WaitVisible(C(`.report`)))
+	prep.Shot("reconciliation-statement")
 	// A payroll of 11 items paid in two parts: more records than the N:M
 	// search's bound; each break says so.
 	var pay []*record.Transaction
@@ -356,10 +254,10 @@ func TestBrowserSignoff(t *testing.T) {
 		n, _ := st.CountBreaks(context.Background(), casestore.Filter{Status: "all", Account: "P"})
 		return n == 13
 	})
-	prep.do("bound detail", chromedp.Navigate(prep.base+"/breaks/"+h.breakOf("p-b1").BreakID), chromedp.WaitVisible(C(`.flash.warn`)))
-	if tx := prep.text(".flash.warn"); !strings.Contains(tx, "N:M search bound hit: 2 bank entries and 11 ledger items") {
+	prep.Do("bound detail", chromedp.Navigate(prep.Base+"/breaks/"+h.breakOf("p-b1").BreakID), chromedp.WaitVisible(C(`.flash.warn`)))
+	if tx := prep.Text(".flash.warn"); !strings.Contains(tx, "N:M search bound hit: 2 bank entries and 11 ledger items") {
 		t.Errorf("the bound's note on the break: %q", tx)
 	}
-	prep.shot("break-bound")
-	t.Logf("screenshots in %s", prep.dir)
+	prep.Shot("break-bound")
+	t.Logf("screenshots in %s", prep.Dir)
 }

@@ -87,14 +87,19 @@ func TestUpDemo(t *testing.T) {
 		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn", "--idle-advance", "500ms",
 			"--console-addr", "127.0.0.1:0", "--demo-password", "pw-demo-1", "--demo-late-after", "3s"}, out, io.Discard)
 	}()
+	d, err := makeDemo(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := len(d.files) + len(d.late)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ents, _ := os.ReadDir(filepath.Join(dir, "inbox", "processed"))
-		if len(ents) == 3 {
+		if len(ents) == files {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("demo files not processed (%d of 3); output: %s", len(ents), out.String())
+			t.Fatalf("demo files not processed (%d of %d); output: %s", len(ents), files, out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
