@@ -43,7 +43,9 @@ func (s *Store) Daily(ctx context.Context, from, to record.Date) ([]DayFigures, 
 		}
 		return &out[d-from]
 	}
-	fail := func(err error) ([]DayFigures, error) { return nil, fmt.Errorf("case store %s: daily figures: %w", s.source, err) }
+	fail := func(err error) ([]DayFigures, error) {
+		return nil, fmt.Errorf("case store %s: daily figures: %w", s.source, err)
+	}
 	each := func(query string, args []any, f func(d record.Date, n int64)) error {
 		rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 		if err != nil {
