@@ -108,27 +108,27 @@ func TestDemoFirstScreen(t *testing.T) {
 			t.Errorf("chart %d has no bar with data", i+1)
 		}
 	}
-	w.Shot("dashboard")
+	w.Shot("demo-dashboard")
 	// The queue and a break's detail.
 	w.Do("queue", chromedp.Navigate(w.Base+"/breaks?sort=-age"), chromedp.WaitVisible(C(`#queue`)))
-	w.Shot("queue")
+	w.Shot("demo-queue")
 	w.Loads("detail", chromedp.Click(C(`#queue tbody a`)))
 	w.Do("detail", chromedp.WaitVisible(C(`dl.kv`)))
-	w.Shot("detail")
+	w.Shot("demo-detail")
 	w.Do("proposals", chromedp.Navigate(w.Base+"/proposals"), chromedp.WaitVisible(C(`section.proposal`)))
-	w.Shot("proposals")
+	w.Shot("demo-proposals")
 	w.Do("approvals", chromedp.Navigate(w.Base+"/approvals"), chromedp.WaitVisible(C(`main table`)))
 	if tx := w.Text("main"); !strings.Contains(tx, "Sign-off of") || !strings.Contains(tx, "Write off") {
 		t.Errorf("approvals: want the waiting sign-off and write-off: %.400s", tx)
 	}
-	w.Shot("approvals")
+	w.Shot("demo-approvals")
 	// The balance view: the latest days of each account with balances.
 	w.Do("balances", chromedp.Navigate(w.Base+"/balances"), chromedp.WaitVisible(C(`main table.data`)))
 	rows := w.Text("main table.data tbody")
 	if n := len(regexp.MustCompile(`(?m)^\S+\s+(EUR|USD)\s+\d{4}-\d\d-\d\d\s+\d+\.\d\d\s`).FindAllString(rows, -1)); n < 8 {
 		t.Errorf("balance overview: %d days with a statement balance, want the latest days of both accounts: %.500s", n, rows)
 	}
-	w.Shot("balances")
+	w.Shot("demo-balances")
 	eur, usd := demoAccounts[0], demoAccounts[1]
 	days := businessDays(calendar.Default().For("EUR"), today, demoDays)
 	day := func(k int) string { return days[len(days)-1-k].String() }
@@ -139,7 +139,7 @@ func TestDemoFirstScreen(t *testing.T) {
 	if tx := w.Text("section.issues"); !strings.Contains(tx, "Missing statement") {
 		t.Errorf("the lost EUR statement: %q", tx)
 	}
-	w.Shot("balance-statement-issues")
+	w.Shot("demo-balance-statement-issues")
 	w.Do("unlisted charge", chromedp.Navigate(w.Base+"/balances/day?"+q(usd, day(3))), chromedp.WaitVisible(C(`td.unexplained`)))
 	if u := w.Text("td.unexplained"); !strings.Contains(u, "25.00") {
 		t.Errorf("USD unexplained difference %q, want the unlisted 25.00 charge", u)
@@ -151,17 +151,17 @@ func TestDemoFirstScreen(t *testing.T) {
 	if bars < 5 {
 		t.Errorf("the unexplained-difference chart has %d days, want the month's statement days", bars)
 	}
-	w.Shot("balance")
+	w.Shot("demo-balance")
 	// The first EUR days, signed off by the preparer and the approver.
 	w.Do("signed day", chromedp.Navigate(w.Base+"/balances/day?"+q(eur, days[5].String())), chromedp.WaitVisible(C(`.flash.lock`)))
 	if tx := w.Text(".flash.lock"); !strings.Contains(tx, "approved by approver") {
 		t.Errorf("signed-off day: %q", tx)
 	}
-	w.Shot("balance-locked")
+	w.Shot("demo-balance-locked")
 	w.Do("statement", chromedp.Navigate(w.Base+"/reports/reconciliation?"+q(eur, days[5].String())), chromedp.WaitVisible(C(`main`)))
-	w.Shot("reconciliation-statement")
+	w.Shot("demo-reconciliation-statement")
 	w.Do("audit", chromedp.Navigate(w.Base+"/audit"), chromedp.WaitVisible(C(`main table`)))
-	w.Shot("audit")
+	w.Shot("demo-audit")
 	t.Logf("screenshots in %s", w.Dir)
 }
 
