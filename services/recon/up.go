@@ -23,67 +23,94 @@ import (
 	"github.com/openrecon/recon/services/notifier"
 )
 
+// upConfig is the configuration of `recon up`: where it keeps its data,
+// the addresses it serves, and what it hands each service on top of the
+// service's own defaults.
+type upConfig struct {
+	DataDir, OpsAddr, LogLevel       string
+	Partitions                       int
+	MemoryLimit                      int64 // bytes; 0: none
+	Demo                             bool
+	DemoLateAfter                    time.Duration
+	ConsoleAddr, DemoPassword        string
+	IdleAdvance, MinPending          time.Duration
+	RulesFile, CalendarFile, FXRates string
+	Profiling                        bool
+	WebhookURL, WebhookSecretFile    string
+}
+
+// upDefaults is what `recon up` runs with when no flag says otherwise.
+func upDefaults() upConfig {
+	return upConfig{DataDir: "recon-data", OpsAddr: "127.0.0.1:9100", LogLevel: "info", Partitions: 4, DemoLateAfter: 40 * time.Second,
+		ConsoleAddr: "127.0.0.1:8080", IdleAdvance: 30 * time.Second, MinPending: 2 * time.Second}
+}
+
+// Register declares the settings on l, with c's values as their defaults.
+func (c *upConfig) Register(l *config.Loader) {
+	l.String(&c.DataDir, "data-dir", c.DataDir, "folder for the inbox and the SQLite warehouse")
+	l.String(&c.OpsAddr, "ops-addr", c.OpsAddr, "address of /metrics, /healthz, /readyz")
+	l.String(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
+	l.Int(&c.Partitions, "partitions", c.Partitions, "partitions of the keyed topics")
+	l.MiB(&c.MemoryLimit, "memory-limit-mb", "soft limit of the Go heap, in MiB (0: none), for a machine with little memory: the collector works harder near it, and slows everything when more is live (a day whose other file has not come); GOMEMLIMIT, if set, wins")
+	l.Bool(&c.Demo, "demo", c.Demo, "drop a demo into the inbox: the last 20 business days of two accounts (camt.053 statements with balances, a ledger extract), every break reason, proposals, sign-offs and requests, a late file")
+	l.Duration(&c.DemoLateAfter, "demo-late-after", c.DemoLateAfter, "with --demo: when the late ledger file follows (after idle-advance, so its records come after their windows closed)")
+	l.String(&c.ConsoleAddr, "console-addr", c.ConsoleAddr, "address of the console (empty: no console)")
+	l.String(&c.DemoPassword, "demo-password", c.DemoPassword, "password of the console's demo users (empty: generated and printed)")
+	l.Duration(&c.IdleAdvance, "idle-advance", c.IdleAdvance, "how long one side's file may come after the other's (the first side's windows stay open that long), and how soon a quiet account's windows close (time moves to today)")
+	l.Duration(&c.MinPending, "min-pending", c.MinPending, "least time a record waits in its window before it can become a break")
+	l.String(&c.RulesFile, "rules", c.RulesFile, "rules file (YAML) replacing the built-in rule set")
+	l.String(&c.CalendarFile, "calendar-file", c.CalendarFile, "business-day calendars (YAML): holidays per currency over the built-in ones")
+	l.String(&c.FXRates, "fx-rates", c.FXRates, "exchange rates (CSV: date,pair,rate) that make converted receipts exact (fx_rates rules)")
+	l.Bool(&c.Profiling, "pprof", c.Profiling, "serve Go profiles under /debug/pprof/ on the ops address (go tool pprof http://OPS-ADDR/debug/pprof/heap)")
+	l.String(&c.WebhookURL, "webhook-url", c.WebhookURL, "also POST breaks to this webhook")
+	l.String(&c.WebhookSecretFile, "webhook-secret-file", c.WebhookSecretFile, "file holding the webhook signing secret")
+}
+
 // runUp runs every service in one process on embedded defaults: an
 // in-process Kafka (kfake), an in-process Redis (miniredis), an SQLite
 // warehouse and a local inbox folder. Kafka and Redis keep their state in
 // the data dir (see durable.go), so a restart after any stop carries on
 // where the last run ended.
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var dataDir, opsAddr, logLevel, webhookURL, webhookSecretFile, consoleAddr, demoPassword, rulesFile, calendarFile, ratesFile string
-	var partitions int
-	var memLimit int64
-	var demo, profiling bool
-	var lateAfter time.Duration
-	var idle, minPending time.Duration
+	c := upDefaults()
 	l := config.New("recon up")
 	l.FlagSet().SetOutput(stderr)
-	l.String(&dataDir, "data-dir", "recon-data", "folder for the inbox and the SQLite warehouse")
-	l.String(&opsAddr, "ops-addr", "127.0.0.1:9100", "address of /metrics, /healthz, /readyz")
-	l.String(&logLevel, "log-level", "info", "debug, info, warn or error")
-	l.Int(&partitions, "partitions", 4, "partitions of the keyed topics")
-	l.MiB(&memLimit, "memory-limit-mb", "soft limit of the Go heap, in MiB (0: none), for a machine with little memory: the collector works harder near it, and slows everything when more is live (a day whose other file has not come); GOMEMLIMIT, if set, wins")
-	l.Bool(&demo, "demo", false, "drop a demo day (two accounts, every break reason, proposals, a payout batch, a late file) into the inbox")
-	l.Duration(&lateAfter, "demo-late-after", 40*time.Second, "with --demo: when the late ledger file follows (after idle-advance, so its records come after their windows closed)")
-	l.String(&consoleAddr, "console-addr", "127.0.0.1:8080", "address of the console (empty: no console)")
-	l.String(&demoPassword, "demo-password", "", "password of the console's demo users (empty: generated and printed)")
-	l.Duration(&idle, "idle-advance", 30*time.Second, "how long one side's file may come after the other's (the first side's windows stay open that long), and how soon a quiet account's windows close (time moves to today)")
-	l.Duration(&minPending, "min-pending", 2*time.Second, "least time a record waits in its window before it can become a break")
-	l.String(&rulesFile, "rules", "", "rules file (YAML) replacing the built-in rule set")
-	l.String(&calendarFile, "calendar-file", "", "business-day calendars (YAML): holidays per currency over the built-in ones")
-	l.String(&ratesFile, "fx-rates", "", "exchange rates (CSV: date,pair,rate) that make converted receipts exact (fx_rates rules)")
-	l.Bool(&profiling, "pprof", false, "serve Go profiles under /debug/pprof/ on the ops address (go tool pprof http://OPS-ADDR/debug/pprof/heap)")
-	l.String(&webhookURL, "webhook-url", "", "also POST breaks to this webhook")
-	l.String(&webhookSecretFile, "webhook-secret-file", "", "file holding the webhook signing secret")
+	c.Register(l)
 	if _, err := l.Parse(args); err != nil {
 		return err
 	}
+	return up(ctx, c, stdout, stderr)
+}
+
+// up runs the services of c until ctx ends or one fails.
+func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 	// The heap may grow to 1.5 times what is live instead of Go's default
 	// 2 times: one process holds every service's buffers (a 1M-record day
 	// peaks at about 750 MB instead of 1.2 GB, for a few percent of CPU).
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
-	if memLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(memLimit)
+	if c.MemoryLimit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(c.MemoryLimit)
 	}
-	inbox := filepath.Join(dataDir, "inbox")
+	inbox := filepath.Join(c.DataDir, "inbox")
 	for _, d := range []string{filepath.Join(inbox, "bank"), filepath.Join(inbox, "ledger")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
-	log := telemetry.NewLogger(stderr, logLevel, "text")
-	unlock, err := lockDataDir(dataDir)
+	log := telemetry.NewLogger(stderr, c.LogLevel, "text")
+	unlock, err := lockDataDir(c.DataDir)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	cluster, err := openKafka(ctx, filepath.Join(dataDir, "kafka"), stdout)
+	cluster, err := openKafka(ctx, filepath.Join(c.DataDir, "kafka"), stdout)
 	if err != nil {
 		return err
 	}
 	defer cluster.Close()
-	store, err := openRedis(ctx, filepath.Join(dataDir, "redis"), stdout, log)
+	store, err := openRedis(ctx, filepath.Join(c.DataDir, "redis"), stdout, log)
 	if err != nil {
 		return err
 	}
@@ -93,13 +120,13 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	rdb := store.Client()
-	dbPath := filepath.Join(dataDir, "recon.db")
-	casesPath := filepath.Join(dataDir, "cases.db")
+	dbPath := filepath.Join(c.DataDir, "recon.db")
+	casesPath := filepath.Join(c.DataDir, "cases.db")
 
 	// The services' own configurations, from their defaults, on the
 	// embedded servers.
 	kc := kafka.Defaults("recon-up")
-	kc.Brokers, kc.Partitions, kc.ReplicationFactor = cluster.ListenAddrs(), int32(partitions), 1
+	kc.Brokers, kc.Partitions, kc.ReplicationFactor = cluster.ListenAddrs(), int32(c.Partitions), 1
 	kc.FetchMaxBytes = 4 << 20 // five consumers in one process: small fetch buffers
 	kc.Zstd = true             // the log is on the laptop's disk
 	reg := telemetry.NewRegistry()
@@ -109,26 +136,26 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		build func() (runnable, error)
 	}{
 		{"ingestor", func() (runnable, error) {
-			c := ingestor.Defaults()
-			c.Kafka, c.TransactionalID, c.Inbox, c.ConsumeEvents, c.PollInterval = kc, ingestorTxnID(), inbox, false, 500*time.Millisecond
-			return ingestor.New(ctx, c, ingestor.Deps{Log: log, Metrics: reg})
+			ic := ingestor.Defaults()
+			ic.Kafka, ic.TransactionalID, ic.Inbox, ic.ConsumeEvents, ic.PollInterval = kc, ingestorTxnID(), inbox, false, 500*time.Millisecond
+			return ingestor.New(ctx, ic, ingestor.Deps{Log: log, Metrics: reg})
 		}},
 		{"matcher", func() (runnable, error) {
-			c := matcher.Defaults()
-			c.Kafka, c.IdleAdvance, c.MinPending = kc, idle, minPending
-			c.RulesFile, c.CalendarFile, c.FXRatesFile = rulesFile, calendarFile, ratesFile
-			return matcher.New(ctx, c, matcher.Deps{Log: log, Metrics: reg, Redis: rdb})
+			mc := matcher.Defaults()
+			mc.Kafka, mc.IdleAdvance, mc.MinPending = kc, c.IdleAdvance, c.MinPending
+			mc.RulesFile, mc.CalendarFile, mc.FXRatesFile = c.RulesFile, c.CalendarFile, c.FXRates
+			return matcher.New(ctx, mc, matcher.Deps{Log: log, Metrics: reg, Redis: rdb})
 		}},
 		{"loader", func() (runnable, error) {
-			c := loader.Defaults()
-			c.Kafka, c.DatabaseURL, c.BatchInterval = kc, "sqlite:"+dbPath, 500*time.Millisecond
-			c.BatchSize = 20000 // one SQLite transaction: its WAL and the batch in memory stay small
-			return loader.New(ctx, c, loader.Deps{Log: log, Metrics: reg})
+			lc := loader.Defaults()
+			lc.Kafka, lc.DatabaseURL, lc.BatchInterval = kc, "sqlite:"+dbPath, 500*time.Millisecond
+			lc.BatchSize = 20000 // one SQLite transaction: its WAL and the batch in memory stay small
+			return loader.New(ctx, lc, loader.Deps{Log: log, Metrics: reg})
 		}},
 		{"notifier", func() (runnable, error) {
-			c := notifier.Defaults()
-			c.Kafka, c.WebhookURL, c.WebhookSecretFile = kc, webhookURL, webhookSecretFile
-			return notifier.New(ctx, c, notifier.Deps{Log: log, Metrics: reg, Redis: rdb})
+			nc := notifier.Defaults()
+			nc.Kafka, nc.WebhookURL, nc.WebhookSecretFile = kc, c.WebhookURL, c.WebhookSecretFile
+			return notifier.New(ctx, nc, notifier.Deps{Log: log, Metrics: reg, Redis: rdb})
 		}},
 	} {
 		svc, err := b.build()
@@ -138,12 +165,12 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		services[b.name] = svc
 	}
 	var con *console.Service
-	if consoleAddr != "" {
-		c := console.Defaults()
-		c.Addr, c.DatabaseURL = consoleAddr, "sqlite:"+casesPath
-		c.Feed.Kafka, c.Feed.BatchInterval = kc, 200*time.Millisecond
-		c.Demo = console.DemoConfig{Enabled: true, Addr: "127.0.0.1:0", Password: demoPassword}
-		if con, err = console.New(ctx, c, console.Deps{Log: log, Metrics: reg}); err != nil {
+	if c.ConsoleAddr != "" {
+		cc := console.Defaults()
+		cc.Addr, cc.DatabaseURL = c.ConsoleAddr, "sqlite:"+casesPath
+		cc.Feed.Kafka, cc.Feed.BatchInterval = kc, 200*time.Millisecond
+		cc.Demo = console.DemoConfig{Enabled: true, Addr: "127.0.0.1:0", Password: c.DemoPassword}
+		if con, err = console.New(ctx, cc, console.Deps{Log: log, Metrics: reg}); err != nil {
 			return err
 		}
 		services["console"] = con
@@ -153,10 +180,10 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		checks[name] = s.Ready
 	}
 	var extra map[string]http.Handler
-	if profiling {
+	if c.Profiling {
 		extra = telemetry.Profiling()
 	}
-	ops, err := telemetry.Serve(opsAddr, reg, checks, log, extra)
+	ops, err := telemetry.Serve(c.OpsAddr, reg, checks, log, extra)
 	if err != nil {
 		return err
 	}
@@ -175,7 +202,7 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "  handled files move to %s, unreadable ones to %s\nCtrl-C stops.\n",
 		filepath.Join(abs, ingestor.ProcessedDir), filepath.Join(abs, ingestor.QuarantineDir))
-	if demo {
+	if c.Demo {
 		d, err := makeDemo(time.Now())
 		if err != nil {
 			return err
@@ -183,8 +210,9 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := writeFiles(inbox, d.files); err != nil {
 			return err
 		}
-		if lateAfter <= idle {
-			lateAfter = idle + 10*time.Second // its records must come after their windows closed
+		lateAfter := c.DemoLateAfter
+		if lateAfter <= c.IdleAdvance {
+			lateAfter = c.IdleAdvance + 10*time.Second // its records must come after their windows closed
 		}
 		fmt.Fprintf(stdout, "  demo: the last %d business days written into the inbox; a late ledger file follows in %s\n", demoDays, lateAfter)
 		go func() {
