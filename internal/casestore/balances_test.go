@@ -168,7 +168,7 @@ func (bk *book) apply(t *testing.T, s *Store, seed uint64) {
 		if err := s.Act(ctx, a, false); err != nil {
 			t.Fatal(err)
 		}
-		if d, err := s.Decide(ctx, a.ActionID, "approver", "approve", ""); err != nil || d.Status != ActionApplied {
+		if d, err := s.Decide(ctx, a.ActionID, "approver", "approve", ActionApplied, ""); err != nil || d.Status != ActionApplied {
 			t.Fatalf("adjustment of %s: %+v %v", id, d, err)
 		}
 	}

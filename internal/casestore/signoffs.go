@@ -41,6 +41,13 @@ const KindSignoff = "signoff"
 // view lists the break as an adjustment awaiting its posting.
 const KindAdjust = "adjust"
 
+// KindComment and KindAssign are the actions that change only the case
+// store: a comment on breaks, and who works them.
+const (
+	KindComment = "comment"
+	KindAssign  = "assign"
+)
+
 // Signoff is a sign-off of an account's days.
 type Signoff struct {
 	SignoffID         string // the id of its request
@@ -122,14 +129,14 @@ func (s *Store) signoffIn(ctx context.Context, status, account, currency string,
 	return nil, nil
 }
 
-// decideSignoff applies a decision on a sign-off request inside Decide's
-// transaction.
-func (s *Store) decideSignoff(ctx context.Context, tx *sql.Tx, a *Action, decision string) error {
+// decideSignoff applies a decision on a sign-off request (its request's
+// new status) inside Decide's transaction.
+func (s *Store) decideSignoff(ctx context.Context, tx *sql.Tx, a *Action) error {
 	status, version := SignoffRejected, 0
-	switch decision {
-	case "approve":
+	switch a.Status {
+	case ActionApplied:
 		status, version = SignoffSigned, 1
-	case "withdraw":
+	case ActionWithdrawn:
 		status = SignoffWithdrawn
 	}
 	_, err := tx.ExecContext(ctx, s.q(`UPDATE case_signoffs SET status = ?, approved_by = ?, approved_at = ?, decision_comment = ?, version = ?

@@ -272,14 +272,14 @@ func (s *Store) act(ctx context.Context, a *Action, toMatcher bool, also func(*s
 			}
 		}
 		switch a.Kind {
-		case "comment":
+		case KindComment:
 			for _, id := range a.BreakIDs {
 				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_comments (comment_id, break_id, user_name, body, at) VALUES (?, ?, ?, ?, ?)`),
 					a.ActionID+":"+id, id, a.User, a.Comment, a.RequestedAt); err != nil {
 					return err
 				}
 			}
-		case "assign":
+		case KindAssign:
 			for _, id := range a.BreakIDs {
 				var who any
 				if a.Assignee != "" {
@@ -318,10 +318,12 @@ func (s *Store) insertAction(ctx context.Context, tx *sql.Tx, a *Action) error {
 	return nil
 }
 
-// Decide records an approver's decision on a pending request (approve:
-// the request goes to the matcher, or a sign-off locks its days; reject) or its requester's withdrawal,
-// with its audit entry. The request must still be pending (ErrConflict).
-func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment string) (*Action, error) {
+// Decide records a decision on a pending request: its new status (which
+// the workflow decides: sent to the matcher, applied, rejected,
+// withdrawn; a sign-off's days lock when it is applied), the decider and
+// the audit entry (event: approve, reject or withdraw). The request must
+// still be pending (ErrConflict).
+func (s *Store) Decide(ctx context.Context, actionID, user, event, status, comment string) (*Action, error) {
 	var out *Action
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		a, err := s.action(ctx, tx, actionID)
@@ -332,21 +334,9 @@ func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment st
 			return fmt.Errorf("%w: request %s is %s, not pending approval", ErrConflict, actionID, a.Status)
 		}
 		before := actionState(a)
-		switch decision {
-		case "approve":
-			a.Status = ActionSent
-			if a.Kind == KindSignoff || a.Kind == KindAdjust {
-				a.Status = ActionApplied // nothing for the matcher: the days are locked, the adjustment recorded
-			}
-		case "reject":
-			a.Status = ActionRejected
-		case "withdraw":
-			a.Status = ActionWithdrawn
-		default:
-			return fmt.Errorf("decision %q: want approve, reject or withdraw", decision)
-		}
+		a.Status = status
 		a.DecidedBy, a.DecisionComment, a.DecidedAt = user, comment, time.Now().UTC().Truncate(time.Millisecond)
-		if _, err := s.appendAudit(ctx, tx, AuditEntry{At: stamp(a.DecidedAt), User: user, Event: decision, ActionID: actionID,
+		if _, err := s.appendAudit(ctx, tx, AuditEntry{At: stamp(a.DecidedAt), User: user, Event: event, ActionID: actionID,
 			Before: before, After: actionState(a)}); err != nil {
 			return err
 		}
@@ -355,7 +345,7 @@ func (s *Store) Decide(ctx context.Context, actionID, user, decision, comment st
 			return err
 		}
 		if a.Kind == KindSignoff {
-			if err := s.decideSignoff(ctx, tx, a, decision); err != nil {
+			if err := s.decideSignoff(ctx, tx, a); err != nil {
 				return err
 			}
 		}

@@ -33,10 +33,10 @@ func TestWorkflowAndAudit(t *testing.T) {
 		if p, err := s.PendingFor(ctx, []string{b1.BreakID}); err != nil || len(p) != 1 || p[0].ActionID != wo.ActionID {
 			t.Fatalf("pending for the break: %v %v", p, err)
 		}
-		if _, err := s.Decide(ctx, wo.ActionID, "approver", "approve", "ok"); err != nil {
+		if _, err := s.Decide(ctx, wo.ActionID, "approver", "approve", ActionSent, "ok"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Decide(ctx, wo.ActionID, "approver", "approve", "again"); !errors.Is(err, ErrConflict) {
+		if _, err := s.Decide(ctx, wo.ActionID, "approver", "approve", ActionSent, "again"); !errors.Is(err, ErrConflict) {
 			t.Fatalf("second decision: %v", err)
 		}
 		unsent, err := s.Unsent(ctx)

@@ -12,6 +12,7 @@ import (
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/workflow"
 )
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -29,10 +30,11 @@ func apiError(w http.ResponseWriter, status int, code, msg string) {
 
 // fail answers an error from the console's logic.
 func (s *Service) fail(w http.ResponseWriter, err error) {
-	var ae *actionError
+	if status, code, msg, ok := refusal(err); ok {
+		apiError(w, status, code, msg)
+		return
+	}
 	switch {
-	case errors.As(err, &ae):
-		apiError(w, ae.status, ae.code, ae.msg)
 	case errors.Is(err, casestore.ErrBadFilter):
 		apiError(w, http.StatusBadRequest, "bad_filter", err.Error())
 	case errors.Is(err, casestore.ErrNotFound):
@@ -130,7 +132,7 @@ func (s *Service) filterOf(q url.Values, ss *casestore.Session) (casestore.Filte
 }
 
 func badFilter(format string, a ...any) error {
-	return refuse(http.StatusBadRequest, "bad_filter", format, a...)
+	return undecodable("bad_filter", format, a...)
 }
 
 func (s *Service) apiMe(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
@@ -299,7 +301,7 @@ func (s *Service) apiAction(w http.ResponseWriter, r *http.Request, ss *casestor
 		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
 		return
 	}
-	a, err := s.act(r.Context(), ss, req)
+	a, err := s.wf.Act(r.Context(), user(ss), req)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -325,7 +327,7 @@ func (s *Service) apiApprove(w http.ResponseWriter, r *http.Request, ss *casesto
 		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
 		return
 	}
-	a, err := s.decide(r.Context(), ss, r.PathValue("id"), body.Decision, body.Comment)
+	a, err := s.wf.Decide(r.Context(), user(ss), r.PathValue("id"), workflow.Decision(body.Decision), body.Comment)
 	if err != nil {
 		s.fail(w, err)
 		return

@@ -3,11 +3,9 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -328,149 +326,6 @@ func (s *Service) overview(ctx context.Context, perAccount int) ([]balanceJSON, 
 	return out, nil
 }
 
-// SignoffRequest is the body of POST /api/v1/signoffs.
-type SignoffRequest struct {
-	Account  string `json:"account"`
-	Currency string `json:"currency"`
-	Date     string `json:"date"`      // the day certified (the last of a range)
-	DateFrom string `json:"date_from"` // the first day of a range ("" : Date)
-	Comment  string `json:"comment"`
-}
-
-// maxSignoffDays bounds a range sign-off.
-const maxSignoffDays = 92
-
-// requestSignoff checks and records a preparer's sign-off: every day of
-// the range with a statement must have nothing unexplained, and the last
-// day must have a statement.
-func (s *Service) requestSignoff(ctx context.Context, ss *casestore.Session, req SignoffRequest) (*casestore.Signoff, error) {
-	if !has(ss, RolePreparer, RoleAdmin) {
-		return nil, refuse(http.StatusForbidden, "forbidden", "a sign-off needs the preparer role; you have %s", strings.Join(ss.Roles, ", "))
-	}
-	req.Currency = strings.ToUpper(req.Currency)
-	if req.Account == "" || req.Currency == "" || req.Date == "" {
-		return nil, refuse(http.StatusBadRequest, "bad_signoff", "a sign-off names account, currency and date")
-	}
-	to, err := record.ParseDate(req.Date)
-	if err != nil {
-		return nil, refuse(http.StatusBadRequest, "bad_signoff", "date %q: want YYYY-MM-DD", req.Date)
-	}
-	from := to
-	if req.DateFrom != "" {
-		if from, err = record.ParseDate(req.DateFrom); err != nil {
-			return nil, refuse(http.StatusBadRequest, "bad_signoff", "date_from %q: want YYYY-MM-DD", req.DateFrom)
-		}
-	}
-	if from > to || to-from >= maxSignoffDays {
-		return nil, refuse(http.StatusBadRequest, "bad_signoff", "date_from %s to date %s: want a range of 1 to %d days", from, to, maxSignoffDays)
-	}
-	if to > s.today() {
-		return nil, refuse(http.StatusBadRequest, "bad_signoff", "%s is in the future", to)
-	}
-	if req.Comment = strings.TrimSpace(req.Comment); req.Comment == "" {
-		return nil, refuse(http.StatusBadRequest, "no_comment", "a sign-off needs a comment: what was checked")
-	}
-	bs, err := s.balancesOf(ctx, req.Account, req.Currency, from, to)
-	if err != nil {
-		return nil, err
-	}
-	last := bs[len(bs)-1]
-	for _, b := range bs {
-		d := b.Date
-		if len(b.Issues) > 0 {
-			var details []string
-			for _, is := range b.Issues {
-				details = append(details, is.Detail)
-			}
-			return nil, refuse(http.StatusConflict, "statement_issue", "%s %s %s cannot be signed off while a statement is missing or inconsistent: %s",
-				req.Account, req.Currency, d, strings.Join(details, "; "))
-		}
-		if b.Unexplained == nil {
-			if d == to || len(b.Statements) > 0 || !b.HasOpening {
-				return nil, refuse(http.StatusConflict, "no_figure", "%s %s %s cannot be signed off: %s", req.Account, req.Currency, d, b.Problem)
-			}
-			continue // no statement that day (a weekend): nothing to certify
-		}
-		if !b.Unexplained.IsZero() {
-			return nil, refuse(http.StatusConflict, "unexplained_difference",
-				"%s %s %s has an unexplained difference of %s (statement %s − ledger %s − reconciling items %s): a day is signed off only at zero",
-				req.Account, req.Currency, d, money.Format(*b.Unexplained, req.Currency), money.Format(*b.StatementBalance, req.Currency),
-				money.Format(b.LedgerBalance, req.Currency), money.Format(b.ItemsTotal, req.Currency))
-		}
-	}
-	figures, _ := json.Marshal(figuresOf(last))
-	a := &casestore.Action{User: ss.User, Account: req.Account, Currency: req.Currency, Comment: req.Comment}
-	so, err := s.store.RequestSignoff(ctx, a, from, to, figures)
-	if errors.Is(err, casestore.ErrConflict) {
-		return nil, refuse(http.StatusConflict, "already_signed_off", "%v", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.m.actions.WithLabelValues(casestore.KindSignoff, a.Status).Inc()
-	s.log.Info("sign-off requested", "signoff_id", so.SignoffID, "account", so.Account, "currency", so.Currency, "from", from, "to", to, "user", ss.User)
-	return so, nil
-}
-
-// figures is what a sign-off certifies.
-type figures struct {
-	Date             record.Date       `json:"date"`
-	StatementBalance string            `json:"statement_balance"`
-	LedgerBalance    string            `json:"ledger_balance"`
-	ItemsTotal       string            `json:"reconciling_items_total"`
-	Unexplained      string            `json:"unexplained_difference"`
-	Kinds            map[string]string `json:"reconciling_totals"`
-	Items            int               `json:"reconciling_items"`
-}
-
-func figuresOf(b *casestore.Balance) figures {
-	f := func(d money.Decimal) string { return money.Format(d, b.Currency) }
-	out := figures{Date: b.Date, StatementBalance: f(*b.StatementBalance), LedgerBalance: f(b.LedgerBalance), ItemsTotal: f(b.ItemsTotal),
-		Unexplained: f(*b.Unexplained), Kinds: map[string]string{}, Items: len(b.Items)}
-	for _, k := range casestore.ItemKinds {
-		out.Kinds[k] = f(b.Totals[k])
-	}
-	return out
-}
-
-// checkSignoffStill re-checks a sign-off request before it is approved:
-// the figures may have changed since it was requested.
-func (s *Service) checkSignoffStill(ctx context.Context, a *casestore.Action) error {
-	so, err := s.store.Signoff(ctx, a.ActionID)
-	if err != nil {
-		return err
-	}
-	bs, err := s.balancesOf(ctx, so.Account, so.Currency, so.From, so.To)
-	if err != nil {
-		return err
-	}
-	for _, b := range bs {
-		if len(b.Issues) > 0 {
-			return refuse(http.StatusConflict, "statement_issue", "since the request, %s %s %s has a missing or inconsistent statement: %s",
-				so.Account, so.Currency, b.Date, b.Issues[0].Detail)
-		}
-		if b.Unexplained != nil && !b.Unexplained.IsZero() {
-			return refuse(http.StatusConflict, "figures_changed", "since the request, %s %s %s has an unexplained difference of %s: reject it and sign off again",
-				so.Account, so.Currency, b.Date, money.Format(*b.Unexplained, so.Currency))
-		}
-	}
-	return nil
-}
-
-// checkLocked refuses an action on items of a signed-off day.
-func (s *Service) checkLocked(ctx context.Context, account, currency string, days []record.Date) error {
-	if len(days) == 0 {
-		return nil
-	}
-	slices.Sort(days)
-	so, err := s.store.Locked(ctx, account, currency, slices.Compact(days)...)
-	if err != nil || so == nil {
-		return err
-	}
-	return refuse(http.StatusConflict, "locked", "%s %s %s..%s is signed off (%s, prepared by %s, approved by %s): an admin must reopen it first",
-		so.Account, so.Currency, so.From, so.To, so.SignoffID, so.RequestedBy, so.ApprovedBy)
-}
-
 func (s *Service) apiSignoff(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	var req SignoffRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
@@ -479,7 +334,7 @@ func (s *Service) apiSignoff(w http.ResponseWriter, r *http.Request, ss *casesto
 		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
 		return
 	}
-	so, err := s.requestSignoff(r.Context(), ss, req)
+	so, err := s.wf.RequestSignoff(r.Context(), user(ss), req)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -497,26 +352,6 @@ func (s *Service) apiSignoffs(w http.ResponseWriter, r *http.Request, ss *casest
 	writeJSON(w, http.StatusOK, map[string]any{"items": each(so, signoffOut)})
 }
 
-// reopenSignoff unlocks a signed-off period (an admin, with a reason).
-func (s *Service) reopenSignoff(ctx context.Context, ss *casestore.Session, id, reason string) (*casestore.Signoff, error) {
-	if !has(ss, RoleAdmin) {
-		return nil, refuse(http.StatusForbidden, "forbidden", "reopening a signed-off day needs the admin role; you have %s", strings.Join(ss.Roles, ", "))
-	}
-	if reason = strings.TrimSpace(reason); reason == "" {
-		return nil, refuse(http.StatusBadRequest, "no_reason", "reopening a signed-off day needs a reason")
-	}
-	so, err := s.store.ReopenSignoff(ctx, id, ss.User, reason)
-	if errors.Is(err, casestore.ErrConflict) {
-		return nil, refuse(http.StatusConflict, "not_signed_off", "%v", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.log.Info("sign-off reopened", "signoff_id", id, "user", ss.User)
-	s.publishNow(ctx)
-	return so, nil
-}
-
 func (s *Service) apiReopenSignoff(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	var body struct {
 		Reason string `json:"reason"`
@@ -525,7 +360,7 @@ func (s *Service) apiReopenSignoff(w http.ResponseWriter, r *http.Request, ss *c
 		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
 		return
 	}
-	so, err := s.reopenSignoff(r.Context(), ss, r.PathValue("id"), body.Reason)
+	so, err := s.wf.ReopenSignoff(r.Context(), user(ss), r.PathValue("id"), body.Reason)
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -650,7 +485,7 @@ func (s *Service) signoffForm(w http.ResponseWriter, r *http.Request, ss *casest
 	req := SignoffRequest{Account: r.PostFormValue("account"), Currency: r.PostFormValue("currency"), Date: r.PostFormValue("date"),
 		DateFrom: r.PostFormValue("date_from"), Comment: r.PostFormValue("comment")}
 	back := "/balances/day?" + url.Values{"account": {req.Account}, "currency": {req.Currency}, "date": {req.Date}}.Encode()
-	so, err := s.requestSignoff(r.Context(), ss, req)
+	so, err := s.wf.RequestSignoff(r.Context(), user(ss), req)
 	if err != nil {
 		http.Redirect(w, r, back+"&err="+url.QueryEscape(err.Error()), http.StatusSeeOther)
 		return
@@ -661,7 +496,7 @@ func (s *Service) signoffForm(w http.ResponseWriter, r *http.Request, ss *casest
 // reopenForm is the balance page's reopen (admins).
 func (s *Service) reopenForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	id := r.PathValue("id")
-	so, err := s.reopenSignoff(r.Context(), ss, id, r.PostFormValue("reason"))
+	so, err := s.wf.ReopenSignoff(r.Context(), user(ss), id, r.PostFormValue("reason"))
 	back := safeNext(r.PostFormValue("return_to"))
 	if err != nil {
 		http.Redirect(w, r, back+"&err="+url.QueryEscape(err.Error()), http.StatusSeeOther)

@@ -21,14 +21,15 @@ import (
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/workflow"
 )
 
-// Roles (docs/design.md §9).
+// Roles (the workflow's, docs/design.md §9).
 const (
-	RoleViewer   = "viewer"   // read
-	RolePreparer = "preparer" // resolve, match, comment, assign, request write-offs
-	RoleApprover = "approver" // approve what someone else requested
-	RoleAdmin    = "admin"    // settings, reopen
+	RoleViewer   = workflow.Viewer
+	RolePreparer = workflow.Preparer
+	RoleApprover = workflow.Approver
+	RoleAdmin    = workflow.Admin
 )
 
 var allRoles = []string{RoleViewer, RolePreparer, RoleApprover, RoleAdmin}

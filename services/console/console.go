@@ -21,9 +21,9 @@ import (
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/idp"
 	"github.com/openrecon/recon/internal/kafka"
-	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
+	"github.com/openrecon/recon/internal/workflow"
 )
 
 // Deps are what the console is given.
@@ -36,21 +36,21 @@ type Deps struct {
 
 // Service is a running console.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *casestore.Store
-	own    bool // the store was opened here
-	feed   *Feed
-	auth   *auth
-	idp    *idp.Provider
-	prod   *kgo.Client
-	res    *avro.Codec[record.Resolution]
-	topic  string
-	ln     net.Listener
-	srv    *http.Server
-	url    string
-	sla    casestore.SLA            // of breaks: the dashboard's breaches and escalation
-	limits map[string]money.Decimal // write-off limits per currency
+	cfg   Config
+	log   *slog.Logger
+	store *casestore.Store
+	own   bool // the store was opened here
+	feed  *Feed
+	auth  *auth
+	idp   *idp.Provider
+	prod  *kgo.Client
+	res   *avro.Codec[record.Resolution]
+	topic string
+	ln    net.Listener
+	srv   *http.Server
+	url   string
+	sla   casestore.SLA      // of breaks: the dashboard's breaches and escalation
+	wf    *workflow.Workflow // what people may do, and who
 	// openings are the configured ledger opening balances by account|currency.
 	openings map[string]casestore.Opening
 	// stmtDays: accounts whose statements are not expected every business day.
@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
 	s := &Service{cfg: cfg, log: deps.Log.With("service", "console"), store: deps.Store}
 	s.sla, _ = cfg.breakSLA()
-	s.limits, _ = cfg.writeOffLimits()
+	limits, _ := cfg.writeOffLimits()
 	s.openings, _ = cfg.ledgerOpenings()
 	s.stmtDays, _ = cfg.statementDays()
 	s.escalation = &escalationPolicy{sla: s.sla, cfg: cfg.Escalation}
@@ -112,6 +112,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			return nil, err
 		}
 	}
+	s.wf = workflow.New(workflow.Policy{ReasonCodes: cfg.ReasonCodes, WriteOffLimits: limits}, workflow.Deps{
+		Store: s.store, Balances: s.balancesOf, Send: s.send, Published: s.publishNow, Today: s.today, Log: s.log,
+		Counted: func(kind, status string) { s.m.actions.WithLabelValues(kind, status).Inc() }})
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/workflow"
 )
 
 // DemoSeed is what the demo's people have done by the time a visitor
@@ -28,9 +29,9 @@ type DemoDays struct {
 
 // The demo's people, as the demo identity provider names them.
 var (
-	demoPreparer  = &casestore.Session{User: "preparer", Name: "Pat Preparer", Roles: []string{RolePreparer}}
-	demoPreparer2 = &casestore.Session{User: "preparer2", Name: "Sam Second-Preparer", Roles: []string{RolePreparer}}
-	demoApprover  = &casestore.Session{User: "approver", Name: "Alex Approver", Roles: []string{RoleApprover}}
+	demoPreparer  = workflow.User{Name: "preparer", Roles: []workflow.Role{workflow.Preparer}}
+	demoPreparer2 = workflow.User{Name: "preparer2", Roles: []workflow.Role{workflow.Preparer}}
+	demoApprover  = workflow.User{Name: "approver", Roles: []workflow.Role{workflow.Approver}}
 )
 
 // PlayDemo does what seed says through the same checks a person's
@@ -58,19 +59,19 @@ func (s *Service) PlayDemo(ctx context.Context, seed DemoSeed, patience time.Dur
 			if err := in(seed.Signed); err != nil {
 				return err
 			}
-			so, err := s.requestSignoff(ctx, demoPreparer, SignoffRequest{Account: seed.Signed.Account, Currency: seed.Signed.Currency,
+			so, err := s.wf.RequestSignoff(ctx, demoPreparer, SignoffRequest{Account: seed.Signed.Account, Currency: seed.Signed.Currency,
 				DateFrom: seed.Signed.From.String(), Date: seed.Signed.To.String(), Comment: "Statement, ledger and open items checked"})
 			if err != nil {
 				return err
 			}
-			_, err = s.decide(ctx, demoApprover, so.SignoffID, "approve", "Agreed with the bank statements")
+			_, err = s.wf.Decide(ctx, demoApprover, so.SignoffID, workflow.Approve, "Agreed with the bank statements")
 			return err
 		}},
 		{"sign-off request", func() error {
 			if err := in(seed.Waiting); err != nil {
 				return err
 			}
-			_, err := s.requestSignoff(ctx, demoPreparer, SignoffRequest{Account: seed.Waiting.Account, Currency: seed.Waiting.Currency,
+			_, err := s.wf.RequestSignoff(ctx, demoPreparer, SignoffRequest{Account: seed.Waiting.Account, Currency: seed.Waiting.Currency,
 				DateFrom: seed.Waiting.From.String(), Date: seed.Waiting.To.String(), Comment: "Reconciled; the open items are timing"})
 			return err
 		}},
@@ -82,7 +83,7 @@ func (s *Service) PlayDemo(ctx context.Context, seed DemoSeed, patience time.Dur
 			if len(bs) == 0 {
 				return errors.New("its break is not in yet")
 			}
-			_, err = s.act(ctx, demoPreparer2, ActionRequest{Action: "write_off", BreakIDs: []string{bs[0].BreakID}, ReasonCode: "bank_fee",
+			_, err = s.wf.Act(ctx, demoPreparer2, ActionRequest{Action: string(workflow.WriteOff), BreakIDs: []string{bs[0].BreakID}, ReasonCode: "bank_fee",
 				Comment: "Monthly account fee, booked to bank charges"})
 			return err
 		}},
@@ -91,11 +92,11 @@ func (s *Service) PlayDemo(ctx context.Context, seed DemoSeed, patience time.Dur
 	for _, st := range steps {
 		for {
 			err := st.do()
-			var refused *actionError
+			var refused *workflow.Error
 			switch {
 			case err == nil:
 				s.log.Info("demo: done", "step", st.name)
-			case errors.As(err, &refused) && (refused.code == "already_signed_off" || refused.code == "pending_request"):
+			case errors.As(err, &refused) && (refused.Code == "already_signed_off" || refused.Code == "pending_request"):
 				s.log.Info("demo: done before", "step", st.name)
 				err = nil
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/workflow"
 )
 
 // The controls the console publishes besides resolutions: sign-offs for
@@ -77,7 +78,7 @@ func (s *Service) publishNow(ctx context.Context) {
 // signOffRecord is version v of a sign-off as the warehouse receives it:
 // 1 signed off, 2 reopened.
 func signOffRecord(so *casestore.Signoff, v int) *record.SignOff {
-	var f figures
+	var f workflow.Figures
 	_ = json.Unmarshal(so.Figures, &f)
 	dec := func(s string) money.Decimal { d, _ := money.Parse(s); return d }
 	out := &record.SignOff{SignoffID: so.SignoffID, Version: v, Status: record.SignedOff, Account: so.Account, Currency: so.Currency,

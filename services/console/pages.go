@@ -19,6 +19,7 @@ import (
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/workflow"
 )
 
 //go:embed web/templates/*.html web/static/* openapi.json
@@ -144,10 +145,11 @@ func (s *Service) signedOut(w http.ResponseWriter, r *http.Request) {
 
 // pageFail shows an error on a page.
 func (s *Service) pageFail(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *actionError
+	if status, _, msg, ok := refusal(err); ok {
+		errorPage(w, r, status, http.StatusText(status), msg)
+		return
+	}
 	switch {
-	case errors.As(err, &ae):
-		errorPage(w, r, ae.status, http.StatusText(ae.status), ae.msg)
 	case errors.Is(err, casestore.ErrNotFound):
 		errorPage(w, r, http.StatusNotFound, "Not found", err.Error())
 	case errors.Is(err, casestore.ErrBadFilter):
@@ -441,7 +443,7 @@ type sumsView struct {
 func (s *Service) sums(r *http.Request, ids []string) sumsView {
 	var bank, ledger money.Decimal
 	v := sumsView{}
-	for _, id := range dedupe(ids) {
+	for _, id := range workflow.Distinct(ids) {
 		b, err := s.store.GetBreak(r.Context(), id)
 		if err != nil {
 			v.Error = "break " + id + " not found"
@@ -548,7 +550,7 @@ func (s *Service) actForm(w http.ResponseWriter, r *http.Request, ss *casestore.
 	req := ActionRequest{Action: r.PostFormValue("action"), BreakIDs: r.PostForm["break_id"], MatchID: r.PostFormValue("match_id"),
 		ActionID: r.PostFormValue("action_id"), ReasonCode: r.PostFormValue("reason_code"), Comment: r.PostFormValue("comment"),
 		Attachment: r.PostFormValue("attachment"), Assignee: r.PostFormValue("assignee")}
-	if req.Action == "assign" && req.Assignee == "me" {
+	if workflow.Kind(req.Action) == workflow.Assign && req.Assignee == "me" {
 		req.Assignee = ss.User
 	}
 	redirect := func(msg string, err error) {
@@ -569,13 +571,13 @@ func (s *Service) actForm(w http.ResponseWriter, r *http.Request, ss *casestore.
 			redirect("", err)
 			return
 		}
-		ids, more, err := s.store.BreakIDs(r.Context(), f, maxBreaksPerAction)
+		ids, more, err := s.store.BreakIDs(r.Context(), f, workflow.MaxBreaksPerAction)
 		if err != nil {
 			redirect("", err)
 			return
 		}
 		if more {
-			redirect("", fmt.Errorf("the filter selects more than %d breaks: narrow it and act again", maxBreaksPerAction))
+			redirect("", fmt.Errorf("the filter selects more than %d breaks: narrow it and act again", workflow.MaxBreaksPerAction))
 			return
 		}
 		req.BreakIDs = ids
@@ -596,7 +598,7 @@ func (s *Service) actForm(w http.ResponseWriter, r *http.Request, ss *casestore.
 	}
 	var results []*casestore.Action
 	for _, group := range groups {
-		a, err := s.act(r.Context(), ss, group)
+		a, err := s.wf.Act(r.Context(), user(ss), group)
 		if err != nil {
 			if len(results) > 0 {
 				err = fmt.Errorf("%d actions recorded, then: %w", len(results), err)
@@ -638,7 +640,7 @@ func (s *Service) actForm(w http.ResponseWriter, r *http.Request, ss *casestore.
 // account and currency (the matcher decides per partition); comments and
 // assignments stay one action.
 func (s *Service) byKey(r *http.Request, req ActionRequest) []ActionRequest {
-	if req.Action != "accept" && req.Action != "write_off" {
+	if k := workflow.Kind(req.Action); k != workflow.Accept && k != workflow.WriteOff {
 		return []ActionRequest{req}
 	}
 	groups := map[string][]string{}
@@ -702,7 +704,7 @@ func (s *Service) awaitOutcome(ctx context.Context, a *casestore.Action, wait ti
 // decideForm is the approvals page's approve / reject / withdraw.
 func (s *Service) decideForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	id := r.PathValue("id")
-	a, err := s.decide(r.Context(), ss, id, r.PostFormValue("decision"), r.PostFormValue("comment"))
+	a, err := s.wf.Decide(r.Context(), user(ss), id, workflow.Decision(r.PostFormValue("decision")), r.PostFormValue("comment"))
 	back := safeNext(r.PostFormValue("return_to"))
 	if back == "/" {
 		back = "/approvals"
