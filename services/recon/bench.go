@@ -6,8 +6,8 @@ import (
 	"os"
 	"runtime/pprof"
 
+	"github.com/openrecon/recon/internal/bench"
 	"github.com/openrecon/recon/internal/config"
-	"github.com/openrecon/recon/services/bench"
 )
 
 // runBench measures the pipeline on real servers (scripts/recon-bench.sh

@@ -9,9 +9,9 @@ import (
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/reconcile"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
-	"github.com/openrecon/recon/services/reconcile"
 )
 
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -29,7 +29,7 @@ import (
 
 var reconBin string
 
-func TestMain(m *testing.M) { testenv.MainWithRecon(m, "../recon", &reconBin) }
+func TestMain(m *testing.M) { testenv.MainWithRecon(m, "../../services/recon", &reconBin) }
 
 // sink is a webhook receiver counting deliveries per break id.
 type sink struct {

@@ -14,7 +14,7 @@ import (
 
 var reconBin string
 
-func TestMain(m *testing.M) { testenv.MainWithRecon(m, "../recon", &reconBin) }
+func TestMain(m *testing.M) { testenv.MainWithRecon(m, "../../services/recon", &reconBin) }
 
 // proc is a service process that can be killed and restarted.
 type proc struct {
