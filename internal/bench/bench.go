@@ -87,8 +87,8 @@ func usage() syscall.Rusage {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// Run runs every phase and prints the report, ending with the bench line.
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+// withDefaults fills in what a run leaves unset.
+func (cfg Config) withDefaults() Config {
 	if cfg.Pairs <= 0 {
 		cfg.Pairs = 100000
 	}
@@ -104,142 +104,188 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.LatencySecs <= 0 {
 		cfg.LatencySecs = 10
 	}
-	out := cfg.Out
-	if out == nil {
-		out = io.Discard
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
 	}
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	res := &Result{Run: run, CPUPer1000: map[string]float64{}}
-	kc := kafka.Config{Brokers: cfg.Brokers, TopicPrefix: "bench-" + run + ".", Partitions: int32(cfg.Partitions), ReplicationFactor: 1, Provision: true}
+	return cfg
+}
+
+// bench is one run: its settings and servers, the data it generated, the
+// services of its phases, and what it measured so far.
+type bench struct {
+	cfg          Config
+	id           string // names the run's topics, Redis keys and schema
+	kc           kafka.Config
+	rdb          *redis.Client
+	dir          string // the run's files
+	out          io.Writer
+	res          *Result
+	bank, ledger []byte // the generated files
+	records      int
+	ing          *ingestor.Service
+	ms           []*matcher.Service
+}
+
+// Run runs every phase and prints the report, ending with the bench line.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
+	id := strconv.FormatInt(time.Now().UnixNano(), 36)
+	b := &bench{cfg: cfg, id: id, out: cfg.Out, res: &Result{Run: id, CPUPer1000: map[string]float64{}}, records: 2 * cfg.Pairs,
+		kc: kafka.Config{Brokers: cfg.Brokers, TopicPrefix: "bench-" + id + ".", Partitions: int32(cfg.Partitions), ReplicationFactor: 1, Provision: true}}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, err
 	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	dir, err := os.MkdirTemp("", "recon-bench")
-	if err != nil {
+	b.rdb = redis.NewClient(opt)
+	defer b.rdb.Close()
+	if b.dir, err = os.MkdirTemp("", "recon-bench"); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer os.RemoveAll(b.dir)
 	// The run's topics, Redis keys and tables go when it ends: repeated
 	// runs must not measure the leftovers of earlier ones.
-	defer cleanup(kc, rdb, cfg.DatabaseURL, "bench-"+run, "bench_"+run)
-
-	// Data.
-	var bankBuf, ledgerBuf bytes.Buffer
-	if _, err := gen.Write(gen.Config{Pairs: cfg.Pairs, Accounts: 200, Seed: 1}, &bankBuf, &ledgerBuf); err != nil {
-		return nil, err
-	}
-	bankPath, ledgerPath := filepath.Join(dir, "bank.csv"), filepath.Join(dir, "ledger.csv")
-	dirs := []string{dir}
-	if cfg.PeerData != "" {
-		if err := os.MkdirAll(cfg.PeerData, 0o755); err != nil {
+	defer cleanup(b.kc, b.rdb, cfg.DatabaseURL, "bench-"+id, "bench_"+id)
+	// The matchers run from the throughput phase to the end of the
+	// memory phase.
+	mctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, phase := range []func() error{
+		b.data,
+		func() error { return b.ingest(ctx) },
+		func() error { return b.throughput(ctx, mctx) },
+		func() error { return latency(ctx, b.kc, cfg, b.res, b.out) },
+		func() error { return b.memory(ctx) },
+		func() error { stop(); return b.warehouse(ctx) },
+	} {
+		if err := phase(); err != nil {
 			return nil, err
 		}
-		dirs = append(dirs, cfg.PeerData)
+	}
+	b.report()
+	return b.res, nil
+}
+
+// data generates the run's files, and copies them to PeerData.
+func (b *bench) data() error {
+	var bankBuf, ledgerBuf bytes.Buffer
+	if _, err := gen.Write(gen.Config{Pairs: b.cfg.Pairs, Accounts: 200, Seed: 1}, &bankBuf, &ledgerBuf); err != nil {
+		return err
+	}
+	b.bank, b.ledger = bankBuf.Bytes(), ledgerBuf.Bytes()
+	dirs := []string{b.dir}
+	if b.cfg.PeerData != "" {
+		if err := os.MkdirAll(b.cfg.PeerData, 0o755); err != nil {
+			return err
+		}
+		dirs = append(dirs, b.cfg.PeerData)
 	}
 	for _, d := range dirs {
-		for name, data := range map[string][]byte{"bank.csv": bankBuf.Bytes(), "ledger.csv": ledgerBuf.Bytes()} {
+		for name, data := range map[string][]byte{"bank.csv": b.bank, "ledger.csv": b.ledger} {
 			if err := os.WriteFile(filepath.Join(d, name), data, 0o644); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	if cfg.PeerData != "" {
-		fmt.Fprintf(out, "peer data: %s (bank.csv, ledger.csv: the files this run ingests; ../shared/peers/kafka-streams/run.sh %s)\n", cfg.PeerData, cfg.PeerData)
+	if b.cfg.PeerData != "" {
+		fmt.Fprintf(b.out, "peer data: %s (bank.csv, ledger.csv: the files this run ingests; ../shared/peers/kafka-streams/run.sh %s)\n", b.cfg.PeerData, b.cfg.PeerData)
 	}
-	records := 2 * cfg.Pairs
+	return nil
+}
 
-	// Ingest.
+// ingest reads both files into the topics; the ingestor stays for the
+// memory phase's files.
+func (b *bench) ingest(ctx context.Context) error {
 	icfg := ingestor.Defaults()
-	icfg.Kafka, icfg.TransactionalID, icfg.Manual, icfg.ConsumeEvents = kc, "bench-"+run, true, false
-	icfg.MaxFileSize, icfg.TempDir, icfg.TransactionTimeout = 4<<30, dir, 10*time.Minute
+	icfg.Kafka, icfg.TransactionalID, icfg.Manual, icfg.ConsumeEvents = b.kc, "bench-"+b.id, true, false
+	icfg.MaxFileSize, icfg.TempDir, icfg.TransactionTimeout = 4<<30, b.dir, 10*time.Minute
 	ing, err := ingestor.New(ctx, icfg, ingestor.Deps{Log: quiet(), Metrics: prometheus.NewRegistry()})
 	if err != nil {
-		return nil, err
+		return err
 	}
+	b.ing = ing
 	c0, t0 := cpuSeconds(), time.Now()
 	for _, f := range []struct {
-		p    string
+		name string
 		side record.Side
-	}{{bankPath, record.Bank}, {ledgerPath, record.Ledger}} {
-		if _, err := ing.IngestPath(ctx, f.p, filepath.Base(f.p), f.side); err != nil {
+	}{{"bank.csv", record.Bank}, {"ledger.csv", record.Ledger}} {
+		if _, err := ing.IngestPath(ctx, filepath.Join(b.dir, f.name), f.name, f.side); err != nil {
 			ing.Close()
-			return nil, err
+			return err
 		}
 	}
-	ingestSecs := time.Since(t0).Seconds()
-	res.CPUPer1000["ingestor"] = (cpuSeconds() - c0) / float64(records) * 1000
-	fmt.Fprintf(out, "ingest: %d records in %.2fs (%.0f records/s)\n", records, ingestSecs, float64(records)/ingestSecs)
+	secs := time.Since(t0).Seconds()
+	b.res.CPUPer1000["ingestor"] = (cpuSeconds() - c0) / float64(b.records) * 1000
+	fmt.Fprintf(b.out, "ingest: %d records in %.2fs (%.0f records/s)\n", b.records, secs, float64(b.records)/secs)
+	return nil
+}
 
-	// Throughput: the matchers catch up on the ingested backlog.
-	mctx, stop := context.WithCancel(ctx)
-	defer stop()
-	var ms []*matcher.Service
+// processed is how many records the matchers decided.
+func (b *bench) processed() int64 {
+	var n int64
+	for _, m := range b.ms {
+		n += m.Processed()
+	}
+	return n
+}
+
+// throughput starts the matchers (they run until mctx ends) and times
+// them catching up on the ingested backlog.
+func (b *bench) throughput(ctx, mctx context.Context) error {
 	mcfg := matcher.Defaults()
-	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix, mcfg.MinPending, mcfg.IdleAdvance = kc, "bench-"+run, "bench-"+run, time.Hour, 0
-	if cfg.MaxBatch > 0 {
-		mcfg.MaxBatch = cfg.MaxBatch
+	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix, mcfg.MinPending, mcfg.IdleAdvance = b.kc, "bench-"+b.id, "bench-"+b.id, time.Hour, 0
+	if b.cfg.MaxBatch > 0 {
+		mcfg.MaxBatch = b.cfg.MaxBatch
 	}
-	for i := 0; i < cfg.Matchers; i++ {
-		m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: quiet(), Metrics: prometheus.NewRegistry(), Redis: rdb})
+	for i := 0; i < b.cfg.Matchers; i++ {
+		m, err := matcher.New(mctx, mcfg, matcher.Deps{Log: quiet(), Metrics: prometheus.NewRegistry(), Redis: b.rdb})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		ms = append(ms, m)
+		b.ms = append(b.ms, m)
 		go func() { _ = m.Run(mctx) }()
-	}
-	processed := func() int64 {
-		var n int64
-		for _, m := range ms {
-			n += m.Processed()
-		}
-		return n
 	}
 	// The clock starts once every matcher consumes with partitions
 	// claimed (the group join is not throughput), before the first round
 	// of a small backlog can finish.
 	ready := func() bool {
-		for _, m := range ms {
+		for _, m := range b.ms {
 			if m.Ready() != nil {
 				return false
 			}
 		}
 		return true
 	}
-	for !ready() && processed() == 0 {
+	for !ready() && b.processed() == 0 {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		time.Sleep(time.Millisecond)
 	}
-	c0, t0 = cpuSeconds(), time.Now()
-	r0 := redisCPU(ctx, rdb)
-	start := processed()
-	if start >= int64(records) {
-		return nil, fmt.Errorf("matcher: the whole backlog (%d records) was decided before the clock started; use more --pairs", records)
+	c0, t0 := cpuSeconds(), time.Now()
+	r0 := redisCPU(ctx, b.rdb)
+	start, records := b.processed(), int64(b.records)
+	if start >= records {
+		return fmt.Errorf("matcher: the whole backlog (%d records) was decided before the clock started; use more --pairs", records)
 	}
-	for processed() < int64(records) {
+	for b.processed() < records {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	secs := time.Since(t0).Seconds()
-	res.RecordsPerSec = float64(int64(records)-start) / secs
-	res.CPUPer1000["matcher"] = (cpuSeconds() - c0) / float64(int64(records)-start) * 1000
-	res.CPUPer1000["redis (server, matcher phase)"] = (redisCPU(ctx, rdb) - r0) / float64(int64(records)-start) * 1000
-	fmt.Fprintf(out, "matcher: %d records in %.2fs: %.0f records/s with %d matcher(s), %d partitions\n",
-		int64(records)-start, secs, res.RecordsPerSec, cfg.Matchers, cfg.Partitions)
+	b.res.RecordsPerSec = float64(records-start) / secs
+	b.res.CPUPer1000["matcher"] = (cpuSeconds() - c0) / float64(records-start) * 1000
+	b.res.CPUPer1000["redis (server, matcher phase)"] = (redisCPU(ctx, b.rdb) - r0) / float64(records-start) * 1000
+	fmt.Fprintf(b.out, "matcher: %d records in %.2fs: %.0f records/s with %d matcher(s), %d partitions\n",
+		records-start, secs, b.res.RecordsPerSec, b.cfg.Matchers, b.cfg.Partitions)
+	return nil
+}
 
-	// Latency at half the measured rate: pairs produced live, time from
-	// ingestion to the match on the topic.
-	if err := latency(ctx, kc, cfg, res, out); err != nil {
-		return nil, err
-	}
-
-	// Memory per pending record.
+// memory ingests two files of records without a counterpart and measures
+// what Redis and the matchers' heap hold per pending record.
+func (b *bench) memory(ctx context.Context) error {
+	cfg, res, out, ing, rdb, dir, run, processed := b.cfg, b.res, b.out, b.ing, b.rdb, b.dir, b.id, b.processed
 	before := usedMemory(ctx, rdb)
 	keysBefore := keyMemory(ctx, rdb, "bench-"+run)
 	// The pending records come in two files: the matchers' heap grows by
@@ -249,16 +295,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for i, n := range []int{cfg.Pending / 2, cfg.Pending - cfg.Pending/2} {
 		var pendBuf, empty bytes.Buffer
 		if _, err := gen.Write(gen.Config{BankOnly: n, Accounts: 200, Seed: uint64(2 + i)}, &pendBuf, &empty); err != nil {
-			return nil, err
+			return err
 		}
 		name := fmt.Sprintf("pending-%d.csv", i+1)
 		pendPath := filepath.Join(dir, name)
 		if err := os.WriteFile(pendPath, pendBuf.Bytes(), 0o644); err != nil {
-			return nil, err
+			return err
 		}
 		target := processed() + int64(n)
 		if _, err := ing.IngestPath(ctx, pendPath, name, record.Bank); err != nil {
-			return nil, err
+			return err
 		}
 		for processed() < target {
 			time.Sleep(10 * time.Millisecond)
@@ -289,20 +335,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			fmt.Fprintf(out, "matcher: Go heap per pending record not measurable in this run (the heap did not grow over the second %d pending records)\n", second)
 		}
 	}
-	stop()
+	return nil
+}
 
-	// Loader.
-	if cfg.DatabaseURL != "" {
-		if err := loadPhase(ctx, kc, cfg, run, res, out); err != nil {
-			return nil, err
-		}
-		if err := sqlBaseline(ctx, cfg, bankBuf.Bytes(), ledgerBuf.Bytes(), res, out); err != nil {
-			return nil, err
-		}
-		if res.SQLRecordsPerSec > 0 {
-			res.SQLRatio = res.RecordsPerSec / res.SQLRecordsPerSec
-		}
+// warehouse measures the loader and the SQL baseline (with a database).
+func (b *bench) warehouse(ctx context.Context) error {
+	if b.cfg.DatabaseURL == "" {
+		return nil
 	}
+	if err := loadPhase(ctx, b.kc, b.cfg, b.id, b.res, b.out); err != nil {
+		return err
+	}
+	if err := sqlBaseline(ctx, b.cfg, b.bank, b.ledger, b.res, b.out); err != nil {
+		return err
+	}
+	if b.res.SQLRecordsPerSec > 0 {
+		b.res.SQLRatio = b.res.RecordsPerSec / b.res.SQLRecordsPerSec
+	}
+	return nil
+}
+
+// report prints the CPU and memory figures and the bench line.
+func (b *bench) report() {
+	res, out := b.res, b.out
 	for _, k := range slices.Sorted(maps.Keys(res.CPUPer1000)) {
 		fmt.Fprintf(out, "cpu: %s %.3f s per 1,000 records\n", k, res.CPUPer1000[k])
 	}
@@ -310,7 +365,6 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	fmt.Fprintf(out, "memory: peak RSS of the bench process %d MB (its copy of the generated files, every phase's services and clients)\n", res.PeakRSSBytes>>20)
 	fmt.Fprintf(out, "bench: records_per_sec=%.0f p50_ms=%.1f p99_ms=%.1f bytes_per_pending=%.0f sql_ratio=%.2f\n",
 		res.RecordsPerSec, res.P50ms, res.P99ms, res.BytesPerPending, res.SQLRatio)
-	return res, nil
 }
 
 // keyMemory adds up MEMORY USAGE of the keys under prefix.
