@@ -45,6 +45,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	_ "modernc.org/sqlite"             // SQLite driver, pure Go
 
+	"github.com/openrecon/recon/internal/migrate"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/sqlitefile"
@@ -416,58 +417,15 @@ func (s *Store) dialect(stmt string) string {
 // transaction (on PostgreSQL under a lock, so two consoles starting
 // together do not race).
 func (s *Store) Migrate(ctx context.Context) error {
+	dialect, arg := "sqlite", "?"
+	if s.pg {
+		dialect, arg = "postgres", "$1"
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS case_migrations (version INTEGER NOT NULL PRIMARY KEY)`); err != nil {
-			return fmt.Errorf("migrations table: %w", err)
-		}
-		if s.pg {
-			if _, err := tx.ExecContext(ctx, `LOCK TABLE case_migrations`); err != nil {
-				return fmt.Errorf("lock migrations: %w", err)
-			}
-		}
-		var have int
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM case_migrations`).Scan(&have); err != nil {
-			return err
-		}
-		if have > len(migrations) {
-			return fmt.Errorf("schema version %d is newer than this version knows (%d): upgrade recon", have, len(migrations))
-		}
-		for v := have + 1; v <= len(migrations); v++ {
-			stmt := migrations[v-1]
-			only, optional := "", false
-			if strings.HasPrefix(stmt, "-- ") {
-				head, rest, _ := strings.Cut(stmt, "\n")
-				only, optional, stmt = strings.Fields(head)[1], strings.HasSuffix(head, " optional"), rest
-			}
-			switch {
-			case only == "go":
-				// A step in Go: data the SQL cannot derive.
-				if err := s.backfillMembers(ctx, tx); err != nil {
-					return fmt.Errorf("migration %d (%s): %w", v, stmt, err)
-				}
-			case only == "sqlite" && s.pg, only == "postgres" && !s.pg:
-				// Another dialect's step: nothing to do here.
-			case optional:
-				// Needs a privilege the database may not grant (an
-				// extension): tried, and skipped when refused.
-				if _, err := tx.ExecContext(ctx, "SAVEPOINT optional_step"); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, s.dialect(stmt)); err != nil {
-					if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT optional_step"); err != nil {
-						return err
-					}
-				}
-			default:
-				if _, err := tx.ExecContext(ctx, s.dialect(stmt)); err != nil {
-					return fmt.Errorf("migration %d: %w", v, err)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_migrations (version) VALUES (?)`), v); err != nil {
-				return err
-			}
-		}
-		return nil
+		return migrate.Schema{Name: "case store " + s.source, Table: "case_migrations", Dialect: dialect, Steps: migrations, Arg: arg,
+			Create: `CREATE TABLE IF NOT EXISTS case_migrations (version INTEGER NOT NULL PRIMARY KEY)`, Expand: s.dialect, Lock: s.pg,
+			Go: func(ctx context.Context, _ migrate.Tx, _ string) error { return s.backfillMembers(ctx, tx) }, // the one "-- go" step
+		}.Apply(ctx, migrate.SQL(tx))
 	})
 }
 

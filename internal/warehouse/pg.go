@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/openrecon/recon/internal/migrate"
 )
 
 type pgStore struct {
@@ -53,44 +55,7 @@ func openPG(ctx context.Context, url string, d Dialect) (*pgStore, error) {
 func (s *pgStore) Close() { s.pool.Close() }
 
 func (s *pgStore) Migrate(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS recon_schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT CURRENT_TIMESTAMP)`); err != nil {
-			return fmt.Errorf("warehouse: migrations table: %w", err)
-		}
-		// Serialise concurrent loaders starting together.
-		if _, err := tx.Exec(ctx, `LOCK TABLE recon_schema_migrations`); err != nil {
-			return fmt.Errorf("warehouse: lock migrations: %w", err)
-		}
-		done := map[int]bool{}
-		rows, err := tx.Query(ctx, `SELECT version FROM recon_schema_migrations`)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				return err
-			}
-			done[v] = true
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for i := range migrations {
-			if done[i+1] {
-				continue
-			}
-			if q := migrationSQL(s.dialect, i); q != "" { // "": another dialect's step
-				if _, err := tx.Exec(ctx, q); err != nil {
-					return fmt.Errorf("warehouse: migration %d: %w", i+1, err)
-				}
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO recon_schema_migrations (version) VALUES ($1)`, i+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return schema(s.dialect).Apply(ctx, migrate.PGX(tx)) })
 }
 
 func (s *pgStore) statements(consumer string, b *Batch) []stmt {

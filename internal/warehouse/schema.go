@@ -1,6 +1,10 @@
 package warehouse
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/openrecon/recon/internal/migrate"
+)
 
 // migrations are applied in order; each runs once (recon_schema_migrations).
 // They are written in the subset of SQL that PostgreSQL, Redshift and SQLite
@@ -201,16 +205,9 @@ var migrations = []string{
 	"-- sqlite\n" + `ALTER TABLE recon_match_items_v2 RENAME TO recon_match_items`,
 }
 
-// migrationSQL is migration i in dialect d; "" if it is another
-// dialect's step (one that starts with "-- sqlite").
-func migrationSQL(d Dialect, i int) string {
-	s := migrations[i]
-	if rest, ok := strings.CutPrefix(s, "-- sqlite\n"); ok {
-		if d != SQLite {
-			return ""
-		}
-		s = rest
-	}
+// schema is the warehouse's history in dialect d: the steps above, their
+// placeholders in the dialect's types.
+func schema(d Dialect) migrate.Schema {
 	num, ts, text := "NUMERIC(38,6)", "TIMESTAMPTZ", "TEXT"
 	switch d {
 	case Redshift:
@@ -218,5 +215,12 @@ func migrationSQL(d Dialect, i int) string {
 	case SQLite:
 		num, ts = "TEXT", "TEXT" // SQLite has no exact decimal type: amounts stay decimal strings
 	}
-	return strings.NewReplacer("{{NUMERIC}}", num, "{{TS}}", ts, "{{TEXT}}", text).Replace(s)
+	arg := "$1"
+	if d == SQLite {
+		arg = "?"
+	}
+	return migrate.Schema{Name: "warehouse", Table: "recon_schema_migrations", Dialect: string(d), Steps: migrations, Arg: arg,
+		Create: `CREATE TABLE IF NOT EXISTS recon_schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at ` + ts + ` DEFAULT CURRENT_TIMESTAMP)`,
+		Expand: strings.NewReplacer("{{NUMERIC}}", num, "{{TS}}", ts, "{{TEXT}}", text).Replace,
+		Lock:   d != SQLite} // concurrent loaders starting together
 }

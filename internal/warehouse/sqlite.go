@@ -8,6 +8,7 @@ import (
 
 	_ "modernc.org/sqlite" // SQLite driver, pure Go
 
+	"github.com/openrecon/recon/internal/migrate"
 	"github.com/openrecon/recon/internal/sqlitefile"
 )
 
@@ -31,34 +32,15 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 func (s *sqliteStore) Close() { s.db.Close() }
 
 func (s *sqliteStore) Migrate(ctx context.Context) error {
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS recon_schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)`); err != nil {
-		return fmt.Errorf("warehouse: migrations table: %w", err)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("warehouse: %w", err)
 	}
-	for i := range migrations {
-		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM recon_schema_migrations WHERE version = ?`, i+1).Scan(&n); err != nil {
-			return err
-		}
-		if n > 0 {
-			continue
-		}
-		tx, err := s.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, migrationSQL(SQLite, i)); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("warehouse: migration %d: %w", i+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO recon_schema_migrations (version) VALUES (?)`, i+1); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
+	defer tx.Rollback()
+	if err := schema(SQLite).Apply(ctx, migrate.SQL(tx)); err != nil {
+		return err
 	}
-	return nil
+	return tx.Commit()
 }
 
 func (s *sqliteStore) Write(ctx context.Context, consumer string, b *Batch) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/openrecon/recon/internal/migrate"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
@@ -432,16 +433,18 @@ func TestSQLiteUpgradeKeepsItems(t *testing.T) {
 	if rebuild < 0 {
 		t.Fatal("no rebuild migration")
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE recon_schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at TEXT)`); err != nil {
+	// The database as the version before the rebuild left it.
+	old := schema(SQLite)
+	old.Steps = migrations[:rebuild]
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range rebuild {
-		if _, err := s.db.ExecContext(ctx, migrationSQL(SQLite, i)); err != nil {
-			t.Fatalf("migration %d: %v", i+1, err)
-		}
-		if _, err := s.db.ExecContext(ctx, `INSERT INTO recon_schema_migrations (version) VALUES (?)`, i+1); err != nil {
-			t.Fatal(err)
-		}
+	if err := old.Apply(ctx, migrate.SQL(tx)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Write(ctx, "loader", sampleBatch(50)); err != nil {
 		t.Fatal(err)
