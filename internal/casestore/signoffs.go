@@ -50,22 +50,24 @@ const (
 
 // Signoff is a sign-off of an account's days.
 type Signoff struct {
-	SignoffID         string // the id of its request
-	Account, Currency string
-	From, To          record.Date
-	Status            string
-	RequestedBy       string
-	RequestedAt       time.Time
-	Comment           string
-	Figures           json.RawMessage // what was certified (the balance of To)
-	ApprovedBy        string
-	ApprovedAt        time.Time
-	DecisionComment   string
-	ReopenedBy        string
-	ReopenedAt        time.Time
-	ReopenReason      string
-	Version           int // 0 requested, 1 signed off, 2 reopened
-	SentVersion       int // the last version produced for the warehouse
+	SignoffID       string          `json:"signoff_id"` // the id of its request
+	Account         string          `json:"account"`
+	Currency        string          `json:"currency"`
+	From            record.Date     `json:"date_from"`
+	To              record.Date     `json:"date_to"`
+	Status          string          `json:"status"`
+	RequestedBy     string          `json:"requested_by"`
+	RequestedAt     time.Time       `json:"requested_at"`
+	Comment         string          `json:"comment"`
+	Figures         json.RawMessage `json:"figures"` // what was certified (the balance of To)
+	ApprovedBy      string          `json:"approved_by,omitempty"`
+	ApprovedAt      time.Time       `json:"approved_at,omitzero"`
+	DecisionComment string          `json:"decision_comment,omitempty"`
+	ReopenedBy      string          `json:"reopened_by,omitempty"`
+	ReopenedAt      time.Time       `json:"reopened_at,omitzero"`
+	ReopenReason    string          `json:"reopen_reason,omitempty"`
+	Version         int             `json:"-"` // 0 requested, 1 signed off, 2 reopened
+	SentVersion     int             `json:"-"` // the last version produced for the warehouse
 }
 
 // RequestSignoff records a preparer's sign-off request (a, kind signoff)

@@ -38,17 +38,27 @@ const (
 
 // Action is a person's action or request.
 type Action struct {
-	ActionID, Kind, Status, User                       string
-	Account, Currency                                  string
-	BreakIDs, RecordIDs                                []string
-	MatchID, ReasonCode, Comment, Attachment, Assignee string
-	Difference                                         string // for a manual match: bank minus ledger
-	RequestedAt                                        time.Time
-	DecidedBy, DecisionComment                         string
-	DecidedAt                                          time.Time
-	ResolutionID                                       string // the resolution sent to the matcher ("" for comment, assign)
-	Sent                                               bool   // produced to recon.resolutions
-	OutcomeDetail                                      string
+	ActionID        string    `json:"action_id"`
+	Kind            string    `json:"action"`
+	Status          string    `json:"status"`
+	User            string    `json:"user"`
+	Account         string    `json:"account,omitempty"`
+	Currency        string    `json:"currency,omitempty"`
+	BreakIDs        []string  `json:"break_ids"`
+	RecordIDs       []string  `json:"record_ids,omitempty"`
+	MatchID         string    `json:"match_id,omitempty"`
+	ReasonCode      string    `json:"reason_code,omitempty"`
+	Comment         string    `json:"comment,omitempty"`
+	Attachment      string    `json:"attachment,omitempty"`
+	Assignee        string    `json:"assignee,omitempty"`
+	Difference      string    `json:"difference,omitempty"` // for a manual match: bank minus ledger
+	RequestedAt     time.Time `json:"requested_at"`
+	DecidedBy       string    `json:"decided_by,omitempty"`
+	DecisionComment string    `json:"decision_comment,omitempty"`
+	DecidedAt       time.Time `json:"-"`
+	ResolutionID    string    `json:"resolution_id,omitempty"` // the resolution sent to the matcher ("" for comment, assign)
+	Sent            bool      `json:"-"`                       // produced to recon.resolutions
+	OutcomeDetail   string    `json:"outcome,omitempty"`
 }
 
 // AuditEntry is one link of the audit chain. Its canonical form is its JSON
@@ -218,25 +228,10 @@ func (s *Store) VerifyAudit(ctx context.Context) (Verification, error) {
 	return v, rows.Err()
 }
 
-// actionState is what the audit chain records of an action.
+// actionState is what the audit chain records of an action: its JSON
+// form (the API's).
 func actionState(a *Action) json.RawMessage {
-	b, _ := json.Marshal(struct {
-		Kind       string   `json:"kind"`
-		Status     string   `json:"status"`
-		Account    string   `json:"account,omitempty"`
-		Currency   string   `json:"currency,omitempty"`
-		BreakIDs   []string `json:"break_ids,omitempty"`
-		RecordIDs  []string `json:"record_ids,omitempty"`
-		MatchID    string   `json:"match_id,omitempty"`
-		ReasonCode string   `json:"reason_code,omitempty"`
-		Comment    string   `json:"comment,omitempty"`
-		Attachment string   `json:"attachment,omitempty"`
-		Assignee   string   `json:"assignee,omitempty"`
-		Difference string   `json:"difference,omitempty"`
-		DecidedBy  string   `json:"decided_by,omitempty"`
-		Decision   string   `json:"decision_comment,omitempty"`
-	}{a.Kind, a.Status, a.Account, a.Currency, a.BreakIDs, a.RecordIDs, a.MatchID, a.ReasonCode, a.Comment, a.Attachment,
-		a.Assignee, a.Difference, a.DecidedBy, a.DecisionComment})
+	b, _ := json.Marshal(a)
 	return b
 }
 

@@ -158,41 +158,21 @@ func (s *Service) apiBreaks(w http.ResponseWriter, r *http.Request, ss *casestor
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next": next})
 }
 
-// actionJSON is an action as the API shows it.
-type actionJSON struct {
-	ActionID        string    `json:"action_id"`
-	Action          string    `json:"action"`
-	Status          string    `json:"status"`
-	User            string    `json:"user"`
-	Account         string    `json:"account,omitempty"`
-	Currency        string    `json:"currency,omitempty"`
-	BreakIDs        []string  `json:"break_ids"`
-	RecordIDs       []string  `json:"record_ids,omitempty"`
-	MatchID         string    `json:"match_id,omitempty"`
-	ReasonCode      string    `json:"reason_code,omitempty"`
-	Comment         string    `json:"comment,omitempty"`
-	Attachment      string    `json:"attachment,omitempty"`
-	Assignee        string    `json:"assignee,omitempty"`
-	Difference      string    `json:"difference,omitempty"`
-	RequestedAt     time.Time `json:"requested_at"`
-	DecidedBy       string    `json:"decided_by,omitempty"`
-	DecisionComment string    `json:"decision_comment,omitempty"`
-	ResolutionID    string    `json:"resolution_id,omitempty"`
-	Outcome         string    `json:"outcome,omitempty"`
-}
-
-func actionOut(a *casestore.Action) actionJSON {
-	return actionJSON{ActionID: a.ActionID, Action: a.Kind, Status: a.Status, User: a.User, Account: a.Account, Currency: a.Currency,
-		BreakIDs: append([]string{}, a.BreakIDs...), RecordIDs: a.RecordIDs, MatchID: a.MatchID, ReasonCode: a.ReasonCode, Comment: a.Comment,
-		Attachment: a.Attachment, Assignee: a.Assignee, Difference: a.Difference, RequestedAt: a.RequestedAt, DecidedBy: a.DecidedBy,
-		DecisionComment: a.DecisionComment, ResolutionID: a.ResolutionID, Outcome: a.OutcomeDetail}
+// actionOut is an action as the API shows it (its break ids a list,
+// never null).
+func actionOut(a *casestore.Action) casestore.Action {
+	c := *a
+	if c.BreakIDs == nil {
+		c.BreakIDs = []string{}
+	}
+	return c
 }
 
 // breakDetail is one break with its comments, history and candidates.
 type breakDetail struct {
 	breakJSON
 	Comments    []commentJSON        `json:"comments"`
-	History     []actionJSON         `json:"history"`
+	History     []casestore.Action   `json:"history"`
 	Escalations []*record.Escalation `json:"escalations"`
 }
 
@@ -207,7 +187,7 @@ func (s *Service) breakDetail(r *http.Request, id string) (*breakDetail, error) 
 	if err != nil {
 		return nil, err
 	}
-	d := &breakDetail{breakJSON: s.breakOut(*b), Comments: []commentJSON{}, History: []actionJSON{}}
+	d := &breakDetail{breakJSON: s.breakOut(*b), Comments: []commentJSON{}, History: []casestore.Action{}}
 	cs, err := s.store.Comments(r.Context(), id)
 	if err != nil {
 		return nil, err

@@ -163,7 +163,7 @@ type balanceJSON struct {
 	Reconciled       bool                         `json:"reconciled"`
 	Problem          string                       `json:"problem,omitempty"`
 	StatementIssues  []casestore.StatementIssue   `json:"statement_issues"`
-	Lock             *signoffJSON                 `json:"locked_by,omitempty"`
+	Lock             *casestore.Signoff           `json:"locked_by,omitempty"`
 }
 
 // kindLabels say what each kind of reconciling item is.
@@ -200,43 +200,8 @@ func balanceOut(b *casestore.Balance, lock *casestore.Signoff) balanceJSON {
 			BookingDate: it.BookingDate, Reference: it.Reference, Counterparty: it.Counterparty, SourceFile: it.SourceFile,
 			SourcePosition: it.SourcePosition, BreakID: it.BreakID, BreakStatus: it.BreakStatus, MatchID: it.MatchID})
 	}
-	if lock != nil {
-		so := signoffOut(lock)
-		out.Lock = &so
-	}
+	out.Lock = lock
 	return out
-}
-
-// signoffJSON is a sign-off in the API.
-type signoffJSON struct {
-	SignoffID       string          `json:"signoff_id"`
-	Account         string          `json:"account"`
-	Currency        string          `json:"currency"`
-	DateFrom        record.Date     `json:"date_from"`
-	DateTo          record.Date     `json:"date_to"`
-	Status          string          `json:"status"`
-	RequestedBy     string          `json:"requested_by"`
-	RequestedAt     time.Time       `json:"requested_at"`
-	Comment         string          `json:"comment"`
-	ApprovedBy      string          `json:"approved_by,omitempty"`
-	ApprovedAt      *time.Time      `json:"approved_at,omitempty"`
-	DecisionComment string          `json:"decision_comment,omitempty"`
-	ReopenedBy      string          `json:"reopened_by,omitempty"`
-	ReopenedAt      *time.Time      `json:"reopened_at,omitempty"`
-	ReopenReason    string          `json:"reopen_reason,omitempty"`
-	Figures         json.RawMessage `json:"figures"`
-}
-
-func signoffOut(o *casestore.Signoff) signoffJSON {
-	t := func(v time.Time) *time.Time {
-		if v.IsZero() {
-			return nil
-		}
-		return &v
-	}
-	return signoffJSON{SignoffID: o.SignoffID, Account: o.Account, Currency: o.Currency, DateFrom: o.From, DateTo: o.To, Status: o.Status,
-		RequestedBy: o.RequestedBy, RequestedAt: o.RequestedAt, Comment: o.Comment, ApprovedBy: o.ApprovedBy, ApprovedAt: t(o.ApprovedAt),
-		DecisionComment: o.DecisionComment, ReopenedBy: o.ReopenedBy, ReopenedAt: t(o.ReopenedAt), ReopenReason: o.ReopenReason, Figures: o.Figures}
 }
 
 // dayOf reads a date parameter ("" : today).
@@ -349,7 +314,7 @@ func (s *Service) apiSignoffs(w http.ResponseWriter, r *http.Request, ss *casest
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": each(so, signoffOut)})
+	writeJSON(w, http.StatusOK, map[string]any{"items": so})
 }
 
 func (s *Service) apiReopenSignoff(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
@@ -365,7 +330,7 @@ func (s *Service) apiReopenSignoff(w http.ResponseWriter, r *http.Request, ss *c
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, signoffOut(so))
+	writeJSON(w, http.StatusOK, so)
 }
 
 // Pages.
@@ -384,7 +349,7 @@ type dayView struct {
 	B         balanceJSON
 	Chart     *chart // the account's unexplained difference per day up to the day
 	Groups    []itemGroup
-	Trail     []signoffJSON
+	Trail     []*casestore.Signoff
 	Postings  []casestore.Posting
 	MorePosts bool
 	Show      string
@@ -432,7 +397,7 @@ func (s *Service) dayView(r *http.Request, ss *casestore.Session) (*dayView, err
 	if err != nil {
 		return nil, err
 	}
-	v.Trail = each(trail, signoffOut)
+	v.Trail = trail
 	for _, t := range trail {
 		v.Pending = v.Pending || t.Status == casestore.SignoffPending
 	}
@@ -578,7 +543,7 @@ func reportXLSX(v *dayView) (*excelize.File, error) {
 	}
 	rows = append(rows, []string{}, []string{"Sign-off trail"}, []string{"Sign-off", "Days", "Status", "Prepared by", "Approved by", "Reopened by", "Comment"})
 	for _, t := range v.Trail {
-		rows = append(rows, []string{t.SignoffID, t.DateFrom.String() + ".." + t.DateTo.String(), t.Status, t.RequestedBy, t.ApprovedBy, t.ReopenedBy,
+		rows = append(rows, []string{t.SignoffID, t.From.String() + ".." + t.To.String(), t.Status, t.RequestedBy, t.ApprovedBy, t.ReopenedBy,
 			strings.TrimSpace(t.Comment + " " + t.ReopenReason)})
 	}
 	for i, row := range rows {

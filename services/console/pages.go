@@ -350,11 +350,6 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *casesto
 	_ = json.Unmarshal(d.Candidates, &cands)
 	pend, _ := s.store.PendingFor(r.Context(), []string{d.BreakID})
 	lock, _ := s.store.Locked(r.Context(), d.Account, d.Currency, d.BookingDate)
-	var lockJSON *signoffJSON
-	if lock != nil {
-		j := signoffOut(lock)
-		lockJSON = &j
-	}
 	var match *matchJSON
 	if d.MatchedBy != "" {
 		if m, err := s.store.GetMatch(r.Context(), d.MatchedBy); err == nil {
@@ -364,7 +359,7 @@ func (s *Service) detailPage(w http.ResponseWriter, r *http.Request, ss *casesto
 	}
 	adjusted, _ := s.store.Adjusted(r.Context(), []string{d.BreakID})
 	s.render(w, r, http.StatusOK, "detail", view{S: ss, Title: "Break " + short(d.BreakID), Nav: "queue", Data: map[string]any{
-		"B": d, "Adjusted": adjusted, "Candidates": cands, "Pending": pend, "Match": match, "Lock": lockJSON, "Escalations": d.Escalations, "CanPrepare": has(ss, RolePreparer, RoleAdmin),
+		"B": d, "Adjusted": adjusted, "Candidates": cands, "Pending": pend, "Match": match, "Lock": lock, "Escalations": d.Escalations, "CanPrepare": has(ss, RolePreparer, RoleAdmin),
 		"CanReopen": has(ss, RoleAdmin), "Open": d.Status == casestore.StatusOpen,
 		"Closed": d.Status == casestore.StatusWrittenOff || d.Status == casestore.StatusAccepted,
 	}})
@@ -507,11 +502,11 @@ func (s *Service) approvalsPage(w http.ResponseWriter, r *http.Request, ss *case
 			others = append(others, a)
 		}
 	}
-	sos := map[string]signoffJSON{}
+	sos := map[string]*casestore.Signoff{}
 	for _, a := range as {
 		if a.Kind == casestore.KindSignoff {
 			if so, err := s.store.Signoff(r.Context(), a.ActionID); err == nil {
-				sos[a.ActionID] = signoffOut(so)
+				sos[a.ActionID] = so
 			}
 		}
 	}
