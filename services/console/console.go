@@ -51,6 +51,8 @@ type Service struct {
 	url   string
 	sla   casestore.SLA      // of breaks: the dashboard's breaches and escalation
 	wf    *workflow.Workflow // what people may do, and who
+	// controls is the store as publishing and escalating see it.
+	controls controlStore
 	// openings are the configured ledger opening balances by account|currency.
 	openings map[string]casestore.Opening
 	// stmtDays: accounts whose statements are not expected every business day.
@@ -112,6 +114,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			return nil, err
 		}
 	}
+	s.controls = s.store
 	s.wf = workflow.New(workflow.Policy{ReasonCodes: cfg.ReasonCodes, WriteOffLimits: limits}, workflow.Deps{
 		Store: s.store, Balances: s.balancesOf, Send: s.send, Published: s.publishNow, Today: s.today, Log: s.log,
 		Counted: func(kind, status string) { s.m.actions.WithLabelValues(kind, status).Inc() }})

@@ -23,12 +23,25 @@ import (
 // a stop in between loses nothing; a value produced twice is the same
 // value (deterministic ids), which the loader and the notifier take once.
 
+// controlStore is what publishing and escalating need of the case store.
+type controlStore interface {
+	UnsentSignoffs(ctx context.Context, limit int) ([]*casestore.Signoff, error)
+	MarkSignoffSent(ctx context.Context, id string, version int) error
+	UnsentEscalations(ctx context.Context, limit int) ([]*record.Escalation, error)
+	MarkEscalationsSent(ctx context.Context, ids []string) error
+	RecordEscalations(ctx context.Context, es []*record.Escalation) ([]*record.Escalation, error)
+	ListBreaks(ctx context.Context, f casestore.Filter) ([]casestore.Break, string, error)
+	Pending(ctx context.Context) ([]*casestore.Action, error)
+	StatementDays(ctx context.Context, perAccount int) ([]casestore.AccountDay, error)
+	Continuity(ctx context.Context, account, currency string, day record.Date, expected func(record.Date) bool) ([]casestore.StatementIssue, error)
+}
+
 // publish produces what the store holds unsent: sign-off states and
 // escalations.
 func (s *Service) publish(ctx context.Context) error {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
-	sos, err := s.store.UnsentSignoffs(ctx, 500)
+	sos, err := s.controls.UnsentSignoffs(ctx, 500)
 	if err != nil {
 		return err
 	}
@@ -42,12 +55,12 @@ func (s *Service) publish(ctx context.Context) error {
 				Value: val}).FirstErr(); err != nil {
 				return err
 			}
-			if err := s.store.MarkSignoffSent(ctx, so.SignoffID, v); err != nil {
+			if err := s.controls.MarkSignoffSent(ctx, so.SignoffID, v); err != nil {
 				return err
 			}
 		}
 	}
-	es, err := s.store.UnsentEscalations(ctx, 1000)
+	es, err := s.controls.UnsentEscalations(ctx, 1000)
 	if err != nil || len(es) == 0 {
 		return err
 	}
@@ -64,7 +77,7 @@ func (s *Service) publish(ctx context.Context) error {
 	if err := s.prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return err
 	}
-	return s.store.MarkEscalationsSent(ctx, ids)
+	return s.controls.MarkEscalationsSent(ctx, ids)
 }
 
 // publishNow publishes at once (after a sign-off changed); what fails is
@@ -136,7 +149,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 	var es []*record.Escalation
 	f := casestore.Filter{Status: casestore.StatusOpen, Today: today, MinAgeDays: p.sla.Min() + 1, Limit: 1000}
 	for {
-		bs, next, err := s.store.ListBreaks(ctx, f)
+		bs, next, err := s.controls.ListBreaks(ctx, f)
 		if err != nil {
 			return 0, err
 		}
@@ -159,7 +172,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 		f.Cursor = next
 	}
-	reqs, err := s.store.Pending(ctx)
+	reqs, err := s.controls.Pending(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -182,7 +195,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 		return 0, err
 	}
 	es = append(es, stmts...)
-	fresh, err := s.store.RecordEscalations(ctx, es)
+	fresh, err := s.controls.RecordEscalations(ctx, es)
 	if err != nil {
 		return 0, err
 	}
@@ -202,7 +215,7 @@ func (s *Service) sweep(ctx context.Context, now time.Time) (int, error) {
 // one escalation each. They go to the account's team.
 func (s *Service) statementEscalations(ctx context.Context, today record.Date, now time.Time) ([]*record.Escalation, error) {
 	p := s.escalation
-	latest, err := s.store.StatementDays(ctx, 1)
+	latest, err := s.controls.StatementDays(ctx, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +228,7 @@ func (s *Service) statementEscalations(ctx context.Context, today record.Date, n
 			if d < ad.Date {
 				continue
 			}
-			issues, err := s.store.Continuity(ctx, ad.Account, ad.Currency, d, expected)
+			issues, err := s.controls.Continuity(ctx, ad.Account, ad.Currency, d, expected)
 			if err != nil {
 				return nil, err
 			}

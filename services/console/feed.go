@@ -51,7 +51,7 @@ func (c FeedConfig) Validate() error {
 type Feed struct {
 	cfg    FeedConfig
 	log    *slog.Logger
-	store  *casestore.Store
+	store  feedStore
 	sink   *sink.Consumer[*casestore.Batch]
 	mc     *avro.Codec[record.Match]
 	bc     *avro.Codec[record.Break]
@@ -61,8 +61,15 @@ type Feed struct {
 	topics struct{ matches, breaks, outcomes, stmts, bank, ledger, dlq string }
 }
 
+// feedStore is what the feed needs of the case store: its batches
+// applied with their offsets, and the offsets to resume from.
+type feedStore interface {
+	Apply(ctx context.Context, consumer string, b *casestore.Batch) error
+	Offsets(ctx context.Context, consumer string) (map[string]map[int32]int64, error)
+}
+
 // NewFeed prepares the feed of store (migrated by the caller).
-func NewFeed(ctx context.Context, cfg FeedConfig, store *casestore.Store, log *slog.Logger) (*Feed, error) {
+func NewFeed(ctx context.Context, cfg FeedConfig, store feedStore, log *slog.Logger) (*Feed, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
