@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/workflow/sla"
 )
 
 // Match is a match as the console shows it, with its status now (a
@@ -140,67 +140,13 @@ var AgeBuckets = []struct {
 	Min, Max int
 }{{"0-1", 0, 1}, {"2-3", 2, 3}, {"4-7", 4, 7}, {"8-30", 8, 30}, {">30", 31, -1}}
 
-// SLA is how many days an open break may age: per reason (Default for the
-// others), and per account; a break has the stricter of the two.
-type SLA struct {
-	Reason  map[string]int
-	Default int
-	Account map[string]int
-	// BusinessDays counts a break's age against its SLA in business days
-	// of its currency (Calendars; nil: the built-in calendars), not
-	// calendar days.
-	BusinessDays bool
-	Calendars    *calendar.Set
-}
-
-// Age is the age on today of a break of currency booked on booked, as
-// the SLA counts it.
-func (s SLA) Age(currency string, booked, today record.Date) int {
-	if !s.BusinessDays {
-		return int(today - booked)
-	}
-	return s.Calendars.For(currency).Between(booked, today)
-}
-
-// Unit names the SLA's day: "d" (calendar days) or "bd" (business days).
-func (s SLA) Unit() string {
-	if s.BusinessDays {
-		return "bd"
-	}
-	return "d"
-}
-
-// Days is the SLA of a break of reason on account.
-func (s SLA) Days(reason, account string) int {
-	d, ok := s.Reason[reason]
-	if !ok {
-		d = s.Default
-	}
-	if a, ok := s.Account[account]; ok && a < d {
-		d = a
-	}
-	return d
-}
-
-// Min is the shortest SLA of any break.
-func (s SLA) Min() int {
-	m := s.Default
-	for _, d := range s.Reason {
-		m = min(m, d)
-	}
-	for _, d := range s.Account {
-		m = min(m, d)
-	}
-	return m
-}
-
 // Summary counts breaks by status, open breaks by reason, side, account and
 // age, open amounts per currency, match rates today and over 30 days, and
 // open breaks past their SLA. Two
 // grouped reads of the breaks (every status by day; the open ones by
 // reason, side, account and day) give every figure, so the dashboard
 // stays fast with many breaks.
-func (s *Store) Summary(ctx context.Context, today record.Date, sla SLA) (*Summary, error) {
+func (s *Store) Summary(ctx context.Context, today record.Date, policy sla.Policy) (*Summary, error) {
 	out := &Summary{ByStatus: map[string]int64{}, ByReason: map[string]int64{}, BySide: map[string]int64{}, ByAccount: map[string]int64{},
 		ByAge: map[string]int64{}, OpenAmount: map[string]string{}, OpenGross: map[string]string{}, MatchRate: map[string]MatchRate{}, SLABreach: map[string]int64{}}
 	for _, b := range AgeBuckets {
@@ -257,7 +203,7 @@ func (s *Store) Summary(ctx context.Context, today record.Date, sla SLA) (*Summa
 				out.ByAge[b.Name] += n
 			}
 		}
-		if sla.Age(currency, d.d, today) > sla.Days(reason, account) {
+		if policy.Age(currency, d.d, today) > policy.Days(reason, account) {
 			out.SLABreach[reason] += n
 		}
 	}

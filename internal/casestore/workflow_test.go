@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/workflow/sla"
 )
 
 // Actions get deterministic ids from their place in the chain; a request
@@ -144,7 +145,7 @@ func TestSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 		// b1 booked day0 (age 40), b2 age 2 (day0+38), b3 age 1.
-		sum, err := s.Summary(ctx, today, SLA{Reason: map[string]int{"duplicate": 0}, Default: 5})
+		sum, err := s.Summary(ctx, today, sla.Policy{Reason: map[string]int{"duplicate": 0}, Default: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +173,7 @@ func TestSummary(t *testing.T) {
 			t.Errorf("waiting: %d proposals, %d requests", sum.Proposals, sum.Requests)
 		}
 		// Account A's stricter SLA (1 day) puts b2 (age 2) past it too.
-		sum, err = s.Summary(ctx, today, SLA{Reason: map[string]int{"duplicate": 0}, Default: 5, Account: map[string]int{"A": 1}})
+		sum, err = s.Summary(ctx, today, sla.Policy{Reason: map[string]int{"duplicate": 0}, Default: 5, Account: map[string]int{"A": 1}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,7 +183,7 @@ func TestSummary(t *testing.T) {
 		// In business days (today is Saturday 11 April): b2, booked on
 		// Thursday, is 1 business day old, within A's 1 day; b3, booked on
 		// Friday, 0, within its 0.
-		sum, err = s.Summary(ctx, today, SLA{Reason: map[string]int{"duplicate": 0}, Default: 5, Account: map[string]int{"A": 1}, BusinessDays: true})
+		sum, err = s.Summary(ctx, today, sla.Policy{Reason: map[string]int{"duplicate": 0}, Default: 5, Account: map[string]int{"A": 1}, BusinessDays: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,7 @@
 // breaks, matches and days, and who may do it. It owns the action kinds
 // and roles, maker-checker (a request takes effect only when a different
 // approver approves it), write-off limits, sign-offs and the days they
-// lock. It refuses with an *Error that says why in the domain's terms
+// lock; its sub-package sla holds the service levels of open breaks. It refuses with an *Error that says why in the domain's terms
 // (Invalid, Forbidden, NotFound, Conflict, and a code); the console's
 // handlers decode requests, call it, and alone turn its errors into HTTP
 // statuses.

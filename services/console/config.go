@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/openrecon/recon/internal/calendar"
-	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/workflow"
+	"github.com/openrecon/recon/internal/workflow/sla"
 )
 
 // Roles (the workflow's, docs/design.md §9).
@@ -266,20 +266,21 @@ func isRole(r string) bool {
 	return false
 }
 
-// slaDays parses reason=days pairs.
-func (c Config) breakSLA() (casestore.SLA, error) {
-	sla := casestore.SLA{Default: c.SLADefault, BusinessDays: c.SLABusinessDays, Calendars: c.calendars}
+// breakSLA parses the SLA settings (sla-days, account-sla-days, the
+// default and the business-day count).
+func (c Config) breakSLA() (sla.Policy, error) {
+	p := sla.Policy{Default: c.SLADefault, BusinessDays: c.SLABusinessDays, Calendars: c.calendars}
 	var err error
-	if sla.Reason, err = pairs("sla-days", "reason=days", c.SLADays, days); err != nil {
-		return sla, err
+	if p.Reason, err = pairs("sla-days", "reason=days", c.SLADays, days); err != nil {
+		return p, err
 	}
-	if sla.Account, err = pairs("account-sla-days", "ACCOUNT=days", c.AccountSLADays, days); err != nil {
-		return sla, err
+	if p.Account, err = pairs("account-sla-days", "ACCOUNT=days", c.AccountSLADays, days); err != nil {
+		return p, err
 	}
 	if c.SLADefault < 0 {
-		return sla, errors.New("sla-default-days must not be negative")
+		return p, errors.New("sla-default-days must not be negative")
 	}
-	return sla, nil
+	return p, nil
 }
 
 // statementDays parses statement-days.

@@ -24,6 +24,7 @@ import (
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/workflow"
+	"github.com/openrecon/recon/internal/workflow/sla"
 )
 
 // Deps are what the console is given.
@@ -49,7 +50,7 @@ type Service struct {
 	ln    net.Listener
 	srv   *http.Server
 	url   string
-	sla   casestore.SLA      // of breaks: the dashboard's breaches and escalation
+	sla   sla.Policy         // of breaks: the dashboard's breaches and escalation
 	wf    *workflow.Workflow // what people may do, and who
 	// controls is the store as publishing and escalating see it.
 	controls controlStore

@@ -14,6 +14,7 @@ import (
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/workflow"
+	"github.com/openrecon/recon/internal/workflow/sla"
 )
 
 // The controls the console publishes besides resolutions: sign-offs for
@@ -107,7 +108,7 @@ func signOffRecord(so *casestore.Signoff, v int) *record.SignOff {
 
 // escalationPolicy is the parsed escalation configuration.
 type escalationPolicy struct {
-	sla   casestore.SLA
+	sla   sla.Policy
 	teams map[string]string
 	cfg   EscalationConfig
 }
@@ -294,8 +295,8 @@ func (s *Service) escalate(ctx context.Context) error {
 }
 
 // dayWord names the SLA's unit in an escalation's text.
-func dayWord(sla casestore.SLA) string {
-	if sla.BusinessDays {
+func dayWord(p sla.Policy) string {
+	if p.BusinessDays {
 		return "business days"
 	}
 	return "days"
