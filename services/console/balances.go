@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,12 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 )
+
+// The balance view: an account-day's statement against the ledger and
+// the items that explain the difference, as pages and API, and the
+// balances the workflow signs off.
 
 // ledgerOpenings parses ACCOUNT|CUR=AMOUNT@DATE settings: the ledger
 // balance at the end of DATE.
@@ -291,50 +292,6 @@ func (s *Service) overview(ctx context.Context, perAccount int) ([]balanceJSON, 
 	return out, nil
 }
 
-func (s *Service) apiSignoff(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
-	var req SignoffRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
-		return
-	}
-	so, err := s.wf.RequestSignoff(r.Context(), user(ss), req)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"action_id": so.SignoffID, "signoff_id": so.SignoffID, "status": so.Status})
-}
-
-func (s *Service) apiSignoffs(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
-	q := r.URL.Query()
-	so, err := s.store.Signoffs(r.Context(), q.Get("account"), strings.ToUpper(q.Get("currency")), 500)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": so})
-}
-
-func (s *Service) apiReopenSignoff(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
-	var body struct {
-		Reason string `json:"reason"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&body); err != nil {
-		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
-		return
-	}
-	so, err := s.wf.ReopenSignoff(r.Context(), user(ss), r.PathValue("id"), body.Reason)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, so)
-}
-
-// Pages.
-
 func (s *Service) balancesPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	rows, err := s.overview(r.Context(), 10)
 	if err != nil {
@@ -443,137 +400,4 @@ func (s *Service) balanceDayPage(w http.ResponseWriter, r *http.Request, ss *cas
 	}
 	s.render(w, r, http.StatusOK, "balance", view{S: ss, Title: fmt.Sprintf("Balance %s %s %s", v.B.Account, v.B.Currency, v.B.Date),
 		Nav: "balances", Data: v})
-}
-
-// signoffForm is the balance page's sign-off request.
-func (s *Service) signoffForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
-	req := SignoffRequest{Account: r.PostFormValue("account"), Currency: r.PostFormValue("currency"), Date: r.PostFormValue("date"),
-		DateFrom: r.PostFormValue("date_from"), Comment: r.PostFormValue("comment")}
-	back := "/balances/day?" + url.Values{"account": {req.Account}, "currency": {req.Currency}, "date": {req.Date}}.Encode()
-	so, err := s.wf.RequestSignoff(r.Context(), user(ss), req)
-	if err != nil {
-		http.Redirect(w, r, back+"&err="+url.QueryEscape(err.Error()), http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, back+"&msg="+url.QueryEscape(fmt.Sprintf("Sign-off %s requested: it takes effect when a different approver approves it", so.SignoffID)), http.StatusSeeOther)
-}
-
-// reopenForm is the balance page's reopen (admins).
-func (s *Service) reopenForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
-	id := r.PathValue("id")
-	so, err := s.wf.ReopenSignoff(r.Context(), user(ss), id, r.PostFormValue("reason"))
-	back := safeNext(r.PostFormValue("return_to"))
-	if err != nil {
-		http.Redirect(w, r, back+"&err="+url.QueryEscape(err.Error()), http.StatusSeeOther)
-		return
-	}
-	http.Redirect(w, r, back+"&msg="+url.QueryEscape(fmt.Sprintf("Sign-off %s reopened: %s..%s must be signed off again", so.SignoffID, so.From, so.To)), http.StatusSeeOther)
-}
-
-// reportPage is the reconciliation statement of one account-day: a
-// printable page, or (format=xlsx) a workbook.
-func (s *Service) reportPage(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
-	v, err := s.dayView(r, ss)
-	if err != nil {
-		s.pageFail(w, r, err)
-		return
-	}
-	if r.URL.Query().Get("format") != "xlsx" {
-		s.render(w, r, http.StatusOK, "report", view{S: ss, Title: fmt.Sprintf("Reconciliation statement %s %s %s", v.B.Account, v.B.Currency, v.B.Date),
-			Nav: "balances", Data: v})
-		return
-	}
-	x, err := reportXLSX(v)
-	if err != nil {
-		s.pageFail(w, r, err)
-		return
-	}
-	defer x.Close()
-	name := fmt.Sprintf("reconciliation-%s-%s-%s.xlsx", safeName(v.B.Account), v.B.Currency, v.B.Date)
-	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	w.Header().Set("Content-Type", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-	if err := x.Write(w); err != nil {
-		s.log.Error("report stopped", "err", err)
-	}
-}
-
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
-			return r
-		}
-		return '_'
-	}, s)
-}
-
-// reportXLSX writes the statement as a workbook: amounts as exact decimal
-// text with the currency's digits (never a binary float), one sheet of
-// figures and trail, one of items.
-func reportXLSX(v *dayView) (*excelize.File, error) {
-	x := excelize.NewFile()
-	sheet := "Reconciliation"
-	if err := x.SetSheetName("Sheet1", sheet); err != nil {
-		return nil, err
-	}
-	b := v.B
-	opt := func(p *string) string {
-		if p == nil {
-			return "—"
-		}
-		return *p
-	}
-	rows := [][]string{
-		{"Reconciliation statement"},
-		{"Account", b.Account}, {"Currency", b.Currency}, {"Day", b.Date.String()},
-		{"Generated", v.Generated.Format(time.RFC3339)},
-		{},
-		{"Statement closing balance", opt(b.StatementBalance)},
-		{"Ledger opening balance (" + b.LedgerOpeningAt.String() + ", " + b.OpeningSource + ")", b.LedgerOpening},
-		{fmt.Sprintf("Ledger postings before the day (%d)", b.LedgerBeforeN), b.LedgerBefore},
-		{fmt.Sprintf("Ledger postings on the day (%d)", b.LedgerDayN), b.LedgerDay},
-		{"Ledger balance", b.LedgerBalance},
-		{},
-	}
-	for _, k := range b.Kinds {
-		rows = append(rows, []string{fmt.Sprintf("%s (%d)", k.Label, k.Count), k.Total})
-	}
-	rows = append(rows, []string{"Reconciling items", b.ItemsTotal}, []string{"Unexplained difference", opt(b.Unexplained)})
-	if b.Problem != "" {
-		rows = append(rows, []string{"Note", b.Problem})
-	}
-	rows = append(rows, []string{}, []string{"Sign-off trail"}, []string{"Sign-off", "Days", "Status", "Prepared by", "Approved by", "Reopened by", "Comment"})
-	for _, t := range v.Trail {
-		rows = append(rows, []string{t.SignoffID, t.From.String() + ".." + t.To.String(), t.Status, t.RequestedBy, t.ApprovedBy, t.ReopenedBy,
-			strings.TrimSpace(t.Comment + " " + t.ReopenReason)})
-	}
-	for i, row := range rows {
-		for j, val := range row {
-			cell, _ := excelize.CoordinatesToCellName(j+1, i+1)
-			if err := x.SetCellStr(sheet, cell, val); err != nil {
-				return nil, err
-			}
-		}
-	}
-	_ = x.SetColWidth(sheet, "A", "A", 58)
-	_ = x.SetColWidth(sheet, "B", "G", 20)
-	items := "Items"
-	if _, err := x.NewSheet(items); err != nil {
-		return nil, err
-	}
-	head := []string{"Kind", "Side", "Record", "Booking date", "Amount", "Effect", "Reference", "Counterparty", "Break", "Match", "Source file", "Position"}
-	for j, h := range head {
-		cell, _ := excelize.CoordinatesToCellName(j+1, 1)
-		_ = x.SetCellStr(items, cell, h)
-	}
-	for i, it := range b.Items {
-		vals := []string{it.Kind, it.Side, it.RecordID, it.BookingDate.String(), it.Amount, it.Effect, it.Reference, it.Counterparty,
-			it.BreakID, it.MatchID, it.SourceFile, fmt.Sprint(it.SourcePosition)}
-		for j, val := range vals {
-			cell, _ := excelize.CoordinatesToCellName(j+1, i+2)
-			if err := x.SetCellStr(items, cell, val); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return x, nil
 }

@@ -8,11 +8,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/money"
+	"github.com/xuri/excelize/v2"
 )
+
+// The break export (CSV, XLSX) of the API.
 
 // exportMax bounds one export (a filter selecting more is refused with the
 // count, so a file never silently stops short).
