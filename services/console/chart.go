@@ -140,8 +140,22 @@ func (c chart) SVG() template.HTML {
 				esc(c.Line.Class), padL+slot*(float64(i)+0.5), y(v), esc(c.X[i]), esc(c.Line.Name), esc(c.text(*c.Line, i)))
 		}
 	}
+	if lo == 0 && hi == 1 && !c.anyNonZero() {
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="middle">every figure is %s</text>`, padL+plotW/2, padT+plotH/2, esc(c.fig(0)))
+	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+func (c chart) anyNonZero() bool {
+	for _, s := range append(c.Bars, c.lines()...) {
+		for _, v := range s.Values {
+			if v != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Rows are the figures as table rows: one per slot, a column per series.
