@@ -60,6 +60,17 @@ type Action struct {
 	OutcomeDetail   string    `json:"outcome,omitempty"`
 }
 
+// MarshalJSON writes the action as the API and the audit chain show it
+// (its break ids a list, never null).
+func (a Action) MarshalJSON() ([]byte, error) {
+	type plain Action
+	p := plain(a)
+	if p.BreakIDs == nil {
+		p.BreakIDs = []string{}
+	}
+	return json.Marshal(p)
+}
+
 // actionState is what the audit chain records of an action: its JSON
 // form (the API's).
 func actionState(a *Action) json.RawMessage {

@@ -17,23 +17,13 @@ import (
 // Actions and requests: the form and API that act, the approvals page
 // and API that decide. The rules are the workflow's (internal/workflow).
 
-// actionOut is an action as the API shows it (its break ids a list,
-// never null).
-func actionOut(a *casestore.Action) casestore.Action {
-	c := *a
-	if c.BreakIDs == nil {
-		c.BreakIDs = []string{}
-	}
-	return c
-}
-
 func (s *Service) apiApprovals(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	as, err := s.store.Pending(r.Context())
 	if err != nil {
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": each(as, actionOut)})
+	writeJSON(w, http.StatusOK, map[string]any{"items": nonNil(as)})
 }
 
 // apiStatus is the status the API answers an action with: applied (taken
@@ -69,7 +59,7 @@ func (s *Service) apiGetAction(w http.ResponseWriter, r *http.Request, ss *cases
 		s.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, actionOut(a))
+	writeJSON(w, http.StatusOK, a)
 }
 
 func (s *Service) apiApprove(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
@@ -119,7 +109,7 @@ func (s *Service) approvalsPage(w http.ResponseWriter, r *http.Request, ss *case
 		title = fmt.Sprintf("Approvals: %d waiting for you", len(others))
 	}
 	s.render(w, r, http.StatusOK, "approvals", view{S: ss, Title: title, Nav: "approvals", Data: map[string]any{
-		"ForYou": each(others, actionOut), "Mine": each(mine, actionOut), "Signoffs": sos, "CanApprove": has(ss, RoleApprover), "User": ss.User}})
+		"ForYou": others, "Mine": mine, "Signoffs": sos, "CanApprove": has(ss, RoleApprover), "User": ss.User}})
 }
 
 // actForm is the pages' form for an action (one break, a selection, or

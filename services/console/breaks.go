@@ -147,7 +147,7 @@ func (s *Service) breakDetail(r *http.Request, id string) (*breakDetail, error) 
 		return nil, err
 	}
 	for _, a := range as {
-		d.History = append(d.History, actionOut(a))
+		d.History = append(d.History, *a)
 	}
 	if d.Escalations, err = s.store.Escalations(r.Context(), id); err != nil {
 		return nil, err

@@ -66,6 +66,14 @@ func each[T, U any](xs []T, f func(T) U) []U {
 	return out
 }
 
+// nonNil is xs, or an empty list for nil (JSON lists are [] when empty).
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
+}
+
 //go:embed web/templates/*.html web/static/* openapi.json
 var webFS embed.FS
 
