@@ -53,38 +53,39 @@ func Redis(t testing.TB) string {
 	return v
 }
 
+// uses returns env (require) and logs what the test ran with: ran, with
+// {v} standing for the value.
+func uses(t testing.TB, env, what, ran string) string {
+	t.Helper()
+	v := require(t, env, what)
+	t.Logf("server: %s %s", t.Name(), strings.ReplaceAll(ran, "{v}", v))
+	return v
+}
+
 // Postgres returns DATABASE_URL.
 func Postgres(t testing.TB) string {
 	t.Helper()
-	v := require(t, "DATABASE_URL", "PostgreSQL")
-	t.Logf("server: %s ran against postgresql", t.Name())
-	return v
+	return uses(t, "DATABASE_URL", "PostgreSQL", "ran against postgresql")
 }
 
 // SchemaRegistry returns SCHEMA_REGISTRY_URL, a real Confluent-compatible
 // Schema Registry (Apicurio Registry's ccompat API).
 func SchemaRegistry(t testing.TB) string {
 	t.Helper()
-	v := require(t, "SCHEMA_REGISTRY_URL", "a Confluent-compatible Schema Registry")
-	t.Logf("server: %s ran against the schema registry at %s", t.Name(), v)
-	return v
+	return uses(t, "SCHEMA_REGISTRY_URL", "a Confluent-compatible Schema Registry", "ran against the schema registry at {v}")
 }
 
 // Python returns RECON_PYTHON, a Python with the upstream producers'
 // clients (confluent-kafka, kafka-python, fastavro).
 func Python(t testing.TB) string {
 	t.Helper()
-	v := require(t, "RECON_PYTHON", "Python with confluent-kafka and kafka-python")
-	t.Logf("server: %s ran with python at %s", t.Name(), v)
-	return v
+	return uses(t, "RECON_PYTHON", "Python with confluent-kafka and kafka-python", "ran with python at {v}")
 }
 
 // Chromium returns CHROMIUM, the path of Debian's chromium for browser tests.
 func Chromium(t testing.TB) string {
 	t.Helper()
-	v := require(t, "CHROMIUM", "Debian's chromium")
-	t.Logf("server: %s ran against chromium at %s", t.Name(), v)
-	return v
+	return uses(t, "CHROMIUM", "Debian's chromium", "ran against chromium at {v}")
 }
 
 // MainWithRecon builds the recon binary from the package at dir (relative
