@@ -62,7 +62,7 @@ func businessDays(cal *calendar.Calendar, today record.Date, n int) []record.Dat
 //     ledger items (a manual match), a bank fee to write off, a payment
 //     against an invoice of another amount (mismatch), one card payment
 //     and two invoices of its amount (ambiguous), postings entered twice
-//     this morning and yesterday (duplicates, inside their SLA), and a late ledger file of postings
+//     this morning (duplicates, inside their SLA), and a late ledger file of postings
 //     booked before the statements began (late);
 //   - on the EUR account the bank's statement of four business days ago
 //     never arrived: a gap in the statement numbers, its entries missing,
@@ -123,12 +123,11 @@ func makeDemo(now time.Time) (*demo, error) {
 		ledger("GL-DEMO-6", usd, "USD", 13, 35000, "INV-MM-7", "Contoso Ltd", "Invoice INV-MM-7"),
 		ledger("GL-DEMO-7", eur, "EUR", 7, -9900, "", "Umbrella Corp", "Training March"),
 		ledger("GL-DEMO-8", eur, "EUR", 5, -9900, "", "Umbrella Corp", "Training April"),
-		// Entered twice this morning and yesterday: duplicates, inside
-		// their SLA.
+		// Entered twice this morning: duplicates, inside their SLA.
 		ledger("GL-DEMO-9", eur, "EUR", 0, -64000, "RENT-DEC", "Fabrikam Properties", "Office rent"),
 		ledger("GL-DEMO-9", eur, "EUR", 0, -64000, "RENT-DEC", "Fabrikam Properties", "Office rent"),
-		ledger("GL-DEMO-10", usd, "USD", 1, -124000, "PO-88123", "Tailspin Toys", "Inventory purchase"),
-		ledger("GL-DEMO-10", usd, "USD", 1, -124000, "PO-88123", "Tailspin Toys", "Inventory purchase"),
+		ledger("GL-DEMO-10", usd, "USD", 0, -124000, "PO-88123", "Tailspin Toys", "Inventory purchase"),
+		ledger("GL-DEMO-10", usd, "USD", 0, -124000, "PO-88123", "Tailspin Toys", "Inventory purchase"),
 	)
 	sort.SliceStable(gd.Bank, func(i, j int) bool {
 		x, y := gd.Bank[i], gd.Bank[j]

@@ -91,8 +91,8 @@ func TestDemoFirstScreen(t *testing.T) {
 		}
 	}
 	open, past := num("#open"), num("#past-sla")
-	if past == 0 || open <= past {
-		t.Errorf("%d open breaks, %d past their SLA: want some past it and some inside it", open, past)
+	if past == 0 || open-past < 2 {
+		t.Errorf("%d open breaks, %d past their SLA: want some past it and a few inside it", open, past)
 	}
 	// Charts with data: bars of some height in each of the three.
 	heights, err := chromedp.Run(w.Ctx, chromedp.Evaluate[[]int](`Array.from(document.querySelectorAll('svg.chart')).map(s =>
