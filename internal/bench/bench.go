@@ -285,54 +285,53 @@ func (b *bench) throughput(ctx, mctx context.Context) error {
 // memory ingests two files of records without a counterpart and measures
 // what Redis and the matchers' heap hold per pending record.
 func (b *bench) memory(ctx context.Context) error {
-	cfg, res, out, ing, rdb, dir, run, processed := b.cfg, b.res, b.out, b.ing, b.rdb, b.dir, b.id, b.processed
-	before := usedMemory(ctx, rdb)
-	keysBefore := keyMemory(ctx, rdb, "bench-"+run)
+	before := usedMemory(ctx, b.rdb)
+	keysBefore := keyMemory(ctx, b.rdb, "bench-"+b.id)
 	// The pending records come in two files: the matchers' heap grows by
 	// the second file's records (the slope, clear of buffers that are
 	// there in both measurements).
 	var heapHalf int64
-	for i, n := range []int{cfg.Pending / 2, cfg.Pending - cfg.Pending/2} {
+	for i, n := range []int{b.cfg.Pending / 2, b.cfg.Pending - b.cfg.Pending/2} {
 		var pendBuf, empty bytes.Buffer
 		if _, err := gen.Write(gen.Config{BankOnly: n, Accounts: 200, Seed: uint64(2 + i)}, &pendBuf, &empty); err != nil {
 			return err
 		}
 		name := fmt.Sprintf("pending-%d.csv", i+1)
-		pendPath := filepath.Join(dir, name)
+		pendPath := filepath.Join(b.dir, name)
 		if err := os.WriteFile(pendPath, pendBuf.Bytes(), 0o644); err != nil {
 			return err
 		}
-		target := processed() + int64(n)
-		if _, err := ing.IngestPath(ctx, pendPath, name, record.Bank); err != nil {
+		target := b.processed() + int64(n)
+		if _, err := b.ing.IngestPath(ctx, pendPath, name, record.Bank); err != nil {
 			return err
 		}
-		for processed() < target {
+		for b.processed() < target {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if i == 0 {
 			heapHalf = heapInUse()
 		}
 	}
-	ing.Close()
-	after := usedMemory(ctx, rdb)
-	res.BytesPerPending = float64(after-before) / float64(cfg.Pending)
-	fmt.Fprintf(out, "redis: %.0f bytes per pending record (%d pending, used_memory %d -> %d)\n", res.BytesPerPending, cfg.Pending, before, after)
+	b.ing.Close()
+	after := usedMemory(ctx, b.rdb)
+	b.res.BytesPerPending = float64(after-before) / float64(b.cfg.Pending)
+	fmt.Fprintf(b.out, "redis: %.0f bytes per pending record (%d pending, used_memory %d -> %d)\n", b.res.BytesPerPending, b.cfg.Pending, before, after)
 	if after <= before {
 		// Another client of the same server freed memory meanwhile (a
 		// shared test server): count the run's own keys instead.
-		keysAfter := keyMemory(ctx, rdb, "bench-"+run)
-		res.BytesPerPending = float64(keysAfter-keysBefore) / float64(cfg.Pending)
-		fmt.Fprintf(out, "redis: used_memory fell while other clients worked; the run's keys (MEMORY USAGE) grew %d -> %d: %.0f bytes per pending record\n",
-			keysBefore, keysAfter, res.BytesPerPending)
+		keysAfter := keyMemory(ctx, b.rdb, "bench-"+b.id)
+		b.res.BytesPerPending = float64(keysAfter-keysBefore) / float64(b.cfg.Pending)
+		fmt.Fprintf(b.out, "redis: used_memory fell while other clients worked; the run's keys (MEMORY USAGE) grew %d -> %d: %.0f bytes per pending record\n",
+			keysBefore, keysAfter, b.res.BytesPerPending)
 	}
 	// The heap also holds the clients' buffers, which come and go: only a
 	// large pending set stands out of that noise.
-	if second := cfg.Pending - cfg.Pending/2; cfg.Pending >= minHeapPending {
+	if second := b.cfg.Pending - b.cfg.Pending/2; b.cfg.Pending >= minHeapPending {
 		if grew := heapInUse() - heapHalf; grew > 0 {
-			res.HeapPerPending = float64(grew) / float64(second)
-			fmt.Fprintf(out, "matcher: %.0f bytes of Go heap per pending record (the window's copy in memory: the heap's growth over the second %d)\n", res.HeapPerPending, second)
+			b.res.HeapPerPending = float64(grew) / float64(second)
+			fmt.Fprintf(b.out, "matcher: %.0f bytes of Go heap per pending record (the window's copy in memory: the heap's growth over the second %d)\n", b.res.HeapPerPending, second)
 		} else {
-			fmt.Fprintf(out, "matcher: Go heap per pending record not measurable in this run (the heap did not grow over the second %d pending records)\n", second)
+			fmt.Fprintf(b.out, "matcher: Go heap per pending record not measurable in this run (the heap did not grow over the second %d pending records)\n", second)
 		}
 	}
 	return nil

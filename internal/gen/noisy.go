@@ -149,6 +149,28 @@ type Day struct {
 	Truth  *TruthFile
 }
 
+// statementOrder says whether x comes before y in a bank's statements:
+// by account, then date.
+func statementOrder(x, y BankTx) bool {
+	if x.Account != y.Account {
+		return x.Account < y.Account
+	}
+	return x.Date < y.Date
+}
+
+// SortStatementOrder puts bank entries in statement order (stable: the
+// entries of a day keep their order).
+func SortStatementOrder(txs []BankTx) {
+	sort.SliceStable(txs, func(i, j int) bool { return statementOrder(txs[i], txs[j]) })
+}
+
+// NoisyAccount is the i-th account of a noisy day and its currency
+// (EUR, USD, GBP, CHF in turn).
+func NoisyAccount(i int) (account, currency string) {
+	curs := [...]string{"EUR", "USD", "GBP", "CHF"}
+	return fmt.Sprintf("DE%020d", 44000000+i), curs[i%len(curs)]
+}
+
 // NoisyDay generates the day n describes; WriteNoisy writes it.
 func NoisyDay(n Noise) (*Day, error) {
 	rng := rand.New(rand.NewPCG(n.Seed, 0xC0FFEE))
@@ -156,11 +178,7 @@ func NoisyDay(n Noise) (*Day, error) {
 	if n.Start != 0 {
 		start = n.Start
 	}
-	curs := []string{"EUR", "USD", "GBP", "CHF"}
-	acct := func() (string, string) {
-		a := rng.IntN(n.Accounts)
-		return fmt.Sprintf("DE%020d", 44000000+a), curs[a%len(curs)]
-	}
+	acct := func() (string, string) { return NoisyAccount(rng.IntN(n.Accounts)) }
 	var banks []BankTx
 	var ledgers []LedgerTx
 	t := &TruthFile{BankFile: n.BankFileName}
@@ -388,13 +406,7 @@ func NoisyDay(n Noise) (*Day, error) {
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(i, j int) bool {
-		x, y := banks[order[i]], banks[order[j]]
-		if x.Account != y.Account {
-			return x.Account < y.Account
-		}
-		return x.Date < y.Date
-	})
+	sort.SliceStable(order, func(i, j int) bool { return statementOrder(banks[order[i]], banks[order[j]]) })
 	pos := make([]int, len(banks))
 	sorted := make([]BankTx, len(banks))
 	for p, i := range order {

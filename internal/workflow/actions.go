@@ -292,14 +292,14 @@ func (w *Workflow) Decide(ctx context.Context, u User, actionID string, decision
 			if k := Kind(a.Kind); k == Signoff || k == Adjust {
 				status = casestore.ActionApplied // nothing for the matcher: the days are locked, the adjustment recorded
 			}
-		}
-		if decision == Approve && a.Status == casestore.ActionPending {
-			if Kind(a.Kind) == Signoff {
-				if err := w.checkSignoffStill(ctx, a); err != nil {
-					return nil, err
+			if a.Status == casestore.ActionPending {
+				if Kind(a.Kind) == Signoff {
+					if err := w.checkSignoffStill(ctx, a); err != nil {
+						return nil, err
+					}
+				} else if err := w.checkLockedRequest(ctx, a); err != nil {
+					return nil, err // the day was signed off while the request waited
 				}
-			} else if err := w.checkLockedRequest(ctx, a); err != nil {
-				return nil, err // the day was signed off while the request waited
 			}
 		}
 	default:

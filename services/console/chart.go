@@ -58,7 +58,7 @@ func (c chart) fig(v float64) string {
 // scale returns the lowest and highest value the axis shows: zero is
 // always on it, the top is rounded up to a readable step.
 func (c chart) scale() (lo, hi float64) {
-	for _, s := range append(c.Bars, c.lines()...) {
+	for _, s := range c.Legend() {
 		for _, v := range s.Values {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
@@ -84,11 +84,13 @@ func (c chart) scale() (lo, hi float64) {
 	return lo, hi
 }
 
-func (c chart) lines() []series {
-	if c.Line == nil {
-		return nil
+// Legend is every series, the bars' then the line's.
+func (c chart) Legend() []series {
+	all := append([]series{}, c.Bars...)
+	if c.Line != nil {
+		all = append(all, *c.Line)
 	}
-	return []series{*c.Line}
+	return all
 }
 
 // SVG renders the chart.
@@ -148,7 +150,7 @@ func (c chart) SVG() template.HTML {
 }
 
 func (c chart) anyNonZero() bool {
-	for _, s := range append(c.Bars, c.lines()...) {
+	for _, s := range c.Legend() {
 		for _, v := range s.Values {
 			if v != 0 {
 				return true
@@ -160,7 +162,7 @@ func (c chart) anyNonZero() bool {
 
 // Rows are the figures as table rows: one per slot, a column per series.
 func (c chart) Rows() [][]string {
-	all := append(append([]series{}, c.Bars...), c.lines()...)
+	all := c.Legend()
 	rows := make([][]string, len(c.X))
 	for i, x := range c.X {
 		rows[i] = []string{x}
@@ -174,11 +176,9 @@ func (c chart) Rows() [][]string {
 // Names are the series' names, bars first.
 func (c chart) Names() []string {
 	var out []string
-	for _, s := range append(append([]series{}, c.Bars...), c.lines()...) {
+	for _, s := range c.Legend() {
 		out = append(out, s.Name)
 	}
 	return out
 }
 
-// Legend pairs each series' name with its class.
-func (c chart) Legend() []series { return append(append([]series{}, c.Bars...), c.lines()...) }

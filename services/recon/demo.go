@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/openrecon/recon/internal/calendar"
@@ -28,10 +27,14 @@ type demo struct {
 	seed  console.DemoSeed
 }
 
-// demoAccounts are the demo's accounts (the generator's first two).
-var demoAccounts = [2]struct{ account, currency string }{
-	{fmt.Sprintf("DE%020d", 44000000), "EUR"}, {fmt.Sprintf("DE%020d", 44000001), "USD"},
-}
+// demoAccounts are the demo's accounts: the generator's first two (EUR
+// and USD).
+var demoAccounts = func() (out [2]struct{ account, currency string }) {
+	for i := range out {
+		out[i].account, out[i].currency = gen.NoisyAccount(i)
+	}
+	return out
+}()
 
 // businessDays returns the n business days of cal up to today (today
 // itself when it is one), oldest first.
@@ -129,13 +132,7 @@ func makeDemo(now time.Time) (*demo, error) {
 		ledger("GL-DEMO-10", usd, "USD", 0, -124000, "PO-88123", "Tailspin Toys", "Inventory purchase"),
 		ledger("GL-DEMO-10", usd, "USD", 0, -124000, "PO-88123", "Tailspin Toys", "Inventory purchase"),
 	)
-	sort.SliceStable(gd.Bank, func(i, j int) bool {
-		x, y := gd.Bank[i], gd.Bank[j]
-		if x.Account != y.Account {
-			return x.Account < y.Account
-		}
-		return x.Date < y.Date
-	})
+	gen.SortStatementOrder(gd.Bank)
 	stmts := gen.Statements(gd.Bank)
 	byDay := map[record.Date][]*gen.Statement{}
 	lost, charge := day(4), day(6)
@@ -179,7 +176,7 @@ func makeDemo(now time.Time) (*demo, error) {
 	return d, nil
 }
 
-// write writes files into the inbox.
+// writeFiles writes files (paths under the inbox) into the inbox.
 func writeFiles(inbox string, files map[string][]byte) error {
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(inbox, name), b, 0o644); err != nil {
