@@ -181,4 +181,3 @@ func (c chart) Names() []string {
 	}
 	return out
 }
-
