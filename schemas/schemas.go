@@ -24,6 +24,7 @@ const (
 	Outcome     = "resolution_outcome"
 	SignOff     = "signoff"
 	Escalation  = "escalation"
+	RuleSet     = "ruleset"
 )
 
 // EmbeddedIDs are the schema ids written in the Confluent header when no
@@ -32,13 +33,14 @@ const (
 var EmbeddedIDs = map[string]int{
 	Transaction: 10, // 1: before counterparty_account … raw_text (history/transaction.1.avsc)
 	Statement:   2,
-	Match:       3,
-	Break:       11, // 4: before note (history/break.4.avsc)
+	Match:       14, // 3: before rule_version (history/match.3.avsc)
+	Break:       15, // 4: before note (history/break.4.avsc); 11: before rule_version (history/break.11.avsc)
 	FileEvent:   12, // 5: before statement_digests (history/file_event.5.avsc)
 	Resolution:  6,
 	Outcome:     7,
 	SignOff:     8,
 	Escalation:  13, // 9: before STATEMENT_MISSING (history/escalation.9.avsc)
+	RuleSet:     16,
 }
 
 // Get returns the schema text of name.

@@ -329,6 +329,19 @@ func TestEarlierEmbeddedVersions(t *testing.T) {
 					t.Errorf("break of schema 4: %v %+v", err, got)
 				}
 			}},
+		{3, map[string]any{"match_id": "m-1", "rule": "exact", "confidence": int32(10000), "status": "AUTO", "account": "A", "currency": "EUR",
+			"bank": []any{}, "ledger": []any{}, "difference": big.NewRat(0, 1), "explanation": "", "clears_break_ids": []any{},
+			"decided_at": time.UnixMilli(0).UTC()},
+			func(t *testing.T, b []byte) {
+				mc, err := NewMatchCodec(ctx, Embedded{}, "m-value")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := mc.Decode(ctx, b)
+				if err != nil || got.MatchID != "m-1" || got.RuleVersion != 0 {
+					t.Errorf("match of schema 3: %v %+v", err, got)
+				}
+			}},
 	} {
 		_, text, ok := schemas.History(c.id)
 		if !ok {

@@ -94,3 +94,37 @@ func escalationFromNative(n map[string]any) (*record.Escalation, error) {
 	e.EscalatedAt, _ = n["escalated_at"].(time.Time)
 	return e, nil
 }
+
+// NewRuleSetCodec is the codec of RuleSet values (recon.rules).
+func NewRuleSetCodec(ctx context.Context, reg Registry, subject string) (*Codec[record.RuleSet], error) {
+	return typed(ctx, reg, subject, schemas.RuleSet, ruleSetNative, ruleSetFromNative, nil, nil)
+}
+
+func ruleSetNative(r *record.RuleSet) map[string]any {
+	aliases := make([]any, len(r.Aliases))
+	for i, a := range r.Aliases {
+		aliases[i] = map[string]any{"alias_id": a.AliasID, "account": a.Account, "currency": a.Currency, "bank_name": a.BankName,
+			"ledger_name": a.LedgerName, "evidence": int32(a.Evidence), "learned_from": a.LearnedFrom, "accepted_by": a.AcceptedBy}
+	}
+	return map[string]any{"version": r.Version, "yaml": r.YAML, "aliases": aliases, "hash": r.Hash, "author": r.Author,
+		"approver": r.Approver, "comment": r.Comment, "activated_at": r.ActivatedAt.UTC()}
+}
+
+func ruleSetFromNative(n map[string]any) (*record.RuleSet, error) {
+	r := &record.RuleSet{Version: i64(n["version"]), YAML: str(n["yaml"]), Hash: str(n["hash"]), Author: str(n["author"]),
+		Approver: str(n["approver"]), Comment: str(n["comment"]), Aliases: []record.Alias{}}
+	if r.Version < 1 {
+		return nil, fmt.Errorf("rule set version %d: want 1 or more", r.Version)
+	}
+	if t, ok := n["activated_at"].(time.Time); ok {
+		r.ActivatedAt = t
+	}
+	arr, _ := n["aliases"].([]any)
+	for _, v := range arr {
+		m, _ := v.(map[string]any)
+		r.Aliases = append(r.Aliases, record.Alias{AliasID: str(m["alias_id"]), Account: str(m["account"]), Currency: str(m["currency"]),
+			BankName: str(m["bank_name"]), LedgerName: str(m["ledger_name"]), Evidence: int(i64(m["evidence"])),
+			LearnedFrom: str(m["learned_from"]), AcceptedBy: str(m["accepted_by"])})
+	}
+	return r, nil
+}

@@ -327,6 +327,7 @@ func appendMatch(b []byte, m *record.Match) ([]byte, bool) {
 	}
 	b = appendLong(b, 0)
 	b = appendMillis(b, m.DecidedAt)
+	b = appendLong(b, m.RuleVersion)
 	return b, true
 }
 
@@ -398,6 +399,7 @@ func decodeMatch(body []byte) (*record.Match, error) {
 		return nil, err
 	}
 	m.DecidedAt = millis(d.long())
+	m.RuleVersion = d.long()
 	if d.err != nil {
 		return nil, d.err
 	}

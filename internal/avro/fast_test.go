@@ -195,7 +195,7 @@ func randMatch(r *rand.Rand) *record.Match {
 	m := &record.Match{MatchID: randString(r), Rule: randString(r), Confidence: record.Confidence(r.IntN(10001)),
 		Status: []record.MatchStatus{record.Auto, record.Proposed, record.Confirmed}[r.IntN(3)], Account: randString(r), Currency: cur,
 		Bank: items(r.IntN(3)), Ledger: items(r.IntN(4)), Difference: randAmount(r), Explanation: randString(r),
-		DecidedAt: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC()}
+		DecidedAt: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC(), RuleVersion: r.Int64N(1000)}
 	if r.IntN(3) == 0 {
 		m.ClearsBreakIDs = []string{randString(r), randString(r)}
 	}

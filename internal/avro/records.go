@@ -306,7 +306,7 @@ func matchNative(m *record.Match) map[string]any {
 		"match_id": m.MatchID, "rule": m.Rule, "confidence": int32(m.Confidence),
 		"status": strings.ToUpper(string(m.Status)), "account": m.Account, "currency": m.Currency,
 		"bank": items(m.Bank), "ledger": items(m.Ledger), "difference": m.Difference.Rat(),
-		"explanation": m.Explanation, "clears_break_ids": clears, "decided_at": m.DecidedAt.UTC(),
+		"explanation": m.Explanation, "clears_break_ids": clears, "decided_at": m.DecidedAt.UTC(), "rule_version": m.RuleVersion,
 	}
 }
 
@@ -344,6 +344,7 @@ func matchFromNative(n map[string]any) (*record.Match, error) {
 	if ts, ok := n["decided_at"].(time.Time); ok {
 		m.DecidedAt = ts
 	}
+	m.RuleVersion = i64(n["rule_version"])
 	return m, nil
 }
 
@@ -361,14 +362,14 @@ func breakNative(b *record.Break) map[string]any {
 		"booking_date": r.BookingDate.Time(), "reference": r.Reference, "counterparty": r.Counterparty,
 		"description": r.Description, "source_file": r.SourceFile, "source_position": r.SourcePosition,
 		"candidates": cands, "window_closed_at": b.WindowClosedAt.Time(), "ingested_at": r.IngestedAt.UTC(),
-		"note": b.Note,
+		"note": b.Note, "rule_version": b.RuleVersion,
 	}
 }
 
 // breakFromNative maps a decoded Break back.
 func breakFromNative(n map[string]any) (*record.Break, error) {
 	b := &record.Break{BreakID: str(n["break_id"]), Reason: record.BreakReason(strings.ToLower(str(n["reason"]))),
-		Account: str(n["account"]), Currency: str(n["currency"]), Note: str(n["note"])}
+		Account: str(n["account"]), Currency: str(n["currency"]), Note: str(n["note"]), RuleVersion: i64(n["rule_version"])}
 	side, err := record.ParseSide(str(n["side"]))
 	if err != nil {
 		return nil, fmt.Errorf("break %s: %w", b.BreakID, err)

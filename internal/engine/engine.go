@@ -79,6 +79,8 @@ type Engine struct {
 	span       int // calendar days the widest window can cover
 
 	maxCal, maxBiz int // the widest calendar-day and business-day windows
+
+	aliases aliasIndex // cfg.Aliases by ledger name
 }
 
 // holdWindow is how long one rule can still take a record: the days its
@@ -104,7 +106,7 @@ func New(cfg Config) *Engine {
 	// n business days cover at most n calendar days, two per weekend and
 	// a few holidays.
 	span := max(cw, bw+2*((bw+4)/5)+4)
-	e := &Engine{cfg: cfg, cal: cal, span: span, maxCal: cw, maxBiz: bw}
+	e := &Engine{cfg: cfg, cal: cal, span: span, maxCal: cw, maxBiz: bw, aliases: newAliasIndex(cfg.Aliases)}
 	for i := range e.cfg.Rules {
 		r := &e.cfg.Rules[i]
 		if r.LateOnly {
@@ -301,12 +303,14 @@ func (e *Engine) pairScore(r *Rule, b, l *Rec) (conf int, gap int, diff money.De
 		parts = append(parts, fmt.Sprintf("dates %d day(s) apart", abs(gap)))
 		conf -= 50 * abs(gap)
 	}
-	sim := nameSim(b, l, r.Counterparty.MinSimilarity > 0)
+	sim, alias := e.nameSim(b, l, r.Counterparty.MinSimilarity > 0)
 	if r.Counterparty.MinSimilarity > 0 {
 		if sim < r.Counterparty.MinSimilarity {
 			return
 		}
-		if b.Counterparty == "" || l.Counterparty == "" {
+		if alias != nil {
+			parts = append(parts, describeAlias(alias))
+		} else if b.Counterparty == "" || l.Counterparty == "" {
 			parts = append(parts, fmt.Sprintf("counterparty %d%% found in the other side's text", sim))
 		} else {
 			parts = append(parts, fmt.Sprintf("counterparty %d%% similar", sim))

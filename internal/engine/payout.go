@@ -178,7 +178,7 @@ func (e *Engine) expandGroups(rule *Rule, banks, ledgers []*Rec, used map[*Rec]b
 			if isAnchor[l] || !inWindow(b, l) {
 				continue
 			}
-			if sim := nameSim(b, l, true); sim < rule.Counterparty.MinSimilarity || sim < 0 {
+			if sim, _ := e.nameSim(b, l, true); sim < rule.Counterparty.MinSimilarity || sim < 0 {
 				continue
 			}
 			others = append(others, l)

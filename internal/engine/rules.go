@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/money"
+	"github.com/openrecon/recon/internal/record"
 )
 
 // Config is a rules file: an ordered waterfall of rules, the reference
@@ -56,6 +58,26 @@ type Config struct {
 	// Rates are the exchange rates of the fx-rates setting (fx_rates
 	// rules); nil: none, and such rules take nothing.
 	Rates *Rates `yaml:"-"`
+	// Aliases are the accepted counterparty aliases of the rule set's
+	// version (DESIGN.md §10): the counterparty rules treat each pair of
+	// names as one party.
+	Aliases []record.Alias `yaml:"-"`
+	// Source is the YAML the configuration was read from (ParseConfig).
+	Source []byte `yaml:"-"`
+}
+
+// Text is the rules' YAML: the text they were read from (with its
+// comments) while it still says what c says, else c's YAML form (a
+// configuration built or changed in code).
+func (c Config) Text() (string, error) {
+	if len(c.Source) > 0 {
+		if src, err := ParseConfig(c.Source, "source"); err == nil && src.GraceDays == c.GraceDays &&
+			reflect.DeepEqual(src.Extractors, c.Extractors) && reflect.DeepEqual(src.Rules, c.Rules) {
+			return string(c.Source), nil
+		}
+	}
+	b, err := yaml.Marshal(c)
+	return string(b), err
 }
 
 // Extractor turns references written many ways ("INV-2026-00123",
@@ -245,6 +267,7 @@ func ParseConfig(b []byte, file string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return c, fmt.Errorf("rules %s:\n%w", file, err)
 	}
+	c.Source = b
 	return c, nil
 }
 

@@ -37,6 +37,7 @@ const (
 	TopicSignoffs            = "recon.signoffs"
 	TopicEscalations         = "recon.escalations"
 	TopicDLQ                 = "recon.dlq"
+	TopicRules               = "recon.rules"
 	defaultPartitions        = 12
 	defaultRetention         = 7 * 24 * time.Hour
 	defaultReplicationFactor = -1 // the broker's default.replication.factor
@@ -298,6 +299,7 @@ func Topics(cfg Config) []TopicSpec {
 	out = append(out,
 		TopicSpec{Name: cfg.Topic(TopicFileEvents), Partitions: 1, Configs: data},
 		TopicSpec{Name: cfg.Topic(TopicFiles), Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
+		TopicSpec{Name: cfg.Topic(TopicRules), Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
 	)
 	return out
 }

@@ -90,6 +90,9 @@ type Match struct {
 	Explanation    string
 	ClearsBreakIDs []string
 	DecidedAt      time.Time
+	// RuleVersion is the version of the rule set in force when the
+	// matcher decided it (0: before rules were versioned).
+	RuleVersion int64
 }
 
 // MarshalJSON writes the contract form of DESIGN.md §6, with the
@@ -153,6 +156,9 @@ type Break struct {
 	// Note says what the matcher could not search for this record (a
 	// group search bound it hit), empty otherwise.
 	Note string `json:"note,omitempty"`
+	// RuleVersion is the version of the rule set in force when the window
+	// closed (0: before rules were versioned).
+	RuleVersion int64 `json:"-"`
 }
 
 // MatchID is the deterministic id of a match: a hash of its sorted member ids.

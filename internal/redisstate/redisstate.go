@@ -94,6 +94,9 @@ type State struct {
 	Offsets    map[string]int64 // topic -> next offset to apply
 	StreamTime record.Date
 	Clock      window.Clock // each side's time (a state from before there was one: both at StreamTime)
+	// RuleVersion is the highest rule version a batch was decided with
+	// (0: none recorded): a new owner decides with it or a later one.
+	RuleVersion int64
 }
 
 // Claim makes the caller the partition's owner: it bumps the epoch and
@@ -215,6 +218,8 @@ func (s *Store) Read(ctx context.Context, p int32) (*State, error) {
 			st.Clock.Bank = record.Date(n)
 		case k == "sl":
 			st.Clock.Ledger = record.Date(n)
+		case k == "rv":
+			st.RuleVersion = n
 		case strings.HasPrefix(k, "o:"):
 			st.Offsets[k[2:]] = n
 		}
@@ -286,7 +291,7 @@ type OutEntry struct {
 
 // applyScript applies a window.Change and its outputs. KEYS: meta, rec,
 // outbox, strings. ARGV: epoch, the times ("stream time:bank side's:ledger
-// side's"), then sections each led by a count: offsets (topic, from, to),
+// side's:rule version"), then sections each led by a count: offsets (topic, from, to),
 // string table entries to add (index, string), records to write (id,
 // stored form), records to delete (id); then the batch's outputs packed
 // into one value (” for none), written as one outbox entry. Every check
@@ -315,10 +320,11 @@ end
 i = i + 1
 if ns > 0 then redis.call('HSET', strs, unpack(ARGV, i, i + 2 * ns - 1)) end
 i = i + 2 * ns
--- times: stream time, bank side's, ledger side's ("st:sb:sl"); each only moves forward
+-- times: stream time, bank side's, ledger side's, and the rule version
+-- decided with ("st:sb:sl:rv"); each only moves forward
 local times = {}
 for v in string.gmatch(ARGV[2], '[^:]+') do times[#times + 1] = v end
-for j, f in ipairs({'st', 'sb', 'sl'}) do
+for j, f in ipairs({'st', 'sb', 'sl', 'rv'}) do
   local cur = tonumber(redis.call('HGET', meta, f) or '-2147483648')
   if tonumber(times[j]) > cur then redis.call('HSET', meta, f, times[j]) end
 end
@@ -369,7 +375,7 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *window.Chang
 	}
 	newIdx, newStrs := tab.Unsaved()
 	args := make([]any, 0, 8+3*len(b.To)+2*len(newIdx)+len(forms)+len(b.Matched)+len(b.Expired)+1)
-	args = append(args, epoch, fmt.Sprintf("%d:%d:%d", b.StreamTime, b.Clock.Bank, b.Clock.Ledger), len(b.To))
+	args = append(args, epoch, fmt.Sprintf("%d:%d:%d:%d", b.StreamTime, b.Clock.Bank, b.Clock.Ledger, b.RuleVersion), len(b.To))
 	for t, to := range b.To {
 		args = append(args, t, b.From[t], to)
 	}

@@ -110,6 +110,9 @@ type Change struct {
 	// each side's time.
 	StreamTime record.Date
 	Clock      Clock
+	// RuleVersion is the version of the rules the batch was decided with
+	// (stored with the offsets; 0: unversioned).
+	RuleVersion int64
 	Put        []*Entry // new entries: pending until CloseAt, or already broken or markers (kept until ExpireAt)
 	CloseAt    map[string]record.Date
 	Matched    []*Entry // entries leaving the window (matched, or duplicates reported)

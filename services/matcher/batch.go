@@ -27,6 +27,12 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	if ps == nil {
 		return nil // revoked meanwhile; the new owner takes these records
 	}
+	if ps.rules != s.active.Load() {
+		if err := s.switchRules(ctx, p, ps); err != nil {
+			return err
+		}
+	}
+	eng := ps.rules.eng
 	// The first batch after a backlog was read looks at the windows that
 	// waited for it, even if it does not move time.
 	if mv.Wait {
@@ -61,7 +67,7 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		case kr.Topic == s.topics.res:
 			in.Resolution, err = s.decodeResolution(ctx, kr)
 		default:
-			in.Tx, err = s.decodeTransaction(ctx, kr)
+			in.Tx, err = s.decodeTransaction(ctx, kr, eng)
 		}
 		if err != nil {
 			poison = append(poison, s.poison(kr, err))
@@ -74,12 +80,20 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 	}
 
 	tm := decide.Time{StreamTime: ps.streamTime, Clock: ps.clock}
-	res := decide.Decide(ps.win, s.eng, s.decideCfg, tm, ins, mv, s.cfg.Now())
+	res := decide.Decide(ps.win, eng, s.decideCfg, tm, ins, mv, s.cfg.Now())
 	if len(to) == 0 && !res.Changed(tm) {
 		return nil // a tick that found nothing to do
 	}
 	ch := res.Change
-	ch.From, ch.To = from, to
+	ch.From, ch.To, ch.RuleVersion = from, to, ps.rules.version
+	for _, o := range res.Outputs {
+		if o.Match != nil {
+			o.Match.RuleVersion = ps.rules.version
+		}
+		if o.Break != nil {
+			o.Break.RuleVersion = ps.rules.version
+		}
+	}
 	out, err := s.encodeOutputs(poison, res.Outputs)
 	if err != nil {
 		return err
@@ -249,7 +263,7 @@ func (s *Service) partitionCount(ctx context.Context, topic string) int32 {
 	return n
 }
 
-func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engine.Rec, error) {
+func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record, eng *engine.Engine) (*engine.Rec, error) {
 	t, err := s.codecs.tx.Decode(ctx, kr.Value)
 	if err != nil {
 		return nil, err
@@ -274,7 +288,7 @@ func (s *Service) decodeTransaction(ctx context.Context, kr *kgo.Record) (*engin
 	if err := r.SetOriginal(t.Extra["original_currency"], t.Extra["original_amount"]); err != nil {
 		return nil, err
 	}
-	s.eng.Prepare(r)
+	eng.Prepare(r)
 	return r, nil
 }
 
@@ -317,7 +331,7 @@ func (s *Service) reload(ctx context.Context, p int32, ps *partition) error {
 		s.mu.Unlock()
 		return nil
 	}
-	win, err := s.store.Load(ctx, p, s.eng.Prepare)
+	win, err := s.store.Load(ctx, p, ps.rules.eng.Prepare)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/redisstate"
+	"github.com/openrecon/recon/internal/rules"
 	"github.com/openrecon/recon/internal/telemetry"
 	"github.com/openrecon/recon/internal/window"
 )
@@ -47,9 +48,15 @@ type Config struct {
 	RedisURL    string
 	RedisPrefix string
 
+	// Rules seed the rules topic's version 1 when it holds none
+	// (DESIGN.md §10); afterwards the topic's versions decide, and Rules
+	// give only the calendars and exchange rates.
 	Rules engine.Config
 	// RulesFile replaces Rules when set (read by Load).
 	RulesFile string
+	// RulesSource names where Rules came from, for the seeded version's
+	// comment (set by Load; "" : the built-in rule set).
+	RulesSource string
 	// CalendarFile adds to or changes the built-in business-day calendars
 	// (read by Load into Rules.Calendars).
 	CalendarFile string
@@ -141,6 +148,9 @@ func (c *Config) Load() error {
 	if err != nil {
 		return err
 	}
+	if c.RulesFile != "" {
+		c.RulesSource = c.RulesFile
+	}
 	c.Rules, c.RulesFile, c.CalendarFile, c.FXRatesFile = rules, "", "", ""
 	return nil
 }
@@ -164,6 +174,10 @@ type partition struct {
 	heldSince  time.Time    // idle advancement held back by an open transaction since
 	waited     bool         // a batch ran with decide.Move.Wait: the next one looks at the due windows
 	win        *window.Part // the partition's window, as applied to Redis
+	// rules are the rules the partition decides with (its window's keys
+	// were prepared by them); the partition's stored rule version is
+	// rules.version or lower.
+	rules *ruleEngine
 }
 
 // Service is a running matcher.
@@ -173,7 +187,10 @@ type Service struct {
 	m     *metrics
 	store *redisstate.Store
 	rdb   redis.UniversalClient
-	eng   *engine.Engine
+	// ruleTopic reads the rule set's versions; active is the newest one
+	// that compiled, which every partition switches to at its next batch.
+	ruleTopic *rules.Topic
+	active    atomic.Pointer[ruleEngine]
 	// decideCfg is how the decision core decides (from cfg).
 	decideCfg decide.Config
 
@@ -210,7 +227,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
-	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"), eng: engine.New(cfg.Rules),
+	s := &Service{cfg: cfg, log: deps.Log.With("service", "matcher"),
 		decideCfg: decide.Config{HoldWindows: cfg.HoldWindows, MinPending: cfg.MinPending, RetentionDays: cfg.RetentionDays,
 			IdleAdvance: cfg.IdleAdvance},
 		owned: map[int32]*partition{}, pendingBy: map[int32]map[record.Side]int64{}, partitions: map[string]int32{}}
@@ -259,6 +276,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err == nil {
 		s.codecs.out, err = avro.NewOutcomeCodec(ctx, reg, s.topics.outcomes+"-value")
 	}
+	if err == nil {
+		err = s.openRules(ctx, reg)
+	}
 	if err != nil {
 		s.prod.Close()
 		return nil, err
@@ -281,6 +301,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-in"),
 	)
 	if err != nil {
+		s.ruleTopic.Close()
 		s.prod.Close()
 		return nil, err
 	}
@@ -319,12 +340,23 @@ func (s *Service) onAssigned(ctx context.Context, offs map[string]map[int32]kgo.
 	}
 	for p := range parts {
 		t0 := time.Now()
-		st, win, err := s.store.Claim(ctx, p, s.eng.Prepare)
+		// The partition decides with the version its last batch used, or
+		// a later one: never an earlier one.
+		prev, err := s.store.Read(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		re, err := s.rulesFor(ctx, prev.RuleVersion)
+		if err != nil {
+			return nil, err
+		}
+		st, win, err := s.store.Claim(ctx, p, re.eng.Prepare)
 		if err != nil {
 			return nil, err
 		}
 		s.mu.Lock()
-		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime, clock: st.Clock, lastInput: s.cfg.Now(), win: win}
+		s.owned[p] = &partition{epoch: st.Epoch, offsets: st.Offsets, streamTime: st.StreamTime, clock: st.Clock, lastInput: s.cfg.Now(), win: win,
+			rules: re}
 		s.mu.Unlock()
 		if err := s.drainOutbox(ctx, p); err != nil {
 			return nil, err
@@ -376,6 +408,9 @@ func (s *Service) setPending(p int32, by map[record.Side]int64) {
 func (s *Service) Run(ctx context.Context) error {
 	defer s.prod.Close()
 	defer s.cl.Close()
+	rulesCtx, stopRules := context.WithCancel(ctx)
+	defer func() { stopRules(); s.ruleTopic.Close() }()
+	go s.ruleTopic.Run(rulesCtx)
 	s.ready.Store(true)
 	defer s.ready.Store(false)
 	// Consumer lag is read beside the poll loop: the admin requests must

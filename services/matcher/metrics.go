@@ -24,6 +24,10 @@ type metrics struct {
 	idleHeld    prometheus.Counter
 	poison      prometheus.Counter
 	misplaced   *prometheus.CounterVec
+	// ruleVersion: the newest rule version this instance decides with;
+	// ruleRefused: versions read from the rules topic that did not compile.
+	ruleVersion prometheus.Gauge
+	ruleRefused prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -57,7 +61,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m.misplaced = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_misplaced_records_total",
 		Help: "Input records on a partition other than the one Kafka's murmur2 partitioner gives their key (a producer with another partitioner), sent to the DLQ, by topic."}, []string{"topic"})
-	for _, c := range []prometheus.Collector{m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.paused, m.idleHeld, m.poison, m.misplaced} {
+	m.ruleVersion = prometheus.NewGauge(prometheus.GaugeOpts{Name: "recon_matcher_rule_version",
+		Help: "The version of the rule set (recon.rules) this instance switches its partitions to at their next batch."})
+	m.ruleRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_rule_versions_refused_total",
+		Help: "Rule set versions read from recon.rules that did not compile here (the previous version kept deciding)."})
+	for _, c := range []prometheus.Collector{m.ruleVersion, m.ruleRefused, m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.paused, m.idleHeld, m.poison, m.misplaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
