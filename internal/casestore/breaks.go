@@ -39,6 +39,7 @@ type Break struct {
 	Candidates                    json.RawMessage
 	MatchedBy, Assignee           string
 	Note                          string // what the matcher could not search (a group search bound it hit)
+	RuleVersion                   int64  // the rule set's version in force when its window closed
 }
 
 // Filter selects and orders breaks. The zero Filter is the open breaks,
@@ -166,7 +167,7 @@ func (s *Store) where(ctx context.Context, f Filter) (string, []any, error) {
 
 const breakColumns = `break_id, side, reason, status, account, currency, amount, booking_date, window_closed_at, record_id,
 	reference, counterparty, description, source_file, source_position, candidates, COALESCE(matched_by, ''), COALESCE(assignee, ''),
-	COALESCE(note, '')`
+	COALESCE(note, ''), COALESCE(rule_version, 0)`
 
 // ListBreaks returns a page of the breaks f selects, in f's order, and the
 // cursor of the next page ("" after the last).
@@ -257,7 +258,7 @@ func scanBreak(rows interface{ Scan(...any) error }) (Break, int64, error) {
 	var cands []byte
 	var e6v int64
 	if err := rows.Scan(&b.BreakID, &b.Side, &b.Reason, &b.Status, &b.Account, &b.Currency, &amount, &bd, &wc, &b.RecordID,
-		&b.Reference, &b.Counterparty, &b.Description, &b.SourceFile, &b.SourcePosition, &cands, &b.MatchedBy, &b.Assignee, &b.Note, &e6v); err != nil {
+		&b.Reference, &b.Counterparty, &b.Description, &b.SourceFile, &b.SourcePosition, &cands, &b.MatchedBy, &b.Assignee, &b.Note, &b.RuleVersion, &e6v); err != nil {
 		return b, 0, err
 	}
 	var err error

@@ -76,11 +76,11 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_breaks (break_id, side, reason, status, account, currency, amount, amount_e6,
 				booking_date, record_id, reference, counterparty, description, source_file, source_position, window_closed_at,
-				candidates, ingested_at, search, updated_at, note)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (break_id) DO NOTHING`),
+				candidates, ingested_at, search, updated_at, note, rule_version)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (break_id) DO NOTHING`),
 				br.BreakID, string(br.Side), string(br.Reason), StatusOpen, br.Account, br.Currency, r.Amount.String(), amt,
 				r.BookingDate.String(), r.ID, r.Reference, r.Counterparty, r.Description, r.SourceFile, r.SourcePosition,
-				br.WindowClosedAt.String(), string(cands), ingested, search, now, br.Note); err != nil {
+				br.WindowClosedAt.String(), string(cands), ingested, search, now, br.Note, br.RuleVersion); err != nil {
 				return fmt.Errorf("break %s: %w", br.BreakID, err)
 			}
 		}
@@ -95,11 +95,11 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 			}
 			clears, _ := json.Marshal(append([]string{}, m.ClearsBreakIDs...))
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
-				explanation, decided_at, bank, ledger, clears, members) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				explanation, decided_at, bank, ledger, clears, members, rule_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, explanation = excluded.explanation, clears = excluded.clears
 				WHERE excluded.status = 'confirmed' AND case_matches.status <> 'confirmed'`),
 				m.MatchID, m.Rule, string(m.Status), int(m.Confidence), m.Account, m.Currency, m.Difference.String(), m.Explanation,
-				m.DecidedAt.UTC().Format("2006-01-02"), string(bank), string(ledger), string(clears), len(m.Bank)+len(m.Ledger)); err != nil {
+				m.DecidedAt.UTC().Format("2006-01-02"), string(bank), string(ledger), string(clears), len(m.Bank)+len(m.Ledger), m.RuleVersion); err != nil {
 				return fmt.Errorf("match %s: %w", m.MatchID, err)
 			}
 		}

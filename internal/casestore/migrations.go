@@ -257,6 +257,38 @@ var migrations = []string{
 	`ALTER TABLE case_breaks ADD COLUMN note TEXT`,
 	// Statement numbers, for the continuity checks (continuity.go).
 	`ALTER TABLE case_statements ADD COLUMN sequence VARCHAR(64)`,
+	// Rules as versioned data (rules.go, DESIGN.md §10).
+	`ALTER TABLE case_matches ADD COLUMN rule_version BIGINT`,
+	`ALTER TABLE case_breaks ADD COLUMN rule_version BIGINT`,
+	`CREATE TABLE case_rule_versions (
+		version BIGINT NOT NULL PRIMARY KEY,
+		yaml TEXT NOT NULL,
+		aliases TEXT NOT NULL,
+		hash VARCHAR(64) NOT NULL,
+		author VARCHAR(256) NOT NULL,
+		approver VARCHAR(256) NOT NULL,
+		comment TEXT NOT NULL,
+		activated_at {{TS}} NOT NULL,
+		proposal_id VARCHAR(64) NOT NULL
+	)`,
+	`CREATE TABLE case_rule_proposals (
+		proposal_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		base_version BIGINT NOT NULL,
+		yaml TEXT NOT NULL,
+		aliases TEXT NOT NULL,
+		comment TEXT NOT NULL,
+		period_from VARCHAR(10) NOT NULL,
+		period_to VARCHAR(10) NOT NULL,
+		author VARCHAR(256) NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		diff TEXT NOT NULL,
+		samples TEXT NOT NULL,
+		error TEXT NOT NULL,
+		action_id VARCHAR(64) NOT NULL,
+		version BIGINT NOT NULL,
+		created_at {{TS}} NOT NULL
+	)`,
+	`CREATE INDEX case_rule_proposals_action ON case_rule_proposals (action_id)`,
 }
 
 // The columns and keys of case_records and case_match_members (the

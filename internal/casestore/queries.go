@@ -22,6 +22,7 @@ type Match struct {
 	DecidedAt                                record.Date
 	Bank, Ledger                             []MatchItem
 	Clears                                   []string
+	RuleVersion                              int64 // the rule set's version that decided it (0: before versions)
 }
 
 // MatchItem is a member record of a match, as stored.
@@ -37,7 +38,7 @@ type MatchItem struct {
 }
 
 const matchColumns = `m.match_id, m.rule, COALESCE(mo.status, m.status), m.account, m.currency, m.confidence, m.difference,
-	m.explanation, m.decided_at, m.bank, m.ledger, m.clears`
+	m.explanation, m.decided_at, m.bank, m.ledger, m.clears, COALESCE(m.rule_version, 0)`
 
 func scanMatch(rows interface{ Scan(...any) error }) (*Match, error) {
 	m := &Match{}
@@ -45,7 +46,7 @@ func scanMatch(rows interface{ Scan(...any) error }) (*Match, error) {
 	var decided dateValue
 	var bank, ledger, clears []byte
 	if err := rows.Scan(&m.MatchID, &m.Rule, &m.Status, &m.Account, &m.Currency, &m.Confidence, &diff, &m.Explanation, &decided,
-		&bank, &ledger, &clears); err != nil {
+		&bank, &ledger, &clears, &m.RuleVersion); err != nil {
 		return nil, err
 	}
 	var err error

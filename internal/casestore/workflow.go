@@ -187,6 +187,11 @@ func (s *Store) Decide(ctx context.Context, actionID, user, event, status, comme
 				return err
 			}
 		}
+		if a.Kind == KindRulesChange {
+			if err := s.decideProposal(ctx, tx, a); err != nil {
+				return err
+			}
+		}
 		out = a
 		return nil
 	})

@@ -203,6 +203,10 @@ var migrations = []string{
 		description, source_file, source_position, ingested_at, bank_reference, item_position FROM recon_match_items`,
 	"-- sqlite\n" + `DROP TABLE recon_match_items`,
 	"-- sqlite\n" + `ALTER TABLE recon_match_items_v2 RENAME TO recon_match_items`,
+	// The version of the rule set in force when the matcher decided
+	// (DESIGN.md §10; 0 before rules were versioned).
+	`ALTER TABLE recon_matches ADD COLUMN rule_version BIGINT DEFAULT 0`,
+	`ALTER TABLE recon_breaks ADD COLUMN rule_version BIGINT DEFAULT 0`,
 }
 
 // schema is the warehouse's history in dialect d: the steps above, their

@@ -123,12 +123,12 @@ func redact(url string) string {
 // Redshift path and the SQLite inserts use the same lists.
 var (
 	matchCols = []string{"match_id", "rule", "confidence", "status", "account", "currency", "difference",
-		"explanation", "decided_at"}
+		"explanation", "decided_at", "rule_version"}
 	itemCols = []string{"match_id", "side", "record_id", "amount", "booking_date", "reference", "counterparty",
 		"description", "source_file", "source_position", "ingested_at", "bank_reference", "item_position"}
 	breakCols = []string{"break_id", "side", "reason", "account", "currency", "record_id", "amount",
 		"booking_date", "reference", "counterparty", "description", "source_file", "source_position",
-		"window_closed_at", "candidates", "bank_reference", "note"}
+		"window_closed_at", "candidates", "bank_reference", "note", "rule_version"}
 	clearCols = []string{"break_id", "match_id"}
 	resCols   = []string{"resolution_id", "outcome_seq", "action", "account", "currency", "status", "detail", "match_id",
 		"match_status", "user_name", "approved_by", "reason_code", "comment", "decided_at"}
@@ -179,7 +179,7 @@ func tables(b *Batch) []*table {
 	}
 	for _, x := range b.Matches {
 		m.rows = append(m.rows, []any{x.MatchID, x.Rule, confidence(x.Confidence), string(x.Status), x.Account,
-			x.Currency, x.Difference.String(), x.Explanation, x.DecidedAt.UTC()})
+			x.Currency, x.Difference.String(), x.Explanation, x.DecidedAt.UTC(), x.RuleVersion})
 		for _, side := range []struct {
 			name  string
 			items []record.Item
@@ -198,7 +198,7 @@ func tables(b *Batch) []*table {
 		r := x.Record
 		br.rows = append(br.rows, []any{x.BreakID, string(x.Side), string(x.Reason), x.Account, x.Currency, r.ID,
 			r.Amount.String(), r.BookingDate.String(), r.Reference, r.Counterparty, r.Description, r.SourceFile,
-			r.SourcePosition, x.WindowClosedAt.String(), string(cands), r.BankReference, x.Note})
+			r.SourcePosition, x.WindowClosedAt.String(), string(cands), r.BankReference, x.Note, x.RuleVersion})
 	}
 	return []*table{m, it, br, cl, rs, rb, so}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func TestRedshiftSQL(t *testing.T) {
 	for _, want := range []string{
 		"CREATE TEMP TABLE stage_recon_matches (LIKE recon_matches)",
 		"DELETE FROM recon_matches USING stage_recon_matches WHERE recon_matches.match_id = stage_recon_matches.match_id",
-		"INSERT INTO recon_matches (match_id, rule, confidence, status, account, currency, difference, explanation, decided_at) SELECT DISTINCT",
+		"INSERT INTO recon_matches (match_id, rule, confidence, status, account, currency, difference, explanation, decided_at, rule_version) SELECT DISTINCT",
 		"recon_match_items.match_id = stage_recon_match_items.match_id AND recon_match_items.side = stage_recon_match_items.side AND recon_match_items.record_id = stage_recon_match_items.record_id",
 		"CAST($3 AS NUMERIC(5,4))", "CAST($7 AS NUMERIC(38,6))", "DROP TABLE stage_recon_breaks",
 		"DELETE FROM recon_loader_offsets WHERE consumer = $1 AND topic = $2 AND partition_id = $3",
@@ -446,7 +447,20 @@ func TestSQLiteUpgradeKeepsItems(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Write(ctx, "loader", sampleBatch(50)); err != nil {
+	// Written as that version wrote: without the later columns.
+	mc, bc := matchCols, breakCols
+	matchCols, breakCols = slices.DeleteFunc(slices.Clone(mc), func(c string) bool { return c == "rule_version" }),
+		slices.DeleteFunc(slices.Clone(bc), func(c string) bool { return c == "rule_version" })
+	b := sampleBatch(50)
+	for _, m := range b.Matches {
+		m.RuleVersion = 0
+	}
+	for _, x := range b.Breaks {
+		x.RuleVersion = 0
+	}
+	err = s.Write(ctx, "loader", b)
+	matchCols, breakCols = mc, bc
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Migrate(ctx); err != nil {
@@ -460,7 +474,7 @@ func TestSQLiteUpgradeKeepsItems(t *testing.T) {
 	if err := s.db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE name = 'recon_match_items'`).Scan(&ddl); err != nil || !strings.HasSuffix(ddl, "WITHOUT ROWID") {
 		t.Fatalf("recon_match_items after the upgrade: %s (%v)", ddl, err)
 	}
-	b := sampleBatch(60)
+	b = sampleBatch(60)
 	b.Offsets = []Offset{{"recon.matches", 0, 60}}
 	if err := s.Write(ctx, "loader", b); err != nil {
 		t.Fatal(err)
