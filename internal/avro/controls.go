@@ -107,12 +107,12 @@ func ruleSetNative(r *record.RuleSet) map[string]any {
 			"ledger_name": a.LedgerName, "evidence": int32(a.Evidence), "learned_from": a.LearnedFrom, "accepted_by": a.AcceptedBy}
 	}
 	return map[string]any{"version": r.Version, "yaml": r.YAML, "aliases": aliases, "hash": r.Hash, "author": r.Author,
-		"approver": r.Approver, "comment": r.Comment, "activated_at": r.ActivatedAt.UTC()}
+		"approver": r.Approver, "comment": r.Comment, "activated_at": r.ActivatedAt.UTC(), "proposal_id": r.ProposalID}
 }
 
 func ruleSetFromNative(n map[string]any) (*record.RuleSet, error) {
 	r := &record.RuleSet{Version: i64(n["version"]), YAML: str(n["yaml"]), Hash: str(n["hash"]), Author: str(n["author"]),
-		Approver: str(n["approver"]), Comment: str(n["comment"]), Aliases: []record.Alias{}}
+		Approver: str(n["approver"]), Comment: str(n["comment"]), ProposalID: str(n["proposal_id"]), Aliases: []record.Alias{}}
 	if r.Version < 1 {
 		return nil, fmt.Errorf("rule set version %d: want 1 or more", r.Version)
 	}

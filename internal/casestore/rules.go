@@ -187,10 +187,11 @@ func (s *Store) decideProposal(ctx context.Context, tx *sql.Tx, a *Action) error
 }
 
 // SaveRuleVersion keeps a version read from (or published to) the rules
-// topic; a version kept already is left as it is. With a proposal id, the
-// proposal becomes active as that version. A new version is an audit
+// topic; a version kept already is left as it is. A version of a
+// proposal makes the proposal active as that version. A new version is an audit
 // entry.
-func (s *Store) SaveRuleVersion(ctx context.Context, rs *record.RuleSet, proposalID string) error {
+func (s *Store) SaveRuleVersion(ctx context.Context, rs *record.RuleSet) error {
+	proposalID := rs.ProposalID
 	aliases, err := json.Marshal(append([]record.Alias{}, rs.Aliases...))
 	if err != nil {
 		return err
@@ -229,10 +230,9 @@ func (s *Store) SaveRuleVersion(ctx context.Context, rs *record.RuleSet, proposa
 
 const versionColumns = `version, yaml, aliases, hash, author, approver, comment, activated_at, proposal_id`
 
-// RuleVersion is a kept version and the proposal it came from.
+// RuleVersion is a kept version.
 type RuleVersion struct {
 	record.RuleSet
-	ProposalID string `json:"proposal_id,omitempty"`
 }
 
 func scanVersion(row interface{ Scan(...any) error }) (*RuleVersion, error) {

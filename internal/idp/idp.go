@@ -42,8 +42,9 @@ type User struct {
 	Groups   []string
 }
 
-// DemoUsers are the users of docs/design.md §9: one per role, and a second
-// preparer (maker-checker needs two people), each in the group of its name.
+// DemoUsers are the users of docs/design.md §9: one per role (the rules
+// editor of §10 too), and a second preparer (maker-checker needs two
+// people), each in the group of its role.
 func DemoUsers() []User {
 	return []User{
 		{Username: "viewer", Name: "Vera Viewer", Groups: []string{"viewer"}},
@@ -51,6 +52,7 @@ func DemoUsers() []User {
 		{Username: "preparer2", Name: "Sam Second-Preparer", Groups: []string{"preparer"}},
 		{Username: "approver", Name: "Alex Approver", Groups: []string{"approver"}},
 		{Username: "admin", Name: "Ada Admin", Groups: []string{"admin"}},
+		{Username: "editor", Name: "Eli Editor", Groups: []string{"rules_editor"}},
 	}
 }
 
@@ -164,7 +166,7 @@ button{margin-top:1rem;width:100%;padding:.6rem;background:#1d4ed8;color:#fff;bo
 </style></head><body>
 <form method="post" action="/login">
 <h1>recon: sign in</h1>
-<p>Demo identity provider for this laptop (users viewer, preparer, preparer2, approver, admin).</p>
+<p>Demo identity provider for this laptop (users viewer, preparer, preparer2, approver, admin, editor).</p>
 {{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
 <input type="hidden" name="id" value="{{.ID}}">
 <label for="username">User name</label><input id="username" name="username" autocomplete="username" autofocus required value="{{.Username}}">

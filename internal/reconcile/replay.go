@@ -76,10 +76,10 @@ func (c ReplayConfig) inPeriod(d record.Date) bool {
 // (every window open until the end of the period's input), writes its
 // matches, breaks and summary to cfg.Out as `recon reconcile` does, and
 // beside them diff.jsonl and diff-summary.json: what the new rules would
-// decide differently from the live system. Nothing of the live system is
+// decide differently from the live system (also returned). Nothing of the live system is
 // written: no topic, no consumer group (the live topics are read by
 // partition), no Redis key, no warehouse row.
-func Replay(ctx context.Context, cfg ReplayConfig) (*DiffSummary, error) {
+func Replay(ctx context.Context, cfg ReplayConfig) (*Diff, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*DiffSummary, error) {
 		return nil, err
 	}
 	d.Summary.Print(cfg.Progress, cfg.Out)
-	return d.Summary, nil
+	return d, nil
 }
 
 func describePeriod(cfg ReplayConfig) string {

@@ -174,11 +174,12 @@ func TestReplayRealServers(t *testing.T) {
 	live.Provision = false
 	// The generated day starts 23 March 2026; far-dated entries run weeks
 	// after it: the period from 1 March covers everything.
-	sum, err := Replay(ctx, ReplayConfig{Live: live, DatabaseURL: dbURL, RedisURL: redisURL, Rules: newRules,
+	d, err := Replay(ctx, ReplayConfig{Live: live, DatabaseURL: dbURL, RedisURL: redisURL, Rules: newRules,
 		From: record.MakeDate(2026, 3, 1), Out: out, Progress: &progress})
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := d.Summary
 	t.Logf("replay:\n%s", progress.String()[max(0, progress.Len()-800):])
 	var got []DiffLine
 	for _, l := range strings.Split(strings.TrimSpace(readFile(t, filepath.Join(out, "diff.jsonl"))), "\n") {

@@ -20,6 +20,7 @@ type RuleSet struct {
 	Approver    string    `json:"approver"`
 	Comment     string    `json:"comment,omitempty"`
 	ActivatedAt time.Time `json:"activated_at"`
+	ProposalID  string    `json:"proposal_id,omitempty"` // the console's proposal it came from
 }
 
 // Alias says that a bank side's name (the stable words of its name or

@@ -85,21 +85,24 @@ func (t *Topic) poll(ctx context.Context) error {
 	fs.EachRecord(func(r *kgo.Record) {
 		rs, err := t.codec.Decode(ctx, r.Value)
 		t.mu.Lock()
-		defer t.mu.Unlock()
 		t.next = r.Offset + 1
+		latest := t.latest
+		t.mu.Unlock()
 		switch {
 		case err != nil:
 			t.log.Error("undecodable rule set on the rules topic; skipped", "topic", t.name, "offset", r.Offset, "err", err)
-		case t.latest != nil && rs.Version == t.latest.Version && rs.Hash != t.latest.Hash:
+		case latest != nil && rs.Version == latest.Version && rs.Hash != latest.Hash:
 			t.log.Error("a second, different value of a rule version on the rules topic; the first one read stands",
-				"version", rs.Version, "offset", r.Offset, "kept_hash", t.latest.Hash, "ignored_hash", rs.Hash)
-		case t.latest == nil || rs.Version > t.latest.Version:
-			t.latest = rs
+				"version", rs.Version, "offset", r.Offset, "kept_hash", latest.Hash, "ignored_hash", rs.Hash)
+		case latest == nil || rs.Version > latest.Version:
+			// Those told first: whoever waits for the version finds it
+			// handled.
 			if t.OnVersion != nil {
-				t.mu.Unlock()
 				t.OnVersion(rs)
-				t.mu.Lock()
 			}
+			t.mu.Lock()
+			t.latest = rs
+			t.mu.Unlock()
 		}
 	})
 	if fs.NumRecords() > 0 {

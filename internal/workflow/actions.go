@@ -289,7 +289,7 @@ func (w *Workflow) Decide(ctx context.Context, u User, actionID string, decision
 		}
 		if decision == Approve {
 			status = casestore.ActionSent
-			if k := Kind(a.Kind); k == Signoff || k == Adjust {
+			if k := Kind(a.Kind); k == Signoff || k == Adjust || k == RulesChange {
 				status = casestore.ActionApplied // nothing for the matcher: the days are locked, the adjustment recorded
 			}
 			if a.Status == casestore.ActionPending {
@@ -321,6 +321,9 @@ func (w *Workflow) Decide(ctx context.Context, u User, actionID string, decision
 	}
 	if Kind(d.Kind) == Signoff && d.Status == casestore.ActionApplied {
 		w.Published(ctx)
+	}
+	if Kind(d.Kind) == RulesChange && d.Status == casestore.ActionApplied && w.Rules != nil {
+		w.activate(ctx, d)
 	}
 	return d, nil
 }

@@ -63,6 +63,7 @@ const (
 	Preparer Role = "preparer" // resolve, match, comment, assign, request write-offs and sign-offs
 	Approver Role = "approver" // approve what someone else requested
 	Admin    Role = "admin"    // settings, reopen
+	// RulesEditor (rules.go) proposes rule changes.
 )
 
 // User is who acts.
@@ -143,6 +144,9 @@ type Store interface {
 	RequestSignoff(ctx context.Context, a *casestore.Action, from, to record.Date, figures json.RawMessage) (*casestore.Signoff, error)
 	Signoff(ctx context.Context, id string) (*casestore.Signoff, error)
 	ReopenSignoff(ctx context.Context, id, user, reason string) (*casestore.Signoff, error)
+	Propose(ctx context.Context, p *casestore.Proposal) error
+	ProposalOf(ctx context.Context, actionID string) (*casestore.Proposal, error)
+	GetRuleVersion(ctx context.Context, v int64) (*casestore.RuleVersion, error)
 }
 
 // Policy is the workflow's settings.
@@ -164,8 +168,10 @@ type Deps struct {
 	Published func(ctx context.Context)
 	// Counted is told of every action recorded and decided.
 	Counted func(kind, status string)
-	Today   func() record.Date
-	Log     *slog.Logger
+	// Rules are what rules proposals need (nil: no rules topic).
+	Rules *RulesDeps
+	Today func() record.Date
+	Log   *slog.Logger
 }
 
 // Workflow checks and records what people do.

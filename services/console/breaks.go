@@ -38,6 +38,7 @@ type breakJSON struct {
 	WindowClosedAt record.Date     `json:"window_closed_at"`
 	TimeToBreak    int             `json:"time_to_break_days"` // window_closed_at - booking_date
 	Note           string          `json:"note,omitempty"`
+	RuleVersion    int64           `json:"rule_version"` // the rule set's version in force when its window closed
 	Candidates     json.RawMessage `json:"candidates"`
 }
 
@@ -49,7 +50,8 @@ func (s *Service) breakOut(b casestore.Break) breakJSON {
 	return breakJSON{BreakID: b.BreakID, Side: b.Side, Reason: b.Reason, Status: b.Status, Account: b.Account, Currency: b.Currency,
 		Amount: money.Format(b.Amount, b.Currency), BookingDate: b.BookingDate, Reference: b.Reference, Counterparty: b.Counterparty,
 		Description: b.Description, RecordID: b.RecordID, SourceFile: b.SourceFile, SourcePosition: b.SourcePosition,
-		AgeDays: int(s.today() - b.BookingDate), BusinessAge: s.businessAge(b), Assignee: b.Assignee, MatchedBy: b.MatchedBy, WindowClosedAt: b.WindowClosedAt, TimeToBreak: max(int(b.WindowClosedAt-b.BookingDate), 0), Note: b.Note, Candidates: cands}
+		AgeDays: int(s.today() - b.BookingDate), BusinessAge: s.businessAge(b), Assignee: b.Assignee, MatchedBy: b.MatchedBy, WindowClosedAt: b.WindowClosedAt, TimeToBreak: max(int(b.WindowClosedAt-b.BookingDate), 0), Note: b.Note,
+		RuleVersion: b.RuleVersion, Candidates: cands}
 }
 
 // filterOf reads a break filter from query parameters (the API's and the

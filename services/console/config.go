@@ -19,6 +19,7 @@ import (
 
 	"github.com/openrecon/recon/internal/calendar"
 	"github.com/openrecon/recon/internal/config"
+	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/workflow"
 	"github.com/openrecon/recon/internal/workflow/sla"
@@ -30,9 +31,10 @@ const (
 	RolePreparer = workflow.Preparer
 	RoleApprover = workflow.Approver
 	RoleAdmin    = workflow.Admin
+	RoleEditor   = workflow.RulesEditor
 )
 
-var allRoles = []string{RoleViewer, RolePreparer, RoleApprover, RoleAdmin}
+var allRoles = []string{RoleViewer, RolePreparer, RoleApprover, RoleAdmin, RoleEditor}
 
 // OIDCConfig is the sign-in configuration.
 type OIDCConfig struct {
@@ -70,6 +72,14 @@ type Config struct {
 	// aged in business days of their currency too).
 	CalendarFile string
 	calendars    *calendar.Set
+	// FXRatesFile holds the exchange rates the matchers decide fx_rates
+	// rules with (a rules proposal's replay uses them too).
+	FXRatesFile string
+	rates       *engine.Rates
+	// WarehouseURL is the warehouse the loader writes: a rules proposal's
+	// replay is compared with the live decisions there ("" : rules cannot
+	// be proposed).
+	WarehouseURL string
 	Feed         FeedConfig
 	OIDC         OIDCConfig
 	Demo         DemoConfig
@@ -123,7 +133,7 @@ func Defaults() Config {
 	f := FeedDefaults()
 	return Config{Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:recon-console.db", Feed: f,
 		OIDC: OIDCConfig{Scopes: []string{"openid", "profile", "email"}, GroupsClaim: "groups",
-			RoleMap: []string{"viewer=viewer", "preparer=preparer", "approver=approver", "admin=admin"}, UserClaim: "preferred_username"},
+			RoleMap: []string{"viewer=viewer", "preparer=preparer", "approver=approver", "admin=admin", "rules_editor=rules_editor"}, UserClaim: "preferred_username"},
 		Demo:        DemoConfig{Addr: "127.0.0.1:0"},
 		SessionTTL:  8 * time.Hour,
 		ReasonCodes: []string{"bank_fee", "rounding", "timing", "duplicate", "counterparty_error", "fx_difference", "other"},
@@ -141,6 +151,8 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.PublicURL, "public-url", c.PublicURL, "the console's URL as browsers reach it (default http://console-addr); the sign-in callback is PUBLIC-URL/auth/callback")
 	l.String(&c.DatabaseURL, "database-url", c.DatabaseURL, "case store: postgres://… (production) or sqlite:PATH")
 	l.String(&c.CalendarFile, "calendar-file", c.CalendarFile, "business-day calendars (YAML): holidays per currency over the built-in ones (the age of a break in business days)")
+	l.String(&c.FXRatesFile, "fx-rates", c.FXRatesFile, "the matchers' exchange rates (CSV: date,pair,rate), for the replays of rules proposals")
+	l.String(&c.WarehouseURL, "warehouse-url", c.WarehouseURL, "the warehouse the loader writes (postgres://, redshift://, sqlite:PATH): rules proposals are replayed against its live decisions")
 	l.String(&c.OIDC.Issuer, "oidc-issuer", c.OIDC.Issuer, "OpenID provider issuer URL (Okta: https://ORG.okta.com/oauth2/default; Entra ID: https://login.microsoftonline.com/TENANT/v2.0)")
 	l.String(&c.OIDC.ClientID, "oidc-client-id", c.OIDC.ClientID, "OAuth client id of the console")
 	l.String(&c.OIDC.ClientSecretFile, "oidc-client-secret-file", c.OIDC.ClientSecretFile, "file holding the OAuth client secret")
@@ -230,6 +242,11 @@ func (c *Config) Load() error {
 	var err error
 	if c.calendars, err = calendar.Load(c.CalendarFile); err != nil {
 		return err
+	}
+	if c.FXRatesFile != "" {
+		if c.rates, err = engine.LoadRates(c.FXRatesFile); err != nil {
+			return err
+		}
 	}
 	if c.OIDC.ClientSecretFile == "" {
 		return nil

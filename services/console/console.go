@@ -67,6 +67,8 @@ type Service struct {
 	escalations *avro.Codec[record.Escalation]
 	topics      struct{ signoffs, escalations string }
 	escalation  *escalationPolicy
+	// rules: the rules topic, replays and publication (rules.go).
+	rules *rulesState
 	// The dashboard's figures, reused for a few seconds (summary).
 	sumMu  sync.Mutex
 	sum    *casestore.Summary
@@ -167,6 +169,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if s.escalations, err = avro.NewEscalationCodec(ctx, reg, s.topics.escalations+"-value"); err != nil {
 		return nil, err
 	}
+	if err := s.openRules(ctx, reg); err != nil {
+		return nil, err
+	}
+	s.wf.Rules = s.workflowRules()
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 5 * time.Minute}
 	ok = true
 	return s, nil
@@ -209,10 +215,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() { errc <- s.feed.Run(ctx) }()
 	go func() { errc <- s.resend(ctx) }()
 	go func() { errc <- s.escalate(ctx) }()
+	go func() { errc <- s.runRules(ctx) }()
 	go func() {
 		err := s.srv.Serve(s.ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -236,6 +243,9 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) close() {
+	if s.rules != nil {
+		s.rules.topic.Close()
+	}
 	if s.prod != nil {
 		s.prod.Close()
 	}
@@ -329,6 +339,11 @@ func (s *Service) routes() http.Handler {
 	handle("GET /proposals", s.page(false, s.proposalsPage))
 	handle("GET /approvals", s.page(false, s.approvalsPage))
 	handle("GET /audit", s.page(false, s.auditPage))
+	handle("GET /rules", s.page(false, s.rulesPage))
+	handle("POST /rules/proposals", s.page(true, s.proposeForm))
+	handle("GET /rules/proposals/{id}", s.page(false, s.proposalPage))
+	handle("GET /rules/requests/{id}", s.page(false, s.requestPage))
+	handle("GET /rules/versions/{n}", s.page(false, s.versionPage))
 	handle("GET /balances", s.page(false, s.balancesPage))
 	handle("GET /balances/day", s.page(false, s.balanceDayPage))
 	handle("GET /reports/reconciliation", s.page(false, s.reportPage))
@@ -347,6 +362,10 @@ func (s *Service) routes() http.Handler {
 	handle("GET /api/v1/actions/{id}", s.api(false, s.apiGetAction))
 	handle("POST /api/v1/approvals/{id}", s.api(true, s.apiApprove))
 	handle("GET /api/v1/audit", s.api(false, s.apiAudit))
+	handle("GET /api/v1/rules", s.api(false, s.apiRules))
+	handle("GET /api/v1/rules/versions", s.api(false, s.apiRuleVersions))
+	handle("POST /api/v1/rules/proposals", s.api(true, s.apiPropose))
+	handle("GET /api/v1/rules/proposals/{id}", s.api(false, s.apiProposal))
 	handle("GET /api/v1/export", s.api(false, s.apiExport))
 	handle("GET /api/v1/summary", s.api(false, s.apiSummary))
 	handle("GET /api/v1/balances", s.api(false, s.apiBalances))

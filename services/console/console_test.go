@@ -170,7 +170,7 @@ func scenario(t *testing.T, h *harness, restart func()) {
 		}
 	}
 	// The audit chain holds every action and sign-in, and verifies.
-	if code, a := viewer.get("/api/v1/audit?verify=1&limit=1000"); code != 200 || a["valid"] != true || len(a["entries"].([]any)) != 15 { // 5 sign-ins, 10 actions and decisions
+	if code, a := viewer.get("/api/v1/audit?verify=1&limit=1000"); code != 200 || a["valid"] != true || len(a["entries"].([]any)) != 16 { // 5 sign-ins, 10 actions and decisions, rule version 1 kept
 		t.Errorf("audit: %d valid=%v entries=%d", code, a["valid"], len(a["entries"].([]any)))
 	}
 }

@@ -107,6 +107,18 @@ var funcs = template.FuncMap{
 		return m
 	},
 	"money": money.Format,
+	// union is the keys of two counts (a diff's gained and lost).
+	"union": func(a, b map[string]int) map[string]bool {
+		out := map[string]bool{}
+		for k := range a {
+			out[k] = true
+		}
+		for k := range b {
+			out[k] = true
+		}
+		return out
+	},
+	"diffCounts": diffCounts,
 	"zero": func(s string) bool {
 		d, err := money.Parse(s)
 		return err == nil && d.IsZero()

@@ -27,12 +27,13 @@ type matchJSON struct {
 	DecidedAt   record.Date           `json:"decided_at"`
 	Bank        []casestore.MatchItem `json:"bank"`
 	Ledger      []casestore.MatchItem `json:"ledger"`
+	RuleVersion int64                 `json:"rule_version"` // the rule set's version that decided it
 }
 
 func matchOut(m *casestore.Match) matchJSON {
 	return matchJSON{MatchID: m.MatchID, Rule: m.Rule, Status: m.Status, Confidence: money.New(int64(m.Confidence), 4).String(),
 		Account: m.Account, Currency: m.Currency, Difference: money.Format(m.Difference, m.Currency), Explanation: m.Explanation,
-		DecidedAt: m.DecidedAt, Bank: m.Bank, Ledger: m.Ledger}
+		DecidedAt: m.DecidedAt, Bank: m.Bank, Ledger: m.Ledger, RuleVersion: m.RuleVersion}
 }
 
 func (s *Service) apiProposals(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {

@@ -116,9 +116,9 @@ var (
 			switch {
 			case err != nil:
 			case c.Demo.Enabled && c.Demo.Password == "": // generated: the only way to learn it
-				fmt.Fprintf(os.Stderr, "recon console: %s (demo users viewer, preparer, preparer2, approver, admin; password %s)\n", svc.URL(), svc.DemoPassword)
+				fmt.Fprintf(os.Stderr, "recon console: %s (demo users viewer, preparer, preparer2, approver, admin, editor; password %s)\n", svc.URL(), svc.DemoPassword)
 			case c.Demo.Enabled:
-				fmt.Fprintf(os.Stderr, "recon console: %s (demo users viewer, preparer, preparer2, approver, admin; the password you set)\n", svc.URL())
+				fmt.Fprintf(os.Stderr, "recon console: %s (demo users viewer, preparer, preparer2, approver, admin, editor; the password you set)\n", svc.URL())
 			}
 			return svc, err
 		})
