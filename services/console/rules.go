@@ -424,6 +424,39 @@ func lineDiff(a, b string) []diffLine {
 	for ; j < m; j++ {
 		out = append(out, diffLine{"+", y[j]})
 	}
+	return fold(out, 3)
+}
+
+// fold keeps ctx unchanged lines around each change and replaces longer
+// unchanged runs by one "…" line saying how many lines it stands for.
+func fold(d []diffLine, ctx int) []diffLine {
+	var out []diffLine
+	for i := 0; i < len(d); {
+		if d[i].Op != "=" {
+			out = append(out, d[i])
+			i++
+			continue
+		}
+		j := i
+		for j < len(d) && d[j].Op == "=" {
+			j++
+		}
+		keepHead, keepTail := ctx, ctx
+		if i == 0 {
+			keepHead = 0
+		}
+		if j == len(d) {
+			keepTail = 0
+		}
+		if j-i <= keepHead+keepTail+1 {
+			out = append(out, d[i:j]...)
+		} else {
+			out = append(out, d[i:i+keepHead]...)
+			out = append(out, diffLine{"…", fmt.Sprintf("%d unchanged lines", j-i-keepHead-keepTail)})
+			out = append(out, d[j-keepTail:j]...)
+		}
+		i = j
+	}
 	return out
 }
 

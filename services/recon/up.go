@@ -168,6 +168,9 @@ func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 	if c.ConsoleAddr != "" {
 		cc := console.Defaults()
 		cc.Addr, cc.DatabaseURL = c.ConsoleAddr, "sqlite:"+casesPath
+		// Rules proposals replay against the warehouse, with the
+		// matcher's calendars and rates.
+		cc.WarehouseURL, cc.CalendarFile, cc.FXRatesFile = "sqlite:"+dbPath, c.CalendarFile, c.FXRates
 		cc.Feed.Kafka, cc.Feed.BatchInterval = kc, 200*time.Millisecond
 		cc.Demo = console.DemoConfig{Enabled: true, Addr: "127.0.0.1:0", Password: c.DemoPassword}
 		if con, err = console.New(ctx, cc, console.Deps{Log: log, Metrics: reg}); err != nil {
@@ -197,7 +200,7 @@ func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "  metrics: http://%s/metrics\n", ops.Addr)
 	if con != nil {
 		fmt.Fprintf(stdout, "  console: %s\n", con.URL())
-		fmt.Fprintf(stdout, "           sign in as viewer, preparer, preparer2, approver or admin, password %s\n", con.DemoPassword)
+		fmt.Fprintf(stdout, "           sign in as viewer, preparer, preparer2, approver, admin or editor (rules), password %s\n", con.DemoPassword)
 		fmt.Fprintf(stdout, "           (an embedded OpenID provider on loopback: for this laptop only, never production)\n")
 	}
 	fmt.Fprintf(stdout, "  handled files move to %s, unreadable ones to %s\nCtrl-C stops.\n",
