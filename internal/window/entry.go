@@ -113,13 +113,13 @@ type Change struct {
 	// RuleVersion is the version of the rules the batch was decided with
 	// (stored with the offsets; 0: unversioned).
 	RuleVersion int64
-	Put        []*Entry // new entries: pending until CloseAt, or already broken or markers (kept until ExpireAt)
-	CloseAt    map[string]record.Date
-	Matched    []*Entry // entries leaving the window (matched, or duplicates reported)
-	Broken     []*Entry // pending entries now reported as breaks (BreakID set)
-	Restated   []*Entry // stored entries whose hold changed (new copies; kept until ExpireAt)
-	ExpireAt   map[string]record.Date
-	Expired    []*Entry // broken entries and markers past retention
+	Put         []*Entry // new entries: pending until CloseAt, or already broken or markers (kept until ExpireAt)
+	CloseAt     map[string]record.Date
+	Matched     []*Entry // entries leaving the window (matched, or duplicates reported)
+	Broken      []*Entry // pending entries now reported as breaks (BreakID set)
+	Restated    []*Entry // stored entries whose hold changed (new copies; kept until ExpireAt)
+	ExpireAt    map[string]record.Date
+	Expired     []*Entry // broken entries and markers past retention
 }
 
 // NewChange returns an empty change.
