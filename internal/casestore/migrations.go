@@ -289,6 +289,16 @@ var migrations = []string{
 		created_at {{TS}} NOT NULL
 	)`,
 	`CREATE INDEX case_rule_proposals_action ON case_rule_proposals (action_id)`,
+	// Decisions on what the console learned from people (suggestions.go).
+	`CREATE TABLE case_suggestions (
+		suggestion_id VARCHAR(64) NOT NULL PRIMARY KEY,
+		kind VARCHAR(16) NOT NULL,
+		status VARCHAR(16) NOT NULL,
+		decided_by VARCHAR(256) NOT NULL,
+		decided_at {{TS}} NOT NULL,
+		comment TEXT NOT NULL,
+		detail TEXT NOT NULL
+	)`,
 }
 
 // The columns and keys of case_records and case_match_members (the

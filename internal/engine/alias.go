@@ -94,3 +94,27 @@ func describeAlias(a *record.Alias) string {
 	}
 	return s
 }
+
+// BankWords are the words of a bank side's counterparty that an alias can
+// learn: its name's tokens, or where the bank gives no name its free
+// text's (booking words dropped); tokens with digits (transaction codes,
+// dates, order numbers) are dropped either way, since they change with
+// every payment.
+func BankWords(counterparty, text string) []string {
+	toks := nameTokens(counterparty)
+	if len(toks) == 0 {
+		return textTokens(text)
+	}
+	out := toks[:0:0]
+	for _, t := range toks {
+		if strings.IndexFunc(t, func(r rune) bool { return r >= '0' && r <= '9' }) < 0 {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Similarity of two token lists (NameTokens), 0-100, -1 when either is
+// empty: the share of the shorter's tokens found in the other, as the
+// counterparty rules compare names.
+func Similarity(a, b []string) int { return similarity(a, b) }

@@ -190,16 +190,16 @@ func (t *Topic) Publish(ctx context.Context, rs *record.RuleSet) error {
 }
 
 // Seed reads the topic to its end and, if it holds no version, publishes
-// yaml as version 1 (by author, with comment); it returns the version in
-// force afterwards (perhaps another seeder's).
-func (t *Topic) Seed(ctx context.Context, yaml, author, comment string, now time.Time) (*record.RuleSet, error) {
+// yaml and aliases as version 1 (by author, with comment); it returns the
+// version in force afterwards (perhaps another seeder's).
+func (t *Topic) Seed(ctx context.Context, yaml string, aliases []record.Alias, author, comment string, now time.Time) (*record.RuleSet, error) {
 	if err := t.CatchUp(ctx); err != nil {
 		return nil, err
 	}
 	if l := t.Latest(); l != nil {
 		return l, nil
 	}
-	rs := &record.RuleSet{Version: 1, YAML: record.CanonicalYAML(yaml), Author: author, Comment: comment, ActivatedAt: now.UTC()}
+	rs := &record.RuleSet{Version: 1, YAML: record.CanonicalYAML(yaml), Aliases: aliases, Author: author, Comment: comment, ActivatedAt: now.UTC()}
 	if err := t.Publish(ctx, rs); err != nil {
 		return nil, err
 	}

@@ -80,10 +80,17 @@ type Config struct {
 	// replay is compared with the live decisions there ("" : rules cannot
 	// be proposed).
 	WarehouseURL string
-	Feed         FeedConfig
-	OIDC         OIDCConfig
-	Demo         DemoConfig
-	SessionTTL   time.Duration
+	// AliasMinEvidence is how many matches people made or confirmed must
+	// show a pair of names before it is suggested as an alias;
+	// AliasAutoAccept accepts such suggestions without an admin;
+	// LearnDays is how far back the matches are read.
+	AliasMinEvidence int
+	AliasAutoAccept  bool
+	LearnDays        int
+	Feed             FeedConfig
+	OIDC             OIDCConfig
+	Demo             DemoConfig
+	SessionTTL       time.Duration
 	// ReasonCodes are the codes a write-off or acceptance must give.
 	ReasonCodes []string
 	// WriteOffLimits per currency ("EUR=1.00"): a write-off whose breaks
@@ -134,8 +141,8 @@ func Defaults() Config {
 	return Config{Addr: "127.0.0.1:8080", DatabaseURL: "sqlite:recon-console.db", Feed: f,
 		OIDC: OIDCConfig{Scopes: []string{"openid", "profile", "email"}, GroupsClaim: "groups",
 			RoleMap: []string{"viewer=viewer", "preparer=preparer", "approver=approver", "admin=admin", "rules_editor=rules_editor"}, UserClaim: "preferred_username"},
-		Demo:        DemoConfig{Addr: "127.0.0.1:0"},
-		SessionTTL:  8 * time.Hour,
+		Demo:       DemoConfig{Addr: "127.0.0.1:0"},
+		SessionTTL: 8 * time.Hour, AliasMinEvidence: 2, LearnDays: 90,
 		ReasonCodes: []string{"bank_fee", "rounding", "timing", "duplicate", "counterparty_error", "fx_difference", "other"},
 		SLADays:     []string{"duplicate=1", "late=3", "ambiguous=3"}, SLADefault: 5,
 		Escalation: EscalationConfig{Interval: 5 * time.Minute, Levels: 3, ApprovalSLA: 24 * time.Hour, UnassignedTeam: "operations",
@@ -152,6 +159,9 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.DatabaseURL, "database-url", c.DatabaseURL, "case store: postgres://… (production) or sqlite:PATH")
 	l.String(&c.CalendarFile, "calendar-file", c.CalendarFile, "business-day calendars (YAML): holidays per currency over the built-in ones (the age of a break in business days)")
 	l.String(&c.FXRatesFile, "fx-rates", c.FXRatesFile, "the matchers' exchange rates (CSV: date,pair,rate), for the replays of rules proposals")
+	l.Int(&c.AliasMinEvidence, "alias-min-evidence", c.AliasMinEvidence, "matches by people that must show a pair of counterparty names before it is suggested as an alias")
+	l.Bool(&c.AliasAutoAccept, "alias-auto-accept", c.AliasAutoAccept, "accept alias suggestions without an admin (each still becomes a new rule version, in the audit chain)")
+	l.Int(&c.LearnDays, "learn-days", c.LearnDays, "days of people's matches the suggestions are drawn from")
 	l.String(&c.WarehouseURL, "warehouse-url", c.WarehouseURL, "the warehouse the loader writes (postgres://, redshift://, sqlite:PATH): rules proposals are replayed against its live decisions")
 	l.String(&c.OIDC.Issuer, "oidc-issuer", c.OIDC.Issuer, "OpenID provider issuer URL (Okta: https://ORG.okta.com/oauth2/default; Entra ID: https://login.microsoftonline.com/TENANT/v2.0)")
 	l.String(&c.OIDC.ClientID, "oidc-client-id", c.OIDC.ClientID, "OAuth client id of the console")
@@ -233,6 +243,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.ReasonCodes) == 0 {
 		errs = append(errs, errors.New("reason-codes is empty"))
+	}
+	if c.AliasMinEvidence < 1 || c.LearnDays < 1 {
+		errs = append(errs, errors.New("alias-min-evidence and learn-days must be at least 1"))
 	}
 	return errors.Join(errs...)
 }

@@ -42,6 +42,7 @@ type harness struct {
 	console *Service
 	stopC   func()
 	stopM   func()
+	matcher *matcher.Service
 	prod    *kgo.Client
 	tx      *avro.Codec[record.Transaction]
 }
@@ -92,6 +93,7 @@ func (h *harness) startMatcher() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.matcher = m
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
 	h.stopM = func() { cancel(); <-done; h.stopM = nil }

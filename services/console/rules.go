@@ -11,6 +11,7 @@ import (
 
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/learn"
 	"github.com/openrecon/recon/internal/reconcile"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/workflow"
@@ -102,7 +103,69 @@ func (s *Service) apiProposal(w http.ResponseWriter, r *http.Request, ss *casest
 	writeJSON(w, http.StatusOK, p)
 }
 
+func (s *Service) apiSuggestions(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	kind := r.URL.Query().Get("kind")
+	if kind != "" && kind != learn.KindAlias && kind != "rule" {
+		s.fail(w, undecodable("bad_kind", "kind %q: want alias or rule", kind))
+		return
+	}
+	items, err := s.suggestions(r.Context())
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := []learn.Suggestion{}
+	for _, sg := range items {
+		if kind == "" || sg.Kind == kind {
+			out = append(out, sg)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out})
+}
+
+func (s *Service) apiDecideSuggestion(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	var body struct {
+		Decision string `json:"decision"`
+		Comment  string `json:"comment"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
+		return
+	}
+	rs, err := s.decideSuggestion(r.Context(), user(ss), r.PathValue("id"), body.Decision, strings.TrimSpace(body.Comment))
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	out := map[string]any{"suggestion_id": r.PathValue("id"), "status": casestore.SuggestionRejected}
+	if rs != nil {
+		out["status"], out["version"] = casestore.SuggestionAccepted, rs.Version
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // Pages.
+
+// suggestionForm is the rules page's accept or reject (admins).
+func (s *Service) suggestionForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
+	id := r.PathValue("id")
+	rs, err := s.decideSuggestion(r.Context(), user(ss), id, r.PostFormValue("decision"), strings.TrimSpace(r.PostFormValue("comment")))
+	if err != nil {
+		if _, _, msg, ok := refusal(err); ok {
+			http.Redirect(w, r, "/rules?err="+url.QueryEscape(msg)+"#suggestions", http.StatusSeeOther)
+			return
+		}
+		s.pageFail(w, r, err)
+		return
+	}
+	msg := "Suggestion " + id + " rejected"
+	if rs != nil {
+		msg = fmt.Sprintf("Alias accepted: version %d decides with it", rs.Version)
+	}
+	http.Redirect(w, r, "/rules?msg="+url.QueryEscape(msg)+"#suggestions", http.StatusSeeOther)
+}
 
 // counts are a diff summary's totals (the proposals table).
 type counts struct{ MatchesGained, MatchesLost, BreaksGained, BreaksLost int }
@@ -213,7 +276,11 @@ type rulesData struct {
 	Rules     []ruleRow
 	Versions  []versionSummary
 	Proposals []*casestore.Proposal
-	CanEdit   bool
+	// Suggestions are what people's matches suggest (CanDecide: an admin).
+	Suggestions []learn.Suggestion
+	MinEvidence int
+	CanDecide   bool
+	CanEdit     bool
 	// The proposal form: its text and period, and what was wrong with it.
 	Text, Comment, From, To string
 	Problems                []engine.Problem
@@ -227,7 +294,7 @@ func (s *Service) rulesPage(w http.ResponseWriter, r *http.Request, ss *casestor
 // proposal to show again with its problems.
 func (s *Service) renderRules(w http.ResponseWriter, r *http.Request, ss *casestore.Session, code int, form *rulesData) {
 	ctx := r.Context()
-	d := rulesData{CanEdit: has(ss, RoleEditor, RoleAdmin)}
+	d := rulesData{CanEdit: has(ss, RoleEditor, RoleAdmin), CanDecide: has(ss, RoleAdmin), MinEvidence: s.cfg.AliasMinEvidence}
 	active, err := s.store.GetRuleVersion(ctx, 0)
 	if err != nil && !errors.Is(err, casestore.ErrNotFound) {
 		s.pageFail(w, r, err)
@@ -250,6 +317,10 @@ func (s *Service) renderRules(w http.ResponseWriter, r *http.Request, ss *casest
 		d.Versions = append(d.Versions, summarize(v))
 	}
 	if d.Proposals, err = s.store.RuleProposals(ctx, "", 20); err != nil {
+		s.pageFail(w, r, err)
+		return
+	}
+	if d.Suggestions, err = s.suggestions(ctx); err != nil {
 		s.pageFail(w, r, err)
 		return
 	}

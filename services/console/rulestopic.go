@@ -14,6 +14,7 @@ import (
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/engine"
+	"github.com/openrecon/recon/internal/learn"
 	"github.com/openrecon/recon/internal/reconcile"
 	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/rules"
@@ -92,6 +93,9 @@ func (s *Service) runRules(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if s.cfg.AliasAutoAccept {
+			s.autoAccept(ctx)
 		}
 		ps, err := s.store.RuleProposals(ctx, casestore.ProposalApproved, 10)
 		if err != nil && ctx.Err() == nil {
@@ -179,23 +183,126 @@ func (s *Service) publishRules(ctx context.Context, p *casestore.Proposal, appro
 	if err := s.rules.topic.CatchUp(ctx); err != nil {
 		return err
 	}
-	next := int64(1)
-	if l := s.rules.topic.Latest(); l != nil {
-		if l.ProposalID == p.ProposalID {
-			return nil // published before a stop; the reader marked it
-		}
-		next = l.Version + 1
+	if l := s.rules.topic.Latest(); l != nil && l.ProposalID == p.ProposalID {
+		return nil // published before a stop; the reader marked it
 	}
-	rs := &record.RuleSet{Version: next, YAML: p.YAML, Aliases: slices.Clone(p.Aliases), Author: p.Author, Approver: approver,
-		Comment: p.Comment, ActivatedAt: time.Now().UTC().Truncate(time.Millisecond), ProposalID: p.ProposalID}
+	return s.publishNext(ctx, &record.RuleSet{YAML: p.YAML, Aliases: slices.Clone(p.Aliases), Author: p.Author, Approver: approver,
+		Comment: p.Comment, ProposalID: p.ProposalID})
+}
+
+// publishNext publishes rs as the version after the latest one (the
+// caller holds publishMu and has caught up) and waits until the case
+// store keeps it.
+func (s *Service) publishNext(ctx context.Context, rs *record.RuleSet) error {
+	rs.Version = 1
+	if l := s.rules.topic.Latest(); l != nil {
+		rs.Version = l.Version + 1
+	}
+	rs.ActivatedAt = time.Now().UTC().Truncate(time.Millisecond)
 	if err := s.rules.topic.Publish(ctx, rs); err != nil {
 		return err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := s.rules.topic.WaitFor(wctx, next); err != nil {
+	if _, err := s.rules.topic.WaitFor(wctx, rs.Version); err != nil {
 		return err
 	}
-	s.log.Info("rule version published", "version", next, "proposal_id", p.ProposalID, "author", p.Author, "approver", approver)
+	s.log.Info("rule version published", "version", rs.Version, "proposal_id", rs.ProposalID, "author", rs.Author, "approver", rs.Approver)
 	return nil
+}
+
+// suggestions are what the matches people made or confirmed in the last
+// learn-days suggest and nobody decided yet.
+func (s *Service) suggestions(ctx context.Context) ([]learn.Suggestion, error) {
+	ev, err := s.store.Evidence(ctx, s.now().AddDate(0, 0, -s.cfg.LearnDays))
+	if err != nil {
+		return nil, err
+	}
+	var known []record.Alias
+	if v, err := s.store.GetRuleVersion(ctx, 0); err == nil {
+		known = v.Aliases
+	} else if !errors.Is(err, casestore.ErrNotFound) {
+		return nil, err
+	}
+	decided, err := s.store.SuggestionDecisions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all := learn.Aliases(ev, s.cfg.AliasMinEvidence, known)
+	out := all[:0]
+	for _, sg := range all {
+		if _, ok := decided[sg.SuggestionID]; !ok {
+			out = append(out, sg)
+		}
+	}
+	return out, nil
+}
+
+// decideSuggestion accepts (a new rule version with the alias added) or
+// rejects an open suggestion.
+func (s *Service) decideSuggestion(ctx context.Context, u workflow.User, id, decision, comment string) (*record.RuleSet, error) {
+	if u.Name != "auto" && !slices.Contains(u.Roles, RoleAdmin) {
+		return nil, &workflow.Error{Reason: workflow.Forbidden, Code: "forbidden", Msg: "deciding a suggestion needs the admin role"}
+	}
+	if decision != "accept" && decision != "reject" {
+		return nil, &workflow.Error{Reason: workflow.Invalid, Code: "bad_decision", Msg: fmt.Sprintf("decision %q: want accept or reject", decision)}
+	}
+	s.rules.publishMu.Lock()
+	defer s.rules.publishMu.Unlock()
+	open, err := s.suggestions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(open, func(sg learn.Suggestion) bool { return sg.SuggestionID == id })
+	if i < 0 {
+		return nil, &workflow.Error{Reason: workflow.NotFound, Code: "not_found", Msg: "no open suggestion " + id + " (decided already, or no longer supported by the evidence)"}
+	}
+	sg := open[i]
+	detail, _ := json.Marshal(sg)
+	d := casestore.SuggestionDecision{SuggestionID: id, Kind: sg.Kind, Status: casestore.SuggestionRejected, DecidedBy: u.Name,
+		Comment: comment, Detail: detail}
+	if decision == "reject" {
+		return nil, s.store.DecideSuggestion(ctx, d)
+	}
+	if err := s.rules.topic.CatchUp(ctx); err != nil {
+		return nil, err
+	}
+	active, err := s.activeRules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	alias := sg.Alias
+	alias.AcceptedBy = u.Name
+	rs := &record.RuleSet{YAML: active.YAML, Aliases: append(slices.Clone(active.Aliases), alias), Approver: u.Name,
+		Author:  fmt.Sprintf("learned from %d match(es) by %s", sg.Count, alias.LearnedFrom),
+		Comment: fmt.Sprintf("alias %q = %q accepted (suggestion %s)", alias.BankName, alias.LedgerName, id)}
+	if _, err := rules.Compile(rs, engine.Config{Calendars: s.cfg.calendars, Rates: s.cfg.rates}); err != nil {
+		return nil, err
+	}
+	// Published first: a stop in between leaves the alias in force and the
+	// suggestion gone (a known alias is not suggested again).
+	if err := s.publishNext(ctx, rs); err != nil {
+		return nil, err
+	}
+	d.Status = casestore.SuggestionAccepted
+	return rs, s.store.DecideSuggestion(ctx, d)
+}
+
+// autoAccept accepts the open alias suggestions (alias-auto-accept).
+func (s *Service) autoAccept(ctx context.Context) {
+	open, err := s.suggestions(ctx)
+	if err != nil {
+		s.log.Error("reading suggestions", "err", err)
+		return
+	}
+	for _, sg := range open {
+		if sg.Kind != learn.KindAlias {
+			continue
+		}
+		if rs, err := s.decideSuggestion(ctx, workflow.User{Name: "auto"}, sg.SuggestionID, "accept", "alias-auto-accept"); err != nil {
+			s.log.Error("accepting an alias automatically failed", "suggestion_id", sg.SuggestionID, "err", err)
+		} else {
+			s.log.Info("alias accepted automatically", "suggestion_id", sg.SuggestionID, "version", rs.Version)
+		}
+	}
 }

@@ -40,7 +40,7 @@ func (s *Service) openRules(ctx context.Context, reg avro.Registry) error {
 	if s.cfg.RulesSource != "" {
 		comment = "seeded from " + s.cfg.RulesSource
 	}
-	rs, err := t.Seed(ctx, text, "matcher", comment, s.cfg.Now())
+	rs, err := t.Seed(ctx, text, s.cfg.Rules.Aliases, "matcher", comment, s.cfg.Now())
 	if err != nil {
 		t.Close()
 		return err
@@ -49,7 +49,7 @@ func (s *Service) openRules(ctx context.Context, reg avro.Registry) error {
 		t.Close()
 		return fmt.Errorf("rules: the active version %d on %s does not compile: %w", rs.Version, s.cfg.Kafka.Topic(kafka.TopicRules), err)
 	}
-	if own := record.RulesHash(text, nil); rs.Hash != own && s.cfg.RulesSource != "" {
+	if own := record.RulesHash(text, s.cfg.Rules.Aliases); rs.Hash != own && s.cfg.RulesSource != "" {
 		s.log.Warn("the rules topic holds a rule set already; it decides, not the rules file (change rules through the console)",
 			"version", rs.Version, "hash", rs.Hash, "file", s.cfg.RulesSource, "file_hash", own)
 	}
@@ -74,6 +74,10 @@ func (s *Service) useRules(rs *record.RuleSet) error {
 	s.log.Info("rule version active", "version", rs.Version, "hash", rs.Hash, "author", rs.Author, "approver", rs.Approver)
 	return nil
 }
+
+// RuleVersion is the newest rule version this instance decides with
+// (each partition switches to it at its next batch).
+func (s *Service) RuleVersion() int64 { return s.active.Load().version }
 
 // rulesFor returns the active rules if they are version v or later, else
 // waits (up to ruleWait) for the rules topic to deliver v.
