@@ -23,8 +23,8 @@ func TestAliases(t *testing.T) {
 		ev("m1", "pat", "", "AMZN MKTP DE*2X9K4 SEPA", "Amazon EU S.a r.l."),
 		ev("m2", "sam", "", "AMZN MKTP DE*7Y1Q2 SEPA", "Amazon EU S.a r.l."),
 		ev("m3", "pat", "AMZN MKTP DE 0412", "", "Amazon EU S.a r.l."),
-		ev("m4", "pat", "Initech GmbH", "", "Initech GmbH"),        // names agree
-		ev("m5", "pat", "Globex Holdings", "", "Umbrella Corp"),    // once only
+		ev("m4", "pat", "Initech GmbH", "", "Initech GmbH"),         // names agree
+		ev("m5", "pat", "Globex Holdings", "", "Umbrella Corp"),     // once only
 		ev("m6", "pat", "Globex Holdings", "", "Umbrella Corp Ltd"), // the same ledger name, legal form aside
 	}
 	got := Aliases(evidence, 2, nil)
