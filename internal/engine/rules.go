@@ -204,6 +204,9 @@ type Rule struct {
 	abs, pct, fee, feeShare, proposeAbove money.Decimal
 }
 
+// MaxWindowDays is the widest date window a rule may have, either way.
+const MaxWindowDays = 60
+
 //go:embed default-rules.yaml
 var defaultRules []byte
 
@@ -328,8 +331,8 @@ func (c *Config) Validate() error {
 			}
 			*a.dst = d
 		}
-		if r.Date.Before < 0 || r.Date.After < 0 || r.Date.Before > 60 || r.Date.After > 60 {
-			bad(where, "date.before and date.after: 0 to 60 days")
+		if r.Date.Before < 0 || r.Date.After < 0 || r.Date.Before > MaxWindowDays || r.Date.After > MaxWindowDays {
+			bad(where, "date.before and date.after: 0 to %d days", MaxWindowDays)
 		}
 		if r.Counterparty.MinSimilarity < 0 || r.Counterparty.MinSimilarity > 100 {
 			bad(where, "counterparty.min_similarity: 0 to 100")

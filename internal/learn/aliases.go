@@ -22,6 +22,7 @@ type Suggestion struct {
 	Account      string       `json:"account"`
 	Currency     string       `json:"currency"`
 	Names        *Names       `json:"names,omitempty"` // alias
+	Rule         *RuleSketch  `json:"rule,omitempty"`  // rule
 	Evidence     []string     `json:"evidence"`        // match ids
 	Count        int          `json:"count"`
 	Users        []string     `json:"users"`

@@ -134,7 +134,7 @@ func (s *Service) apiDecideSuggestion(w http.ResponseWriter, r *http.Request, ss
 		apiError(w, http.StatusBadRequest, "bad_json", "request body: "+err.Error())
 		return
 	}
-	rs, err := s.decideSuggestion(r.Context(), user(ss), r.PathValue("id"), body.Decision, strings.TrimSpace(body.Comment))
+	rs, p, err := s.decideSuggestion(r.Context(), user(ss), r.PathValue("id"), body.Decision, strings.TrimSpace(body.Comment))
 	if err != nil {
 		s.fail(w, err)
 		return
@@ -142,6 +142,9 @@ func (s *Service) apiDecideSuggestion(w http.ResponseWriter, r *http.Request, ss
 	out := map[string]any{"suggestion_id": r.PathValue("id"), "status": casestore.SuggestionRejected}
 	if rs != nil {
 		out["status"], out["version"] = casestore.SuggestionAccepted, rs.Version
+	}
+	if p != nil {
+		out["status"], out["proposal_id"] = casestore.SuggestionAccepted, p.ProposalID
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -151,7 +154,7 @@ func (s *Service) apiDecideSuggestion(w http.ResponseWriter, r *http.Request, ss
 // suggestionForm is the rules page's accept or reject (admins).
 func (s *Service) suggestionForm(w http.ResponseWriter, r *http.Request, ss *casestore.Session) {
 	id := r.PathValue("id")
-	rs, err := s.decideSuggestion(r.Context(), user(ss), id, r.PostFormValue("decision"), strings.TrimSpace(r.PostFormValue("comment")))
+	rs, p, err := s.decideSuggestion(r.Context(), user(ss), id, r.PostFormValue("decision"), strings.TrimSpace(r.PostFormValue("comment")))
 	if err != nil {
 		if _, _, msg, ok := refusal(err); ok {
 			http.Redirect(w, r, "/rules?err="+url.QueryEscape(msg)+"#suggestions", http.StatusSeeOther)
@@ -161,8 +164,12 @@ func (s *Service) suggestionForm(w http.ResponseWriter, r *http.Request, ss *cas
 		return
 	}
 	msg := "Suggestion " + id + " rejected"
-	if rs != nil {
+	switch {
+	case rs != nil:
 		msg = fmt.Sprintf("Alias accepted: version %d decides with it", rs.Version)
+	case p != nil:
+		http.Redirect(w, r, "/rules/proposals/"+p.ProposalID+"?msg="+url.QueryEscape("Proposal "+p.ProposalID+" made from the suggestion: its replay runs; then a different approver decides it"), http.StatusSeeOther)
+		return
 	}
 	http.Redirect(w, r, "/rules?msg="+url.QueryEscape(msg)+"#suggestions", http.StatusSeeOther)
 }
@@ -270,14 +277,22 @@ func waterfall(text string) ([]ruleRow, error) {
 	return rows, nil
 }
 
+// ruleSuggestion is a rule suggestion on the rules page.
+type ruleSuggestion struct {
+	learn.Suggestion
+	Counts *counts
+	Replay string // "" once replayed; replaying, or failed and why
+}
+
 // rulesData is the rules page.
 type rulesData struct {
 	Active    *casestore.RuleVersion
 	Rules     []ruleRow
 	Versions  []versionSummary
 	Proposals []*casestore.Proposal
-	// Suggestions are what people's matches suggest (CanDecide: an admin).
-	Suggestions []learn.Suggestion
+	// What people's matches suggest (CanDecide: an admin).
+	Aliases     []learn.Suggestion
+	RuleChanges []ruleSuggestion
 	MinEvidence int
 	CanDecide   bool
 	CanEdit     bool
@@ -320,9 +335,27 @@ func (s *Service) renderRules(w http.ResponseWriter, r *http.Request, ss *casest
 		s.pageFail(w, r, err)
 		return
 	}
-	if d.Suggestions, err = s.suggestions(ctx); err != nil {
+	sgs, err := s.suggestions(ctx)
+	if err != nil {
 		s.pageFail(w, r, err)
 		return
+	}
+	for _, sg := range sgs {
+		if sg.Kind == learn.KindAlias {
+			d.Aliases = append(d.Aliases, sg)
+			continue
+		}
+		row := ruleSuggestion{Suggestion: sg, Replay: "replaying"}
+		switch x := sg.DiffSummary.(type) {
+		case json.RawMessage:
+			row.Counts, row.Replay = diffCounts(x), ""
+		case map[string]string:
+			row.Replay = x["status"]
+			if x["error"] != "" {
+				row.Replay += ": " + x["error"]
+			}
+		}
+		d.RuleChanges = append(d.RuleChanges, row)
 	}
 	today := s.today()
 	d.From, d.To = (today - 30).String(), today.String()

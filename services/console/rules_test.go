@@ -10,7 +10,9 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/testenv"
 	"github.com/openrecon/recon/internal/warehouse"
 )
@@ -158,6 +160,54 @@ func rulesAPI(t *testing.T, kc kafka.Config, rdb redis.UniversalClient, casesURL
 	}
 	if a["valid"] != true || events["rules_propose"] != 2 || events["rules_change"] != 2 || events["approve"] != 2 || events["rules_activate"] != 3 {
 		t.Errorf("audit: valid=%v events %v", a["valid"], events)
+	}
+
+	// Three payments whose order number the bank writes after "Auftrag",
+	// matched by hand: a rule change is suggested (an extractor), replayed,
+	// and a rules editor turns it into a proposal.
+	preparer2 := h.signIn("preparer2")
+	for i := range 3 {
+		b := txn(fmt.Sprintf("ord-b%d", i), record.Bank, "DE12", "", int64(10000*(i+1)), 3, "", fmt.Sprintf("Auftrag %d Zahlung", 48213+i))
+		l := txn(fmt.Sprintf("ord-l%d", i), record.Ledger, "DE12", fmt.Sprintf("ORD-%d", 48213+i), int64(10000*(i+1)), 3, "", "")
+		h.produce(l, b)
+		waitFor(t, "the payment's breaks", func() bool {
+			return h.status(b.ID) == casestore.StatusOpen && h.status(l.ID) == casestore.StatusOpen
+		})
+		preparer2.act(200, ActionRequest{Action: "manual_match", BreakIDs: []string{h.breakOf(b.ID).BreakID, h.breakOf(l.ID).BreakID}})
+		waitFor(t, "the manual match", func() bool { return h.status(b.ID) == casestore.StatusMatched })
+	}
+	var rsg map[string]any
+	waitFor(t, "the rule suggestion's replay", func() bool {
+		_, d := editor.get("/api/v1/suggestions?kind=rule")
+		items, _ := d["items"].([]any)
+		if len(items) != 1 {
+			return false
+		}
+		rsg = items[0].(map[string]any)
+		ds, _ := rsg["diff_summary"].(map[string]any)
+		return ds != nil && ds["status"] == nil
+	})
+	sk := rsg["rule"].(map[string]any)
+	if sk["shape"] != "reference" || rsg["count"] != 3.0 || !strings.Contains(str(sk["change"]), "ORD|AUFTRAG") {
+		t.Fatalf("rule suggestion %v", rsg)
+	}
+	if gained := rsg["diff_summary"].(map[string]any)["matches"].(map[string]any)["gained"].(map[string]any); gained["reference-in-text"] != 3.0 {
+		t.Errorf("the suggestion's replay: %v", rsg["diff_summary"])
+	}
+	code, d = preparer.do("POST", "/api/v1/suggestions/"+str(rsg["suggestion_id"]), map[string]any{"decision": "accept"}, true)
+	if code != 403 {
+		t.Errorf("a preparer turning a rule suggestion into a proposal: %d %v", code, d)
+	}
+	code, d = editor.do("POST", "/api/v1/suggestions/"+str(rsg["suggestion_id"]), map[string]any{"decision": "accept"}, true)
+	if code != 200 || d["proposal_id"] == nil {
+		t.Fatalf("turning a rule suggestion into a proposal: %d %v", code, d)
+	}
+	waitFor(t, "the suggested proposal's replay", func() bool {
+		_, prop = editor.get(fmt.Sprint("/api/v1/rules/proposals/", d["proposal_id"]))
+		return prop["status"] == "ready"
+	})
+	if _, d := editor.get("/api/v1/suggestions?kind=rule"); len(d["items"].([]any)) != 0 {
+		t.Errorf("the rule suggestion is still offered: %v", d)
 	}
 
 	// Without a warehouse the replay fails, saying why.

@@ -31,6 +31,18 @@ type rulesState struct {
 	topic     *rules.Topic
 	publishMu sync.Mutex    // one version published at a time
 	replays   chan struct{} // one replay at a time
+	// sketches are the replays of rule suggestions, by suggestion id
+	// (computed once per console run).
+	sketchMu sync.Mutex
+	sketches map[string]*sketchReplay
+}
+
+// sketchReplay is a rule suggestion's replay: running, or its diff
+// summary or error.
+type sketchReplay struct {
+	done bool
+	diff json.RawMessage
+	err  string
 }
 
 // samplesPerKind bounds the diff lines a proposal keeps per change and
@@ -48,7 +60,7 @@ func (s *Service) openRules(ctx context.Context, reg avro.Registry) error {
 			s.log.Error("keeping a rule version in the case store failed", "version", rs.Version, "err", err)
 		}
 	}
-	s.rules = &rulesState{topic: t, replays: make(chan struct{}, 1)}
+	s.rules = &rulesState{topic: t, replays: make(chan struct{}, 1), sketches: map[string]*sketchReplay{}}
 	if err := t.CatchUp(ctx); err != nil {
 		t.Close()
 		return err
@@ -212,64 +224,132 @@ func (s *Service) publishNext(ctx context.Context, rs *record.RuleSet) error {
 }
 
 // suggestions are what the matches people made or confirmed in the last
-// learn-days suggest and nobody decided yet.
+// learn-days suggest and nobody decided yet: aliases, and rule changes
+// (each with its replay's diff once computed).
 func (s *Service) suggestions(ctx context.Context) ([]learn.Suggestion, error) {
 	ev, err := s.store.Evidence(ctx, s.now().AddDate(0, 0, -s.cfg.LearnDays))
 	if err != nil {
 		return nil, err
 	}
-	var known []record.Alias
-	if v, err := s.store.GetRuleVersion(ctx, 0); err == nil {
-		known = v.Aliases
-	} else if !errors.Is(err, casestore.ErrNotFound) {
+	active, err := s.store.GetRuleVersion(ctx, 0)
+	if errors.Is(err, casestore.ErrNotFound) {
+		return nil, nil // nothing decides yet
+	}
+	if err != nil {
 		return nil, err
 	}
 	decided, err := s.store.SuggestionDecisions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	all := learn.Aliases(ev, s.cfg.AliasMinEvidence, known)
+	all := learn.Aliases(ev, s.cfg.AliasMinEvidence, active.Aliases)
+	ruleSgs, err := learn.Rules(ev, s.cfg.AliasMinEvidence, active.YAML,
+		engine.Config{Calendars: s.cfg.calendars, Rates: s.cfg.rates, Aliases: active.Aliases})
+	if err != nil {
+		s.log.Warn("some rule suggestions left out", "err", err)
+	}
+	all = append(all, ruleSgs...)
 	out := all[:0]
 	for _, sg := range all {
-		if _, ok := decided[sg.SuggestionID]; !ok {
-			out = append(out, sg)
+		if _, ok := decided[sg.SuggestionID]; ok {
+			continue
 		}
+		if sg.Kind == learn.KindRule {
+			sg.DiffSummary = s.sketchDiff(sg, active.Version)
+		}
+		out = append(out, sg)
 	}
 	return out, nil
 }
 
-// decideSuggestion accepts (a new rule version with the alias added) or
-// rejects an open suggestion.
-func (s *Service) decideSuggestion(ctx context.Context, u workflow.User, id, decision, comment string) (*record.RuleSet, error) {
-	if u.Name != "auto" && !slices.Contains(u.Roles, RoleAdmin) {
-		return nil, &workflow.Error{Reason: workflow.Forbidden, Code: "forbidden", Msg: "deciding a suggestion needs the admin role"}
+// sketchDiff is a rule suggestion's replay diff, started in the
+// background the first time it is asked for ({"status": "replaying"}
+// until then).
+func (s *Service) sketchDiff(sg learn.Suggestion, base int64) any {
+	s.rules.sketchMu.Lock()
+	defer s.rules.sketchMu.Unlock()
+	if r, ok := s.rules.sketches[sg.SuggestionID]; ok {
+		switch {
+		case !r.done:
+			return map[string]string{"status": "replaying"}
+		case r.err != "":
+			return map[string]string{"status": "failed", "error": r.err}
+		}
+		return r.diff
 	}
+	r := &sketchReplay{}
+	s.rules.sketches[sg.SuggestionID] = r
+	from, _ := record.ParseDate(sg.Rule.From)
+	to, _ := record.ParseDate(sg.Rule.To)
+	if int(to-from) >= workflow.MaxReplayDays {
+		from = to - workflow.MaxReplayDays + 1
+	}
+	p := &casestore.Proposal{ProposalID: sg.SuggestionID, BaseVersion: base, YAML: sg.Rule.YAML, From: from.String(), To: to.String()}
+	go func() {
+		s.rules.replays <- struct{}{}
+		defer func() { <-s.rules.replays }()
+		diff, _, err := s.runReplay(context.Background(), p)
+		s.rules.sketchMu.Lock()
+		defer s.rules.sketchMu.Unlock()
+		r.done, r.diff = true, diff
+		if err != nil {
+			r.err = err.Error()
+		}
+	}()
+	return map[string]string{"status": "replaying"}
+}
+
+// decideSuggestion decides an open suggestion: an alias accepted (by an
+// admin) is published at once in the next version; a rule change
+// accepted (by a rules editor) becomes a proposal of the user, replayed
+// and approved like any other; either is rejected by an admin or a rules
+// editor. It returns the version published or the proposal made.
+func (s *Service) decideSuggestion(ctx context.Context, u workflow.User, id, decision, comment string) (*record.RuleSet, *casestore.Proposal, error) {
 	if decision != "accept" && decision != "reject" {
-		return nil, &workflow.Error{Reason: workflow.Invalid, Code: "bad_decision", Msg: fmt.Sprintf("decision %q: want accept or reject", decision)}
+		return nil, nil, &workflow.Error{Reason: workflow.Invalid, Code: "bad_decision", Msg: fmt.Sprintf("decision %q: want accept or reject", decision)}
 	}
 	s.rules.publishMu.Lock()
 	defer s.rules.publishMu.Unlock()
 	open, err := s.suggestions(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	i := slices.IndexFunc(open, func(sg learn.Suggestion) bool { return sg.SuggestionID == id })
 	if i < 0 {
-		return nil, &workflow.Error{Reason: workflow.NotFound, Code: "not_found", Msg: "no open suggestion " + id + " (decided already, or no longer supported by the evidence)"}
+		return nil, nil, &workflow.Error{Reason: workflow.NotFound, Code: "not_found", Msg: "no open suggestion " + id + " (decided already, or no longer supported by the evidence)"}
 	}
 	sg := open[i]
+	isAdmin, isEditor := u.Name == "auto" || slices.Contains(u.Roles, RoleAdmin), slices.Contains(u.Roles, RoleEditor)
+	switch {
+	case sg.Kind == learn.KindAlias && decision == "accept" && !isAdmin:
+		return nil, nil, &workflow.Error{Reason: workflow.Forbidden, Code: "forbidden", Msg: "accepting an alias needs the admin role"}
+	case !isAdmin && !isEditor:
+		return nil, nil, &workflow.Error{Reason: workflow.Forbidden, Code: "forbidden", Msg: "deciding a suggestion needs the admin or rules_editor role"}
+	}
 	detail, _ := json.Marshal(sg)
 	d := casestore.SuggestionDecision{SuggestionID: id, Kind: sg.Kind, Status: casestore.SuggestionRejected, DecidedBy: u.Name,
 		Comment: comment, Detail: detail}
 	if decision == "reject" {
-		return nil, s.store.DecideSuggestion(ctx, d)
+		return nil, nil, s.store.DecideSuggestion(ctx, d)
+	}
+	d.Status = casestore.SuggestionAccepted
+	if sg.Kind == learn.KindRule {
+		c := sg.Rule.Summary
+		if comment != "" {
+			c = comment + " (" + c + ")"
+		}
+		p, err := s.wf.Propose(ctx, u, workflow.ProposalRequest{YAML: sg.Rule.YAML, From: sg.Rule.From, To: sg.Rule.To, Comment: c})
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, p, s.store.DecideSuggestion(ctx, d)
 	}
 	if err := s.rules.topic.CatchUp(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	active, err := s.activeRules(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	alias := sg.Alias
 	alias.AcceptedBy = u.Name
@@ -277,15 +357,14 @@ func (s *Service) decideSuggestion(ctx context.Context, u workflow.User, id, dec
 		Author:  fmt.Sprintf("learned from %d match(es) by %s", sg.Count, alias.LearnedFrom),
 		Comment: fmt.Sprintf("alias %q = %q accepted (suggestion %s)", alias.BankName, alias.LedgerName, id)}
 	if _, err := rules.Compile(rs, engine.Config{Calendars: s.cfg.calendars, Rates: s.cfg.rates}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Published first: a stop in between leaves the alias in force and the
 	// suggestion gone (a known alias is not suggested again).
 	if err := s.publishNext(ctx, rs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	d.Status = casestore.SuggestionAccepted
-	return rs, s.store.DecideSuggestion(ctx, d)
+	return rs, nil, s.store.DecideSuggestion(ctx, d)
 }
 
 // autoAccept accepts the open alias suggestions (alias-auto-accept).
@@ -299,7 +378,7 @@ func (s *Service) autoAccept(ctx context.Context) {
 		if sg.Kind != learn.KindAlias {
 			continue
 		}
-		if rs, err := s.decideSuggestion(ctx, workflow.User{Name: "auto"}, sg.SuggestionID, "accept", "alias-auto-accept"); err != nil {
+		if rs, _, err := s.decideSuggestion(ctx, workflow.User{Name: "auto"}, sg.SuggestionID, "accept", "alias-auto-accept"); err != nil {
 			s.log.Error("accepting an alias automatically failed", "suggestion_id", sg.SuggestionID, "err", err)
 		} else {
 			s.log.Info("alias accepted automatically", "suggestion_id", sg.SuggestionID, "version", rs.Version)
