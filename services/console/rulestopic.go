@@ -319,7 +319,7 @@ func (s *Service) decideSuggestion(ctx context.Context, u workflow.User, id, dec
 		return nil, nil, &workflow.Error{Reason: workflow.NotFound, Code: "not_found", Msg: "no open suggestion " + id + " (decided already, or no longer supported by the evidence)"}
 	}
 	sg := open[i]
-	isAdmin, isEditor := u.Name == "auto" || slices.Contains(u.Roles, RoleAdmin), slices.Contains(u.Roles, RoleEditor)
+	isAdmin, isEditor := slices.Contains(u.Roles, RoleAdmin), slices.Contains(u.Roles, RoleEditor)
 	switch {
 	case sg.Kind == learn.KindAlias && decision == "accept" && !isAdmin:
 		return nil, nil, &workflow.Error{Reason: workflow.Forbidden, Code: "forbidden", Msg: "accepting an alias needs the admin role"}
@@ -378,7 +378,8 @@ func (s *Service) autoAccept(ctx context.Context) {
 		if sg.Kind != learn.KindAlias {
 			continue
 		}
-		if rs, _, err := s.decideSuggestion(ctx, workflow.User{Name: "auto"}, sg.SuggestionID, "accept", "alias-auto-accept"); err != nil {
+		auto := workflow.User{Name: "auto", Roles: []string{RoleAdmin}} // the setting stands for the admin
+		if rs, _, err := s.decideSuggestion(ctx, auto, sg.SuggestionID, "accept", "alias-auto-accept"); err != nil {
 			s.log.Error("accepting an alias automatically failed", "suggestion_id", sg.SuggestionID, "err", err)
 		} else {
 			s.log.Info("alias accepted automatically", "suggestion_id", sg.SuggestionID, "version", rs.Version)
