@@ -57,7 +57,7 @@ func migrated(t *testing.T, url string) string {
 }
 
 func rulesAPI(t *testing.T, kc kafka.Config, rdb redis.UniversalClient, casesURL, whURL string) {
-	h := newHarness(t, kc, rdb, casesURL, func(c *Config) { c.WarehouseURL = whURL })
+	h := newHarness(t, kc, rdb, casesURL, func(c *Config) { c.WarehouseURL, c.AliasAutoAccept = whURL, true })
 	editor, preparer, approver := h.signIn("editor"), h.signIn("preparer"), h.signIn("approver")
 
 	var active map[string]any
@@ -208,6 +208,27 @@ func rulesAPI(t *testing.T, kc kafka.Config, rdb redis.UniversalClient, casesURL
 	})
 	if _, d := editor.get("/api/v1/suggestions?kind=rule"); len(d["items"].([]any)) != 0 {
 		t.Errorf("the rule suggestion is still offered: %v", d)
+	}
+
+	// With alias-auto-accept, two manual matches of a supplier whose
+	// names differ give version 4 with the alias, accepted by "auto".
+	for i := range 2 {
+		b := txn(fmt.Sprintf("glx-b%d", i), record.Bank, "DE12", "", int64(70000+100*i), 5, "", fmt.Sprintf("GLBX HOLD REF%d7", i))
+		l := txn(fmt.Sprintf("glx-l%d", i), record.Ledger, "DE12", "", int64(70000+100*i), 5, "Globex Corporation", "")
+		h.produce(l, b)
+		waitFor(t, "the supplier's breaks", func() bool {
+			return h.status(b.ID) == casestore.StatusOpen && h.status(l.ID) == casestore.StatusOpen
+		})
+		preparer2.act(200, ActionRequest{Action: "manual_match", BreakIDs: []string{h.breakOf(b.ID).BreakID, h.breakOf(l.ID).BreakID}})
+		waitFor(t, "the manual match", func() bool { return h.status(b.ID) == casestore.StatusMatched })
+	}
+	waitFor(t, "the alias accepted automatically", func() bool {
+		_, active = editor.get("/api/v1/rules")
+		return active["version"] == 4.0
+	})
+	if al, _ := active["aliases"].([]any); len(al) != 1 || al[0].(map[string]any)["accepted_by"] != "auto" ||
+		al[0].(map[string]any)["bank_name"] != "GLBX HOLD" || al[0].(map[string]any)["ledger_name"] != "GLOBEX" {
+		t.Errorf("version 4's aliases: %v", active["aliases"])
 	}
 
 	// Without a warehouse the replay fails, saying why.
