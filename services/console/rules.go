@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"slices"
 	"errors"
 	"fmt"
 	"net/http"
@@ -371,6 +372,20 @@ func (s *Service) proposeForm(w http.ResponseWriter, r *http.Request, ss *casest
 		To: r.PostFormValue("to")}
 	if v := r.PostFormValue("rollback_to"); v != "" {
 		req.RollbackTo, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if id := r.PostFormValue("remove_alias"); id != "" {
+		// The active text without one of its aliases.
+		active, err := s.activeRules(r.Context())
+		if err != nil {
+			s.pageFail(w, r, err)
+			return
+		}
+		kept := slices.DeleteFunc(slices.Clone(active.Aliases), func(a record.Alias) bool { return a.AliasID == id })
+		if len(kept) == len(active.Aliases) {
+			http.Redirect(w, r, "/rules?err="+url.QueryEscape("no alias "+id+" in version "+strconv.FormatInt(active.Version, 10)), http.StatusSeeOther)
+			return
+		}
+		req.YAML, req.Aliases = active.YAML, &kept
 	}
 	p, err := s.wf.Propose(r.Context(), user(ss), req)
 	var pe *workflow.ProblemsError

@@ -231,6 +231,26 @@ func rulesAPI(t *testing.T, kc kafka.Config, rdb redis.UniversalClient, casesURL
 		t.Errorf("version 4's aliases: %v", active["aliases"])
 	}
 
+	// An alias is removed by a proposal without it.
+	code, d = propose(editor, map[string]any{"yaml": active["yaml"], "aliases": []any{}, "from": "2026-03-01", "comment": "not Globex"})
+	if code != 202 {
+		t.Fatalf("removing the alias: %d %v", code, d)
+	}
+	waitFor(t, "the removal's replay", func() bool {
+		_, prop = editor.get(fmt.Sprint("/api/v1/rules/proposals/", d["proposal_id"]))
+		return prop["status"] == "ready"
+	})
+	if code, d := approver.do("POST", "/api/v1/approvals/"+str(prop["action_id"]), map[string]any{"decision": "approve"}, true); code != 200 {
+		t.Fatalf("approving the removal: %d %v", code, d)
+	}
+	waitFor(t, "version 5", func() bool {
+		_, active = editor.get("/api/v1/rules")
+		return active["version"] == 5.0
+	})
+	if al, _ := active["aliases"].([]any); len(al) != 0 {
+		t.Errorf("version 5 keeps aliases: %v", al)
+	}
+
 	// Without a warehouse the replay fails, saying why.
 	h.stopC()
 	h.cfgHook = func(c *Config) { c.WarehouseURL = "" }
