@@ -130,6 +130,10 @@ func sameRecs(a, b []*Rec) bool {
 // closest in date, are searched for up to max_group members in all; two
 // different fillings make the entry ambiguous, a search cut by the bound
 // says so in the break.
+//
+// With reference none there are no anchors: the counterparty's items in
+// the window (at least two) make up the whole amount, a customer or
+// supplier who pays several invoices at once and names none.
 func (e *Engine) expandGroups(rule *Rule, banks, ledgers []*Rec, used map[*Rec]bool, res *PoolResult) {
 	byKey := indexByKey(ledgers, rule.KeyPrefix)
 	inWindow := func(b, l *Rec) bool {
@@ -145,16 +149,18 @@ func (e *Engine) expandGroups(rule *Rule, banks, ledgers []*Rec, used map[*Rec]b
 		}
 		var anchors []*Rec
 		isAnchor := map[*Rec]bool{}
-		for _, k := range keysOf(b, rule.KeyPrefix) {
-			for _, l := range byKey[k] {
-				if !isAnchor[l] && inWindow(b, l) {
-					isAnchor[l] = true
-					anchors = append(anchors, l)
+		if rule.Reference != "none" {
+			for _, k := range keysOf(b, rule.KeyPrefix) {
+				for _, l := range byKey[k] {
+					if !isAnchor[l] && inWindow(b, l) {
+						isAnchor[l] = true
+						anchors = append(anchors, l)
+					}
 				}
 			}
-		}
-		if len(anchors) == 0 || len(anchors) >= rule.MaxGroup {
-			continue
+			if len(anchors) == 0 || len(anchors) >= rule.MaxGroup {
+				continue
+			}
 		}
 		target, err := b.Amount.Abs()
 		if err != nil {
@@ -202,6 +208,9 @@ func (e *Engine) expandGroups(rule *Rule, banks, ledgers []*Rec, used map[*Rec]b
 			}
 			continue
 		}
+		if len(anchors) == 0 && len(first) < 2 {
+			continue // one item of the amount is a one-to-one matter
+		}
 		if second != nil {
 			res.Ambiguous[b] = append(append(append([]*Rec(nil), anchors...), first...), second...)
 			continue
@@ -218,6 +227,9 @@ func (e *Engine) expandGroups(rule *Rule, banks, ledgers []*Rec, used map[*Rec]b
 		}
 		expl := fmt.Sprintf("the bank text names %s; %d more item(s) of the same counterparty complete the amount exactly (%d ledger items in all)",
 			strings.Join(named, ", "), len(first), len(members))
+		if len(anchors) == 0 {
+			expl = fmt.Sprintf("%d items of the same counterparty add up to the amount exactly, no reference shared", len(members))
+		}
 		g := e.group(rule, []*Rec{b}, members, rule.Confidence-50*maxGap, expl)
 		if g == nil || !g.Difference.IsZero() {
 			continue

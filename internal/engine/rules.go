@@ -43,7 +43,7 @@ import (
 //	    late_only: false              # true: only at the close; its window keeps nothing pending longer
 //	    key_prefix: ""                # only reference keys starting with this (CHQ: cheque numbers); its window holds only records with one
 //	    whole_group: false            # 1:N: the bank entry against every ledger item sharing a key, either sign (payouts net of refunds and fees)
-//	    expand: ""                    # 1:N: counterparty: the items the reference names plus the counterparty's other items, exact total
+//	    expand: ""                    # 1:N: counterparty: the items the reference names plus the counterparty's other items, exact total (reference none: the counterparty's items alone, two or more)
 //	    fx_rates: false               # the ledger's original amount at the rates file's rate for the bank date must equal the bank amount
 //	    variance: ""                  # fee | fx: how a difference is named in the explanation
 //	    # amount.propose_above: a difference above this % of the amount is proposed, not auto
@@ -192,7 +192,9 @@ type Rule struct {
 	// Expand (1:N): "counterparty": the group is the ledger items sharing a
 	// key with the bank entry (at least one) plus other items of the same
 	// counterparty in the window, with an exact total: a remittance whose
-	// list of invoices the bank cut short.
+	// list of invoices the bank cut short. With reference none, the
+	// counterparty's items alone (two or more) make up the amount: several
+	// invoices paid at once without naming them.
 	Expand string `yaml:"expand"`
 	// FXRates: the ledger item's original amount (original_currency and
 	// original_amount columns) converted at the rate of the bank's booking
@@ -381,8 +383,11 @@ func (c *Config) Validate() error {
 		switch r.Expand {
 		case "":
 		case "counterparty":
-			if r.Cardinality != "1:N" || r.Reference == "none" || r.WholeGroup {
-				bad(where, "expand: counterparty is for 1:N rules with a reference (the items it names anchor the group)")
+			if r.Cardinality != "1:N" || r.WholeGroup {
+				bad(where, "expand: counterparty is for 1:N rules (the items a reference names anchor the group; with reference none the counterparty's items make it up)")
+			}
+			if r.Counterparty.MinSimilarity == 0 {
+				bad(where, "expand: counterparty needs counterparty.min_similarity (which items are the counterparty's)")
 			}
 		default:
 			bad(where, "expand %q: want counterparty or nothing", r.Expand)

@@ -23,9 +23,10 @@ const KindRule = "rule"
 
 // Shapes of a rule suggestion.
 const (
-	ShapeDateLag   = "date_lag"  // the same reference and amount, booked further apart than any rule's window
-	ShapeFee       = "fee"       // the same reference, the bank lower by the same charge each time
-	ShapeReference = "reference" // the ledger's reference written by the bank with another prefix
+	ShapeDateLag   = "date_lag"           // the same reference and amount, booked further apart than any rule's window
+	ShapeFee       = "fee"                // the same reference, the bank lower by the same charge each time
+	ShapeReference = "reference"          // the ledger's reference written by the bank with another prefix
+	ShapeGroup     = "counterparty_group" // one bank entry paying several items of one counterparty, no reference shared
 )
 
 // RuleSketch is a rule suggestion: the change and the whole text it
@@ -61,7 +62,14 @@ func Rules(evidence []casestore.Evidence, minEvidence int, activeYAML string, ba
 	cfg.Calendars, cfg.Rates, cfg.Aliases = base.Calendars, base.Rates, base.Aliases
 	eng := engine.New(cfg)
 	var pairs []pair
+	var grps []group
 	for _, e := range evidence {
+		if e.Action == string(record.ActManualMatch) && len(e.Bank) == 1 && len(e.Ledger) >= 2 {
+			if g, ok := groupOf(eng, e); ok {
+				grps = append(grps, g)
+			}
+			continue
+		}
 		if e.Action != string(record.ActManualMatch) || len(e.Bank) != 1 || len(e.Ledger) != 1 {
 			continue
 		}
@@ -83,7 +91,8 @@ func Rules(evidence []casestore.Evidence, minEvidence int, activeYAML string, ba
 	var skipped []error
 	hasContains := slices.ContainsFunc(cfg.Rules, func(r engine.Rule) bool { return r.Reference == "contains" && r.Cardinality == "1:1" })
 	refs := func(ps []pair, min int) []change { return references(ps, min, hasContains) }
-	for _, f := range []func([]pair, int) []change{dateLags, fees, refs} {
+	groups := func(_ []pair, min int) []change { return counterpartyGroups(grps, min) }
+	for _, f := range []func([]pair, int) []change{dateLags, fees, refs, groups} {
 		for _, c := range f(pairs, max(minEvidence, 1)) {
 			s, err := c.suggestion(activeYAML)
 			if err != nil {
@@ -276,6 +285,78 @@ func references(pairs []pair, min int, hasContains bool) []change {
 		}
 	}
 	return out
+}
+
+// group is a one-to-many match made by hand: one bank entry, several
+// ledger items of one counterparty, the exact total, no reference shared,
+// that the active rules do not make.
+type group struct {
+	e      casestore.Evidence
+	b      *engine.Rec
+	ls     []*engine.Rec
+	sim    int // the bank side's name or text against the ledger name
+	before int // the most days the bank booked before a ledger item
+	after  int // the most days after
+}
+
+func groupOf(eng *engine.Engine, e casestore.Evidence) (group, bool) {
+	b, err := rec(eng, e, e.Bank[0], record.Bank)
+	if err != nil {
+		return group{}, false
+	}
+	g := group{e: e, b: b}
+	name := ""
+	total := money.New(0, 0)
+	for _, it := range e.Ledger {
+		l, err := rec(eng, e, it, record.Ledger)
+		if err != nil {
+			return group{}, false
+		}
+		n := engine.AliasName(l.Counterparty)
+		if n == "" || (name != "" && n != name) || l.Amount.Sign() != b.Amount.Sign() || (l.NormRef != "" && slices.Contains(b.Keys, l.NormRef)) {
+			return group{}, false
+		}
+		name = n
+		a, _ := l.Amount.Abs()
+		if total, err = total.Add(a); err != nil {
+			return group{}, false
+		}
+		gap := int(b.BookingDate - l.BookingDate)
+		g.before, g.after = max(g.before, -gap), max(g.after, gap)
+		g.ls = append(g.ls, l)
+	}
+	if ba, err := b.Amount.Abs(); err != nil || !ba.Equal(total) {
+		return group{}, false
+	}
+	g.sim = engine.Similarity(engine.BankWords(b.Counterparty, b.Description), strings.Fields(name))
+	if g.sim < 50 {
+		return group{}, false // the names differ: an alias's business first
+	}
+	if res := eng.MatchPool(append([]*engine.Rec{b}, g.ls...)); len(res.Matches) > 0 {
+		return group{}, false // a rule covers it now
+	}
+	return g, true
+}
+
+// counterpartyGroups: one bank entry paying several items of one
+// counterparty at once, naming none of them: a 1:N rule that makes the
+// amount up from the counterparty's items in the window, proposed.
+func counterpartyGroups(gs []group, need int) []change {
+	if len(gs) < need {
+		return nil
+	}
+	sim, before, after, size := 100, 0, 0, 2
+	var ps []pair
+	for _, g := range gs {
+		sim, before, after, size = minInt(sim, g.sim), max(before, g.before), max(after, g.after), max(size, len(g.ls))
+		ps = append(ps, pair{e: g.e, b: g.b, l: g.ls[0]})
+	}
+	sim = sim / 10 * 10
+	return []change{{shape: ShapeGroup, pairs: ps,
+		summary: fmt.Sprintf("%d bank entries made by hand from 2 to %d ledger items of one counterparty each, the exact total, no reference shared", len(gs), size),
+		rule: map[string]any{"name": "counterparty-group", "reference": "none", "cardinality": "1:N", "expand": "counterparty",
+			"counterparty": map[string]any{"min_similarity": sim}, "date": map[string]any{"before": min(before+1, engine.MaxWindowDays), "after": min(after+1, engine.MaxWindowDays)},
+			"max_candidates": 12, "max_group": min(size+1, 10), "confidence": 8500, "min_confidence": 6000, "action": "propose"}}}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -39,6 +39,20 @@ func TestRuleSuggestions(t *testing.T) {
 		ev = append(ev, manual(fmt.Sprintf("ord%d", i), "", fmt.Sprintf("Auftrag %d Zahlung", 48213+i), "99.10", "2026-03-04",
 			fmt.Sprintf("ORD-%d", 48213+i), "99.10", "2026-03-04"))
 	}
+	// Initech pays two or three invoices at once, naming none.
+	for i := range 2 {
+		e := casestore.Evidence{MatchID: fmt.Sprintf("grp%d", i), Action: string(record.ActManualMatch), User: "sam", Account: "DE89", Currency: "EUR",
+			Bank: []casestore.MatchItem{{ID: fmt.Sprintf("b-grp%d", i), Counterparty: "INITECH GMBH", Description: "SAMMELZAHLUNG",
+				Amount: "600.00", BookingDate: fmt.Sprintf("2026-03-%02d", 10+i)}}}
+		for j, amt := range []string{"100.00", "200.00", "300.00"}[:2+i] {
+			if i == 0 && j == 1 {
+				amt = "500.00"
+			}
+			e.Ledger = append(e.Ledger, casestore.MatchItem{ID: fmt.Sprintf("l-grp%d-%d", i, j), Counterparty: "Initech GmbH", Reference: fmt.Sprintf("R-%d%d", i, j),
+				Amount: amt, BookingDate: fmt.Sprintf("2026-03-%02d", 6+i+j)})
+		}
+		ev = append(ev, e)
+	}
 	ev = append(ev, manual("covered", "INV-2026-3000", "", "10.00", "2026-03-04", "INV-2026-3000", "10.00", "2026-03-04"),
 		manual("once", "INV-2026-4000", "", "10.00", "2026-03-04", "INV-2026-4000", "12.50", "2026-03-04"))
 	got, err := Rules(ev, 2, narrow, engine.Config{})
@@ -49,16 +63,17 @@ func TestRuleSuggestions(t *testing.T) {
 	for _, s := range got {
 		shapes[s.Rule.Shape] = s
 	}
-	if len(got) != 3 || len(shapes) != 3 {
+	if len(got) != 4 || len(shapes) != 4 {
 		for _, s := range got {
 			t.Logf("%s: %s\n%s", s.Rule.Shape, s.Rule.Summary, s.Rule.Change)
 		}
-		t.Fatalf("%d suggestions, want one of each of 3 shapes", len(got))
+		t.Fatalf("%d suggestions, want one of each of 4 shapes", len(got))
 	}
 	for shape, wantIn := range map[string][]string{
 		ShapeDateLag:   {"reference: contains", "after: 15", "action: propose"},
 		ShapeFee:       {"fee: \"40.00\"", "fee_share: \"20\"", "variance: fee"},
 		ShapeReference: {`(?:ORD|AUFTRAG)`, "template: ORD$1"},
+		ShapeGroup:     {"reference: none", "cardinality: 1:N", "expand: counterparty", "min_similarity: 100", "before: 1", "after: 5", "max_group: 4"},
 	} {
 		s := shapes[shape]
 		for _, w := range wantIn {
@@ -66,7 +81,7 @@ func TestRuleSuggestions(t *testing.T) {
 				t.Errorf("%s change lacks %q:\n%s", shape, w, s.Rule.Change)
 			}
 		}
-		if s.Count != 3 || len(s.Evidence) != 3 || !strings.Contains(s.Rule.YAML, "# Only the same reference") {
+		if want := map[bool]int{true: 2, false: 3}[shape == ShapeGroup]; s.Count != want || len(s.Evidence) != want || !strings.Contains(s.Rule.YAML, "# Only the same reference") {
 			t.Errorf("%s: count %d, evidence %v, comments kept: %v", shape, s.Count, s.Evidence, strings.Contains(s.Rule.YAML, "#"))
 		}
 		// The changed rules make the shape's pairs.
@@ -76,12 +91,19 @@ func TestRuleSuggestions(t *testing.T) {
 		}
 		eng := engine.New(cfg)
 		for _, e := range ev {
-			if !strings.HasPrefix(e.MatchID, map[string]string{ShapeDateLag: "lag", ShapeFee: "fee", ShapeReference: "ord"}[shape]) {
+			if !strings.HasPrefix(e.MatchID, map[string]string{ShapeDateLag: "lag", ShapeFee: "fee", ShapeReference: "ord", ShapeGroup: "grp"}[shape]) {
 				continue
 			}
-			b, _ := rec(eng, e, e.Bank[0], record.Bank)
-			l, _ := rec(eng, e, e.Ledger[0], record.Ledger)
-			if res := eng.MatchPool([]*engine.Rec{b, l}); len(res.Matches) != 1 {
+			recs := []*engine.Rec{}
+			for _, it := range e.Bank {
+				b, _ := rec(eng, e, it, record.Bank)
+				recs = append(recs, b)
+			}
+			for _, it := range e.Ledger {
+				l, _ := rec(eng, e, it, record.Ledger)
+				recs = append(recs, l)
+			}
+			if res := eng.MatchPool(recs); len(res.Matches) != 1 {
 				t.Errorf("%s: the suggested rules do not match %s", shape, e.MatchID)
 			}
 		}

@@ -2,11 +2,11 @@ package console
 
 import (
 	"encoding/json"
-	"slices"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
