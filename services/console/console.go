@@ -82,6 +82,9 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	actions  *prometheus.CounterVec
+	// statements: the statement issues the last escalation sweep found,
+	// by kind (days without a statement, openings that differ, gaps).
+	statements *prometheus.GaugeVec
 }
 
 // New opens the case store, starts the embedded provider when asked,
@@ -187,7 +190,13 @@ func (s *Service) registerMetrics(reg prometheus.Registerer) error {
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_console_actions_total",
 			Help: "People's actions recorded by the console, by action and status."}, []string{"action", "status"}),
 	}
-	for _, c := range []prometheus.Collector{s.m.requests, s.m.latency, s.m.actions} {
+	s.m.statements = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_statement_issues",
+		Help: "Statement issues the last escalation sweep found across accounts (missing_statement: business days without a booked statement; opening_differs; sequence_gap), from each account's latest statement up to yesterday."},
+		[]string{"kind"})
+	for _, k := range []string{casestore.IssueMissing, casestore.IssueOpeningDiffers, casestore.IssueSequenceGap} {
+		s.m.statements.WithLabelValues(k)
+	}
+	for _, c := range []prometheus.Collector{s.m.requests, s.m.latency, s.m.actions, s.m.statements} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

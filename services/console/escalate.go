@@ -221,6 +221,7 @@ func (s *Service) statementEscalations(ctx context.Context, today record.Date, n
 		return nil, err
 	}
 	var es []*record.Escalation
+	found := map[string]int{casestore.IssueMissing: 0, casestore.IssueOpeningDiffers: 0, casestore.IssueSequenceGap: 0}
 	for _, ad := range latest {
 		expected := s.expectedDays(ad.Account, ad.Currency)
 		seen := map[string]bool{}
@@ -239,6 +240,7 @@ func (s *Service) statementEscalations(ctx context.Context, today record.Date, n
 					continue
 				}
 				seen[k] = true
+				found[is.Kind]++
 				if is.Kind == casestore.IssueMissing {
 					missing = append(missing, is)
 					continue
@@ -255,6 +257,9 @@ func (s *Service) statementEscalations(ctx context.Context, today record.Date, n
 			lvl := min(len(missing), p.cfg.Levels)
 			es = append(es, s.statementEscalation(ad, casestore.IssueMissing+"|"+first.String(), lvl, first, today, now, casestore.IssueMissing, detail))
 		}
+	}
+	for k, n := range found {
+		s.m.statements.WithLabelValues(k).Set(float64(n))
 	}
 	return es, nil
 }

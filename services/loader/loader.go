@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
@@ -110,6 +111,9 @@ type metrics struct {
 	duration prometheus.Histogram
 	errors   prometheus.Counter
 	poison   prometheus.Counter
+	// lag: records of each topic not yet in the warehouse (the topic's
+	// end offsets minus the offsets stored with the data).
+	lag *prometheus.GaugeVec
 }
 
 // New opens the warehouse, migrates it and prepares the consumer.
@@ -132,8 +136,13 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 			Help: "Failed batch writes (retried)."}),
 		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_loader_poison_records_total",
 			Help: "Undecodable records sent to the DLQ."}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recon_loader_lag_records",
+			Help: "Records of each topic not yet in the warehouse: the topic's end offsets minus the offsets stored with the data (every 10 s)."}, []string{"topic"}),
 	}
-	for _, c := range []prometheus.Collector{s.m.rows, s.m.batches, s.m.duration, s.m.errors, s.m.poison} {
+	for _, t := range []string{s.topics.matches, s.topics.breaks, s.topics.outcomes, s.topics.signoffs} {
+		s.m.lag.WithLabelValues(t)
+	}
+	for _, c := range []prometheus.Collector{s.m.rows, s.m.batches, s.m.duration, s.m.errors, s.m.poison, s.m.lag} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, err
 		}
@@ -199,7 +208,57 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.store.Close()
 	s.ready.Store(true)
 	defer s.ready.Store(false)
+	lagCtx, stopLag := context.WithCancel(ctx)
+	defer stopLag()
+	go s.watchLag(lagCtx)
 	return s.sink.Run(ctx)
+}
+
+// watchLag sets recon_loader_lag_records every 10 seconds until ctx ends.
+func (s *Service) watchLag(ctx context.Context) {
+	cl, err := kafka.NewClient(s.cfg.Kafka, kgo.ClientID(s.cfg.Kafka.WithDefaults().ClientID+"-loader-lag"))
+	if err != nil {
+		s.log.Warn("no loader lag metric", "err", err)
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topics := []string{s.topics.matches, s.topics.breaks, s.topics.outcomes, s.topics.signoffs}
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		if err := s.updateLag(ctx, adm, topics); err != nil && ctx.Err() == nil {
+			s.log.Debug("loader lag", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) updateLag(ctx context.Context, adm *kadm.Client, topics []string) error {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(lctx, topics...)
+	if err != nil {
+		return err
+	}
+	done, err := s.store.Offsets(lctx, s.cfg.Group)
+	if err != nil {
+		return err
+	}
+	lag := map[string]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil {
+			lag[o.Topic] += max(o.Offset-done[o.Topic][o.Partition], 0)
+		}
+	})
+	for _, t := range topics {
+		s.m.lag.WithLabelValues(t).Set(float64(lag[t]))
+	}
+	return nil
 }
 
 // warehouseSink is the loader as the sink's store: matches and breaks
