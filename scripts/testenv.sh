@@ -8,6 +8,7 @@
 #   REDIS_URL       redis-server from Debian
 #   DATABASE_URL    PostgreSQL 15 from Debian
 #   CHROMIUM        Debian's chromium, for the console's browser tests
+#   PROMETHEUS      Debian's prometheus (promtool beside it), for the dashboards' and alerts' tests
 #   SCHEMA_REGISTRY_URL  Apicurio Registry's Confluent-compatible API, from Maven Central
 #   RECON_PYTHON    a Python venv with the upstream producers' clients (scripts/python-requirements.txt)
 #
@@ -177,6 +178,14 @@ _start_chromium() {
   _log "$("$CHROMIUM" --version 2>/dev/null | tail -1) at $CHROMIUM"
 }
 
+_start_prometheus() {
+  # The tests start their own Prometheus (and run promtool) from this binary.
+  if [ -n "${PROMETHEUS:-}" ] && [ -x "$PROMETHEUS" ]; then _log "reusing PROMETHEUS=$PROMETHEUS"; return 0; fi
+  command -v prometheus >/dev/null && command -v promtool >/dev/null || _apt_install --no-install-recommends prometheus || return 1
+  export PROMETHEUS=$(command -v prometheus)
+  _log "$("$PROMETHEUS" --version 2>&1 | head -1) at $PROMETHEUS"
+}
+
 _registry_ready() { # the Confluent-compatible API answers
   python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/subjects", timeout=2)' "$1"
 }
@@ -229,7 +238,7 @@ recon_testenv_start() {
   export RECON_TESTENV_DIR=${RECON_TESTENV_DIR:-$(mktemp -d /tmp/recon-testenv.XXXXXX)}
   mkdir -p "$RECON_TESTENV_DIR"
   : >"$RECON_TESTENV_DIR/pids"
-  _start_redis && _start_postgres && _start_kafka && _start_chromium && _start_registry && _start_python
+  _start_redis && _start_postgres && _start_kafka && _start_chromium && _start_prometheus && _start_registry && _start_python
 }
 
 recon_testenv_stop() {

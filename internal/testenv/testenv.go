@@ -82,6 +82,13 @@ func Python(t testing.TB) string {
 	return uses(t, "RECON_PYTHON", "Python with confluent-kafka and kafka-python", "ran with python at {v}")
 }
 
+// Prometheus returns PROMETHEUS, the path of Debian's prometheus (its
+// promtool beside it) for the dashboards' and alerts' tests.
+func Prometheus(t testing.TB) string {
+	t.Helper()
+	return uses(t, "PROMETHEUS", "Debian's prometheus", "ran against prometheus at {v}")
+}
+
 // Chromium returns CHROMIUM, the path of Debian's chromium for browser tests.
 func Chromium(t testing.TB) string {
 	t.Helper()

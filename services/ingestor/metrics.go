@@ -3,6 +3,8 @@ package ingestor
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/openrecon/recon/internal/format"
+	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/telemetry"
 )
 
@@ -39,6 +41,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Booked statements refused: duplicate (its content was received before, under another file name or header or in another format) or conflict (it differs from the statement received for its account and number: the file is quarantined)."}, []string{"kind"}),
 		dlqErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dlq_errors_total",
 			Help: "Failures to publish to the DLQ (the file is retried)."}),
+	}
+	// Every series a dashboard or an alert reads exists from the start, at
+	// zero, so "none yet" reads 0 rather than no data.
+	for _, k := range []format.Kind{format.LedgerCSV, format.BankCSV, format.BAI2, format.MT940, format.CAMT} {
+		m.rejected.WithLabelValues(string(k))
+	}
+	for _, stage := range []string{"fetch", "produce"} {
+		m.retries.WithLabelValues(stage)
+	}
+	for _, k := range []string{"duplicate", "conflict"} {
+		m.statements.WithLabelValues(k)
+	}
+	for _, side := range []record.Side{record.Bank, record.Ledger} {
+		m.records.WithLabelValues(string(side))
 	}
 	for _, c := range []prometheus.Collector{m.files, m.records, m.rejected, m.bytes, m.duration, m.retries, m.dlqErrs, m.statements} {
 		if err := reg.Register(c); err != nil {

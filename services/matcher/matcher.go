@@ -252,6 +252,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)
 	s.topics.res, s.topics.outcomes = k.Topic(kafka.TopicResolutions), k.Topic(kafka.TopicOutcomes)
 	s.bal = newBalancer(int64(cfg.MaxLead), s.topics.bank, s.topics.ledger)
+	for _, t := range []string{s.topics.bank, s.topics.ledger, s.topics.stmt, s.topics.res} {
+		s.m.misplaced.WithLabelValues(t)
+	}
 
 	if s.prod, err = kafka.NewProducer(ctx, cfg.Kafka, kgo.ClientID(cfg.Kafka.WithDefaults().ClientID+"-out"), kgo.ProducerLinger(0)); err != nil {
 		return nil, err

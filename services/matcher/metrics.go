@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/openrecon/recon/internal/record"
 )
 
 type metrics struct {
@@ -65,6 +67,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "The version of the rule set (recon.rules) this instance switches its partitions to at their next batch."})
 	m.ruleRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "recon_matcher_rule_versions_refused_total",
 		Help: "Rule set versions read from recon.rules that did not compile here (the previous version kept deciding)."})
+	// The series dashboards and alerts read exist from the start, at zero.
+	for _, side := range []string{"bank", "ledger"} {
+		m.records.WithLabelValues(side)
+		m.pending.WithLabelValues(side)
+	}
+	for _, a := range record.Actions {
+		m.resolutions.WithLabelValues(string(a), "applied")
+		m.resolutions.WithLabelValues(string(a), "refused")
+	}
 	for _, c := range []prometheus.Collector{m.ruleVersion, m.ruleRefused, m.records, m.matches, m.breaks, m.resolutions, m.pending, m.latency, m.timeToBreak, m.lag, m.fenced, m.paused, m.idleHeld, m.poison, m.misplaced} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -201,6 +201,17 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		Help: "Failed delivery attempts (retried), by channel."}, []string{"channel"})
 	s.m.escalations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_escalations_notified_total",
 		Help: "Escalations notified, by kind and level."}, []string{"kind", "level"})
+	// The series of the enabled channels exist from the start, at zero.
+	for ch, on := range map[string]bool{"log": cfg.Log, "webhook": cfg.WebhookURL != "", "channel": cfg.ChannelURLFile != ""} {
+		if on {
+			s.m.sent.WithLabelValues(ch)
+			s.m.failed.WithLabelValues(ch)
+		}
+	}
+	s.m.skipped.WithLabelValues("all")
+	for _, k := range []record.EscalationKind{record.EscalateBreak, record.EscalateApproval, record.EscalateStatement} {
+		s.m.escalations.WithLabelValues(string(k), "1")
+	}
 	for _, c := range []prometheus.Collector{s.m.sent, s.m.skipped, s.m.failed, s.m.escalations} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, err
