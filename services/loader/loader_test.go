@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
@@ -270,5 +271,38 @@ func TestSignOffsLoaded(t *testing.T) {
 	defer st.Close()
 	if counts, _ := st.Counts(ctx); counts["recon_signoffs"] != 2 {
 		t.Errorf("recon_signoffs has %d rows, want the 2 states: %v", counts["recon_signoffs"], counts)
+	}
+}
+
+// TestLagMetric: recon_loader_lag_records is each topic's end minus the
+// offsets stored in the warehouse: every record before a load, none after.
+func TestLagMetric(t *testing.T) {
+	kc := kafka.Config{Brokers: testenv.FakeKafka(t), Partitions: 3}
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.DatabaseURL, cfg.BatchInterval = kc, "loader", "sqlite:"+filepath.Join(t.TempDir(), "w.db"), 50*time.Millisecond
+	produce(t, kc, 0, 10) // 20 match and 20 break records (each twice)
+	lag := func() (matches, breaks float64) {
+		t.Helper()
+		st, err := warehouse.Open(context.Background(), cfg.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := st.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		s := &Service{cfg: cfg, store: st, m: &metrics{lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lag"}, []string{"topic"})}}
+		tm, tb := kc.Topic(kafka.TopicMatches), kc.Topic(kafka.TopicBreaks)
+		if err := s.updateLag(context.Background(), kadm.NewClient(kafkatest.Client(t, kc)), []string{tm, tb}); err != nil {
+			t.Fatal(err)
+		}
+		return testutil.ToFloat64(s.m.lag.WithLabelValues(tm)), testutil.ToFloat64(s.m.lag.WithLabelValues(tb))
+	}
+	if m, b := lag(); m != 20 || b != 20 {
+		t.Errorf("before the load: lag %v matches, %v breaks; want 20 and 20", m, b)
+	}
+	load(t, cfg, 40)
+	if m, b := lag(); m != 0 || b != 0 {
+		t.Errorf("after the load: lag %v matches, %v breaks; want 0", m, b)
 	}
 }
