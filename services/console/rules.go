@@ -456,6 +456,9 @@ func (s *Service) proposalPage(w http.ResponseWriter, r *http.Request, ss *cases
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if !d.Polling {
+			w.WriteHeader(286) // htmx: the replay ended, stop polling
+		}
 		_, _ = w.Write([]byte(buf.String()))
 		return
 	}

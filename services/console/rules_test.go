@@ -2,6 +2,8 @@ package console
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,6 +110,19 @@ func rulesAPI(t *testing.T, kc kafka.Config, rdb redis.UniversalClient, casesURL
 	})
 	if prop["status"] != "ready" || prop["action_id"] == nil || prop["diff_summary"] == nil {
 		t.Fatalf("replayed proposal: %v", prop)
+	}
+	// The proposal page's htmx poll gets the body and, the replay over,
+	// the status that stops the polling.
+	req, _ := http.NewRequest("GET", editor.base+"/rules/proposals/"+id, nil)
+	req.Header.Set("HX-Request", "true")
+	resp, err := editor.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 286 || !strings.Contains(string(body), "What it would change") || strings.Contains(string(body), "<html") {
+		t.Errorf("htmx poll of a ready proposal: %d %.300s", resp.StatusCode, body)
 	}
 	action := str(prop["action_id"])
 	if code, d := editor.do("POST", "/api/v1/approvals/"+action, map[string]any{"decision": "approve"}, true); code != 403 {
