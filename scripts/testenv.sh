@@ -9,6 +9,7 @@
 #   DATABASE_URL    PostgreSQL 15 from Debian
 #   CHROMIUM        Debian's chromium, for the console's browser tests
 #   PROMETHEUS      Debian's prometheus (promtool beside it), for the dashboards' and alerts' tests
+#   KEYCLOAK_HOME   Keycloak's distribution from Maven Central, for the sign-in test against a real identity server
 #   SCHEMA_REGISTRY_URL  Apicurio Registry's Confluent-compatible API, from Maven Central
 #   RECON_PYTHON    a Python venv with the upstream producers' clients (scripts/python-requirements.txt)
 #
@@ -186,6 +187,21 @@ _start_prometheus() {
   _log "$("$PROMETHEUS" --version 2>&1 | head -1) at $PROMETHEUS"
 }
 
+_start_keycloak() {
+  # The sign-in test starts its own Keycloak (in-memory database, a realm of
+  # its own) from this distribution.
+  if [ -n "${KEYCLOAK_HOME:-}" ] && [ -x "$KEYCLOAK_HOME/bin/kc.sh" ]; then _log "reusing KEYCLOAK_HOME=$KEYCLOAK_HOME"; return 0; fi
+  command -v java >/dev/null || _apt_install openjdk-17-jre-headless || return 1
+  command -v mvn >/dev/null || _apt_install maven || return 1
+  local pom="$_recon_root/deploy/keycloak/pom.xml" dist="$_recon_root/deploy/keycloak/target/keycloak"
+  if ! ls -d "$dist"/keycloak-*/bin >/dev/null 2>&1; then
+    _log "resolving Keycloak from Maven Central"
+    mvn -q -B -f "$pom" validate >&2 || return 1
+  fi
+  export KEYCLOAK_HOME=$(ls -d "$dist"/keycloak-* | head -1)
+  _log "keycloak $(basename "$KEYCLOAK_HOME" | sed 's/keycloak-//') at $KEYCLOAK_HOME"
+}
+
 _registry_ready() { # the Confluent-compatible API answers
   python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/subjects", timeout=2)' "$1"
 }
@@ -238,7 +254,7 @@ recon_testenv_start() {
   export RECON_TESTENV_DIR=${RECON_TESTENV_DIR:-$(mktemp -d /tmp/recon-testenv.XXXXXX)}
   mkdir -p "$RECON_TESTENV_DIR"
   : >"$RECON_TESTENV_DIR/pids"
-  _start_redis && _start_postgres && _start_kafka && _start_chromium && _start_prometheus && _start_registry && _start_python
+  _start_redis && _start_postgres && _start_kafka && _start_chromium && _start_prometheus && _start_keycloak && _start_registry && _start_python
 }
 
 recon_testenv_stop() {

@@ -89,6 +89,13 @@ func Prometheus(t testing.TB) string {
 	return uses(t, "PROMETHEUS", "Debian's prometheus", "ran against prometheus at {v}")
 }
 
+// Keycloak returns KEYCLOAK_HOME, Keycloak's distribution (the test
+// starts it with a realm of its own).
+func Keycloak(t testing.TB) string {
+	t.Helper()
+	return uses(t, "KEYCLOAK_HOME", "Keycloak's distribution", "ran against keycloak at {v}")
+}
+
 // Chromium returns CHROMIUM, the path of Debian's chromium for browser tests.
 func Chromium(t testing.TB) string {
 	t.Helper()
