@@ -176,13 +176,26 @@ func scenario(t *testing.T, h *harness, restart func()) {
 }
 
 func readOutcomes(t *testing.T, kc kafka.Config) []*record.Outcome {
-	cl, err := kafka.NewClient(kc, kgo.ConsumeTopics(kc.Topic(kafka.TopicOutcomes)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	oc, _ := avro.NewOutcomeCodec(context.Background(), avro.Embedded{}, "o")
+	var out []*record.Outcome
+	for _, v := range readValues(t, kc, kafka.TopicOutcomes) {
+		o, err := oc.Decode(context.Background(), v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// readValues reads the values of the run's topic from its start to its end.
+func readValues(t *testing.T, kc kafka.Config, topic string) [][]byte {
+	cl, err := kafka.NewClient(kc, kgo.ConsumeTopics(kc.Topic(topic)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	oc, _ := avro.NewOutcomeCodec(context.Background(), avro.Embedded{}, "o")
-	var out []*record.Outcome
+	var out [][]byte
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		f := cl.PollFetches(ctx)
@@ -190,13 +203,7 @@ func readOutcomes(t *testing.T, kc kafka.Config) []*record.Outcome {
 		if f.Empty() {
 			return out
 		}
-		f.EachRecord(func(r *kgo.Record) {
-			o, err := oc.Decode(context.Background(), r.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, o)
-		})
+		f.EachRecord(func(r *kgo.Record) { out = append(out, r.Value) })
 	}
 }
 

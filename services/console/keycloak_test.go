@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -46,24 +45,6 @@ func keycloakRealm(redirect, secret, password string) ([]byte, error) {
 	}, "", "  ")
 }
 
-// logBuf is a log several goroutines write.
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -98,7 +79,7 @@ func TestKeycloakSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	kcLog := &logBuf{}
+	kcLog := &testenv.Buffer{}
 	cmd := exec.CommandContext(ctx, filepath.Join(home, "bin", "kc.sh"), "start-dev", "--db=dev-mem", "--http-port="+kcPort,
 		"--http-host=127.0.0.1", "--hostname-strict=false", "--import-realm", "--health-enabled=false", "--log-level=WARN")
 	cmd.Env = append(os.Environ(), "JAVA_OPTS_APPEND=-Xms128m -Xmx768m")

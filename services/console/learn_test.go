@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/openrecon/recon/internal/avro"
 	"github.com/openrecon/recon/internal/casestore"
@@ -191,23 +190,11 @@ func TestAliasLearnedFromPeople(t *testing.T) {
 
 // readMatches reads every match of the run so far.
 func readMatches(t *testing.T, kc kafka.Config, mc *avro.Codec[record.Match]) []*record.Match {
-	cl, err := kafka.NewClient(kc, kgo.ConsumeTopics(kc.Topic(kafka.TopicMatches)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var out []*record.Match
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		f := cl.PollFetches(ctx)
-		cancel()
-		if f.Empty() {
-			return out
+	for _, v := range readValues(t, kc, kafka.TopicMatches) {
+		if m, err := mc.Decode(context.Background(), v); err == nil {
+			out = append(out, m)
 		}
-		f.EachRecord(func(r *kgo.Record) {
-			if m, err := mc.Decode(context.Background(), r.Value); err == nil {
-				out = append(out, m)
-			}
-		})
 	}
+	return out
 }

@@ -31,7 +31,7 @@ func TestDemoFirstScreen(t *testing.T) {
 	testenv.Chromium(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncWriter{}
+	out := &testenv.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn", "--idle-advance", "1s",
@@ -50,7 +50,7 @@ func TestDemoFirstScreen(t *testing.T) {
 	}
 	// Every demo file read, the late one too.
 	want := len(d.files) + len(d.late)
-	waitUntil(t, 2*time.Minute, func() string {
+	testenv.WaitUntil(t, 2*time.Minute, func() string {
 		ents, _ := os.ReadDir(filepath.Join(dir, "inbox", "processed"))
 		if len(ents) == want {
 			return ""
@@ -70,7 +70,7 @@ func TestDemoFirstScreen(t *testing.T) {
 		n, _ := strconv.Atoi(strings.TrimSpace(w.Text(sel + " .n")))
 		return n
 	}
-	waitUntil(t, 2*time.Minute, func() string {
+	testenv.WaitUntil(t, 2*time.Minute, func() string {
 		w.Do("dashboard", chromedp.Navigate(w.Base+"/"), chromedp.WaitVisible(C(`section.cards`)))
 		if r := num(`a.card[href="/approvals"]`); r < 2 {
 			return "requests waiting: " + strconv.Itoa(r)
@@ -163,21 +163,4 @@ func TestDemoFirstScreen(t *testing.T) {
 	w.Do("audit", chromedp.Navigate(w.Base+"/audit"), chromedp.WaitVisible(C(`main table`)))
 	w.Shot("demo-audit")
 	t.Logf("screenshots in %s", w.Dir)
-}
-
-// waitUntil polls check (which says what it still waits for, "" when
-// done) until done or the bound.
-func waitUntil(t *testing.T, bound time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		what := check()
-		if what == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %.2000s", bound, what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }

@@ -14,10 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/openrecon/recon/internal/testenv"
 	_ "modernc.org/sqlite"
 )
 
@@ -81,7 +81,7 @@ func TestUsage(t *testing.T) {
 func TestUpDemo(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncWriter{}
+	out := &testenv.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- runUp(ctx, []string{"--data-dir", dir, "--ops-addr", "127.0.0.1:0", "--demo", "--log-level", "warn", "--idle-advance", "500ms",
@@ -157,24 +157,6 @@ func TestUpDemo(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("up: %v", err)
 	}
-}
-
-// syncWriter is a buffer written by the service and read by the test.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 func TestReconcileNamesMissingFiles(t *testing.T) {

@@ -35,7 +35,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 	const password = "pw-rules-1"
 	start := func() (base, metrics string, stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
-		out := &syncWriter{}
+		out := &testenv.Buffer{}
 		done := make(chan error, 1)
 		go func() {
 			done <- runUp(ctx, []string{"--data-dir", data, "--ops-addr", "127.0.0.1:0", "--log-level", "warn", "--idle-advance", "1s",
@@ -47,7 +47,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 				t.Errorf("up: %v", err)
 			}
 		}
-		waitUntil(t, time.Minute, func() string {
+		testenv.WaitUntil(t, time.Minute, func() string {
 			if strings.Contains(out.String(), "console: http") {
 				return ""
 			}
@@ -91,7 +91,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 	}
 	// The matcher has switched to version v (its gauge).
 	matcherOn := func(metrics string, v int) {
-		waitUntil(t, time.Minute, func() string {
+		testenv.WaitUntil(t, time.Minute, func() string {
 			resp, err := http.Get(metrics)
 			if err != nil {
 				return err.Error()
@@ -115,7 +115,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 	}
 	drop("ledger", "ledger.csv", ledgerB.Bytes())
 	drop("bank", "bank.csv", bankB.Bytes())
-	waitUntil(t, 2*time.Minute, func() string {
+	testenv.WaitUntil(t, 2*time.Minute, func() string {
 		if m := count(`SELECT COUNT(*) FROM recon_matches WHERE rule = 'exact' AND rule_version = 1`); m < 50 {
 			return fmt.Sprintf("%d exact matches of version 1 in the warehouse", m)
 		}
@@ -149,7 +149,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 	w.Shot("rules-invalid")
 	w.Do("propose", chromedp.SetValue(C(`textarea#yaml`), changed))
 	w.Loads("propose", chromedp.Click(C(`form.propose button`)))
-	waitUntil(t, 3*time.Minute, func() string {
+	testenv.WaitUntil(t, 3*time.Minute, func() string {
 		w.Do("proposal", chromedp.Reload(), chromedp.WaitVisible(C(`main`)))
 		if tx := w.Text("main"); !strings.Contains(tx, "What it would change") {
 			return tx
@@ -190,7 +190,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 	w2.Do("proposal", chromedp.Navigate(base+"/rules/proposals/"+proposal), chromedp.WaitVisible(C(`button[value=approve]`)))
 	w2.Do("comment", chromedp.SendKeys(C(`input[name=comment]`), "checked the replay"))
 	w2.Loads("approve", chromedp.Click(C(`button[value=approve]`)))
-	waitUntil(t, time.Minute, func() string {
+	testenv.WaitUntil(t, time.Minute, func() string {
 		w2.Do("proposal", chromedp.Navigate(base+"/rules/proposals/"+proposal), chromedp.WaitVisible(C(`main`)))
 		if tx := w2.Text("main"); !strings.Contains(tx, "active as version 2") {
 			return tx
@@ -211,7 +211,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 	// Matches decided from now on carry version 2, and a restart keeps it.
 	matcherOn(metrics, 2)
 	smallDay("A", "2026-04-20")
-	waitUntil(t, time.Minute, func() string {
+	testenv.WaitUntil(t, time.Minute, func() string {
 		if n := count(`SELECT COUNT(*) FROM recon_matches WHERE rule = 'exact-reference' AND rule_version = 2`); n != 3 {
 			return fmt.Sprintf("%d matches of exact-reference, version 2", n)
 		}
@@ -222,7 +222,7 @@ func TestRulesChangeInBrowser(t *testing.T) {
 	defer stop()
 	matcherOn(metrics, 2)
 	smallDay("B", "2026-04-21")
-	waitUntil(t, time.Minute, func() string {
+	testenv.WaitUntil(t, time.Minute, func() string {
 		if n := count(`SELECT COUNT(*) FROM recon_matches WHERE rule = 'exact-reference' AND rule_version = 2`); n != 6 {
 			return fmt.Sprintf("%d matches of exact-reference, version 2", n)
 		}

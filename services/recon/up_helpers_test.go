@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/openrecon/recon/internal/testenv"
 )
 
 // upRun is a recon up running inside a test on a data dir of its own.
@@ -16,7 +18,7 @@ type upRun struct {
 	t     *testing.T
 	data  string
 	inbox string
-	out   *syncWriter
+	out   *testenv.Buffer
 	wh    *sql.DB
 }
 
@@ -24,7 +26,7 @@ type upRun struct {
 // port) with args added, and stops it when the test ends.
 func startUp(t *testing.T, args ...string) *upRun {
 	t.Helper()
-	u := &upRun{t: t, data: filepath.Join(t.TempDir(), "data"), out: &syncWriter{}}
+	u := &upRun{t: t, data: filepath.Join(t.TempDir(), "data"), out: &testenv.Buffer{}}
 	u.inbox = filepath.Join(u.data, "inbox")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

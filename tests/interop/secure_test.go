@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -94,7 +93,7 @@ func TestTLSAndSCRAM(t *testing.T) {
 	}
 	// The services log at debug level into one buffer, scanned at the end
 	// for the SCRAM password.
-	var logs syncBuffer
+	var logs testenv.Buffer
 	log := telemetry.NewLogger(&logs, "debug", "json")
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry(), prometheus.NewRegistry()}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -180,22 +179,4 @@ func TestTLSAndSCRAM(t *testing.T) {
 	if i := strings.Index(seen.String(), b.Password); i >= 0 {
 		t.Errorf("the SCRAM password is in the logs or metrics: …%s…", seen.String()[max(0, i-200):i+len(b.Password)])
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the services' concurrent logging.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

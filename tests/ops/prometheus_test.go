@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,24 +44,6 @@ func TestAlertRules(t *testing.T) {
 	}
 }
 
-// syncBuf is a buffer several goroutines write.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func freePort(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -86,21 +67,6 @@ func start(t *testing.T, out io.Writer, name string, args ...string) {
 		cancel()
 		_ = cmd.Wait()
 	})
-}
-
-func waitUntil(t *testing.T, bound time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		what := check()
-		if what == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %.3000s", bound, what)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
 }
 
 // query asks Prometheus for expr now; it returns the number of series in
@@ -135,11 +101,11 @@ func query(base, expr string) (int, string) {
 func TestDashboardsOnPrometheus(t *testing.T) {
 	prom := testenv.Prometheus(t)
 	dir := t.TempDir()
-	upOut := &syncBuf{}
+	upOut := &testenv.Buffer{}
 	opsAddr := freePort(t)
 	start(t, upOut, reconBin, "up", "--data-dir", filepath.Join(dir, "data"), "--ops-addr", opsAddr, "--demo",
 		"--log-level", "warn", "--idle-advance", "1s", "--console-addr", "127.0.0.1:0", "--demo-password", "pw-ops-1")
-	waitUntil(t, 3*time.Minute, func() string {
+	testenv.WaitUntil(t, 3*time.Minute, func() string {
 		ents, _ := os.ReadDir(filepath.Join(dir, "data", "inbox", "processed"))
 		if len(ents) >= 20 {
 			return ""
@@ -168,10 +134,10 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	promAddr := freePort(t)
-	promOut := &syncBuf{}
+	promOut := &testenv.Buffer{}
 	start(t, promOut, prom, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"), "--web.listen-address="+promAddr)
 	base := "http://" + promAddr
-	waitUntil(t, time.Minute, func() string {
+	testenv.WaitUntil(t, time.Minute, func() string {
 		if n, e := query(base, `up{job="recon"} == 1`); n == 1 {
 			return ""
 		} else {
@@ -181,7 +147,7 @@ scrape_configs:
 	// Enough scrapes for rates (the matcher's lag is read every 10 s).
 	type missing struct{ board, panel, expr, why string }
 	var empty []missing
-	waitUntil(t, 90*time.Second, func() string {
+	testenv.WaitUntil(t, 90*time.Second, func() string {
 		empty = empty[:0]
 		for _, b := range dashboards.Boards() {
 			for _, p := range b.Panels {
