@@ -12,10 +12,6 @@ import (
 // space-separated.
 func AliasName(s string) string { return strings.Join(nameTokens(s), " ") }
 
-// NameTokens are the words of a counterparty name the rules compare
-// (upper case, legal forms and one-letter words dropped, each once).
-func NameTokens(s string) []string { return nameTokens(s) }
-
 // aliasIndex holds the accepted aliases by their ledger name.
 type aliasIndex map[string][]aliasEntry
 

@@ -90,8 +90,8 @@ func Rules(evidence []casestore.Evidence, minEvidence int, activeYAML string, ba
 	var out []Suggestion
 	var skipped []error
 	hasContains := slices.ContainsFunc(cfg.Rules, func(r engine.Rule) bool { return r.Reference == "contains" && r.Cardinality == "1:1" })
-	refs := func(ps []pair, min int) []change { return references(ps, min, hasContains) }
-	groups := func(_ []pair, min int) []change { return counterpartyGroups(grps, min) }
+	refs := func(ps []pair, need int) []change { return references(ps, need, hasContains) }
+	groups := func(_ []pair, need int) []change { return counterpartyGroups(grps, need) }
 	for _, f := range []func([]pair, int) []change{dateLags, fees, refs, groups} {
 		for _, c := range f(pairs, max(minEvidence, 1)) {
 			s, err := c.suggestion(activeYAML)
@@ -140,19 +140,19 @@ type change struct {
 // number of days after (or before) the ledger, further than the rules
 // allow: a rule with a window that just covers what people matched,
 // proposed for a person.
-func dateLags(pairs []pair, min int) []change {
+func dateLags(pairs []pair, need int) []change {
 	var ps []pair
 	for _, p := range pairs {
-		if p.diff.IsZero() && sharesRef(p) && p.lag != 0 && abs(p.lag) < engine.MaxWindowDays { // with a day's margin, still a window a rule may have
+		if p.diff.IsZero() && sharesRef(p) && p.lag != 0 && max(p.lag, -p.lag) < engine.MaxWindowDays { // with a day's margin, still a window a rule may have
 			ps = append(ps, p)
 		}
 	}
-	if len(ps) < min {
+	if len(ps) < need {
 		return nil
 	}
 	lo, hi := 0, 0
 	for _, p := range ps {
-		lo, hi = minInt(lo, p.lag), max(hi, p.lag)
+		lo, hi = min(lo, p.lag), max(hi, p.lag)
 	}
 	name := fmt.Sprintf("reference-lag-%dd", max(-lo, hi))
 	return []change{{shape: ShapeDateLag, pairs: ps,
@@ -161,24 +161,10 @@ func dateLags(pairs []pair, min int) []change {
 			"confidence": 9000, "min_confidence": 5000, "action": "propose"}}}
 }
 
-func abs(v int) int {
-	if v < 0 {
-		return -v
-	}
-	return v
-}
-
-func minInt(a, b int) int {
-	if a < b {
-		return a
-	}
-	return b
-}
-
 // fees: the same reference, the bank lower by the same amount each time,
 // more than the fee rules allow: a rule allowing that charge, the
 // difference named a fee, proposed for a person.
-func fees(pairs []pair, min int) []change {
+func fees(pairs []pair, need int) []change {
 	by := map[string][]pair{}
 	for _, p := range pairs {
 		if p.diff.Sign() < 0 && sharesRef(p) {
@@ -189,7 +175,7 @@ func fees(pairs []pair, min int) []change {
 	var out []change
 	for _, k := range sortedKeys(by) {
 		ps := by[k]
-		if len(ps) < min {
+		if len(ps) < need {
 			continue
 		}
 		fee, err := ps[0].diff.Abs()
@@ -230,7 +216,7 @@ var (
 // bank writes the number after another word each time ("ORD-48213"
 // against "Auftrag 48213"): an extractor reading both as one key (and,
 // when no rule compares keys, a rule that does).
-func references(pairs []pair, min int, hasContains bool) []change {
+func references(pairs []pair, need int, hasContains bool) []change {
 	type seen struct {
 		p      pair
 		digits string
@@ -265,13 +251,13 @@ func references(pairs []pair, min int, hasContains bool) []change {
 	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
 	for _, k := range keys {
 		ss := by[k]
-		if len(ss) < min {
+		if len(ss) < need {
 			continue
 		}
 		lo, hi := 99, 0
 		var ps []pair
 		for _, s := range ss {
-			lo, hi = minInt(lo, len(s.digits)), max(hi, len(s.digits))
+			lo, hi = min(lo, len(s.digits)), max(hi, len(s.digits))
 			ps = append(ps, s.p)
 		}
 		out = append(out, change{shape: ShapeReference, pairs: ps,
@@ -348,7 +334,7 @@ func counterpartyGroups(gs []group, need int) []change {
 	sim, before, after, size := 100, 0, 0, 2
 	var ps []pair
 	for _, g := range gs {
-		sim, before, after, size = minInt(sim, g.sim), max(before, g.before), max(after, g.after), max(size, len(g.ls))
+		sim, before, after, size = min(sim, g.sim), max(before, g.before), max(after, g.after), max(size, len(g.ls))
 		ps = append(ps, pair{e: g.e, b: g.b, l: g.ls[0]})
 	}
 	sim = sim / 10 * 10
@@ -416,7 +402,7 @@ func (c change) suggestion(activeYAML string) (Suggestion, error) {
 	s := Suggestion{Kind: KindRule, Count: len(c.pairs)}
 	for _, p := range c.pairs {
 		for _, d := range []record.Date{p.b.BookingDate, p.l.BookingDate} {
-			from, to = minDate(from, d), maxDate(to, d)
+			from, to = min(from, d), max(to, d)
 		}
 		s.Evidence = append(s.Evidence, p.e.MatchID)
 		if !slices.Contains(s.Users, p.e.User) {
@@ -443,18 +429,4 @@ func indent(s string) string {
 		}
 	}
 	return strings.Join(lines, "")
-}
-
-func minDate(a, b record.Date) record.Date {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-func maxDate(a, b record.Date) record.Date {
-	if a > b {
-		return a
-	}
-	return b
 }
