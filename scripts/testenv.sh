@@ -10,8 +10,9 @@
 #   CHROMIUM        Debian's chromium, for the console's browser tests
 #   PROMETHEUS      Debian's prometheus (promtool beside it), for the dashboards' and alerts' tests
 #   KEYCLOAK_HOME   Keycloak's distribution from Maven Central, for the sign-in test against a real identity server
+#   MAILPIT         mailpit (an SMTP server with an API), for the notifier's e-mail channel test
 #   SCHEMA_REGISTRY_URL  Apicurio Registry's Confluent-compatible API, from Maven Central
-#   RECON_PYTHON    a Python venv with the upstream producers' clients (scripts/python-requirements.txt)
+#   RECON_PYTHON    a Python venv with the upstream producers' clients and moto's AWS server (scripts/python-requirements.txt)
 #
 # A variable that is already set and answers is reused; otherwise the server is
 # installed if missing and started on free ports in a temp dir. Only what this
@@ -240,9 +241,9 @@ _start_python() {
   local req="$_recon_root/scripts/python-requirements.txt" venv sum
   sum=$(sha256sum "$req" | cut -c1-12)
   venv="${XDG_CACHE_HOME:-$HOME/.cache}/recon-testenv/pyvenv-$sum"
-  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import confluent_kafka, kafka, fastavro' 2>/dev/null; then
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import confluent_kafka, kafka, fastavro, moto.server' 2>/dev/null; then
     python3 -c 'import venv' 2>/dev/null || _apt_install python3-venv || return 1
-    _log "installing the upstream producers' clients from PyPI into $venv"
+    _log "installing the upstream producers' clients and moto from PyPI into $venv"
     rm -rf "$venv"
     python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$req" >&2 || { rm -rf "$venv"; return 1; }
   fi
@@ -250,11 +251,25 @@ _start_python() {
   _log "python $("$RECON_PYTHON" -c 'import confluent_kafka, kafka; print("confluent-kafka", confluent_kafka.__version__, "librdkafka", confluent_kafka.libversion()[0], "kafka-python", kafka.__version__)')"
 }
 
+_start_mailpit() {
+  # The notifier's e-mail test starts its own mailpit (STARTTLS, a password
+  # file) from this binary, built from the Go module proxy once per machine.
+  if [ -n "${MAILPIT:-}" ] && [ -x "$MAILPIT" ]; then _log "reusing MAILPIT=$MAILPIT"; return 0; fi
+  local v=v1.33.1 dir
+  dir="${XDG_CACHE_HOME:-$HOME/.cache}/recon-testenv/mailpit-$v"
+  if [ ! -x "$dir/mailpit" ]; then
+    _log "building mailpit $v from the Go module proxy"
+    GOBIN="$dir" GOFLAGS=-mod=mod go install "github.com/axllent/mailpit@$v" >&2 || return 1
+  fi
+  export MAILPIT="$dir/mailpit"
+  _log "mailpit $v at $MAILPIT"
+}
+
 recon_testenv_start() {
   export RECON_TESTENV_DIR=${RECON_TESTENV_DIR:-$(mktemp -d /tmp/recon-testenv.XXXXXX)}
   mkdir -p "$RECON_TESTENV_DIR"
   : >"$RECON_TESTENV_DIR/pids"
-  _start_redis && _start_postgres && _start_kafka && _start_chromium && _start_prometheus && _start_keycloak && _start_registry && _start_python
+  _start_redis && _start_postgres && _start_kafka && _start_chromium && _start_prometheus && _start_keycloak && _start_registry && _start_python && _start_mailpit
 }
 
 recon_testenv_stop() {

@@ -1,7 +1,12 @@
 // Package notifier tells people about breaks and escalations. It consumes
-// recon.breaks and sends each break to its channels: a webhook (JSON signed
-// with HMAC-SHA256, retried with backoff), a digest mode (at most one
-// webhook message per interval carrying many breaks), and the log. It
+// recon.breaks and routes each break by its account, currency, reason,
+// side and amount (a routes file) to channels: a webhook (JSON signed with
+// HMAC-SHA256), Slack (Block Kit), AWS SNS (message attributes for
+// filtering), email over SMTP, and the log. A break bound for a route's
+// channel becomes a delivery in a Redis outbox before its offset is
+// committed; the outbox holds it through quiet hours and digests, retries
+// it with backoff, and dead-letters it to recon.dlq after the last
+// attempt, so each break reaches each route once, across restarts. It
 // consumes recon.escalations (the console's: breaks past their SLA,
 // requests waiting for an approver) and sends what it reads as one digest
 // per recipient on the webhook and one message to the team channel (a
@@ -9,6 +14,9 @@
 // once: its id is recorded in Redis after the channels accepted it and
 // checked before sending, so restarts and replays do not notify twice;
 // every message also carries an idempotency key for receivers that dedupe.
+//
+// Without a routes file the webhook settings make one route, "default",
+// to a channel named "webhook".
 package notifier
 
 import (
@@ -20,10 +28,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -73,6 +81,13 @@ type Config struct {
 	// there as one message per batch. The URL is a secret, hence a file.
 	ChannelURLFile string
 	channelURL     string
+
+	// RoutesFile is the routing of breaks to channels (see Routing); it
+	// replaces webhook-url for breaks.
+	RoutesFile string
+	routing    *Routing
+	// ConsoleURL is the console's address, for links in messages.
+	ConsoleURL string
 }
 
 // Defaults is the configuration the settings, `recon up` and the tests
@@ -94,6 +109,8 @@ func (c *Config) Register(l *config.Loader) {
 	l.Duration(&c.Digest, "digest", c.Digest, "send at most one webhook message per interval carrying many breaks (0: one per break)")
 	l.Int(&c.MaxAttempts, "max-attempts", c.MaxAttempts, "delivery tries per message (0: until delivered)")
 	l.Bool(&c.Log, "log-breaks", c.Log, "log one line per break")
+	l.String(&c.RoutesFile, "routes-file", c.RoutesFile, "YAML file routing breaks to channels (webhook, slack, sns, email, log) with retries, quiet hours and digests")
+	l.String(&c.ConsoleURL, "console-url", c.ConsoleURL, "the console's external URL, for links to a break in messages")
 	l.String(&c.ChannelURLFile, "channel-url-file", c.ChannelURLFile, "file holding the team channel's incoming-webhook URL (Slack-compatible {\"text\": …}) for escalations")
 }
 
@@ -116,8 +133,11 @@ func (c Config) Validate() error {
 	if c.Group == "" {
 		errs = append(errs, errors.New("group is empty"))
 	}
-	if c.WebhookURL == "" && !c.Log {
-		errs = append(errs, errors.New("no channel: set webhook-url or log"))
+	if c.WebhookURL == "" && !c.Log && c.RoutesFile == "" {
+		errs = append(errs, errors.New("no channel: set routes-file, webhook-url or log-breaks"))
+	}
+	if c.RoutesFile != "" && (c.WebhookURL != "" || c.Digest > 0) {
+		errs = append(errs, errors.New("routes-file and webhook-url (or digest) are both set: declare the webhook as a channel in the routes file"))
 	}
 	if c.WebhookURL != "" && c.WebhookSecretFile == "" && len(c.webhookSecret) == 0 {
 		errs = append(errs, errors.New("the webhook needs a secret (webhook-secret-file) to sign with"))
@@ -131,9 +151,12 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Load reads what the settings point at: the webhook secret and channel
-// URL files.
+// Load reads what the settings point at: the routes file, the webhook
+// secret and channel URL files.
 func (c *Config) Load() error {
+	if err := c.loadRouting(); err != nil {
+		return err
+	}
 	if c.ChannelURLFile != "" {
 		b, err := os.ReadFile(c.ChannelURLFile)
 		if err != nil {
@@ -143,15 +166,42 @@ func (c *Config) Load() error {
 			return fmt.Errorf("channel-url-file %s: want an http(s) URL", c.ChannelURLFile)
 		}
 	}
-	if c.WebhookSecretFile == "" {
+	if c.WebhookSecretFile != "" {
+		b, err := os.ReadFile(c.WebhookSecretFile)
+		if err != nil {
+			return fmt.Errorf("webhook-secret-file: %w", err)
+		}
+		if c.webhookSecret = bytes.TrimRight(b, "\r\n"); len(c.webhookSecret) == 0 {
+			return fmt.Errorf("webhook-secret-file %s is empty", c.WebhookSecretFile)
+		}
+	}
+	if c.RoutesFile == "" && c.WebhookURL != "" {
+		c.routing.Channels["webhook"].secret = c.webhookSecret
+	}
+	return nil
+}
+
+// loadRouting reads the routes file and its channels' files, or makes the
+// route of the webhook settings.
+func (c *Config) loadRouting() error {
+	if c.RoutesFile != "" {
+		r, err := LoadRouting(c.RoutesFile)
+		if err != nil {
+			return err
+		}
+		for _, ch := range r.Channels {
+			if err := ch.load(); err != nil {
+				return fmt.Errorf("routes-file %s: %w", c.RoutesFile, err)
+			}
+		}
+		c.routing = r
 		return nil
 	}
-	b, err := os.ReadFile(c.WebhookSecretFile)
-	if err != nil {
-		return fmt.Errorf("webhook-secret-file: %w", err)
-	}
-	if c.webhookSecret = bytes.TrimRight(b, "\r\n"); len(c.webhookSecret) == 0 {
-		return fmt.Errorf("webhook-secret-file %s is empty", c.WebhookSecretFile)
+	c.routing = &Routing{Channels: map[string]*ChannelConfig{},
+		Retry: Retry{Attempts: c.MaxAttempts, Backoff: 250 * time.Millisecond, MaxBackoff: time.Minute}}
+	if c.WebhookURL != "" {
+		c.routing.Channels["webhook"] = &ChannelConfig{Type: ChannelWebhook, URL: c.WebhookURL, Digest: c.Digest, name: "webhook"}
+		c.routing.Routes = []*Route{{Name: "default", Channels: []string{"webhook"}}}
 	}
 	return nil
 }
@@ -166,17 +216,23 @@ type Deps struct {
 
 // Service is a running notifier.
 type Service struct {
-	cfg    Config
-	log    *slog.Logger
-	rdb    redis.UniversalClient
-	http   *http.Client
-	cl     *kgo.Client
-	codec  *avro.Codec[record.Break]
-	esc    *avro.Codec[record.Escalation]
-	topics struct{ breaks, escalations string }
-	m      struct {
-		sent, skipped, failed *prometheus.CounterVec
-		escalations           *prometheus.CounterVec
+	cfg   Config
+	log   *slog.Logger
+	rdb   redis.UniversalClient
+	http  *http.Client
+	cl    *kgo.Client
+	codec *avro.Codec[record.Break]
+	// routing, its channels' senders and the outbox of deliveries
+	routing *Routing
+	senders map[string]sender
+	outbox  outbox
+	wake    chan struct{}
+	esc     *avro.Codec[record.Escalation]
+	topics  struct{ breaks, escalations string }
+	m       struct {
+		sent, skipped, failed, dead *prometheus.CounterVec
+		escalations                 *prometheus.CounterVec
+		queued                      prometheus.GaugeFunc
 	}
 	ready     atomic.Bool
 	notified  atomic.Int64
@@ -189,9 +245,23 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	deps.Log, deps.Metrics = telemetry.Defaults(deps.Log, deps.Metrics)
-	s := &Service{cfg: cfg, log: deps.Log.With("service", "notifier"), rdb: deps.Redis, http: deps.HTTP}
+	s := &Service{cfg: cfg, log: deps.Log.With("service", "notifier"), rdb: deps.Redis, http: deps.HTTP,
+		routing: cfg.routing, senders: map[string]sender{}, outbox: newOutbox(cfg.RedisPrefix, cfg.DedupeTTL), wake: make(chan struct{}, 1)}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 15 * time.Second}
+	}
+	if s.routing == nil { // a Config that did not pass Load
+		if err := cfg.loadRouting(); err != nil {
+			return nil, err
+		}
+		s.routing = cfg.routing
+	}
+	for name, c := range s.routing.Channels {
+		snd, err := newSender(ctx, c, s.http, cfg.ConsoleURL, s.log.With("channel", name))
+		if err != nil {
+			return nil, err
+		}
+		s.senders[name] = snd
 	}
 	s.m.sent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notifications_total",
 		Help: "Breaks notified, by channel."}, []string{"channel"})
@@ -199,20 +269,34 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		Help: "Breaks not notified again because they already were, by channel."}, []string{"channel"})
 	s.m.failed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notification_failures_total",
 		Help: "Failed delivery attempts (retried), by channel."}, []string{"channel"})
+	s.m.dead = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_notifications_dead_lettered_total",
+		Help: "Deliveries given up after their last attempt (or refused) and written to the DLQ, by channel."}, []string{"channel"})
 	s.m.escalations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recon_escalations_notified_total",
 		Help: "Escalations notified, by kind and level."}, []string{"kind", "level"})
+	s.m.queued = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recon_notifications_queued",
+		Help: "Deliveries in the outbox: waiting for quiet hours or a digest, or for their next attempt."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, _ := s.rdb.ZCard(ctx, s.outbox.queue).Result()
+		return float64(n)
+	})
 	// The series of the enabled channels exist from the start, at zero.
-	for ch, on := range map[string]bool{"log": cfg.Log, "webhook": cfg.WebhookURL != "", "channel": cfg.ChannelURLFile != ""} {
+	on := map[string]bool{"log": cfg.Log, "channel": cfg.ChannelURLFile != ""}
+	for name := range s.routing.Channels {
+		on[name] = true
+	}
+	for ch, on := range on {
 		if on {
 			s.m.sent.WithLabelValues(ch)
 			s.m.failed.WithLabelValues(ch)
+			s.m.dead.WithLabelValues(ch)
 		}
 	}
 	s.m.skipped.WithLabelValues("all")
 	for _, k := range []record.EscalationKind{record.EscalateBreak, record.EscalateApproval, record.EscalateStatement} {
 		s.m.escalations.WithLabelValues(string(k), "1")
 	}
-	for _, c := range []prometheus.Collector{s.m.sent, s.m.skipped, s.m.failed, s.m.escalations} {
+	for _, c := range []prometheus.Collector{s.m.sent, s.m.skipped, s.m.failed, s.m.dead, s.m.escalations, s.m.queued} {
 		if err := deps.Metrics.Register(c); err != nil {
 			return nil, err
 		}
@@ -268,16 +352,11 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.cl.Close()
 	s.ready.Store(true)
 	defer s.ready.Store(false)
-	var pending []*record.Break // digest mode: breaks waiting for the next message
-	var pendingRecs []*kgo.Record
-	nextDigest := time.Now().Add(s.cfg.Digest)
+	sendDone := make(chan struct{})
+	go func() { defer close(sendDone); s.sendLoop(ctx) }()
+	defer func() { <-sendDone }()
 	for ctx.Err() == nil {
-		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if s.cfg.Digest > 0 {
-			pctx, cancel = context.WithDeadline(ctx, nextDigest)
-		}
-		f := s.cl.PollRecords(pctx, 1000)
-		cancel()
+		f := s.cl.PollRecords(ctx, 1000)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -301,6 +380,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 		breaks := make([]*record.Break, 0, len(recs))
+		raws := make([][]byte, 0, len(recs))
 		for _, r := range recs {
 			b, err := s.codec.Decode(ctx, r.Value)
 			if err != nil {
@@ -310,19 +390,9 @@ func (s *Service) Run(ctx context.Context) error {
 				}
 				continue
 			}
-			breaks = append(breaks, b)
+			breaks, raws = append(breaks, b), append(raws, r.Value)
 		}
-		if s.cfg.Digest > 0 {
-			pending = append(pending, breaks...)
-			pendingRecs = append(pendingRecs, recs...)
-			if time.Now().Before(nextDigest) {
-				continue
-			}
-			breaks, recs = pending, pendingRecs
-			pending, pendingRecs = nil, nil
-			nextDigest = time.Now().Add(s.cfg.Digest)
-		}
-		if err := s.deliver(ctx, breaks); err != nil {
+		if err := s.route(ctx, breaks, raws); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -330,90 +400,189 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if len(recs) > 0 {
 			if err := s.cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
-				s.log.Warn("offset commit failed; breaks will be re-read and skipped as notified", "err", err)
+				s.log.Warn("offset commit failed; breaks will be re-read and skipped as queued", "err", err)
 			}
 		}
 	}
 	return nil
 }
 
-func (s *Service) dedupeKey(breakID string) string {
-	return s.cfg.RedisPrefix + ":notified:" + breakID
-}
-
-// deliver sends the breaks not yet notified to every channel and records
-// them as notified.
-func (s *Service) deliver(ctx context.Context, breaks []*record.Break) error {
+// route logs the breaks (log-breaks) and queues one delivery per matching
+// route and channel in the outbox, due now, at the end of the route's
+// quiet hours, or at the channel's next digest.
+func (s *Service) route(ctx context.Context, breaks []*record.Break, raws [][]byte) error {
 	if len(breaks) == 0 {
 		return nil
 	}
-	fresh, err := s.unnotified(ctx, breaks)
-	if err != nil {
-		return err
-	}
-	if len(fresh) == 0 {
-		return nil
-	}
 	if s.cfg.Log {
-		for _, b := range fresh {
+		for _, b := range breaks {
 			s.log.Info("break", "break_id", b.BreakID, "side", string(b.Side), "reason", string(b.Reason),
 				"currency", b.Currency, "amount", b.Record.Amount.String(), "booking_date", b.Record.BookingDate.String(),
 				"reference", b.Record.Reference, "record_id", b.Record.ID)
 		}
-		s.m.sent.WithLabelValues("log").Add(float64(len(fresh)))
+		s.m.sent.WithLabelValues("log").Add(float64(len(breaks)))
 	}
-	if s.cfg.WebhookURL == "" {
-		return s.markAll(ctx, fresh)
-	}
-	if s.cfg.Digest > 0 {
-		err := s.post(ctx, digestKey(fresh), Message{Type: "breaks.digest", Breaks: fresh})
-		if err != nil && !errors.Is(err, errRefused) {
-			return err
+	now := time.Now()
+	var ds []*delivery
+	for i, b := range breaks {
+		for _, rt := range s.routing.routesFor(b) {
+			due := now
+			if rt.QuietHours != nil {
+				due = rt.QuietHours.Until(now)
+			}
+			for _, ch := range rt.Channels {
+				d := &delivery{ID: deliveryID(rt.Name, ch, b.BreakID), Route: rt.Name, Channel: ch, Recipients: rt.Recipients,
+					BreakID: b.BreakID, Break: raws[i], Queued: now, due: due}
+				if dg := s.routing.Channels[ch].Digest; dg > 0 { // the end of the digest interval it falls in
+					d.due = time.UnixMilli((due.UnixMilli()/dg.Milliseconds() + 1) * dg.Milliseconds())
+				}
+				ds = append(ds, d)
+			}
 		}
+	}
+	for len(ds) > 0 {
+		n := min(len(ds), 300)
+		added, err := s.outbox.add(ctx, s.rdb, ds[:n])
 		if err != nil {
-			s.log.Error("webhook refused a digest; its breaks are not notified again", "breaks", len(fresh), "err", err)
-		} else {
-			s.m.sent.WithLabelValues("webhook").Add(float64(len(fresh)))
+			return err
 		}
-		return s.markAll(ctx, fresh)
+		if skipped := n - added; skipped > 0 {
+			s.m.skipped.WithLabelValues("all").Add(float64(skipped))
+		}
+		ds = ds[n:]
 	}
-	for _, b := range fresh {
-		err := s.post(ctx, b.BreakID, Message{Type: "break", Breaks: []*record.Break{b}})
-		if err != nil && !errors.Is(err, errRefused) {
-			return err
-		}
-		if err != nil {
-			s.log.Error("webhook refused a break; it is not notified again", "break_id", b.BreakID, "err", err)
-		} else {
-			s.m.sent.WithLabelValues("webhook").Inc()
-			s.notified.Add(1)
-		}
-		if err := s.markNotified(ctx, b); err != nil {
-			return err
-		}
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 	return nil
 }
 
-// markAll records breaks as notified.
-func (s *Service) markAll(ctx context.Context, bs []*record.Break) error {
-	pipe := s.rdb.Pipeline()
-	for _, b := range bs {
-		pipe.Set(ctx, s.dedupeKey(b.BreakID), "1", s.cfg.DedupeTTL)
+// sendLoop sends the outbox's due deliveries until ctx ends.
+func (s *Service) sendLoop(ctx context.Context) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-s.wake:
+		}
+		for {
+			n, err := s.sendDue(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.log.Warn("sending from the outbox failed; retrying", "err", err)
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("dedupe record: %w", err)
+}
+
+// sendDue sends what is due now: one message per delivery, or per
+// channel and recipients for a digest channel. It returns how many
+// deliveries it handled.
+func (s *Service) sendDue(ctx context.Context) (int, error) {
+	now := time.Now()
+	ds, err := s.outbox.due(ctx, s.rdb, now, 500)
+	if err != nil || len(ds) == 0 {
+		return 0, err
 	}
-	s.notified.Add(int64(len(bs)))
-	return nil
+	var order []string
+	groups := map[string][]*delivery{}
+	for _, d := range ds {
+		if d.b, err = s.codec.Decode(ctx, d.Break); err != nil {
+			d.Attempts++
+			if err := s.giveUp(ctx, []*delivery{d}, fmt.Errorf("undecodable break: %w", err)); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		key := d.ID
+		if c := s.routing.Channels[d.Channel]; c != nil && c.Digest > 0 {
+			key = d.Channel + "\x00" + strings.Join(d.Recipients, ",")
+		}
+		if groups[key] == nil {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], d)
+	}
+	for _, key := range order {
+		if err := s.sendGroup(ctx, groups[key]); err != nil {
+			return 0, err
+		}
+	}
+	return len(ds), nil
+}
+
+// sendGroup sends deliveries of one channel as one message and records
+// the outcome: done, queued again after a backoff, or dead-lettered.
+func (s *Service) sendGroup(ctx context.Context, ds []*delivery) error {
+	first := ds[0]
+	snd := s.senders[first.Channel]
+	if snd == nil {
+		for _, d := range ds {
+			d.Attempts++
+		}
+		return s.giveUp(ctx, ds, fmt.Errorf("channel %q: %w", first.Channel, errNoChannel))
+	}
+	m := outMessage{Key: first.ID, Recipients: first.Recipients, Digest: len(ds) > 1 || s.routing.Channels[first.Channel].Digest > 0}
+	ids := make([]string, len(ds))
+	for i, d := range ds {
+		m.Breaks = append(m.Breaks, d.b)
+		ids[i] = d.ID
+		if !slices.Contains(m.Routes, d.Route) {
+			m.Routes = append(m.Routes, d.Route)
+		}
+	}
+	if len(ds) > 1 {
+		m.Key = idsKey("digest-", ids)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := snd.send(sctx, m)
+	cancel()
+	if err == nil {
+		if err := s.outbox.finish(ctx, s.rdb, time.Now(), ds); err != nil {
+			return err
+		}
+		s.m.sent.WithLabelValues(first.Channel).Add(float64(len(ds)))
+		s.notified.Add(int64(len(ds)))
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s.m.failed.WithLabelValues(first.Channel).Inc()
+	attempts := 0
+	for _, d := range ds {
+		d.Attempts++
+		d.LastError = err.Error()
+		attempts = max(attempts, d.Attempts)
+	}
+	if errors.Is(err, errRefused) || (s.routing.Retry.Attempts > 0 && attempts >= s.routing.Retry.Attempts) {
+		return s.giveUp(ctx, ds, err)
+	}
+	wait := s.routing.Retry.backoff(attempts)
+	s.log.Warn("delivery failed, retrying", "channel", first.Channel, "key", m.Key, "attempt", attempts, "backoff", wait, "err", err)
+	return s.outbox.retryLater(ctx, s.rdb, ds, time.Now().Add(wait))
+}
+
+// giveUp dead-letters deliveries and marks them done.
+func (s *Service) giveUp(ctx context.Context, ds []*delivery, cause error) error {
+	if err := s.deadLetter(ctx, ds, cause); err != nil {
+		return err
+	}
+	return s.outbox.finish(ctx, s.rdb, time.Now(), ds)
 }
 
 // errRefused marks a webhook answer that retrying cannot change (4xx).
 var errRefused = errors.New("refused")
-
-func (s *Service) unnotified(ctx context.Context, breaks []*record.Break) ([]*record.Break, error) {
-	return unseen(ctx, s, breaks, func(b *record.Break) string { return s.dedupeKey(b.BreakID) })
-}
 
 // unseen keeps the items whose dedupe key (key) Redis does not hold, each
 // once.
@@ -441,18 +610,6 @@ func unseen[T any](ctx context.Context, s *Service, items []T, key func(T) strin
 		fresh = append(fresh, it)
 	}
 	return fresh, nil
-}
-
-func (s *Service) markNotified(ctx context.Context, b *record.Break) error {
-	return s.rdb.Set(ctx, s.dedupeKey(b.BreakID), "1", s.cfg.DedupeTTL).Err()
-}
-
-func digestKey(bs []*record.Break) string {
-	ids := make([]string, len(bs))
-	for i, b := range bs {
-		ids[i] = b.BreakID
-	}
-	return idsKey("digest-", ids)
 }
 
 // idsKey is the idempotency key of a message carrying the ids.
@@ -514,40 +671,27 @@ func (s *Service) post(ctx context.Context, key string, msg Message) error {
 	return s.postTo(ctx, "webhook", s.cfg.WebhookURL, key, body, true)
 }
 
-// postTo sends body to url (signed for the webhook), retrying like post.
+// postTo sends body to url (signed for the webhook), retrying 429, 5xx
+// and network errors with exponential backoff up to max-attempts.
 func (s *Service) postTo(ctx context.Context, channel, url, key string, body []byte, sign bool) error {
 	backoff := 250 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		ts := time.Now().Unix()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("User-Agent", "recon-notifier")
+		var h http.Header
 		if sign {
-			req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-			req.Header.Set(HeaderSignature, Sign(s.cfg.webhookSecret, ts, body))
+			ts := time.Now().Unix()
+			h = http.Header{}
+			h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+			h.Set(HeaderSignature, Sign(s.cfg.webhookSecret, ts, body))
 		}
-		req.Header.Set(HeaderIdempotency, key)
-		resp, err := s.http.Do(req)
-		status := 0
-		if err == nil {
-			status = resp.StatusCode
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			if status >= 200 && status < 300 {
-				return nil
-			}
-			if status >= 400 && status < 500 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout {
-				return fmt.Errorf("%s %s: HTTP %d: %w", channel, key, status, errRefused)
-			}
+		err := postJSON(ctx, s.http, url, key, body, h)
+		if err == nil || errors.Is(err, errRefused) {
+			return err
 		}
 		s.m.failed.WithLabelValues(channel).Inc()
 		if s.cfg.MaxAttempts > 0 && attempt >= s.cfg.MaxAttempts {
-			return fmt.Errorf("%s %s: gave up after %d attempts (last: status %d, %v)", channel, key, attempt, status, err)
+			return fmt.Errorf("%s %s: gave up after %d attempts (last: %v)", channel, key, attempt, err)
 		}
-		s.log.Warn("delivery failed, retrying", "channel", channel, "key", key, "status", status, "err", err, "backoff", backoff)
+		s.log.Warn("delivery failed, retrying", "channel", channel, "key", key, "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
