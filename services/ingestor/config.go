@@ -3,6 +3,7 @@ package ingestor
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"time"
 
@@ -29,6 +30,8 @@ type Config struct {
 	SchemaRegistry avro.RegistryConfig
 
 	S3 S3Config
+	// SQS: S3 event notifications from a queue, as AWS delivers them.
+	SQS SQSConfig
 
 	// Inbox is a folder watched for files (subfolders bank/ and ledger/ set
 	// the side; files at the top level are sided by content). Empty = off.
@@ -61,12 +64,26 @@ type S3Config struct {
 	QuarantinePrefix string
 }
 
+// SQSConfig says where S3 notifications wait in SQS. A message is deleted
+// only after its files' Kafka transactions committed.
+type SQSConfig struct {
+	QueueURL string // empty = off
+	Endpoint string // empty = AWS; an SQS-compatible server otherwise
+	Region   string // empty = the S3 region
+	// Wait is the long poll of one receive (at most 20 s).
+	Wait time.Duration
+	// Visibility hides a received message from other consumers; it is
+	// extended while its files are ingested.
+	Visibility time.Duration
+}
+
 // Defaults is the configuration the settings, `recon up`, `recon
 // reconcile` and the tests start from.
 func Defaults() Config {
 	host, _ := os.Hostname()
 	return Config{Kafka: kafka.Defaults("recon-ingestor"), Group: "recon-ingestor", TransactionalID: "recon-ingestor-" + host,
 		ConsumeEvents: true, S3: S3Config{Region: "us-east-1", QuarantinePrefix: "quarantine/"}, PollInterval: time.Second,
+		SQS:         SQSConfig{Wait: 20 * time.Second, Visibility: 5 * time.Minute},
 		MaxFileSize: 2048 << 20, TempDir: os.TempDir(), TransactionTimeout: 5 * time.Minute}
 }
 
@@ -83,6 +100,11 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.S3.AccessKey, "s3-access-key", c.S3.AccessKey, "static S3 access key (empty: AWS default credential chain)")
 	l.String(&c.S3.SecretKeyFile, "s3-secret-key-file", c.S3.SecretKeyFile, "file holding the static S3 secret key")
 	l.String(&c.S3.QuarantinePrefix, "s3-quarantine-prefix", c.S3.QuarantinePrefix, "where unreadable objects are copied (empty: no copy)")
+	l.String(&c.SQS.QueueURL, "sqs-queue-url", c.SQS.QueueURL, "SQS queue of S3 event notifications (direct, or through SNS); empty: off")
+	l.String(&c.SQS.Endpoint, "sqs-endpoint", c.SQS.Endpoint, "SQS endpoint for SQS-compatible servers (empty: AWS)")
+	l.String(&c.SQS.Region, "sqs-region", c.SQS.Region, "SQS region (empty: s3-region)")
+	l.Duration(&c.SQS.Wait, "sqs-wait", c.SQS.Wait, "long-poll wait of one SQS receive (≤ 20s)")
+	l.Duration(&c.SQS.Visibility, "sqs-visibility", c.SQS.Visibility, "visibility timeout of a received message, extended while its files are ingested")
 	l.String(&c.Inbox, "inbox", c.Inbox, "folder to watch for files (bank/ and ledger/ subfolders)")
 	l.Duration(&c.PollInterval, "inbox-poll", c.PollInterval, "inbox polling interval")
 	l.String(&c.CSVProfiles, "csv-profiles", c.CSVProfiles, "CSV mapping profile (YAML) or folder of them, beside the built-in ones")
@@ -101,8 +123,19 @@ func (c Config) Validate() error {
 	if c.Group == "" && c.ConsumeEvents {
 		errs = append(errs, errors.New("group is empty"))
 	}
-	if !c.ConsumeEvents && c.Inbox == "" && !c.Manual {
-		errs = append(errs, errors.New("nothing to do: consume-events is off and no inbox is set"))
+	if !c.ConsumeEvents && c.Inbox == "" && !c.Manual && c.SQS.QueueURL == "" {
+		errs = append(errs, errors.New("nothing to do: consume-events is off and neither an inbox nor an SQS queue is set"))
+	}
+	if c.SQS.QueueURL != "" {
+		if u, err := url.Parse(c.SQS.QueueURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("sqs-queue-url %q: want the queue's URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", c.SQS.QueueURL))
+		}
+		if c.SQS.Wait < 0 || c.SQS.Wait > 20*time.Second {
+			errs = append(errs, errors.New("sqs-wait must be between 0 and 20s"))
+		}
+		if c.SQS.Visibility < 2*time.Second || c.SQS.Visibility > 12*time.Hour {
+			errs = append(errs, errors.New("sqs-visibility must be between 2s and 12h"))
+		}
 	}
 	if c.PollInterval <= 0 {
 		errs = append(errs, errors.New("inbox-poll must be positive"))

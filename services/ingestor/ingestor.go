@@ -1,6 +1,7 @@
 // Package ingestor turns statement and ledger files into transaction
-// records. Files arrive as S3 event notifications on recon.file-events (read
-// from S3 or an S3-compatible store) or in a local inbox folder; each file is
+// records. Files arrive as S3 event notifications on recon.file-events or
+// on an SQS queue (read from S3 or an S3-compatible store), or in a local
+// inbox folder; each file is
 // detected by content, parsed, and produced in one Kafka transaction: its
 // records keyed by account|currency, its bad entries to recon.dlq, and its
 // outcome to recon.files. A file whose digest was already ingested is
@@ -39,6 +40,11 @@ type Deps struct {
 	Metrics prometheus.Registerer // Prometheus registry of the service's metrics
 	// Store overrides the S3 client built from Config.S3 (tests).
 	Store objectStore
+	// BeforeSQSDelete runs after an SQS message's files (one or more)
+	// committed and
+	// before the message is deleted; an error stops the ingestor there
+	// (tests: a crash between the two).
+	BeforeSQSDelete func(messageID string) error
 }
 
 // Service is a running ingestor.
@@ -59,6 +65,8 @@ type Service struct {
 	detector *parse.Detector
 	ready    atomic.Bool
 	mu       sync.Mutex // one file at a time through the transactional producer
+
+	beforeDelete func(messageID string) error
 }
 
 // New connects to Kafka, provisions topics and loads the file ledger.
@@ -71,7 +79,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: deps.Log.With("service", "ingestor"), m: m, store: deps.Store}
+	s := &Service{cfg: cfg, log: deps.Log.With("service", "ingestor"), m: m, store: deps.Store, beforeDelete: deps.BeforeSQSDelete}
 	var profiles []*csvformat.Profile
 	if cfg.CSVProfiles != "" {
 		if profiles, err = csvformat.LoadProfiles(cfg.CSVProfiles); err != nil {
@@ -79,7 +87,7 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}
 	}
 	s.detector = parse.NewDetector(profiles...)
-	if s.store == nil && cfg.ConsumeEvents {
+	if s.store == nil && (cfg.ConsumeEvents || cfg.SQS.QueueURL != "") {
 		st, err := newS3Store(ctx, cfg.S3)
 		if err != nil {
 			return nil, err
@@ -140,18 +148,22 @@ func (s *Service) Close() {
 // finishes the file in hand and returns.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.Close()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	if s.cfg.ConsumeEvents {
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- s.consumeEvents(ctx) }()
+	}
+	if s.cfg.SQS.QueueURL != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- s.consumeSQS(ctx) }()
 	}
 	if s.cfg.Inbox != "" {
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- s.watchInbox(ctx) }()
 	}
 	s.ready.Store(true)
-	s.log.Info("ingestor started", "inbox", s.cfg.Inbox, "consume_events", s.cfg.ConsumeEvents)
+	s.log.Info("ingestor started", "inbox", s.cfg.Inbox, "consume_events", s.cfg.ConsumeEvents, "sqs_queue", s.cfg.SQS.QueueURL)
 	var first error
 	go func() { wg.Wait(); close(errc) }()
 	for err := range errc {

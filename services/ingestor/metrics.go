@@ -19,6 +19,8 @@ type metrics struct {
 	// statements refused: duplicate (received before) or conflict (differs
 	// from the one received for its account and number).
 	statements *prometheus.CounterVec
+	// sqsMessages: SQS messages handled and deleted.
+	sqsMessages prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,9 +38,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to ingest one file, from first byte read to transaction commit.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 12)}, []string{"format"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "retries_total",
-			Help: "Transient failures retried, by stage (fetch, produce)."}, []string{"stage"}),
+			Help: "Transient failures retried, by stage (fetch, produce, sqs, sqs-delete, …)."}, []string{"stage"}),
 		statements: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "refused_statements_total",
 			Help: "Booked statements refused: duplicate (its content was received before, under another file name or header or in another format) or conflict (it differs from the statement received for its account and number: the file is quarantined)."}, []string{"kind"}),
+		sqsMessages: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "sqs_messages_total",
+			Help: "SQS messages of S3 notifications handled and deleted."}),
 		dlqErrs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dlq_errors_total",
 			Help: "Failures to publish to the DLQ (the file is retried)."}),
 	}
@@ -56,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, side := range []record.Side{record.Bank, record.Ledger} {
 		m.records.WithLabelValues(string(side))
 	}
-	for _, c := range []prometheus.Collector{m.files, m.records, m.rejected, m.bytes, m.duration, m.retries, m.dlqErrs, m.statements} {
+	for _, c := range []prometheus.Collector{m.files, m.records, m.rejected, m.bytes, m.duration, m.retries, m.dlqErrs, m.statements, m.sqsMessages} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -40,20 +40,33 @@ type s3Store struct {
 
 var _ objectStore = (*s3Store)(nil)
 
-func newS3Store(ctx context.Context, c S3Config) (*s3Store, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(c.Region)}
+// awsConfig is the AWS configuration of region with the S3 settings'
+// static credentials, or the default chain (env, IRSA, instance role).
+func awsConfig(ctx context.Context, c S3Config, region string) (aws.Config, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region)}
 	if c.AccessKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.secretKey, "")))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("s3 config: %w", err)
+		return aws.Config{}, fmt.Errorf("aws config: %w", err)
+	}
+	return cfg, nil
+}
+
+func newS3Store(ctx context.Context, c S3Config) (*s3Store, error) {
+	cfg, err := awsConfig(ctx, c, c.Region)
+	if err != nil {
+		return nil, err
 	}
 	cl := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}
 		o.UsePathStyle = c.PathStyle
+		// S3-compatible stores often send no checksum; the SDK would log
+		// that on every read.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 	return &s3Store{cl: cl, prefix: c.QuarantinePrefix}, nil
 }
