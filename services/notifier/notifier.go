@@ -88,13 +88,16 @@ type Config struct {
 	routing    *Routing
 	// ConsoleURL is the console's address, for links in messages.
 	ConsoleURL string
+	// SendTimeout bounds one send; a delivery whose sender died is due
+	// again 15 s after it.
+	SendTimeout time.Duration
 }
 
 // Defaults is the configuration the settings, `recon up` and the tests
 // start from.
 func Defaults() Config {
 	return Config{Kafka: kafka.Defaults("recon-notifier"), Group: "recon-notifier", RedisURL: "redis://localhost:6379/0",
-		RedisPrefix: "recon", DedupeTTL: 90 * 24 * time.Hour, Log: true}
+		RedisPrefix: "recon", DedupeTTL: 90 * 24 * time.Hour, Log: true, SendTimeout: 30 * time.Second}
 }
 
 // Register declares the settings on l, with c's values as their defaults.
@@ -110,6 +113,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.Int(&c.MaxAttempts, "max-attempts", c.MaxAttempts, "delivery tries per message (0: until delivered)")
 	l.Bool(&c.Log, "log-breaks", c.Log, "log one line per break")
 	l.String(&c.RoutesFile, "routes-file", c.RoutesFile, "YAML file routing breaks to channels (webhook, slack, sns, email, log) with retries, quiet hours and digests")
+	l.Duration(&c.SendTimeout, "send-timeout", c.SendTimeout, "bound of one send to a channel; a delivery whose notifier died is sent again 15s after it")
 	l.String(&c.ConsoleURL, "console-url", c.ConsoleURL, "the console's external URL, for links to a break in messages")
 	l.String(&c.ChannelURLFile, "channel-url-file", c.ChannelURLFile, "file holding the team channel's incoming-webhook URL (Slack-compatible {\"text\": …}) for escalations")
 }
@@ -141,6 +145,9 @@ func (c Config) Validate() error {
 	}
 	if c.WebhookURL != "" && c.WebhookSecretFile == "" && len(c.webhookSecret) == 0 {
 		errs = append(errs, errors.New("the webhook needs a secret (webhook-secret-file) to sign with"))
+	}
+	if c.SendTimeout < time.Second {
+		errs = append(errs, errors.New("send-timeout must be at least 1s"))
 	}
 	if c.DedupeTTL <= 0 {
 		errs = append(errs, errors.New("the dedupe TTL must be positive"))
@@ -490,7 +497,7 @@ func (s *Service) sendLoop(ctx context.Context) {
 // deliveries it handled.
 func (s *Service) sendDue(ctx context.Context) (int, error) {
 	now := time.Now()
-	ds, err := s.outbox.due(ctx, s.rdb, now, 500)
+	ds, err := s.outbox.claim(ctx, s.rdb, now, s.cfg.SendTimeout+15*time.Second, 500)
 	if err != nil || len(ds) == 0 {
 		return 0, err
 	}
@@ -544,7 +551,7 @@ func (s *Service) sendGroup(ctx context.Context, ds []*delivery) error {
 	if len(ds) > 1 {
 		m.Key = idsKey("digest-", ids)
 	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	err := snd.send(sctx, m)
 	cancel()
 	if err == nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,7 +25,10 @@ import (
 //	                       or dead-lettered (kept for the dedupe TTL)
 //
 // A delivery id is route|channel|break id, so a break reaches each route's
-// channel once however often it is read.
+// channel once however often it is read. Notifiers sharing the outbox
+// claim what they send (the delivery's due time moves past the send
+// timeout), so two never send one delivery at once, and a delivery whose
+// sender died is due again when its claim runs out.
 type outbox struct {
 	queue, items, done string
 	ttl                time.Duration
@@ -48,7 +50,7 @@ type delivery struct {
 	Queued     time.Time `json:"queued"`
 	Attempts   int       `json:"attempts"`
 	LastError  string    `json:"last_error,omitempty"`
-	due        time.Time
+	due        time.Time // when queued
 	b          *record.Break
 }
 
@@ -99,31 +101,37 @@ func (o outbox) add(ctx context.Context, rdb redis.Scripter, ds []*delivery) (in
 	return n, nil
 }
 
-// due returns up to limit deliveries due at now, earliest first.
-func (o outbox) due(ctx context.Context, rdb redis.Cmdable, now time.Time, limit int64) ([]*delivery, error) {
-	ids, err := rdb.ZRangeByScoreWithScores(ctx, o.queue, &redis.ZRangeBy{Min: "-inf",
-		Max: strconv.FormatInt(now.UnixMilli(), 10), Count: limit}).Result()
-	if err != nil || len(ids) == 0 {
+// claimScript takes up to ARGV[3] deliveries due at ARGV[1] and makes
+// them due again at ARGV[2] (should their sender die), returning id and
+// item pairs. KEYS: queue, items.
+var claimScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('HGET', KEYS[2], id)
+  if v then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+    table.insert(out, id)
+    table.insert(out, v)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out`)
+
+// claim takes up to limit deliveries due at now, earliest first, for
+// hold: until then no other notifier sharing the outbox takes them, and
+// after it they are due again unless finished or rescheduled.
+func (o outbox) claim(ctx context.Context, rdb redis.Scripter, now time.Time, hold time.Duration, limit int) ([]*delivery, error) {
+	vals, err := claimScript.Run(ctx, rdb, []string{o.queue, o.items}, now.UnixMilli(), now.Add(hold).UnixMilli(), limit).StringSlice()
+	if err != nil || len(vals) == 0 {
 		return nil, err
 	}
-	keys := make([]string, len(ids))
-	for i, z := range ids {
-		keys[i] = z.Member.(string)
-	}
-	vals, err := rdb.HMGet(ctx, o.items, keys...).Result()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*delivery, 0, len(ids))
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok { // queued without its item: nothing to send
-			rdb.ZRem(ctx, o.queue, keys[i])
-			continue
-		}
-		d := &delivery{ID: keys[i], due: time.UnixMilli(int64(ids[i].Score))}
-		if err := json.Unmarshal([]byte(s), d); err != nil {
-			return nil, fmt.Errorf("outbox item %s: %w", keys[i], err)
+	out := make([]*delivery, 0, len(vals)/2)
+	for i := 0; i+1 < len(vals); i += 2 {
+		d := &delivery{ID: vals[i]}
+		if err := json.Unmarshal([]byte(vals[i+1]), d); err != nil {
+			return nil, fmt.Errorf("outbox item %s: %w", vals[i], err)
 		}
 		out = append(out, d)
 	}

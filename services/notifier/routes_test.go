@@ -1,14 +1,18 @@
 package notifier
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/redis/go-redis/v9"
 )
 
 func writeRoutes(t *testing.T, body string) string {
@@ -152,5 +156,39 @@ func TestRetryBackoff(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("backoffs %v, want %v", got, want)
 		}
+	}
+}
+
+// TestOutboxClaim: a claimed delivery is not handed to a second sender
+// until its claim runs out; a finished one never again, also when its
+// break is queued again.
+func TestOutboxClaim(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	ctx := context.Background()
+	o := newOutbox("t", time.Hour)
+	now := time.UnixMilli(1_800_000_000_000)
+	var ds []*delivery
+	for i := range 5 {
+		ds = append(ds, &delivery{ID: deliveryID("r", "c", fmt.Sprint(i)), Route: "r", Channel: "c", BreakID: fmt.Sprint(i), due: now})
+	}
+	if n, err := o.add(ctx, rdb, ds); err != nil || n != 5 {
+		t.Fatalf("added %d, %v", n, err)
+	}
+	a, err := o.claim(ctx, rdb, now, time.Minute, 100)
+	if err != nil || len(a) != 5 {
+		t.Fatalf("first claim %d, %v", len(a), err)
+	}
+	if b, _ := o.claim(ctx, rdb, now.Add(59*time.Second), time.Minute, 100); len(b) != 0 {
+		t.Errorf("a second sender got %d claimed deliveries", len(b))
+	}
+	if err := o.finish(ctx, rdb, now, a[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := o.claim(ctx, rdb, now.Add(61*time.Second), time.Minute, 100); len(b) != 3 {
+		t.Errorf("after the claim ran out: %d deliveries, want the 3 unfinished", len(b))
+	}
+	if n, _ := o.add(ctx, rdb, ds); n != 0 {
+		t.Errorf("queued again: %d added", n)
 	}
 }

@@ -242,7 +242,8 @@ retry: {attempts: 3, backoff: 100ms, max_backoff: 300ms}
 	env := []string{"RECON_KAFKA_BROKERS=" + strings.Join(brokers, ","), "RECON_KAFKA_TOPIC_PREFIX=" + prefix + ".",
 		"RECON_KAFKA_SESSION_TIMEOUT=6s", "RECON_OPS_ADDR=", "RECON_LOG_FORMAT=text", "RECON_LOG_LEVEL=info",
 		"RECON_REDIS_URL=" + redisURL, "RECON_REDIS_PREFIX=" + prefix, "RECON_GROUP=" + prefix + "-notifier",
-		"RECON_ROUTES_FILE=" + routes, "RECON_CONSOLE_URL=https://recon.bank.test", "RECON_LOG_BREAKS=false"}
+		"RECON_ROUTES_FILE=" + routes, "RECON_CONSOLE_URL=https://recon.bank.test", "RECON_LOG_BREAKS=false",
+		"RECON_SEND_TIMEOUT=3s"} // the held message is claimed until 18 s after the kill
 	p := newProc(t, dir, "notifier", env, "notifier")
 	p.start()
 	defer p.stop()
