@@ -52,15 +52,21 @@ func newAuth(ctx context.Context, cfg Config, issuer, clientID, secret string, s
 	// The provider may still be starting (a sidecar, the demo provider):
 	// retry discovery for a bounded time.
 	deadline := time.Now().Add(30 * time.Second)
+	discovery, dctx := issuer, ctx
+	if cfg.OIDC.DiscoveryURL != "" && issuer == cfg.OIDC.Issuer {
+		// Discovery at the back-channel address; the metadata must still
+		// name the issuer the tokens carry.
+		discovery, dctx = strings.TrimRight(cfg.OIDC.DiscoveryURL, "/"), oidc.InsecureIssuerURLContext(ctx, issuer)
+	}
 	for {
-		p, err = oidc.NewProvider(ctx, issuer)
+		p, err = oidc.NewProvider(dctx, discovery)
 		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("OpenID provider %s: discovery: %w", issuer, err)
+		return nil, fmt.Errorf("OpenID provider %s: discovery at %s: %w", issuer, discovery, err)
 	}
 	pub := cfg.publicURL()
 	u, _ := url.Parse(pub)

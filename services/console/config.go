@@ -39,6 +39,13 @@ var allRoles = []string{RoleViewer, RolePreparer, RoleApprover, RoleAdmin, RoleE
 // OIDCConfig is the sign-in configuration.
 type OIDCConfig struct {
 	Issuer           string // the provider's issuer URL (discovery at /.well-known/openid-configuration)
+	// DiscoveryURL is where the console reaches the provider when that
+	// differs from the issuer browsers see (a container network: browsers
+	// at http://localhost:8180/realms/recon, the console at
+	// http://keycloak:8080/realms/recon). The tokens' issuer must still be
+	// Issuer; the provider's metadata then names browser-facing and
+	// back-channel endpoints (Keycloak: hostname-backchannel-dynamic).
+	DiscoveryURL string
 	ClientID         string
 	ClientSecretFile string // read by Load
 	clientSecret     string
@@ -163,6 +170,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.Bool(&c.AliasAutoAccept, "alias-auto-accept", c.AliasAutoAccept, "accept alias suggestions without an admin (each still becomes a new rule version, in the audit chain)")
 	l.Int(&c.LearnDays, "learn-days", c.LearnDays, "days of people's matches the suggestions are drawn from")
 	l.String(&c.WarehouseURL, "warehouse-url", c.WarehouseURL, "the warehouse the loader writes (postgres://, redshift://, sqlite:PATH): rules proposals are replayed against its live decisions")
+	l.String(&c.OIDC.DiscoveryURL, "oidc-discovery-url", c.OIDC.DiscoveryURL, "where the console reaches the provider when not at the issuer URL browsers use (containers); the tokens' issuer stays oidc-issuer")
 	l.String(&c.OIDC.Issuer, "oidc-issuer", c.OIDC.Issuer, "OpenID provider issuer URL (Okta: https://ORG.okta.com/oauth2/default; Entra ID: https://login.microsoftonline.com/TENANT/v2.0)")
 	l.String(&c.OIDC.ClientID, "oidc-client-id", c.OIDC.ClientID, "OAuth client id of the console")
 	l.String(&c.OIDC.ClientSecretFile, "oidc-client-secret-file", c.OIDC.ClientSecretFile, "file holding the OAuth client secret")

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -59,7 +60,10 @@ func freeAddr(t *testing.T) string {
 // in-memory database, the realm imported from a file). The console
 // discovers the realm, the browser goes through Keycloak's login form,
 // the ID token's groups map to the console's roles, and the session
-// shows the user, the role and what the role may do.
+// shows the user, the role and what the role may do. As in the compose
+// stack, browsers and the console reach Keycloak at different addresses:
+// browsers at http://localhost:PORT (the issuer), the console at
+// http://127.0.0.1:PORT (oidc-discovery-url, Keycloak's back channel).
 func TestKeycloakSignIn(t *testing.T) {
 	testenv.Chromium(t)
 	home := testenv.Keycloak(t)
@@ -81,7 +85,8 @@ func TestKeycloakSignIn(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	kcLog := &testenv.Buffer{}
 	cmd := exec.CommandContext(ctx, filepath.Join(home, "bin", "kc.sh"), "start-dev", "--db=dev-mem", "--http-port="+kcPort,
-		"--http-host=127.0.0.1", "--hostname-strict=false", "--import-realm", "--health-enabled=false", "--log-level=WARN")
+		"--http-host=127.0.0.1", "--hostname=http://localhost:"+kcPort, "--hostname-backchannel-dynamic=true",
+		"--import-realm", "--health-enabled=false", "--log-level=WARN")
 	cmd.Env = append(os.Environ(), "JAVA_OPTS_APPEND=-Xms128m -Xmx768m")
 	cmd.Stdout, cmd.Stderr = kcLog, kcLog
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -95,7 +100,7 @@ func TestKeycloakSignIn(t *testing.T) {
 		cancel()
 		<-exited
 	})
-	issuer := "http://" + kcAddr + "/realms/recon"
+	issuer, backChannel := "http://localhost:"+kcPort+"/realms/recon", "http://"+kcAddr+"/realms/recon"
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		select {
@@ -104,7 +109,7 @@ func TestKeycloakSignIn(t *testing.T) {
 			t.Fatalf("keycloak exited (%v): %.3000s", err, kcLog.String())
 		default:
 		}
-		resp, err := http.Get(issuer + "/.well-known/openid-configuration")
+		resp, err := http.Get(backChannel + "/.well-known/openid-configuration")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -125,7 +130,7 @@ func TestKeycloakSignIn(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	h := newHarness(t, kc, rdb, "sqlite:"+filepath.Join(t.TempDir(), "cases.db"), func(c *Config) {
 		c.Addr, c.Demo.Enabled = consoleAddr, false
-		c.OIDC.Issuer, c.OIDC.ClientID, c.OIDC.ClientSecretFile = issuer, "recon-console", secretFile
+		c.OIDC.Issuer, c.OIDC.DiscoveryURL, c.OIDC.ClientID, c.OIDC.ClientSecretFile = issuer, backChannel, "recon-console", secretFile
 		c.OIDC.RoleMap = []string{"recon-viewers=viewer", "recon-preparers=preparer", "recon-approvers=approver",
 			"recon-admins=admin", "recon-rules-editors=rules_editor"}
 	})
@@ -139,5 +144,31 @@ func TestKeycloakSignIn(t *testing.T) {
 		chromedp.EvalAwaitPromise))
 	if err != nil || !strings.Contains(me, `"user":"pat"`) || !strings.Contains(me, `"roles":["preparer"]`) {
 		t.Errorf("/api/v1/me after a Keycloak sign-in: %s (%v)", me, err)
+	}
+}
+
+// TestComposeRealm: the compose stack's Keycloak realm
+// (deploy/compose/keycloak-realm.json) is the realm TestKeycloakSignIn
+// signs in with, for the console's public URL there and the client secret
+// the stack's console reads. RECON_WRITE_REALM=1 rewrites it.
+func TestComposeRealm(t *testing.T) {
+	dir := filepath.Join("..", "..", "deploy", "compose")
+	secret, err := os.ReadFile(filepath.Join(dir, "oidc-client-secret.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := keycloakRealm("http://localhost:8080/auth/callback", strings.TrimSpace(string(secret)), "compose-demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, '\n')
+	path := filepath.Join(dir, "keycloak-realm.json")
+	if os.Getenv("RECON_WRITE_REALM") != "" {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the realm the sign-in test uses (%v): run RECON_WRITE_REALM=1 go test -run TestComposeRealm ./services/console", path, err)
 	}
 }

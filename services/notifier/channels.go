@@ -352,7 +352,7 @@ func (e *emailSender) send(ctx context.Context, m outMessage) error {
 	}
 	if e.tlsMode == "starttls" {
 		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return fmt.Errorf("smtp %s offers no STARTTLS (set tls: none only for a relay on localhost): %w", e.addr, errRefused)
+			return fmt.Errorf("smtp %s offers no STARTTLS (set tls: none only for a relay inside a trusted network): %w", e.addr, errRefused)
 		}
 		if err := c.StartTLS(e.tls); err != nil {
 			return err

@@ -71,8 +71,9 @@ type ChannelConfig struct {
 	Username     string   `yaml:"username"`
 	PasswordFile string   `yaml:"password_file"`
 	// TLS: "starttls" (the default: refuses a server without it),
-	// "implicit" (TLS from the first byte, port 465) or "none" (a relay on
-	// localhost only).
+	// "implicit" (TLS from the first byte, port 465) or "none" (plain: a
+	// relay inside a trusted network only, such as a compose stack's mail
+	// catcher).
 	TLS    string `yaml:"tls"`
 	CAFile string `yaml:"ca_file"` // trust this CA besides the system's
 

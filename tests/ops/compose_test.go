@@ -2,15 +2,19 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/openrecon/recon/services/notifier"
 )
 
 // TestComposeFile loads docker-compose.yml with compose-go (the loader
@@ -87,6 +91,7 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("secret %s: %v", name, err)
 		}
 	}
+	checkComposeConsole(t, root, p)
 	prom, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "prometheus.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -103,4 +108,55 @@ func TestComposeFile(t *testing.T) {
 			t.Errorf("prometheus.yml does not scrape %s:%s", name, port)
 		}
 	}
+}
+
+// checkComposeConsole: the console signs in through the stack's Keycloak:
+// browsers at the issuer (Keycloak's published port, the hostname it is
+// started with), the console at the discovery URL (Keycloak's service
+// name); the realm's client has the console's callback and the secret the
+// console reads. And the notifier's routes file loads.
+func checkComposeConsole(t *testing.T, root string, p *types.Project) {
+	console, kc, nt := p.Services["console"], p.Services["keycloak"], p.Services["notifier"]
+	env := func(s types.ServiceConfig, k string) string {
+		if v := s.Environment[k]; v != nil {
+			return *v
+		}
+		return ""
+	}
+	issuer, disc, pub := env(console, "RECON_OIDC_ISSUER"), env(console, "RECON_OIDC_DISCOVERY_URL"), env(console, "RECON_PUBLIC_URL")
+	var kcPublished, kcTarget string
+	for _, pc := range kc.Ports {
+		kcPublished, kcTarget = pc.Published, fmt.Sprint(pc.Target)
+	}
+	if issuer != "http://localhost:"+kcPublished+"/realms/recon" || !slices.Contains(kc.Command, "--hostname=http://localhost:"+kcPublished) {
+		t.Errorf("console issuer %s, keycloak published on %s with %v", issuer, kcPublished, kc.Command)
+	}
+	if disc != "http://keycloak:"+kcTarget+"/realms/recon" || !slices.Contains(kc.Command, "--hostname-backchannel-dynamic=true") {
+		t.Errorf("console discovery %s, keycloak listening on %s with %v", disc, kcTarget, kc.Command)
+	}
+	var realm struct {
+		Clients []struct {
+			ClientID     string
+			Secret       string
+			RedirectURIs []string `json:"redirectUris"`
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(root, "deploy", "compose", "keycloak-realm.json"))
+	if err != nil || json.Unmarshal(b, &realm) != nil || len(realm.Clients) != 1 {
+		t.Fatalf("keycloak-realm.json: %v", err)
+	}
+	secret, _ := os.ReadFile(p.Secrets["oidc_client_secret"].File)
+	c := realm.Clients[0]
+	if c.ClientID != env(console, "RECON_OIDC_CLIENT_ID") || c.Secret != strings.TrimSpace(string(secret)) || !slices.Contains(c.RedirectURIs, pub+"/auth/callback") {
+		t.Errorf("realm client %+v does not fit the console (%s, %s/auth/callback)", c, env(console, "RECON_OIDC_CLIENT_ID"), pub)
+	}
+	for _, v := range nt.Volumes {
+		if v.Target == env(nt, "RECON_ROUTES_FILE") {
+			if _, err := notifier.LoadRouting(v.Source); err != nil {
+				t.Errorf("the notifier's routes: %v", err)
+			}
+			return
+		}
+	}
+	t.Errorf("the notifier's routes file %s is not mounted", env(nt, "RECON_ROUTES_FILE"))
 }
