@@ -231,6 +231,12 @@ func (s *Service) handleEvent(ctx context.Context, r *kgo.Record) error {
 			return s.publishDLQ(ctx, r.Key, r.Value, kafka.DLQInfo{Stage: "file-event", Reason: err.Error()}.From(r).Headers())
 		})
 	}
+	return s.ingestObjects(ctx, objs)
+}
+
+// ingestObjects ingests the objects an event announced, one after the
+// other, each retried until it is done or ctx ends.
+func (s *Service) ingestObjects(ctx context.Context, objs []s3event.Object) error {
 	for _, o := range objs {
 		job := &job{name: o.Key, bucket: o.Bucket, key: o.Key, side: SideOf(o.Key), etag: o.ETag, size: o.Size, eventTime: o.EventTime}
 		job.open = func(ctx context.Context) (io.ReadCloser, error) { return s.store.Get(ctx, o.Bucket, o.Key) }

@@ -3,7 +3,6 @@ package ingestor
 import (
 	"context"
 	"errors"
-	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -82,15 +81,8 @@ func (s *Service) handleMessage(ctx context.Context, cl *sqs.Client, m sqstypes.
 	hctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go s.keepInvisible(hctx, cl, m)
-	for _, o := range objs {
-		job := &job{name: o.Key, bucket: o.Bucket, key: o.Key, side: SideOf(o.Key), etag: o.ETag, size: o.Size, eventTime: o.EventTime}
-		job.open = func(ctx context.Context) (io.ReadCloser, error) { return s.store.Get(ctx, o.Bucket, o.Key) }
-		job.quarantine = func(ctx context.Context, reason string) (string, error) {
-			return s.store.Quarantine(ctx, o.Bucket, o.Key, reason)
-		}
-		if _, err := s.ingestWithRetry(ctx, job); err != nil {
-			return err
-		}
+	if err := s.ingestObjects(ctx, objs); err != nil {
+		return err
 	}
 	stop()
 	if s.beforeDelete != nil && len(objs) > 0 {

@@ -103,12 +103,19 @@ type webhookSender struct {
 	http   *http.Client
 }
 
-func (w *webhookSender) send(ctx context.Context, m outMessage) error {
+// body is the JSON message of the webhook and SNS channels: a break or a
+// digest of breaks.
+func (m outMessage) body() (Message, []byte, error) {
 	msg := Message{Type: "break", Breaks: m.Breaks}
 	if m.Digest {
 		msg.Type = "breaks.digest"
 	}
-	body, err := json.Marshal(msg)
+	b, err := json.Marshal(msg)
+	return msg, b, err
+}
+
+func (w *webhookSender) send(ctx context.Context, m outMessage) error {
+	_, body, err := m.body()
 	if err != nil {
 		return err
 	}
@@ -224,11 +231,7 @@ func newSNSSender(ctx context.Context, c *ChannelConfig) (*snsSender, error) {
 }
 
 func (s *snsSender) send(ctx context.Context, m outMessage) error {
-	msg := Message{Type: "break", Breaks: m.Breaks}
-	if m.Digest {
-		msg.Type = "breaks.digest"
-	}
-	body, err := json.Marshal(msg)
+	msg, body, err := m.body()
 	if err != nil {
 		return err
 	}
