@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/redisconn"
 	"github.com/openrecon/recon/services/ingestor"
 	"github.com/openrecon/recon/services/loader"
 	"github.com/openrecon/recon/services/matcher"
@@ -116,7 +118,7 @@ type bench struct {
 	cfg          Config
 	id           string // names the run's topics, Redis keys and schema
 	kc           kafka.Config
-	rdb          *redis.Client
+	rdb          redis.UniversalClient
 	dir          string // the run's files
 	out          io.Writer
 	res          *Result
@@ -132,11 +134,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	id := strconv.FormatInt(time.Now().UnixNano(), 36)
 	b := &bench{cfg: cfg, id: id, out: cfg.Out, res: &Result{Run: id, CPUPer1000: map[string]float64{}}, records: 2 * cfg.Pairs,
 		kc: kafka.Config{Brokers: cfg.Brokers, TopicPrefix: "bench-" + id + ".", Partitions: int32(cfg.Partitions), ReplicationFactor: 1, Provision: true}}
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
+	var err error
+	if b.rdb, err = redisconn.Open(cfg.RedisURL); err != nil {
 		return nil, err
 	}
-	b.rdb = redis.NewClient(opt)
 	defer b.rdb.Close()
 	if b.dir, err = os.MkdirTemp("", "recon-bench"); err != nil {
 		return nil, err
@@ -366,29 +367,57 @@ func (b *bench) report() {
 		res.RecordsPerSec, res.P50ms, res.P99ms, res.BytesPerPending, res.SQLRatio)
 }
 
-// keyMemory adds up MEMORY USAGE of the keys under prefix.
-func keyMemory(ctx context.Context, rdb *redis.Client, prefix string) int64 {
-	var n int64
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	for iter.Next(ctx) {
-		b, err := rdb.MemoryUsage(ctx, iter.Val(), 0).Result()
-		if err == nil {
-			n += b
-		}
+// primaries calls fn with each primary of a Redis Cluster in turn, or
+// with the one server.
+func primaries(ctx context.Context, rdb redis.UniversalClient, fn func(*redis.Client)) {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		var mu sync.Mutex
+		_ = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			fn(n)
+			return nil
+		})
+	case *redis.Client:
+		fn(c)
 	}
+}
+
+// keyMemory adds up MEMORY USAGE of the keys under prefix.
+func keyMemory(ctx context.Context, rdb redis.UniversalClient, prefix string) int64 {
+	var n int64
+	primaries(ctx, rdb, func(c *redis.Client) {
+		iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			b, err := c.MemoryUsage(ctx, iter.Val(), 0).Result()
+			if err == nil {
+				n += b
+			}
+		}
+	})
 	return n
 }
 
-func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
-	n, _ := strconv.ParseInt(infoField(ctx, rdb, "memory", "used_memory"), 10, 64)
+// usedMemory is the memory the Redis primaries use.
+func usedMemory(ctx context.Context, rdb redis.UniversalClient) int64 {
+	var n int64
+	primaries(ctx, rdb, func(c *redis.Client) {
+		v, _ := strconv.ParseInt(infoField(ctx, c, "memory", "used_memory"), 10, 64)
+		n += v
+	})
 	return n
 }
 
-// redisCPU is the Redis server's CPU seconds (user + system) so far.
-func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
-	u, _ := strconv.ParseFloat(infoField(ctx, rdb, "cpu", "used_cpu_user"), 64)
-	s, _ := strconv.ParseFloat(infoField(ctx, rdb, "cpu", "used_cpu_sys"), 64)
-	return u + s
+// redisCPU is the Redis primaries' CPU seconds (user + system) so far.
+func redisCPU(ctx context.Context, rdb redis.UniversalClient) float64 {
+	var t float64
+	primaries(ctx, rdb, func(c *redis.Client) {
+		u, _ := strconv.ParseFloat(infoField(ctx, c, "cpu", "used_cpu_user"), 64)
+		s, _ := strconv.ParseFloat(infoField(ctx, c, "cpu", "used_cpu_sys"), 64)
+		t += u + s
+	})
+	return t
 }
 
 func infoField(ctx context.Context, rdb *redis.Client, section, field string) string {
@@ -402,7 +431,7 @@ func infoField(ctx context.Context, rdb *redis.Client, section, field string) st
 }
 
 // cleanup deletes a run's topics, Redis keys (prefix) and schema.
-func cleanup(kc kafka.Config, rdb *redis.Client, databaseURL, prefix, schema string) {
+func cleanup(kc kafka.Config, rdb redis.UniversalClient, databaseURL, prefix, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var failed []string
@@ -416,20 +445,15 @@ func cleanup(kc kafka.Config, rdb *redis.Client, databaseURL, prefix, schema str
 		}
 		cl.Close()
 	}
-	iter := rdb.Scan(ctx, 0, prefix+":*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		if keys = append(keys, iter.Val()); len(keys) == 1000 {
-			rdb.Unlink(ctx, keys...)
-			keys = keys[:0]
+	primaries(ctx, rdb, func(c *redis.Client) {
+		iter := c.Scan(ctx, 0, prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Unlink(ctx, iter.Val()) // one key at a time: keys of a node span slots
 		}
-	}
-	if len(keys) > 0 {
-		rdb.Unlink(ctx, keys...)
-	}
-	if err := iter.Err(); err != nil {
-		failed = append(failed, "redis: "+err.Error())
-	}
+		if err := iter.Err(); err != nil {
+			failed = append(failed, "redis: "+err.Error())
+		}
+	})
 	if databaseURL != "" {
 		if conn, err := pgx.Connect(ctx, databaseURL); err == nil {
 			if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/redisconn"
 	"github.com/openrecon/recon/services/ingestor"
 	"github.com/openrecon/recon/services/matcher"
 )
@@ -196,12 +197,11 @@ func servers(brokers []string, redisURL, prefix string, partitions int) (kafka.C
 		closers = append(closers, mr.Close)
 		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	} else {
-		opt, err := redis.ParseURL(redisURL)
-		if err != nil {
+		var err error
+		if rdb, err = redisconn.Open(redisURL); err != nil {
 			cleanup()
-			return kc, nil, nil, fmt.Errorf("redis url: %w", err)
+			return kc, nil, nil, err
 		}
-		rdb = redis.NewClient(opt)
 	}
 	closers = append(closers, func() { rdb.Close() })
 	return kc, rdb, cleanup, nil

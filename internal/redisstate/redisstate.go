@@ -32,6 +32,7 @@ import (
 
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/redisconn"
 	"github.com/openrecon/recon/internal/window"
 )
 
@@ -70,6 +71,9 @@ func scriptError(err error) error {
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string // "recon" → keys "recon:{p3}:rec"
+	// replicas: a claim and a batch are acknowledged only once this many
+	// replicas of the partition's primary have them (Redis Cluster).
+	replicas int
 
 	mu   sync.Mutex
 	tabs map[int32]*window.Strings // each loaded partition's string table
@@ -88,6 +92,11 @@ func (s *Store) key(p int32, name string) string {
 	return s.prefix + ":{p" + strconv.Itoa(int(p)) + "}:" + name
 }
 
+// WaitReplicas makes claims and batches wait until n replicas of their
+// primary have them (WAIT), so that a failover keeps every acknowledged
+// batch; 0 (the default) does not wait.
+func (s *Store) WaitReplicas(n int) { s.replicas = n }
+
 // State is a partition's durable progress.
 type State struct {
 	Epoch      int64
@@ -104,7 +113,12 @@ type State struct {
 // prepare derives each record's reference keys (engine Prepare).
 func (s *Store) Claim(ctx context.Context, p int32, prepare func(*engine.Rec)) (*State, *window.Part, error) {
 	meta := s.key(p, "meta")
-	epoch, err := s.rdb.HIncrBy(ctx, meta, "epoch", 1).Result()
+	var epoch int64
+	err := redisconn.OnPrimary(ctx, s.rdb, meta, s.replicas, func(c redis.Cmdable) error {
+		var err error
+		epoch, err = c.HIncrBy(ctx, meta, "epoch", 1).Result()
+		return err
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("window: claim partition %d: %w", p, err)
 	}
@@ -393,7 +407,12 @@ func (s *Store) Apply(ctx context.Context, p int32, epoch int64, b *window.Chang
 		args = append(args, r.ID)
 	}
 	args = append(args, packOut(out))
-	ids, err := applyScript.Run(ctx, s.rdb, keys, args...).StringSlice()
+	var ids []string
+	err = redisconn.OnPrimary(ctx, s.rdb, keys[0], s.replicas, func(c redis.Cmdable) error {
+		var err error
+		ids, err = applyScript.Run(ctx, c, keys, args...).StringSlice()
+		return err
+	})
 	switch err = scriptError(err); {
 	case err == nil:
 		tab.Saved(newIdx)

@@ -31,6 +31,7 @@ import (
 	"github.com/openrecon/recon/internal/engine"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/redisconn"
 	"github.com/openrecon/recon/internal/redisstate"
 	"github.com/openrecon/recon/internal/rules"
 	"github.com/openrecon/recon/internal/telemetry"
@@ -47,6 +48,9 @@ type Config struct {
 	// the keys.
 	RedisURL    string
 	RedisPrefix string
+	// RedisWaitReplicas: a claim or batch counts as done once this many
+	// replicas of its Redis primary have it (Redis Cluster with replicas).
+	RedisWaitReplicas int
 
 	// Rules seed the rules topic's version 1 when it holds none
 	// (DESIGN.md §10); afterwards the topic's versions decide, and Rules
@@ -103,6 +107,7 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.Group, "group", c.Group, "consumer group over the transaction topics")
 	l.String(&c.RedisURL, "redis-url", c.RedisURL, "Redis holding the window state")
 	l.String(&c.RedisPrefix, "redis-prefix", c.RedisPrefix, "prefix of the Redis keys")
+	l.Int(&c.RedisWaitReplicas, "redis-wait-replicas", c.RedisWaitReplicas, "replicas of a partition's Redis primary that must have a batch before it counts as applied (WAIT; 1 on a Redis Cluster with replicas, so a failover loses nothing)")
 	l.String(&c.RulesFile, "rules", c.RulesFile, "rules file (YAML) replacing the built-in rule set")
 	l.String(&c.CalendarFile, "calendar-file", c.CalendarFile, "business-day calendars (YAML): holidays per currency over the built-in ones")
 	l.String(&c.FXRatesFile, "fx-rates", c.FXRatesFile, "exchange rates (CSV: date,pair,rate) that make converted receipts exact (fx_rates rules)")
@@ -237,16 +242,15 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	}
 	s.rdb = deps.Redis
 	if s.rdb == nil {
-		opt, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			return nil, fmt.Errorf("redis url: %w", err)
+		if s.rdb, err = redisconn.Open(cfg.RedisURL); err != nil {
+			return nil, err
 		}
-		s.rdb = redis.NewClient(opt)
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
 	}
 	s.store = redisstate.New(s.rdb, cfg.RedisPrefix)
+	s.store.WaitReplicas(cfg.RedisWaitReplicas)
 	k := cfg.Kafka
 	s.topics.bank, s.topics.ledger, s.topics.stmt = k.Topic(kafka.TopicBankTransactions), k.Topic(kafka.TopicLedgerTransactions), k.Topic(kafka.TopicBankStatements)
 	s.topics.matches, s.topics.breaks, s.topics.dlq = k.Topic(kafka.TopicMatches), k.Topic(kafka.TopicBreaks), k.Topic(kafka.TopicDLQ)

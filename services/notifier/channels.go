@@ -37,7 +37,12 @@ import (
 // outMessage is what one send carries: one break, or a digest of a
 // channel's breaks due together for the same recipients.
 type outMessage struct {
-	Key        string // idempotency key: the delivery id, or a hash of the digest's ids
+	// Key is the idempotency key receivers dedupe on: the break id, or a
+	// hash of a digest's break ids.
+	Key string
+	// Ref names this message among all sent: the delivery id, or a hash of
+	// a digest's delivery ids (e-mail Message-ID, SNS deduplication id).
+	Ref        string
 	Routes     []string
 	Recipients []string
 	Breaks     []*record.Break
@@ -251,7 +256,7 @@ func (s *snsSender) send(ctx context.Context, m outMessage) error {
 		Subject: aws.String(truncate(subject(m), 100))}
 	if strings.HasSuffix(s.topic, ".fifo") { // FIFO topics drop a repeat within five minutes
 		in.MessageGroupId = aws.String(first.Account)
-		in.MessageDeduplicationId = aws.String(hashKey(m.Key))
+		in.MessageDeduplicationId = aws.String(hashKey(m.Ref))
 	}
 	_, err = s.cl.Publish(ctx, in)
 	var api interface{ ErrorCode() string }
@@ -410,7 +415,7 @@ var emailHTML = template.Must(template.New("mail").Parse(`<!doctype html>
 type emailRow struct{ Account, Side, Amount, Reason, Date, Reference, Link string }
 
 // compose writes the RFC 5322 message. Its Message-ID is derived from the
-// idempotency key, so a resend after a crash carries the same id.
+// delivery, so a resend after a crash carries the same id.
 func (e *emailSender) compose(m outMessage, to []string) ([]byte, error) {
 	rows := make([]emailRow, len(m.Breaks))
 	var text strings.Builder
@@ -441,7 +446,7 @@ func (e *emailSender) compose(m outMessage, to []string) ([]byte, error) {
 	hdr("To", strings.Join(to, ", "))
 	hdr("Subject", mime.QEncoding.Encode("utf-8", subject(m)))
 	hdr("Date", time.Now().UTC().Format(time.RFC1123Z))
-	hdr("Message-ID", "<"+hashKey(m.Key)+"@recon-notifier>")
+	hdr("Message-ID", "<"+hashKey(m.Ref)+"@recon-notifier>")
 	hdr("MIME-Version", "1.0")
 	hdr("Content-Type", "multipart/alternative; boundary="+mw.Boundary())
 	out.WriteString("\r\n")

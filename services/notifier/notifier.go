@@ -45,6 +45,7 @@ import (
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/redisconn"
 	"github.com/openrecon/recon/internal/telemetry"
 )
 
@@ -309,11 +310,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}
 	}
 	if s.rdb == nil {
-		opt, err := redis.ParseURL(cfg.RedisURL)
+		rdb, err := redisconn.Open(cfg.RedisURL)
 		if err != nil {
-			return nil, fmt.Errorf("redis url: %w", err)
+			return nil, err
 		}
-		s.rdb = redis.NewClient(opt)
+		s.rdb = rdb
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("redis: %w", err)
@@ -539,17 +540,17 @@ func (s *Service) sendGroup(ctx context.Context, ds []*delivery) error {
 		}
 		return s.giveUp(ctx, ds, fmt.Errorf("channel %q: %w", first.Channel, errNoChannel))
 	}
-	m := outMessage{Key: first.ID, Recipients: first.Recipients, Digest: len(ds) > 1 || s.routing.Channels[first.Channel].Digest > 0}
-	ids := make([]string, len(ds))
+	m := outMessage{Key: first.BreakID, Ref: first.ID, Recipients: first.Recipients, Digest: len(ds) > 1 || s.routing.Channels[first.Channel].Digest > 0}
+	ids, breakIDs := make([]string, len(ds)), make([]string, len(ds))
 	for i, d := range ds {
 		m.Breaks = append(m.Breaks, d.b)
-		ids[i] = d.ID
+		ids[i], breakIDs[i] = d.ID, d.BreakID
 		if !slices.Contains(m.Routes, d.Route) {
 			m.Routes = append(m.Routes, d.Route)
 		}
 	}
 	if len(ds) > 1 {
-		m.Key = idsKey("digest-", ids)
+		m.Key, m.Ref = idsKey("digest-", breakIDs), idsKey("digest-", ids)
 	}
 	sctx, cancel := context.WithTimeout(ctx, s.cfg.SendTimeout)
 	err := snd.send(sctx, m)

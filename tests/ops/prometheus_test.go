@@ -191,7 +191,11 @@ scrape_configs:
 			}
 		}
 	}
-	if n != 8 {
-		t.Errorf("%d alert rules loaded, want 8", n)
+	ruleText, err := os.ReadFile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Count(string(ruleText), "- alert: "); n != want {
+		t.Errorf("%d alert rules loaded, want the file's %d", n, want)
 	}
 }
