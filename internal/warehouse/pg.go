@@ -17,6 +17,7 @@ import (
 type pgStore struct {
 	pool    *pgxpool.Pool
 	dialect Dialect
+	staging *Staging // Redshift's bulk path (COPY from S3), when set
 
 	typesMu sync.Mutex
 	types   map[string]map[string]string // table -> column -> SQL type, for the COPY path
@@ -73,6 +74,9 @@ func (s *pgStore) statements(consumer string, b *Batch) []stmt {
 func (s *pgStore) Write(ctx context.Context, consumer string, b *Batch) error {
 	if s.dialect != Redshift {
 		return s.writeCopy(ctx, consumer, b)
+	}
+	if s.staging != nil {
+		return s.writeBulk(ctx, consumer, b)
 	}
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, st := range s.statements(consumer, b) {

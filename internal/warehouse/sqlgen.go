@@ -75,18 +75,11 @@ func redshiftStatements(t *table) []stmt {
 		return nil
 	}
 	stage := "stage_" + t.name
-	cols := strings.Join(t.cols, ", ")
-	var on []string
-	for _, k := range t.key {
-		on = append(on, fmt.Sprintf("%s.%s = %s.%s", t.name, k, stage, k))
-	}
 	out := []stmt{{sql: fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s)", stage, t.name)}}
 	out = append(out, valuesChunks(stage, t.cols, t.rows, "")...)
-	out = append(out,
-		stmt{sql: fmt.Sprintf("DELETE FROM %s USING %s WHERE %s", t.name, stage, strings.Join(on, " AND "))},
-		stmt{sql: fmt.Sprintf("INSERT INTO %s (%s) SELECT DISTINCT %s FROM %s", t.name, cols, cols, stage)},
-		stmt{sql: "DROP TABLE " + stage},
-	)
+	for _, q := range mergeStatements(t, stage) {
+		out = append(out, stmt{sql: q})
+	}
 	return out
 }
 

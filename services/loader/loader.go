@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,10 @@ type Config struct {
 	// over its share of the partitions (PostgreSQL only: SQLite takes one
 	// writer, and Redshift's serializable transactions would conflict).
 	Writers int
+	// Staging (Redshift): batches go as gzip CSV objects with a manifest
+	// under this S3 location and are loaded with COPY; empty: staged
+	// INSERTs.
+	Staging warehouse.Staging
 }
 
 // Defaults is the configuration the settings, `recon up` and the tests
@@ -57,6 +62,11 @@ func (c *Config) Register(l *config.Loader) {
 	l.String(&c.DatabaseURL, "database-url", c.DatabaseURL, "warehouse: postgres://…, redshift://… or sqlite:PATH")
 	l.Int(&c.BatchSize, "batch-size", c.BatchSize, "records per warehouse transaction at most")
 	l.Duration(&c.BatchInterval, "batch-interval", c.BatchInterval, "longest wait to fill a batch")
+	l.String(&c.Staging.URL, "redshift-staging", c.Staging.URL, "Redshift bulk path: s3://bucket/prefix where each batch is staged as gzip CSV with a manifest and loaded with COPY (empty: staged INSERTs)")
+	l.String(&c.Staging.IAMRole, "redshift-iam-role", c.Staging.IAMRole, "ARN of the IAM role Redshift assumes to read the staged objects (COPY … IAM_ROLE)")
+	l.String(&c.Staging.Region, "redshift-staging-region", c.Staging.Region, "region of the staging bucket (empty: the AWS default)")
+	l.String(&c.Staging.Endpoint, "redshift-staging-endpoint", c.Staging.Endpoint, "S3 endpoint of the staging bucket for S3-compatible stores (empty: AWS)")
+	l.Bool(&c.Staging.PathStyle, "redshift-staging-path-style", c.Staging.PathStyle, "path-style addressing of the staging bucket")
 	l.Int(&c.Writers, "writers", c.Writers, "concurrent warehouse transactions per batch, each over its share of the partitions (PostgreSQL; SQLite and Redshift: 1)")
 }
 
@@ -75,6 +85,12 @@ func (c Config) Validate() error {
 	}
 	if c.BatchInterval <= 0 {
 		errs = append(errs, errors.New("batch-interval must be positive"))
+	}
+	if c.Staging.URL != "" && !strings.HasPrefix(c.DatabaseURL, "redshift://") {
+		errs = append(errs, errors.New("redshift-staging is for a redshift:// database-url"))
+	}
+	if c.Staging.URL != "" && c.Staging.IAMRole == "" {
+		errs = append(errs, errors.New("redshift-staging needs redshift-iam-role (the role Redshift reads the staged objects with)"))
 	}
 	if c.Writers <= 0 {
 		errs = append(errs, errors.New("writers must be positive"))
@@ -148,7 +164,12 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}
 	}
 	if s.store == nil {
-		st, err := warehouse.Open(ctx, cfg.DatabaseURL)
+		var o warehouse.Options
+		if cfg.Staging.URL != "" {
+			stg := cfg.Staging
+			o.Staging = &stg
+		}
+		st, err := warehouse.OpenWith(ctx, cfg.DatabaseURL, o)
 		if err != nil {
 			return nil, err
 		}
