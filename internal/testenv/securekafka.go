@@ -89,7 +89,7 @@ auto.create.topics.enable=false
 		t.Fatal(err)
 	}
 	cp := strings.TrimSpace(string(cpb))
-	root := filepath.Dir(filepath.Dir(filepath.Dir(cpFile))) // deploy/kafka/target/kafka.classpath -> the repository
+	root := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(cpFile)))) // deploy/kafka/target/kafka.classpath -> the repository
 	log4j := filepath.Join(root, "deploy", "kafka", "log4j2.properties")
 	format := exec.Command(java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", "recon-secure-test-cluster1", "-c", props,
 		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", b.User, b.Password))

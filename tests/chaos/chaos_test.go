@@ -71,14 +71,16 @@ type servers struct {
 	run, schema, prefix string
 	dbURL               string
 	conn                *pgx.Conn
-	rdb                 *redis.Client
+	rdb                 redis.UniversalClient
+	replication         int // of the topics the services create (1; 3 on a three-broker cluster)
+	partitions          int // of the keyed topics (6)
 }
 
 func setup(t *testing.T, needRestarts bool) *servers {
 	if needRestarts {
 		testenv.Restarts(t) // no other package's test runs on the servers while they restart
 	}
-	s := &servers{brokers: testenv.Kafka(t), redisURL: testenv.Redis(t), pgURL: testenv.Postgres(t)}
+	s := &servers{brokers: testenv.Kafka(t), redisURL: testenv.Redis(t), pgURL: testenv.Postgres(t), replication: 1, partitions: 6}
 	s.restartRedis, s.restartKafka = os.Getenv("RECON_RESTART_REDIS"), os.Getenv("RECON_RESTART_KAFKA")
 	if needRestarts && (s.restartRedis == "" || s.restartKafka == "") {
 		if os.Getenv("CI") == "true" || os.Getenv("RECON_REQUIRE_SERVERS") != "" {
@@ -114,7 +116,7 @@ func setup(t *testing.T, needRestarts bool) *servers {
 
 func (s *servers) kafkaEnv() []string {
 	return []string{"RECON_KAFKA_BROKERS=" + strings.Join(s.brokers, ","), "RECON_KAFKA_TOPIC_PREFIX=" + s.prefix + ".",
-		"RECON_KAFKA_PARTITIONS=6", "RECON_KAFKA_REPLICATION_FACTOR=1", "RECON_KAFKA_SESSION_TIMEOUT=6s",
+		fmt.Sprintf("RECON_KAFKA_PARTITIONS=%d", s.partitions), fmt.Sprintf("RECON_KAFKA_REPLICATION_FACTOR=%d", s.replication), "RECON_KAFKA_SESSION_TIMEOUT=6s",
 		"RECON_OPS_ADDR=", "RECON_LOG_FORMAT=text", "RECON_LOG_LEVEL=warn"}
 }
 
@@ -171,7 +173,7 @@ func (s *servers) result(t *testing.T) result {
 	q(`SELECT COUNT(*) FROM S.recon_break_status WHERE status = 'open'`, &r.openBreaks)
 	q(`SELECT COUNT(*) FROM S.recon_breaks`, &r.breaks)
 	q(`SELECT COUNT(*) FROM (SELECT record_id FROM S.recon_match_items GROUP BY record_id HAVING COUNT(DISTINCT match_id) > 1) d`, &r.dupMatches)
-	for p := 0; p < 6; p++ {
+	for p := 0; p < s.partitions; p++ {
 		meta := fmt.Sprintf("%s:{p%d}:meta", s.prefix, p)
 		vals, _ := s.rdb.HMGet(ctx, meta, "pb", "pl").Result()
 		for _, v := range vals {

@@ -1,0 +1,203 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisCluster is a Redis Cluster of three primaries with one replica
+// each, every node redis-server with AOF (appendfsync always), started by
+// the test and stopped when it ends.
+type RedisCluster struct {
+	t     testing.TB
+	dir   string
+	Ports []int
+	URL   string // redis://…?addr=…: the seeds, for redisconn.Open
+
+	mu    sync.Mutex
+	procs map[int]*exec.Cmd
+	done  map[int]chan struct{}
+}
+
+// StartRedisCluster starts the six nodes (Debian's redis-server; the
+// same binary as REDIS_URL's server, so the test needs what
+// scripts/testenv.sh installs), joins them with redis-cli --cluster
+// create and waits until every node reports the cluster ok.
+func StartRedisCluster(t testing.TB) *RedisCluster {
+	t.Helper()
+	require(t, "REDIS_URL", "redis-server")
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	t.Logf("server: %s ran against a redis cluster (3 primaries, 3 replicas) of %s", t.Name(), bin)
+	c := &RedisCluster{t: t, dir: t.TempDir(), Ports: freePorts(t, 6), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}}
+	t.Cleanup(c.stopAll)
+	for _, p := range c.Ports {
+		c.Start(p)
+	}
+	var addrs []string
+	for _, p := range c.Ports {
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(p))
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	c.URL = "redis://" + addrs[0] + "?addr=" + strings.Join(addrs[1:], "&addr=")
+	c.WaitOK(90 * time.Second)
+	return c
+}
+
+// Start starts (or restarts, from its AOF and nodes file) the node on port.
+func (c *RedisCluster) Start(port int) {
+	c.t.Helper()
+	dir := filepath.Join(c.dir, strconv.Itoa(port))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		c.t.Fatal(err)
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "redis.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	c.mu.Lock()
+	c.procs[port], c.done[port] = cmd, done
+	c.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cl := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
+		err := cl.Ping(context.Background()).Err()
+		cl.Close()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("redis node %d did not answer in 30 s: %v", port, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Kill ends the node on port with SIGKILL.
+func (c *RedisCluster) Kill(port int) {
+	c.mu.Lock()
+	cmd, done := c.procs[port], c.done[port]
+	delete(c.procs, port)
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+func (c *RedisCluster) stopAll() {
+	c.mu.Lock()
+	ports := make([]int, 0, len(c.procs))
+	for p := range c.procs {
+		ports = append(ports, p)
+	}
+	c.mu.Unlock()
+	for _, p := range ports {
+		c.Kill(p)
+	}
+}
+
+// node returns a client for the node on port.
+func node(port int) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), MaxRetries: -1})
+}
+
+// PrimaryOf returns the port of the primary serving key's slot, as the
+// node on any running port sees it.
+func (c *RedisCluster) PrimaryOf(key string) int {
+	c.t.Helper()
+	ctx := context.Background()
+	for _, p := range c.running() {
+		cl := node(p)
+		slot, err := cl.ClusterKeySlot(ctx, key).Result()
+		if err != nil {
+			cl.Close()
+			continue
+		}
+		slots, err := cl.ClusterSlots(ctx).Result()
+		cl.Close()
+		if err != nil {
+			continue
+		}
+		for _, s := range slots {
+			if int64(s.Start) <= slot && slot <= int64(s.End) && len(s.Nodes) > 0 {
+				_, port, _ := strings.Cut(s.Nodes[0].Addr, ":")
+				n, _ := strconv.Atoi(port)
+				return n
+			}
+		}
+	}
+	c.t.Fatalf("no node knows the primary of %s", key)
+	return 0
+}
+
+func (c *RedisCluster) running() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for _, p := range c.Ports {
+		if c.procs[p] != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// WaitOK waits until every running node reports cluster_state:ok and
+// knows a primary for every slot.
+func (c *RedisCluster) WaitOK(bound time.Duration) {
+	c.t.Helper()
+	WaitUntil(c.t, bound, func() string {
+		for _, p := range c.running() {
+			cl := node(p)
+			info, err := cl.ClusterInfo(context.Background()).Result()
+			cl.Close()
+			if err != nil {
+				return fmt.Sprintf("node %d: %v", p, err)
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
+				return fmt.Sprintf("node %d: cluster not ok yet", p)
+			}
+		}
+		return ""
+	})
+}
+
+// Role returns "master" or "slave" for the node on port.
+func (c *RedisCluster) Role(port int) string {
+	cl := node(port)
+	defer cl.Close()
+	info, _ := cl.Info(context.Background(), "replication").Result()
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "role:"); ok {
+			return v
+		}
+	}
+	return ""
+}
