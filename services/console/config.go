@@ -38,14 +38,14 @@ var allRoles = []string{RoleViewer, RolePreparer, RoleApprover, RoleAdmin, RoleE
 
 // OIDCConfig is the sign-in configuration.
 type OIDCConfig struct {
-	Issuer           string // the provider's issuer URL (discovery at /.well-known/openid-configuration)
+	Issuer string // the provider's issuer URL (discovery at /.well-known/openid-configuration)
 	// DiscoveryURL is where the console reaches the provider when that
 	// differs from the issuer browsers see (a container network: browsers
 	// at http://localhost:8180/realms/recon, the console at
 	// http://keycloak:8080/realms/recon). The tokens' issuer must still be
 	// Issuer; the provider's metadata then names browser-facing and
 	// back-channel endpoints (Keycloak: hostname-backchannel-dynamic).
-	DiscoveryURL string
+	DiscoveryURL     string
 	ClientID         string
 	ClientSecretFile string // read by Load
 	clientSecret     string
