@@ -125,7 +125,13 @@ func TestRedisClusterFailover(t *testing.T) {
 // either.
 func (s *servers) settle(t *testing.T, h *hook, procs []*proc, wantMatches, wantBreaks int) (r result, lost, duplicated int) {
 	t.Helper()
-	testenv.WaitUntil(t, 5*time.Minute, func() string {
+	return s.settleWithin(t, h, procs, wantMatches, wantBreaks, 5*time.Minute)
+}
+
+// settleWithin is settle with its bound.
+func (s *servers) settleWithin(t *testing.T, h *hook, procs []*proc, wantMatches, wantBreaks int, bound time.Duration) (r result, lost, duplicated int) {
+	t.Helper()
+	testenv.WaitUntil(t, bound, func() string {
 		r = s.result(t)
 		got := h.counts()
 		if r.matches == wantMatches && r.openBreaks == wantBreaks && len(got) == r.breaks && r.pending == 0 {
