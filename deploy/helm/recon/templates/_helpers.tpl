@@ -99,6 +99,7 @@ RECON_OIDC_CLIENT_SECRET_FILE: /secrets/oidc/client-secret
 {{- if has $role (list "matcher" "notifier") }}{{ $ports = append $ports $.Values.redis.port }}{{ end -}}
 {{- if has $role (list "loader" "console") }}{{ $ports = append $ports $.Values.warehouse.port }}{{ end -}}
 {{- if has $role (list "ingestor" "console") }}{{ $ports = append $ports 443 }}{{ end -}}
+{{- if and (eq $role "loader") (hasKey $.Values.roles.loader.settings "RECON_REDSHIFT_STAGING") }}{{ $ports = append $ports 443 }}{{ end -}}
 {{- if eq $role "notifier" }}{{ $ports = concat $ports $.Values.notifier.egressPorts }}{{ end -}}
 {{- if $.Values.schemaRegistry.url }}{{ $ports = append $ports $.Values.schemaRegistry.port }}{{ end -}}
 {{- toJson ($ports | uniq) -}}
