@@ -72,6 +72,35 @@ RESTART
   _log "redis-server on $REDIS_URL"
 }
 
+recon_testenv_redis_cluster() {
+  # A Redis Cluster for the bench or a manual run (the tests start their
+  # own): three primaries with a replica each, AOF on; exports
+  # REDIS_CLUSTER_URL (seeds, for --redis-url). Stopped with the rest.
+  command -v redis-server >/dev/null || _apt_install redis-server || return 1
+  local dir="$RECON_TESTENV_DIR/redis-cluster" port ports=() addrs=()
+  mkdir -p "$dir"
+  for i in 1 2 3 4 5 6; do
+    # Redis Cluster's bus port is the port + 10000: it must stay < 65536.
+    port=$(_free_port); while [ "$port" -gt 55535 ]; do port=$(_free_port); done
+    ports+=("$port"); addrs+=("127.0.0.1:$port")
+    mkdir -p "$dir/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 2000 --appendonly yes --appendfsync always --save '' --daemonize yes \
+      --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" || return 1
+    echo "$dir/$port/redis.pid" >>"$RECON_TESTENV_DIR/pids"
+    _wait_for redis-cli -p "$port" ping || { _log "redis node $port did not start"; return 1; }
+  done
+  redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$dir/create.log" 2>&1 \
+    || { cat "$dir/create.log" >&2; return 1; }
+  for port in "${ports[@]}"; do
+    _wait_for bash -c "redis-cli -p $port cluster info | grep -q cluster_state:ok" || { _log "redis cluster not ok"; return 1; }
+  done
+  local seeds
+  seeds=$(printf '&addr=%s' "${addrs[@]:1}")
+  export REDIS_CLUSTER_URL="redis://${addrs[0]}?${seeds#&}"
+  _log "redis cluster (3 primaries, 3 replicas) on $REDIS_CLUSTER_URL"
+}
+
 _pg_bin() {
   local d
   for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && { echo "$d"; return 0; }; done

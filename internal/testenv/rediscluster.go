@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,7 +42,7 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		t.Fatalf("redis-server: %v", err)
 	}
 	t.Logf("server: %s ran against a redis cluster (3 primaries, 3 replicas) of %s", t.Name(), bin)
-	c := &RedisCluster{t: t, dir: t.TempDir(), Ports: freePorts(t, 6), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}}
+	c := &RedisCluster{t: t, dir: t.TempDir(), Ports: clusterPorts(t, 6), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}}
 	t.Cleanup(c.stopAll)
 	for _, p := range c.Ports {
 		c.Start(p)
@@ -200,4 +201,39 @@ func (c *RedisCluster) Role(port int) string {
 		}
 	}
 	return ""
+}
+
+// clusterPorts returns n free ports whose cluster bus ports (10,000
+// higher, which Redis Cluster requires to stay under 65,536) are free too.
+func clusterPorts(t testing.TB, n int) []int {
+	t.Helper()
+	var out []int
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for tries := 0; len(out) < n && tries < 1000; tries++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if port > 55535 {
+			l.Close()
+			continue
+		}
+		bus, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			l.Close()
+			continue
+		}
+		held = append(held, l, bus)
+		out = append(out, port)
+	}
+	if len(out) < n {
+		t.Fatalf("found %d of %d ports for a Redis Cluster", len(out), n)
+	}
+	return out
 }
