@@ -85,7 +85,7 @@ recon_testenv_redis_cluster() {
     ports+=("$port"); addrs+=("127.0.0.1:$port")
     mkdir -p "$dir/$port"
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir/$port" --cluster-enabled yes --cluster-config-file nodes.conf \
-      --cluster-node-timeout 2000 --appendonly yes --appendfsync always --save '' --daemonize yes \
+      --cluster-node-timeout 2000 --cluster-replica-validity-factor 0 --appendonly yes --appendfsync always --save '' --daemonize yes \
       --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" || return 1
     echo "$dir/$port/redis.pid" >>"$RECON_TESTENV_DIR/pids"
     _wait_for redis-cli -p "$port" ping || { _log "redis node $port did not start"; return 1; }

@@ -61,6 +61,31 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	return c
 }
 
+// WaitOK waits until every running node reports cluster_state:ok with
+// every slot served, and every running replica's link to its primary is
+// up (a replica still syncing cannot take over).
+func (c *RedisCluster) WaitOK(bound time.Duration) {
+	c.t.Helper()
+	WaitUntil(c.t, bound, func() string {
+		for _, p := range c.running() {
+			cl := node(p)
+			info, err := cl.ClusterInfo(context.Background()).Result()
+			repl, rerr := cl.Info(context.Background(), "replication").Result()
+			cl.Close()
+			if err != nil || rerr != nil {
+				return fmt.Sprintf("node %d: %v %v", p, err, rerr)
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
+				return fmt.Sprintf("node %d: cluster not ok yet", p)
+			}
+			if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
+				return fmt.Sprintf("node %d: a replica whose link to its primary is not up yet", p)
+			}
+		}
+		return ""
+	})
+}
+
 // Start starts (or restarts, from its AOF and nodes file) the node on port.
 func (c *RedisCluster) Start(port int) {
 	c.t.Helper()
@@ -74,6 +99,9 @@ func (c *RedisCluster) Start(port int) {
 	}
 	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+		// A replica takes over however long its link was down (the matchers
+		// WAIT for it, so it has every acknowledged batch).
+		"--cluster-replica-validity-factor", "0",
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -168,26 +196,6 @@ func (c *RedisCluster) running() []int {
 		}
 	}
 	return out
-}
-
-// WaitOK waits until every running node reports cluster_state:ok and
-// knows a primary for every slot.
-func (c *RedisCluster) WaitOK(bound time.Duration) {
-	c.t.Helper()
-	WaitUntil(c.t, bound, func() string {
-		for _, p := range c.running() {
-			cl := node(p)
-			info, err := cl.ClusterInfo(context.Background()).Result()
-			cl.Close()
-			if err != nil {
-				return fmt.Sprintf("node %d: %v", p, err)
-			}
-			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
-				return fmt.Sprintf("node %d: cluster not ok yet", p)
-			}
-		}
-		return ""
-	})
 }
 
 // Role returns "master" or "slave" for the node on port.
