@@ -50,13 +50,16 @@ type Config struct {
 	// PeerData, when set, is a folder the run's generated files are
 	// written to as well, for a peer (the Kafka Streams join) to run on
 	// exactly the same data.
-	PeerData    string
-	Pending     int // unmatched records for the memory phase
-	Partitions  int
-	Matchers    int
-	MaxBatch    int // records per matcher poll (0: the matcher's default)
-	LatencySecs int
-	Out         io.Writer
+	PeerData   string
+	Pending    int // unmatched records for the memory phase
+	Partitions int
+	Matchers   int
+	MaxBatch   int // records per matcher poll (0: the matcher's default)
+	// WaitReplicas: the matchers' redis-wait-replicas (a Redis Cluster
+	// with replicas).
+	WaitReplicas int
+	LatencySecs  int
+	Out          io.Writer
 }
 
 // Result is what a run measured.
@@ -234,6 +237,7 @@ func (b *bench) processed() int64 {
 func (b *bench) throughput(ctx, mctx context.Context) error {
 	mcfg := matcher.Defaults()
 	mcfg.Kafka, mcfg.Group, mcfg.RedisPrefix, mcfg.MinPending, mcfg.IdleAdvance = b.kc, "bench-"+b.id, "bench-"+b.id, time.Hour, 0
+	mcfg.RedisWaitReplicas = b.cfg.WaitReplicas
 	if b.cfg.MaxBatch > 0 {
 		mcfg.MaxBatch = b.cfg.MaxBatch
 	}

@@ -24,6 +24,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	l.Int(&cfg.Partitions, "partitions", 4, "partitions of the run's topics")
 	l.Int(&cfg.Matchers, "matchers", 1, "matcher instances")
 	l.Int(&cfg.MaxBatch, "max-batch", 0, "records per matcher poll (0: the matcher's default)")
+	l.Int(&cfg.WaitReplicas, "redis-wait-replicas", 0, "replicas a batch waits for on a Redis Cluster (the matchers' redis-wait-replicas)")
 	l.Int(&cfg.LatencySecs, "latency-seconds", 10, "length of the latency phase")
 	l.String(&cfg.PeerData, "peer-data", "", "also write the generated bank.csv and ledger.csv to this folder, for a peer benchmark on the same data")
 	var profile string
