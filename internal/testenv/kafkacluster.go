@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,29 +26,16 @@ type KafkaCluster struct {
 	java    string
 	cp      string
 	log4j   string
-
-	mu    sync.Mutex
-	procs map[int]*exec.Cmd
-	done  map[int]chan struct{}
+	nodes   *nodes
 }
 
 // StartKafkaCluster formats and starts the three brokers and waits until
 // all three are in the cluster's metadata.
 func StartKafkaCluster(t testing.TB) *KafkaCluster {
 	t.Helper()
-	cpFile := require(t, "RECON_KAFKA_CLASSPATH", "the Apache Kafka jars")
-	cpb, err := os.ReadFile(cpFile)
-	if err != nil {
-		t.Fatalf("RECON_KAFKA_CLASSPATH: %v", err)
-	}
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Fatalf("java: %v", err)
-	}
-	root := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(cpFile)))) // deploy/kafka/target/kafka.classpath -> the repository
-	c := &KafkaCluster{t: t, dir: t.TempDir(), java: java, cp: strings.TrimSpace(string(cpb)),
-		log4j: filepath.Join(root, "deploy", "kafka", "log4j2.properties"), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}}
-	t.Cleanup(c.stopAll)
+	java, cp, log4j := kafkaJars(t)
+	c := &KafkaCluster{t: t, dir: t.TempDir(), java: java, cp: cp, log4j: log4j, nodes: newNodes()}
+	t.Cleanup(c.nodes.stopAll)
 	ports := freePorts(t, 6)
 	var voters []string
 	for i := 0; i < 3; i++ {
@@ -108,40 +94,12 @@ func (c *KafkaCluster) props(id int) string {
 // Start starts broker id (1-3), or starts it again after Kill.
 func (c *KafkaCluster) Start(id int) {
 	c.t.Helper()
-	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprint(id), "broker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(c.java, "-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-Dlog4j2.configurationFile="+c.log4j, "-cp", c.cp, "kafka.Kafka", c.props(id))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	c.mu.Lock()
-	c.procs[id], c.done[id] = cmd, done
-	c.mu.Unlock()
+	c.nodes.start(c.t, id, filepath.Join(c.dir, fmt.Sprint(id), "broker.log"), c.java,
+		"-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-Dlog4j2.configurationFile="+c.log4j, "-cp", c.cp, "kafka.Kafka", c.props(id))
 }
 
 // Kill ends broker id with SIGKILL.
-func (c *KafkaCluster) Kill(id int) {
-	c.mu.Lock()
-	cmd, done := c.procs[id], c.done[id]
-	delete(c.procs, id)
-	c.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
-
-func (c *KafkaCluster) stopAll() {
-	for id := 1; id <= 3; id++ {
-		c.Kill(id)
-	}
-}
+func (c *KafkaCluster) Kill(id int) { c.nodes.kill(id) }
 
 // WaitBrokers waits until the metadata lists n live brokers.
 func (c *KafkaCluster) WaitBrokers(n int, bound time.Duration) {
@@ -169,22 +127,10 @@ func (c *KafkaCluster) WaitBrokers(n int, bound time.Duration) {
 			for id := 1; id <= 3; id++ {
 				if !in[int32(id)] {
 					b, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprint(id), "broker.log"))
-					c.mu.Lock()
-					state := "not started"
-					if p := c.procs[id]; p != nil {
-						state = fmt.Sprintf("pid %d", p.Process.Pid)
-						select {
-						case <-c.done[id]:
-							state += fmt.Sprintf(" exited (%v)", p.ProcessState)
-						default:
-							state += " running"
-						}
-					}
-					c.mu.Unlock()
 					if keep := os.Getenv("RECON_KAFKA_CLUSTER_KEEP"); keep != "" {
 						_ = os.WriteFile(filepath.Join(keep, fmt.Sprintf("broker-%d.log", id)), b, 0o644)
 					}
-					msg += fmt.Sprintf("\nbroker %d is missing (%s, log %d bytes); its log ends:\n%s", id, state, len(b), tail(string(b), 2500))
+					msg += fmt.Sprintf("\nbroker %d is missing (%s, log %d bytes); its log ends:\n%s", id, c.nodes.state(id), len(b), tail(string(b), 2500))
 				}
 			}
 			return msg

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,10 +23,7 @@ type RedisCluster struct {
 	dir   string
 	Ports []int
 	URL   string // redis://…?addr=…: the seeds, for redisconn.Open
-
-	mu    sync.Mutex
-	procs map[int]*exec.Cmd
-	done  map[int]chan struct{}
+	nodes *nodes
 }
 
 // StartRedisCluster starts the six nodes (Debian's redis-server; the
@@ -42,8 +38,8 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		t.Fatalf("redis-server: %v", err)
 	}
 	t.Logf("server: %s ran against a redis cluster (3 primaries, 3 replicas) of %s", t.Name(), bin)
-	c := &RedisCluster{t: t, dir: t.TempDir(), Ports: clusterPorts(t, 6), procs: map[int]*exec.Cmd{}, done: map[int]chan struct{}{}}
-	t.Cleanup(c.stopAll)
+	c := &RedisCluster{t: t, dir: t.TempDir(), Ports: clusterPorts(t, 6), nodes: newNodes()}
+	t.Cleanup(c.nodes.stopAll)
 	for _, p := range c.Ports {
 		c.Start(p)
 	}
@@ -93,25 +89,12 @@ func (c *RedisCluster) Start(port int) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		c.t.Fatal(err)
 	}
-	logf, err := os.OpenFile(filepath.Join(dir, "redis.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+	c.nodes.start(c.t, port, filepath.Join(dir, "redis.log"), "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
 		// A replica takes over however long its link was down (the matchers
 		// WAIT for it, so it has every acknowledged batch).
 		"--cluster-replica-validity-factor", "0",
 		"--appendonly", "yes", "--appendfsync", "always", "--save", "")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
-	c.mu.Lock()
-	c.procs[port], c.done[port] = cmd, done
-	c.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		cl := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
@@ -128,29 +111,7 @@ func (c *RedisCluster) Start(port int) {
 }
 
 // Kill ends the node on port with SIGKILL.
-func (c *RedisCluster) Kill(port int) {
-	c.mu.Lock()
-	cmd, done := c.procs[port], c.done[port]
-	delete(c.procs, port)
-	c.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
-
-func (c *RedisCluster) stopAll() {
-	c.mu.Lock()
-	ports := make([]int, 0, len(c.procs))
-	for p := range c.procs {
-		ports = append(ports, p)
-	}
-	c.mu.Unlock()
-	for _, p := range ports {
-		c.Kill(p)
-	}
-}
+func (c *RedisCluster) Kill(port int) { c.nodes.kill(port) }
 
 // node returns a client for the node on port.
 func node(port int) *redis.Client {
@@ -187,11 +148,9 @@ func (c *RedisCluster) PrimaryOf(key string) int {
 }
 
 func (c *RedisCluster) running() []int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var out []int
 	for _, p := range c.Ports {
-		if c.procs[p] != nil {
+		if c.nodes.running(p) {
 			out = append(out, p)
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -41,15 +40,7 @@ type SecureBroker struct {
 // request, and stops it when the test ends.
 func SecureKafka(t testing.TB) *SecureBroker {
 	t.Helper()
-	cpFile := require(t, "RECON_KAFKA_CLASSPATH", "the Apache Kafka jars")
-	cpb, err := os.ReadFile(cpFile)
-	if err != nil {
-		t.Fatalf("RECON_KAFKA_CLASSPATH: %v", err)
-	}
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Fatalf("java: %v", err)
-	}
+	java, cp, log4j := kafkaJars(t)
 	dir := t.TempDir()
 	b := &SecureBroker{Mechanism: "SCRAM-SHA-512", User: "recon-svc", Password: "scram-" + fmt.Sprint(time.Now().UnixNano()),
 		Log: filepath.Join(dir, "broker.log")}
@@ -88,9 +79,6 @@ auto.create.topics.enable=false
 	if err := os.WriteFile(props, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cp := strings.TrimSpace(string(cpb))
-	root := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(cpFile)))) // deploy/kafka/target/kafka.classpath -> the repository
-	log4j := filepath.Join(root, "deploy", "kafka", "log4j2.properties")
 	format := exec.Command(java, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", "recon-secure-test-cluster1", "-c", props,
 		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", b.User, b.Password))
 	if out, err := format.CombinedOutput(); err != nil {

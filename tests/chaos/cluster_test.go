@@ -1,23 +1,12 @@
 package chaos
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/openrecon/recon/internal/kafka"
-	"github.com/openrecon/recon/internal/record"
 	"github.com/openrecon/recon/internal/redisconn"
 	"github.com/openrecon/recon/internal/testenv"
-	"github.com/openrecon/recon/services/ingestor"
 )
 
 // TestRedisClusterFailover: two matchers and a notifier keep their state
@@ -39,41 +28,12 @@ func TestRedisClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.rdb = rdb // result() reads the pending counts from the cluster
-	dir := t.TempDir()
 	const chunks, pairs, only = 10, 2000, 30
 	inputs := chunks * 2 * (pairs + only)
-
-	secretFile := filepath.Join(dir, "secret")
-	_ = os.WriteFile(secretFile, []byte("cluster-secret\n"), 0o600)
-	h := &hook{secret: []byte("cluster-secret"), got: map[string]int{}}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
 	matcherEnv := append(s.kafkaEnv(), "RECON_REDIS_URL="+cluster.URL, "RECON_REDIS_WAIT_REPLICAS=1", "RECON_REDIS_PREFIX="+s.prefix,
 		"RECON_GROUP="+s.prefix+"-matcher", "RECON_MIN_PENDING=5s", "RECON_IDLE_ADVANCE=15s")
-	procs := []*proc{
-		newProc(t, dir, "matcher-1", matcherEnv, "matcher"),
-		newProc(t, dir, "matcher-2", matcherEnv, "matcher"),
-		newProc(t, dir, "loader", append(s.kafkaEnv(), "RECON_DATABASE_URL="+s.dbURL, "RECON_GROUP="+s.prefix+"-loader", "RECON_BATCH_SIZE=500"), "loader"),
-		newProc(t, dir, "notifier", append(s.kafkaEnv(), "RECON_REDIS_URL="+cluster.URL, "RECON_REDIS_PREFIX="+s.prefix,
-			"RECON_GROUP="+s.prefix+"-notifier", "RECON_WEBHOOK_URL="+srv.URL, "RECON_WEBHOOK_SECRET_FILE="+secretFile, "RECON_LOG_BREAKS=false"), "notifier"),
-	}
-	kc := kafka.Config{Brokers: s.brokers, TopicPrefix: s.prefix + ".", Partitions: 6, ReplicationFactor: 1, Provision: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ing, err := ingestor.New(ctx, manualIngestor(kc, s.prefix, dir),
-		ingestor.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ing.Close()
-	for _, p := range procs {
-		p.start()
-	}
-	defer func() {
-		for _, p := range procs {
-			p.stop()
-		}
-	}()
+	pl := s.newPipeline(t, cluster.URL, matcherEnv, 2)
+	pl.start()
 
 	failover := func(partition int) {
 		key := fmt.Sprintf("%s:{p%d}:meta", s.prefix, partition)
@@ -96,15 +56,7 @@ func TestRedisClusterFailover(t *testing.T) {
 		}
 	}
 	for c := 0; c < chunks; c++ {
-		b, l := chunk(dir, c, pairs, only)
-		for _, f := range []struct {
-			path string
-			side record.Side
-		}{{b, record.Bank}, {l, record.Ledger}} {
-			if _, err := ing.IngestPath(ctx, f.path, filepath.Base(f.path), f.side); err != nil {
-				t.Fatalf("ingest %s: %v", f.path, err)
-			}
-		}
+		pl.ingest(t, c, pairs, only)
 		switch c {
 		case 3:
 			failover(0)
@@ -115,7 +67,7 @@ func TestRedisClusterFailover(t *testing.T) {
 		}
 	}
 
-	r, lost, duplicated := s.settle(t, h, procs, chunks*pairs, chunks*2*only)
+	r, lost, duplicated := s.settle(t, pl.hook, pl.procs, chunks*pairs, chunks*2*only)
 	t.Logf("server: cluster: inputs=%d matches=%d breaks=%d lost=%d duplicated=%d failovers=2", inputs, r.matches, r.openBreaks, lost, duplicated)
 }
 

@@ -1,22 +1,13 @@
 package chaos
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/openrecon/recon/internal/kafka"
 	"github.com/openrecon/recon/internal/record"
-	"github.com/openrecon/recon/services/ingestor"
 )
 
 // TestThreeMatchersRebalance: matcher processes share 12 partitions while
@@ -33,48 +24,16 @@ func TestThreeMatchersRebalance(t *testing.T) {
 	}
 	s := setup(t, false)
 	s.partitions = 12
-	dir := t.TempDir()
 	const chunks, pairs, only = 10, 2000, 30
 	inputs := chunks * 2 * (pairs + only)
+	pl := s.newPipeline(t, s.redisURL, append(s.matcherEnv(), "RECON_LOG_LEVEL=info"), 3)
+	matchers := pl.matchers
+	pl.start(matchers[0], matchers[1], pl.procs[3], pl.procs[4])
 
-	secretFile := filepath.Join(dir, "secret")
-	_ = os.WriteFile(secretFile, []byte("rebalance-secret\n"), 0o600)
-	h := &hook{secret: []byte("rebalance-secret"), got: map[string]int{}}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	matcherEnv := append(s.matcherEnv(), "RECON_LOG_LEVEL=info")
-	matchers := []*proc{newProc(t, dir, "matcher-1", matcherEnv, "matcher"), newProc(t, dir, "matcher-2", matcherEnv, "matcher"),
-		newProc(t, dir, "matcher-3", matcherEnv, "matcher")}
-	procs := append(matchers[:3:3],
-		newProc(t, dir, "loader", append(s.kafkaEnv(), "RECON_DATABASE_URL="+s.dbURL, "RECON_GROUP="+s.prefix+"-loader", "RECON_BATCH_SIZE=500"), "loader"),
-		newProc(t, dir, "notifier", append(s.kafkaEnv(), "RECON_REDIS_URL="+s.redisURL, "RECON_REDIS_PREFIX="+s.prefix,
-			"RECON_GROUP="+s.prefix+"-notifier", "RECON_WEBHOOK_URL="+srv.URL, "RECON_WEBHOOK_SECRET_FILE="+secretFile, "RECON_LOG_BREAKS=false"), "notifier"))
-	kc := kafka.Config{Brokers: s.brokers, TopicPrefix: s.prefix + ".", Partitions: 12, ReplicationFactor: 1, Provision: true}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ing, err := ingestor.New(ctx, manualIngestor(kc, s.prefix, dir),
-		ingestor.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ing.Close()
-	for _, p := range []*proc{matchers[0], matchers[1], procs[3], procs[4]} {
-		p.start()
-	}
-	defer func() {
-		for _, p := range procs {
-			p.stop()
-		}
-	}()
 	// The bank files first, so that the partitions hold pending records
 	// when they move; then the ledger files match them.
-	ledgers := make([]string, chunks)
 	for c := 0; c < chunks; c++ {
-		b, l := chunk(dir, c, pairs, only)
-		ledgers[c] = l
-		if _, err := ing.IngestPath(ctx, b, filepath.Base(b), record.Bank); err != nil {
-			t.Fatalf("ingest %s: %v", b, err)
-		}
+		pl.ingest(t, c, pairs, only, record.Bank)
 		switch c {
 		case 3:
 			matchers[2].start() // a third instance joins
@@ -85,12 +44,10 @@ func TestThreeMatchersRebalance(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	for _, l := range ledgers {
-		if _, err := ing.IngestPath(ctx, l, filepath.Base(l), record.Ledger); err != nil {
-			t.Fatalf("ingest %s: %v", l, err)
-		}
+	for c := 0; c < chunks; c++ {
+		pl.ingest(t, c, pairs, only, record.Ledger)
 	}
-	r, lost, duplicated := s.settle(t, h, procs, chunks*pairs, chunks*2*only)
+	r, lost, duplicated := s.settle(t, pl.hook, pl.procs, chunks*pairs, chunks*2*only)
 
 	claimed := regexp.MustCompile(`msg="partition claimed".* partition=(\d+) .*records=(\d+) load_ms=(\d+)`)
 	var claims, records, ms int
