@@ -18,8 +18,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// IsCluster reports whether u names a Redis Cluster.
-func IsCluster(u string) bool {
+// isCluster reports whether u names a Redis Cluster.
+func isCluster(u string) bool {
 	p, err := url.Parse(u)
 	if err != nil {
 		return false
@@ -31,7 +31,7 @@ func IsCluster(u string) bool {
 // Open returns a client for u. Commands retry across a cluster's
 // failovers (MOVED, ASK, a primary gone while its replica takes over).
 func Open(u string) (redis.UniversalClient, error) {
-	if !IsCluster(u) {
+	if !isCluster(u) {
 		opt, err := redis.ParseURL(u)
 		if err != nil {
 			return nil, fmt.Errorf("redis url: %w", err)

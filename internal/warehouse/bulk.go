@@ -249,18 +249,18 @@ func (s *pgStore) writeBulk(ctx context.Context, consumer string, b *Batch) erro
 		loads = append(loads, staged{t, man})
 		keys = append(keys, obj, man)
 	}
+	load := st.load
+	if load == nil { // Redshift: the COPY statement itself
+		load = func(ctx context.Context, tx pgx.Tx, st *Staging, stage string, cols []string, man string) error {
+			_, err := tx.Exec(ctx, st.copySQL(stage, cols, man))
+			return err
+		}
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		for _, l := range loads {
 			stage := "stage_" + l.t.name
 			if _, err := tx.Exec(ctx, fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s)", stage, l.t.name)); err != nil {
 				return fmt.Errorf("warehouse: staging table %s: %w", stage, err)
-			}
-			load := st.load
-			if load == nil {
-				load = func(ctx context.Context, tx pgx.Tx, st *Staging, stage string, cols []string, man string) error {
-					_, err := tx.Exec(ctx, st.copySQL(stage, cols, man))
-					return err
-				}
 			}
 			if err := load(ctx, tx, st, stage, l.t.cols, l.manifest); err != nil {
 				return fmt.Errorf("warehouse: COPY %s from s3://%s/%s: %w", l.t.name, st.bucket, l.manifest, err)
@@ -281,10 +281,8 @@ func (s *pgStore) writeBulk(ctx context.Context, consumer string, b *Batch) erro
 	if err != nil {
 		return err
 	}
-	if err := st.store.Delete(ctx, keys); err != nil {
-		// Committed; the lifecycle rule removes what is left.
-		return nil
-	}
+	// Committed: a failed delete leaves objects the lifecycle rule removes.
+	_ = st.store.Delete(ctx, keys)
 	return nil
 }
 

@@ -124,11 +124,16 @@ func (w *webhookSender) send(ctx context.Context, m outMessage) error {
 	if err != nil {
 		return err
 	}
+	return postJSON(ctx, w.http, w.url, m.Key, body, signed(w.secret, body))
+}
+
+// signed is the webhook headers signing body now with secret.
+func signed(secret, body []byte) http.Header {
 	ts := time.Now().Unix()
 	h := http.Header{}
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(HeaderSignature, Sign(w.secret, ts, body))
-	return postJSON(ctx, w.http, w.url, m.Key, body, h)
+	h.Set(HeaderSignature, Sign(secret, ts, body))
+	return h
 }
 
 // slackSender posts a Block Kit message to an incoming webhook.

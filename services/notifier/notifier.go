@@ -686,10 +686,7 @@ func (s *Service) postTo(ctx context.Context, channel, url, key string, body []b
 	for attempt := 1; ; attempt++ {
 		var h http.Header
 		if sign {
-			ts := time.Now().Unix()
-			h = http.Header{}
-			h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-			h.Set(HeaderSignature, Sign(s.cfg.webhookSecret, ts, body))
+			h = signed(s.cfg.webhookSecret, body)
 		}
 		err := postJSON(ctx, s.http, url, key, body, h)
 		if err == nil || errors.Is(err, errRefused) {
