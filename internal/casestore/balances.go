@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
@@ -14,17 +14,17 @@ import (
 // The balance view (docs/design.md §9): per account, currency and day, the
 // statement's closing balance against the ledger balance, and the items
 // that explain the difference. The feed stores every booked transaction of
-// both sides (case_records) with the day totals (case_record_days) and the
-// members of every match (case_match_members); a record is *settled* on the
+// both sides (case_recs) with the day totals (case_record_days) and the
+// members of every match (case_match_recs); a record is *settled* on the
 // last booking date of the live final match (auto or confirmed, not undone)
 // that contains it, so the items of a day are the records booked up to it
 // that are not settled by it — an index range, not a scan of the history.
 //
 // Tables:
 //
-//	case_records        one row per booked bank or ledger transaction, with the day it is settled on
-//	case_record_days    account, currency, side, day -> total and count of the day's records
-//	case_match_members  record -> the matches that name it
+//	case_recs           one row per bank or ledger transaction, booked or named by a match (recs.go), with the day it is settled on
+//	case_record_days    account, currency, side, day -> total and count of the day's booked records
+//	case_match_recs     record -> the matches that name it, with its place among their items
 //
 // The identity a controller signs: for the records booked after the ledger
 // opening date up to the day,
@@ -127,15 +127,10 @@ func (b *Balance) Reconciled() bool {
 	return b.Unexplained != nil && b.Unexplained.IsZero() && len(b.Issues) == 0
 }
 
-// memberKey names a record as matches name their members.
-type memberKey struct {
-	id, file string
-	pos      int64
-}
-
 // records stores a batch's booked transactions and their day totals (a
-// record read twice changes nothing).
-func (s *Store) records(ctx context.Context, tx *batchTx, txs []*record.Transaction, touched map[memberKey]bool) error {
+// record read twice changes nothing). A record a match named first is
+// marked booked and counted now.
+func (s *Store) records(ctx context.Context, tx *batchTx, txs []*record.Transaction) error {
 	type dayKey struct{ acct, cur, side, day string }
 	type dayAdd struct {
 		total money.Decimal
@@ -147,22 +142,19 @@ func (s *Store) records(ctx context.Context, tx *batchTx, txs []*record.Transact
 		if t.Provisional {
 			continue // intraday: superseded by the booked entry
 		}
-		amt, err := e6(t.Amount)
+		rec, isNew, wasBooked, err := s.ensureRec(ctx, tx, recOfTransaction(t), true)
 		if err != nil {
-			return fmt.Errorf("record %s: amount %s: %w", t.ID, t.Amount, err)
+			return err
 		}
-		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_records (record_id, source_file, source_position, side, account, currency,
-			amount, amount_e6, booking_date, reference, counterparty, settled)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id, source_file, source_position) DO NOTHING`),
-			t.ID, t.SourceFile, t.SourcePosition, string(t.Side), t.Account, t.Currency, t.Amount.String(), amt,
-			t.BookingDate.String(), t.Reference, t.Counterparty, notSettled)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", t.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		switch {
+		case isNew:
+		case wasBooked:
 			continue
+		default:
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_recs SET booked = 1 WHERE rec = ?`), rec); err != nil {
+				return fmt.Errorf("record %s: %w", t.ID, err)
+			}
 		}
-		touched[memberKey{t.ID, t.SourceFile, t.SourcePosition}] = true
 		k := dayKey{t.Account, t.Currency, string(t.Side), t.BookingDate.String()}
 		if add[k] == nil {
 			add[k] = &dayAdd{}
@@ -215,23 +207,36 @@ func matchSpan(m *record.Match) (first, last record.Date, diffZero int) {
 	return first, last, diffZero
 }
 
-// members stores the members of a batch's matches and marks them for
-// resettling.
-func (s *Store) members(ctx context.Context, tx *batchTx, ms []*record.Match, touched map[memberKey]bool) error {
+// members stores the members of a batch's (stored) matches, a record a
+// match names before it is read included, and marks them for resettling.
+func (s *Store) members(ctx context.Context, tx *batchTx, ms []*record.Match, touched map[int64]bool) error {
 	for _, m := range ms {
 		first, last, diffZero := matchSpan(m)
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_matches SET first_date = ?, last_date = ?, diff_zero = ? WHERE match_id = ?`),
 			first.String(), last.String(), diffZero, m.MatchID); err != nil {
 			return fmt.Errorf("match %s: %w", m.MatchID, err)
 		}
-		for _, its := range [][]record.Item{m.Bank, m.Ledger} {
+		var mrow int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT mrow FROM case_matches WHERE match_id = ?`), m.MatchID).Scan(&mrow); err != nil {
+			return fmt.Errorf("match %s: %w", m.MatchID, err)
+		}
+		item := 0
+		for i, its := range [][]record.Item{m.Bank, m.Ledger} {
+			side := record.Bank
+			if i == 1 {
+				side = record.Ledger
+			}
 			for _, it := range its {
-				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_match_members (record_id, source_file, source_position, match_id)
-					VALUES (?, ?, ?, ?) ON CONFLICT (record_id, source_file, source_position, match_id) DO NOTHING`),
-					it.ID, it.SourceFile, it.SourcePosition, m.MatchID); err != nil {
+				rec, _, _, err := s.ensureRec(ctx, tx, recOfItem(it, side, m.Account, m.Currency), false)
+				if err != nil {
 					return fmt.Errorf("match %s: member %s: %w", m.MatchID, it.ID, err)
 				}
-				touched[memberKey{it.ID, it.SourceFile, it.SourcePosition}] = true
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_match_recs (rec, mrow, item) VALUES (?, ?, ?) ON CONFLICT (rec, mrow) DO NOTHING`),
+					rec, mrow, item); err != nil {
+					return fmt.Errorf("match %s: member %s: %w", m.MatchID, it.ID, err)
+				}
+				item++
+				touched[rec] = true
 			}
 		}
 	}
@@ -239,18 +244,18 @@ func (s *Store) members(ctx context.Context, tx *batchTx, ms []*record.Match, to
 }
 
 // touchMatch marks the members of a match whose status changed.
-func (s *Store) touchMatch(ctx context.Context, tx *batchTx, matchID string, touched map[memberKey]bool) error {
-	rows, err := tx.QueryContext(ctx, s.q(`SELECT record_id, source_file, source_position FROM case_match_members WHERE match_id = ?`), matchID)
+func (s *Store) touchMatch(ctx context.Context, tx *batchTx, matchID string, touched map[int64]bool) error {
+	rows, err := tx.QueryContext(ctx, s.q(`SELECT mr.rec FROM case_match_recs mr JOIN case_matches m ON m.mrow = mr.mrow WHERE m.match_id = ?`), matchID)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var k memberKey
-		if err := rows.Scan(&k.id, &k.file, &k.pos); err != nil {
+		var rec int64
+		if err := rows.Scan(&rec); err != nil {
 			return err
 		}
-		touched[k] = true
+		touched[rec] = true
 	}
 	return rows.Err()
 }
@@ -260,41 +265,75 @@ func (s *Store) touchMatch(ctx context.Context, tx *batchTx, matchID string, tou
 const liveFinal = `COALESCE(mo.status, m.status) IN ('auto', 'confirmed')`
 
 // resettle recomputes the settled date of the touched records.
-func (s *Store) resettle(ctx context.Context, tx *batchTx, touched map[memberKey]bool) error {
-	keys := make([]memberKey, 0, len(touched))
+func (s *Store) resettle(ctx context.Context, tx *batchTx, touched map[int64]bool) error {
+	recs := make([]int64, 0, len(touched))
 	for k := range touched {
-		keys = append(keys, k)
+		recs = append(recs, k)
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].id < keys[j].id || keys[i].id == keys[j].id && keys[i].pos < keys[j].pos
-	})
-	for _, k := range keys {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_records SET settled = COALESCE((SELECT MAX(m.last_date) FROM case_match_members mm
-			JOIN case_matches m ON m.match_id = mm.match_id LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
-			WHERE mm.record_id = ? AND mm.source_file = ? AND mm.source_position = ? AND `+liveFinal+`), ?)
-			WHERE record_id = ? AND source_file = ? AND source_position = ?`),
-			k.id, k.file, k.pos, notSettled, k.id, k.file, k.pos); err != nil {
-			return fmt.Errorf("settle record %s: %w", k.id, err)
+	slices.Sort(recs)
+	for _, rec := range recs {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_recs SET settled = COALESCE((SELECT MAX(m.last_date) FROM case_match_recs mr
+			JOIN case_matches m ON m.mrow = mr.mrow LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
+			WHERE mr.rec = ? AND `+liveFinal+`), ?) WHERE rec = ?`), rec, notSettled, rec); err != nil {
+			return fmt.Errorf("settle record %d: %w", rec, err)
 		}
 	}
 	return nil
 }
 
-// backfillMembers fills case_match_members and the match spans from the
-// matches stored before the balance view existed.
-func (s *Store) backfillMembers(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT match_id, difference, bank, ledger FROM case_matches`)
+// normaliseRecords moves the balance view's records (case_records) and
+// the members that every match carried as copies (case_matches_v1) into
+// case_recs and case_match_recs; the matches themselves are in the new
+// case_matches already.
+func (s *Store) normaliseRecords(ctx context.Context, sqlTx *sql.Tx) error {
+	tx := newBatchTx(sqlTx)
+	defer tx.close()
+	rows, err := tx.QueryContext(ctx, `SELECT record_id, source_file, source_position, side, account, currency, amount, booking_date,
+		reference, counterparty, settled FROM case_records ORDER BY booking_date, record_id, source_file, source_position`)
+	if err != nil {
+		return err
+	}
+	type old struct {
+		r       recRow
+		settled string
+	}
+	var recs []old
+	for rows.Next() {
+		var o old
+		var bd, settled dateValue
+		if err := rows.Scan(&o.r.id, &o.r.file, &o.r.pos, &o.r.side, &o.r.account, &o.r.currency, &o.r.amount, &bd,
+			&o.r.reference, &o.r.counterparty, &settled); err != nil {
+			rows.Close()
+			return err
+		}
+		o.r.booking, o.settled = bd.d, settled.d.String()
+		recs = append(recs, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, o := range recs {
+		rec, _, _, err := s.ensureRec(ctx, tx, o.r, true)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_recs SET settled = ? WHERE rec = ?`), o.settled, rec); err != nil {
+			return err
+		}
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT match_id, account, currency, difference, bank, ledger FROM case_matches_v1`)
 	if err != nil {
 		return err
 	}
 	var ms []*record.Match
 	for rows.Next() {
-		var id, diff, bank, ledger string
-		if err := rows.Scan(&id, &diff, &bank, &ledger); err != nil {
+		var id, acct, cur, diff, bank, ledger string
+		if err := rows.Scan(&id, &acct, &cur, &diff, &bank, &ledger); err != nil {
 			rows.Close()
 			return err
 		}
-		m := &record.Match{MatchID: id}
+		m := &record.Match{MatchID: id, Account: acct, Currency: cur}
 		m.Difference, _ = money.Parse(diff)
 		for _, side := range []struct {
 			raw string
@@ -307,7 +346,13 @@ func (s *Store) backfillMembers(ctx context.Context, tx *sql.Tx) error {
 			}
 			for _, it := range its {
 				d, _ := record.ParseDate(it.BookingDate)
-				*side.to = append(*side.to, record.Item{ID: it.ID, BookingDate: d, SourceFile: it.SourceFile, SourcePosition: it.SourcePosition})
+				amt, err := money.Parse(it.Amount)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("match %s: item %s: amount %q: %w", id, it.ID, it.Amount, err)
+				}
+				*side.to = append(*side.to, record.Item{ID: it.ID, Amount: amt, BookingDate: d, Reference: it.Reference,
+					Counterparty: it.Counterparty, Description: it.Description, SourceFile: it.SourceFile, SourcePosition: it.SourcePosition})
 			}
 		}
 		ms = append(ms, m)
@@ -316,9 +361,20 @@ func (s *Store) backfillMembers(ctx context.Context, tx *sql.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	bt := newBatchTx(tx)
-	defer bt.close()
-	return s.members(ctx, bt, ms, map[memberKey]bool{})
+	touched := map[int64]bool{}
+	if err := s.members(ctx, tx, ms, touched); err != nil {
+		return err
+	}
+	// Records only a match named have no settled date yet.
+	for _, o := range recs {
+		fid, _ := s.fileID(ctx, tx, o.r.file)
+		var rec int64
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT rec FROM case_recs WHERE record_id = ? AND file_id = ? AND source_position = ?`),
+			o.r.id, fid, o.r.pos).Scan(&rec); err == nil {
+			delete(touched, rec)
+		}
+	}
+	return s.resettle(ctx, tx, touched)
 }
 
 // FirstOpening is the opening balance of the account's first statement
@@ -480,35 +536,38 @@ var breakRank = map[string]int{StatusOpen: 0, StatusProposed: 1, StatusWrittenOf
 // openItems lists the records booked up to the day that no match settled
 // by the day.
 func (s *Store) openItems(ctx context.Context, b *Balance) error {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.record_id, r.source_file, r.source_position, r.side, r.amount, r.booking_date,
+	acct, ok, err := s.lookupAcct(ctx, b.Account, b.Currency)
+	if err != nil || !ok {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.rec, r.record_id, f.name, r.source_position, r.side, r.amount, r.booking_date,
 		r.reference, r.counterparty, r.settled, COALESCE(k.break_id, ''), COALESCE(k.status, ''),
-		(SELECT COALESCE(MAX(m.match_id), '') FROM case_match_members mm JOIN case_matches m ON m.match_id = mm.match_id
+		(SELECT COALESCE(MAX(m.match_id), '') FROM case_match_recs mr JOIN case_matches m ON m.mrow = mr.mrow
 			LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
-			WHERE mm.record_id = r.record_id AND mm.source_file = r.source_file AND mm.source_position = r.source_position
-			AND COALESCE(mo.status, m.status) IN ('proposed', 'auto', 'confirmed')),
+			WHERE mr.rec = r.rec AND COALESCE(mo.status, m.status) IN ('proposed', 'auto', 'confirmed')),
 		(SELECT COUNT(*) FROM case_action_breaks ab JOIN case_actions a ON a.action_id = ab.action_id
 			WHERE ab.break_id = k.break_id AND a.kind = ? AND a.status = ?)
-		FROM case_records r LEFT JOIN case_breaks k
-			ON k.record_id = r.record_id AND k.source_file = r.source_file AND k.source_position = r.source_position
-		WHERE r.account = ? AND r.currency = ? AND r.settled > ? AND r.booking_date > ? AND r.booking_date <= ?
-		ORDER BY r.booking_date, r.side, r.record_id, r.source_file, r.source_position`),
-		KindAdjust, ActionApplied, b.Account, b.Currency, b.Date.String(), b.Opening.Date.String(), b.Date.String())
+		FROM case_recs r JOIN case_files f ON f.file_id = r.file_id LEFT JOIN case_breaks k
+			ON k.record_id = r.record_id AND k.source_file = f.name AND k.source_position = r.source_position
+		WHERE r.acct_id = ? AND r.settled > ? AND r.booking_date > ? AND r.booking_date <= ? AND r.booked = 1
+		ORDER BY r.booking_date, r.side, r.record_id, f.name, r.source_position`),
+		KindAdjust, ActionApplied, acct, b.Date.String(), b.Opening.Date.String(), b.Date.String())
 	if err != nil {
 		return fmt.Errorf("case store %s: balance items: %w", s.source, err)
 	}
 	defer rows.Close()
-	idx := map[memberKey]int{}
+	idx := map[int64]int{}
 	for rows.Next() {
 		var it BalanceItem
+		var rec int64
 		var amt, breakID, breakStatus, matchID string
 		var bd, settled dateValue
 		var adjusted int
-		if err := rows.Scan(&it.RecordID, &it.SourceFile, &it.SourcePosition, &it.Side, &amt, &bd, &it.Reference, &it.Counterparty,
+		if err := rows.Scan(&rec, &it.RecordID, &it.SourceFile, &it.SourcePosition, &it.Side, &amt, &bd, &it.Reference, &it.Counterparty,
 			&settled, &breakID, &breakStatus, &matchID, &adjusted); err != nil {
 			return err
 		}
-		k := memberKey{it.RecordID, it.SourceFile, it.SourcePosition}
-		if i, ok := idx[k]; ok {
+		if i, ok := idx[rec]; ok {
 			// A record with more than one break: the view names the one
 			// that most needs a person.
 			if breakRank[breakStatus] < breakRank[b.Items[i].BreakStatus] {
@@ -531,7 +590,7 @@ func (s *Store) openItems(ctx context.Context, b *Balance) error {
 		if len(b.Items) >= maxBalanceItems {
 			return fmt.Errorf("more than %d reconciling items on %s %s %s: the view does not list them all", maxBalanceItems, b.Account, b.Currency, b.Date)
 		}
-		idx[k] = len(b.Items)
+		idx[rec] = len(b.Items)
 		b.Items = append(b.Items, it)
 	}
 	return rows.Err()
@@ -560,53 +619,55 @@ func itemKind(it BalanceItem, settled record.Date) string {
 // whose sides differ within the view (or that straddles the opening), the
 // difference of its members booked after the opening.
 func (s *Store) matchDifferences(ctx context.Context, b *Balance) error {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT m.match_id, m.rule, m.bank, m.ledger FROM case_matches m
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT m.match_id, m.rule, r.side, r.amount, r.booking_date FROM case_matches m
 		LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id
+		JOIN case_match_recs mr ON mr.mrow = m.mrow JOIN case_recs r ON r.rec = mr.rec
 		WHERE m.account = ? AND m.currency = ? AND m.last_date > ? AND m.last_date <= ? AND (m.diff_zero = 0 OR m.first_date <= ?)
-		AND `+liveFinal+` ORDER BY m.last_date, m.match_id`),
+		AND `+liveFinal+` ORDER BY m.last_date, m.match_id, mr.item`),
 		b.Account, b.Currency, b.Opening.Date.String(), b.Date.String(), b.Opening.Date.String())
 	if err != nil {
 		return fmt.Errorf("case store %s: match differences: %w", s.source, err)
 	}
 	defer rows.Close()
+	var it *BalanceItem
+	flush := func() {
+		if it != nil && !it.Effect.IsZero() {
+			it.Amount = it.Effect
+			b.Items = append(b.Items, *it)
+		}
+	}
 	for rows.Next() {
-		var id, rule, bank, ledger string
-		if err := rows.Scan(&id, &rule, &bank, &ledger); err != nil {
+		var id, rule, side, amt string
+		var bd dateValue
+		if err := rows.Scan(&id, &rule, &side, &amt, &bd); err != nil {
 			return err
 		}
-		it := BalanceItem{Kind: ItemMatchDiff, MatchID: id, Reference: rule}
-		for i, raw := range []string{bank, ledger} {
-			its, err := parseItems([]byte(raw))
-			if err != nil {
-				return fmt.Errorf("match %s: %w", id, err)
-			}
-			for _, m := range its {
-				d, _ := record.ParseDate(m.BookingDate)
-				if d <= b.Opening.Date {
-					continue
-				}
-				v, err := money.Parse(m.Amount)
-				if err != nil {
-					return fmt.Errorf("match %s: amount %q: %w", id, m.Amount, err)
-				}
-				if i == 0 {
-					it.Effect, err = it.Effect.Add(v)
-				} else {
-					it.Effect, err = it.Effect.Sub(v)
-				}
-				if err != nil {
-					return err
-				}
-				it.BookingDate = max(it.BookingDate, d)
-			}
+		if it == nil || it.MatchID != id {
+			flush()
+			it = &BalanceItem{Kind: ItemMatchDiff, MatchID: id, Reference: rule}
 		}
-		if it.Effect.IsZero() {
+		if bd.d <= b.Opening.Date {
 			continue
 		}
-		it.Amount = it.Effect
-		b.Items = append(b.Items, it)
+		v, err := money.Parse(amt)
+		if err != nil {
+			return fmt.Errorf("match %s: amount %q: %w", id, amt, err)
+		}
+		if side == string(record.Bank) {
+			it.Effect, err = it.Effect.Add(v)
+		} else {
+			it.Effect, err = it.Effect.Sub(v)
+		}
+		if err != nil {
+			return err
+		}
+		it.BookingDate = max(it.BookingDate, bd.d)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	flush()
+	return nil
 }
 
 // AccountDay is an account, currency and day with a statement closing on it.
@@ -657,9 +718,14 @@ type Posting struct {
 // Postings returns one side's records of an account booked on day (at
 // most limit, and whether there are more).
 func (s *Store) Postings(ctx context.Context, account, currency, side string, day record.Date, limit int) ([]Posting, bool, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT record_id, side, reference, counterparty, source_file, source_position, amount, booking_date, settled
-		FROM case_records WHERE account = ? AND currency = ? AND side = ? AND booking_date = ? ORDER BY source_file, source_position LIMIT ?`),
-		account, currency, side, day.String(), limit+1)
+	acct, ok, err := s.lookupAcct(ctx, account, currency)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT r.record_id, r.side, r.reference, r.counterparty, f.name, r.source_position, r.amount,
+		r.booking_date, r.settled FROM case_recs r JOIN case_files f ON f.file_id = r.file_id
+		WHERE r.acct_id = ? AND r.side = ? AND r.booking_date = ? AND r.booked = 1 ORDER BY f.name, r.source_position LIMIT ?`),
+		acct, side, day.String(), limit+1)
 	if err != nil {
 		return nil, false, fmt.Errorf("case store %s: postings: %w", s.source, err)
 	}
@@ -688,10 +754,14 @@ func (s *Store) Postings(ctx context.Context, account, currency, side string, da
 // with the ids (records still open in the matcher, named by a manual
 // match); ids the store has not read yet are left out.
 func (s *Store) RecordDays(ctx context.Context, account, currency string, ids []string) ([]record.Date, error) {
+	acct, ok, err := s.lookupAcct(ctx, account, currency)
+	if err != nil || !ok {
+		return nil, err
+	}
 	var days []record.Date
 	for _, id := range ids {
-		rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT booking_date FROM case_records WHERE record_id = ? AND account = ? AND currency = ?`),
-			id, account, currency)
+		rows, err := s.db.QueryContext(ctx, s.q(`SELECT DISTINCT booking_date FROM case_recs WHERE record_id = ? AND acct_id = ? AND booked = 1`),
+			id, acct)
 		if err != nil {
 			return nil, fmt.Errorf("case store %s: record %s: %w", s.source, id, err)
 		}

@@ -162,6 +162,12 @@ func (bk *book) apply(t *testing.T, s *Store, seed uint64) {
 			t.Fatal(err)
 		}
 	}
+	bk.adjustments(t, s)
+}
+
+// adjustments approves the book's adjusting entries.
+func (bk *book) adjustments(t *testing.T, s *Store) {
+	t.Helper()
 	ctx := context.Background()
 	for _, id := range bk.adjusted {
 		a := &Action{Kind: KindAdjust, Status: ActionPending, User: "preparer", BreakIDs: []string{id}, ReasonCode: "bank_fee", Attachment: "JE-" + id}

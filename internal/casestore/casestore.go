@@ -9,13 +9,14 @@
 // Tables:
 //
 //	case_breaks         one row per break: the record, why, its status and who works it
-//	case_matches        one row per match (rule, status, members as JSON)
+//	case_matches        one row per match (rule, status; its members in case_match_recs)
 //	case_break_clears   break -> the matches that name it in clears_break_ids
 //	case_outcomes       one row per resolution the matcher decided (the first outcome read wins)
 //	case_break_outcome  break -> the status the latest applied resolution gave it
 //	case_match_outcome  match -> the status the latest applied resolution gave it
 //	case_statements     one row per bank statement's balances
-//	case_records, case_record_days, case_match_members   the balance view (balances.go)
+//	case_recs, case_match_recs, case_files, case_accounts   every record once, and which matches name it (recs.go)
+//	case_record_days    the balance view's day totals (balances.go)
 //	case_signoffs       period sign-offs (signoffs.go)
 //	case_escalations    what was escalated, once per subject and level (escalations.go)
 //	case_offsets        consumer, topic, partition -> next offset
@@ -77,6 +78,7 @@ type Store struct {
 	db     *sql.DB
 	pg     bool
 	source string // for errors: the url without credentials
+	refs   refs   // the keys of files and accounts (recs.go)
 }
 
 // Open connects to url: postgres://… or postgresql://… (PostgreSQL), or
@@ -180,9 +182,15 @@ func (v *dateValue) Scan(src any) error {
 type batchTx struct {
 	*sql.Tx
 	stmts map[string]*sql.Stmt
+	// The keys of files and accounts this transaction read or created
+	// (recs.go), for the store's cache once it commits.
+	files map[string]int64
+	accts map[acctKey]int64
 }
 
-func newBatchTx(tx *sql.Tx) *batchTx { return &batchTx{Tx: tx, stmts: map[string]*sql.Stmt{}} }
+func newBatchTx(tx *sql.Tx) *batchTx {
+	return &batchTx{Tx: tx, stmts: map[string]*sql.Stmt{}, files: map[string]int64{}, accts: map[acctKey]int64{}}
+}
 
 func (t *batchTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := t.stmts[query]; ok {

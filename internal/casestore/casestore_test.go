@@ -25,7 +25,10 @@ func each(t *testing.T, f func(t *testing.T, s *Store)) {
 
 // newStore is a migrated empty store: SQLite in a temporary directory, or
 // PostgreSQL (with the test servers) in a schema of its own.
-func newStore(t *testing.T, pg bool) *Store {
+func newStore(t *testing.T, pg bool) *Store { return newStoreAt(t, pg, migrations) }
+
+// newStoreAt is an empty store migrated by steps.
+func newStoreAt(t *testing.T, pg bool, steps []string) *Store {
 	t.Helper()
 	ctx := context.Background()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "cases.db")
@@ -51,7 +54,7 @@ func newStore(t *testing.T, pg bool) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
+	if err := s.migrate(ctx, steps); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -56,9 +56,11 @@ func e6(d money.Decimal) (int64, error) {
 // that arrive after it.
 func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 	now := time.Now().UTC()
-	return s.tx(ctx, func(sqlTx *sql.Tx) error {
+	var learned *batchTx
+	err := s.tx(ctx, func(sqlTx *sql.Tx) error {
 		tx := newBatchTx(sqlTx)
 		defer tx.close()
+		learned = tx
 		for _, br := range b.Breaks {
 			amt, err := e6(br.Record.Amount)
 			if err != nil {
@@ -85,32 +87,26 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 			}
 		}
 		for _, m := range b.Matches {
-			bank, err := storeItems(m.Bank)
-			if err != nil {
-				return err
-			}
-			ledger, err := storeItems(m.Ledger)
-			if err != nil {
-				return err
-			}
 			clears, _ := json.Marshal(append([]string{}, m.ClearsBreakIDs...))
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
-				explanation, decided_at, bank, ledger, clears, members, rule_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				explanation, decided_at, clears, members, rule_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, explanation = excluded.explanation, clears = excluded.clears
 				WHERE excluded.status = 'confirmed' AND case_matches.status <> 'confirmed'`),
 				m.MatchID, m.Rule, string(m.Status), int(m.Confidence), m.Account, m.Currency, m.Difference.String(), m.Explanation,
-				m.DecidedAt.UTC().Format("2006-01-02"), string(bank), string(ledger), string(clears), len(m.Bank)+len(m.Ledger), m.RuleVersion); err != nil {
+				m.DecidedAt.UTC().Format("2006-01-02"), string(clears), len(m.Bank)+len(m.Ledger), m.RuleVersion); err != nil {
 				return fmt.Errorf("match %s: %w", m.MatchID, err)
 			}
 		}
 		if err := s.statements(ctx, tx, b.Statements); err != nil {
 			return err
 		}
-		settle := map[memberKey]bool{}
-		if err := s.members(ctx, tx, b.Matches, settle); err != nil {
+		// The records before the matches that name them: a match names
+		// a record read in the same batch by its key.
+		if err := s.records(ctx, tx, b.Records); err != nil {
 			return err
 		}
-		if err := s.records(ctx, tx, b.Records, settle); err != nil {
+		settle := map[int64]bool{}
+		if err := s.members(ctx, tx, b.Matches, settle); err != nil {
 			return err
 		}
 		touched, err := s.outcomes(ctx, tx, b, settle)
@@ -135,11 +131,15 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 		}
 		return nil
 	})
+	if err == nil {
+		s.refs.merge(learned.files, learned.accts)
+	}
+	return err
 }
 
 // outcomes stores a batch's clears and resolution outcomes and returns
 // every break whose status may have changed.
-func (s *Store) outcomes(ctx context.Context, tx *batchTx, b *Batch, settle map[memberKey]bool) ([]string, error) {
+func (s *Store) outcomes(ctx context.Context, tx *batchTx, b *Batch, settle map[int64]bool) ([]string, error) {
 	seen := map[string]bool{}
 	var touched []string
 	touch := func(id string) {
@@ -346,15 +346,6 @@ func candidatesJSON(cs []record.Candidate) []Candidate {
 	for _, c := range cs {
 		out = append(out, Candidate{ID: c.ID, Amount: c.Amount.String(), BookingDate: c.BookingDate.String(),
 			Reference: c.Reference, Score: c.Score, Note: c.Note})
-	}
-	return out
-}
-
-func itemsJSON(its []record.Item) []MatchItem {
-	out := make([]MatchItem, 0, len(its))
-	for _, it := range its {
-		out = append(out, MatchItem{ID: it.ID, Amount: it.Amount.String(), BookingDate: it.BookingDate.String(), Reference: it.Reference,
-			Counterparty: it.Counterparty, Description: it.Description, SourceFile: it.SourceFile, SourcePosition: it.SourcePosition})
 	}
 	return out
 }

@@ -3,31 +3,14 @@ package casestore
 import (
 	"encoding/json"
 	"fmt"
-
-	"github.com/openrecon/recon/internal/record"
 )
 
-// A match's members are stored in case_matches.bank and .ledger as a JSON
-// array of arrays, one per item, in this order:
+// Before normalise-records (recs.go), a match's members were stored in
+// case_matches.bank and .ledger as JSON: an array of arrays, one per item,
 //
 //	[id, amount, booking_date, reference, counterparty, description, source_file, source_position]
 //
-// without the keys of the object form that earlier versions wrote (about
-// a third of a match's row); parseItems reads both.
-type storedItem MatchItem
-
-func (it storedItem) MarshalJSON() ([]byte, error) {
-	return json.Marshal([]any{it.ID, it.Amount, it.BookingDate, it.Reference, it.Counterparty, it.Description, it.SourceFile, it.SourcePosition})
-}
-
-// storeItems is the stored form of a match's items of one side.
-func storeItems(its []record.Item) ([]byte, error) {
-	out := make([]storedItem, 0, len(its))
-	for _, it := range itemsJSON(its) {
-		out = append(out, storedItem(it))
-	}
-	return json.Marshal(out)
-}
+// or, earlier, an array of objects; the migration reads both.
 
 // parseItems reads a stored side of a match: the array form, or the
 // object form of earlier versions.

@@ -38,42 +38,55 @@ type MatchItem struct {
 }
 
 const matchColumns = `m.match_id, m.rule, COALESCE(mo.status, m.status), m.account, m.currency, m.confidence, m.difference,
-	m.explanation, m.decided_at, m.bank, m.ledger, m.clears, COALESCE(m.rule_version, 0)`
+	m.explanation, m.decided_at, m.mrow, m.clears, COALESCE(m.rule_version, 0)`
 
-func scanMatch(rows interface{ Scan(...any) error }) (*Match, error) {
+// scanMatch reads a match's row; its items are read with withItems.
+func scanMatch(rows interface{ Scan(...any) error }) (*Match, int64, error) {
 	m := &Match{}
 	var diff string
 	var decided dateValue
-	var bank, ledger, clears []byte
+	var mrow int64
+	var clears []byte
 	if err := rows.Scan(&m.MatchID, &m.Rule, &m.Status, &m.Account, &m.Currency, &m.Confidence, &diff, &m.Explanation, &decided,
-		&bank, &ledger, &clears, &m.RuleVersion); err != nil {
-		return nil, err
+		&mrow, &clears, &m.RuleVersion); err != nil {
+		return nil, 0, err
 	}
 	var err error
 	if m.Difference, err = money.Parse(diff); err != nil {
-		return nil, fmt.Errorf("match %s: difference %q: %w", m.MatchID, diff, err)
+		return nil, 0, fmt.Errorf("match %s: difference %q: %w", m.MatchID, diff, err)
 	}
 	m.DecidedAt = decided.d
-	if m.Bank, err = parseItems(bank); err != nil {
-		return nil, fmt.Errorf("match %s: bank: %w", m.MatchID, err)
-	}
-	if m.Ledger, err = parseItems(ledger); err != nil {
-		return nil, fmt.Errorf("match %s: ledger: %w", m.MatchID, err)
-	}
 	_ = json.Unmarshal(clears, &m.Clears)
-	return m, nil
+	return m, mrow, nil
+}
+
+// withItems fills in the items of matches read with scanMatch.
+func (s *Store) withItems(ctx context.Context, ms []*Match, mrows []int64) error {
+	items, err := s.matchItems(ctx, s.db, mrows)
+	if err != nil {
+		return err
+	}
+	for i, m := range ms {
+		if sides := items[mrows[i]]; sides != nil {
+			m.Bank, m.Ledger = sides[0], sides[1]
+		}
+	}
+	return nil
 }
 
 // GetMatch returns one match (ErrNotFound if there is none).
 func (s *Store) GetMatch(ctx context.Context, id string) (*Match, error) {
 	row := s.db.QueryRowContext(ctx, s.q(`SELECT `+matchColumns+` FROM case_matches m
 		LEFT JOIN case_match_outcome mo ON mo.match_id = m.match_id WHERE m.match_id = ?`), id)
-	m, err := scanMatch(row)
+	m, mrow, err := scanMatch(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: match %s", ErrNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("case store %s: match %s: %w", s.source, id, err)
+	}
+	if err := s.withItems(ctx, []*Match{m}, []int64{mrow}); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -91,14 +104,19 @@ func (s *Store) Proposals(ctx context.Context, limit int) ([]*Match, error) {
 	}
 	defer rows.Close()
 	var out []*Match
+	var mrows []int64
 	for rows.Next() {
-		m, err := scanMatch(rows)
+		m, mrow, err := scanMatch(rows)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, m)
+		out, mrows = append(out, m), append(mrows, mrow)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, s.withItems(ctx, out, mrows)
 }
 
 // Summary is the dashboard's figures.

@@ -27,7 +27,7 @@ type Evidence struct {
 // Evidence returns the matches people made or confirmed since the time
 // given, oldest first (unmatched since or not).
 func (s *Store) Evidence(ctx context.Context, since time.Time) ([]Evidence, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT o.match_id, o.action, o.user_name, o.account, o.currency, m.bank, m.ledger, o.decided_at
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT o.match_id, o.action, o.user_name, o.account, o.currency, m.mrow, o.decided_at
 		FROM case_outcomes o JOIN case_matches m ON m.match_id = o.match_id
 		WHERE o.applied = 1 AND o.action IN (?, ?) AND o.decided_at >= ? ORDER BY o.decided_at, o.match_id`),
 		string(record.ActManualMatch), string(record.ActConfirm), since.UTC())
@@ -36,23 +36,31 @@ func (s *Store) Evidence(ctx context.Context, since time.Time) ([]Evidence, erro
 	}
 	defer rows.Close()
 	var out []Evidence
+	var mrows []int64
 	for rows.Next() {
 		var e Evidence
-		var bank, ledger []byte
+		var mrow int64
 		var at tsValue
-		if err := rows.Scan(&e.MatchID, &e.Action, &e.User, &e.Account, &e.Currency, &bank, &ledger, &at); err != nil {
+		if err := rows.Scan(&e.MatchID, &e.Action, &e.User, &e.Account, &e.Currency, &mrow, &at); err != nil {
 			return nil, err
 		}
-		if e.Bank, err = parseItems(bank); err != nil {
-			return nil, fmt.Errorf("evidence %s: bank: %w", e.MatchID, err)
-		}
-		if e.Ledger, err = parseItems(ledger); err != nil {
-			return nil, fmt.Errorf("evidence %s: ledger: %w", e.MatchID, err)
-		}
 		e.At = at.t
-		out = append(out, e)
+		out, mrows = append(out, e), append(mrows, mrow)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	items, err := s.matchItems(ctx, s.db, mrows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if sides := items[mrows[i]]; sides != nil {
+			out[i].Bank, out[i].Ledger = sides[0], sides[1]
+		}
+	}
+	return out, nil
 }
 
 // Suggestion decisions.

@@ -43,9 +43,11 @@ func startUp(t *testing.T, args ...string) *upRun {
 			t.Errorf("up: %v", err)
 		}
 	})
+	// The inbox's folders are made one after the other: wait for both.
 	waitFor(t, 60*time.Second, "recon up to start", func() bool {
 		_, err := os.Stat(filepath.Join(u.inbox, "bank"))
-		return err == nil
+		_, err2 := os.Stat(filepath.Join(u.inbox, "ledger"))
+		return err == nil && err2 == nil
 	})
 	return u
 }
