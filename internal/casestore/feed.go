@@ -11,6 +11,7 @@ import (
 
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
+	"github.com/openrecon/recon/internal/sqlitefile"
 )
 
 // The feed's writes: what the console feed reads from the topics, applied
@@ -131,10 +132,14 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 		}
 		return nil
 	})
-	if err == nil {
-		s.refs.merge(learned.files, learned.accts)
+	if err != nil {
+		return err
 	}
-	return err
+	s.refs.merge(learned.files, learned.accts)
+	if !s.pg && len(b.Records)+len(b.Matches)+len(b.Breaks) >= sqlitefile.BigBatch {
+		return sqlitefile.TruncateWAL(ctx, s.db)
+	}
+	return nil
 }
 
 // outcomes stores a batch's clears and resolution outcomes and returns

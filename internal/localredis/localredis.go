@@ -37,8 +37,11 @@ import (
 
 // Options of Open.
 type Options struct {
-	// SnapshotBytes folds the log into a new snapshot once it is larger.
-	// Default 256 MiB.
+	// SnapshotBytes folds the log into a new snapshot once it is larger
+	// than this and than twice the last snapshot (as Redis rewrites its
+	// append-only file: the log stays within a small multiple of what is
+	// live, and a large live state is not rewritten again and again).
+	// Default 32 MiB.
 	SnapshotBytes int64
 	// Progress, if set, is called about once a second while Open loads the
 	// snapshot and replays the log.
@@ -65,6 +68,7 @@ type Store struct {
 	gen  uint64        // generation of the current log file
 	f    *os.File      // log.<gen>
 	size int64         // bytes in f
+	snap int64         // bytes in the last snapshot
 	buf  []byte
 	// scripts are the bodies of the Lua scripts seen (by SHA-1), so
 	// EVALSHA replays after a snapshot and snapshots restore them.
@@ -85,7 +89,7 @@ func logName(gen uint64) string { return "log." + strconv.FormatUint(gen, 10) }
 // and replaying the log found there.
 func Open(ctx context.Context, dir string, opt Options) (*Store, error) {
 	if opt.SnapshotBytes <= 0 {
-		opt.SnapshotBytes = 256 << 20
+		opt.SnapshotBytes = 32 << 20
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -230,6 +234,7 @@ func (s *Store) restore(ctx context.Context, f *os.File) error {
 	if err != nil {
 		return err
 	}
+	s.snap = info.Size()
 	rd := newReader(f)
 	hdr, err := rd.next()
 	if err != nil || len(hdr.cmds) != 1 || len(hdr.cmds[0]) != 3 || hdr.cmds[0][0] != headerCmd {
@@ -379,7 +384,7 @@ func (s *Store) write(ctx context.Context, cmds []redis.Cmder, next func(context
 			return s.fail(fmt.Errorf("embedded redis: a logged write did not run (restart to replay it): %w", e))
 		}
 	}
-	if s.size > s.opt.SnapshotBytes {
+	if s.size > max(s.opt.SnapshotBytes, 2*s.snap) {
 		if e := s.snapshotLocked(context.Background()); e != nil {
 			return s.fail(e)
 		}

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,6 +186,38 @@ func TestSnapshotsWhileWriting(t *testing.T) {
 	}
 	if len(names) != 2 {
 		t.Fatalf("files %v, want the snapshot and one log", names)
+	}
+}
+
+// The log is folded once it is larger than the setting and than twice
+// the last snapshot: a large live state is not rewritten after every few
+// writes.
+func TestSnapshotAfterTwiceItsSize(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{SnapshotBytes: 1 << 10})
+	defer s.Close()
+	ctx := context.Background()
+	big := strings.Repeat("x", 64<<10)
+	if err := s.Client().Set(ctx, "big", big, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if s.gen != 2 || s.snap < 64<<10 {
+		t.Fatalf("generation %d, snapshot %d bytes: a log past 1 KiB was not folded", s.gen, s.snap)
+	}
+	// Small writes: no new snapshot until the log is twice the snapshot.
+	for i := 0; s.size <= 2*s.snap-100; i++ {
+		if err := s.Client().Set(ctx, "k"+strconv.Itoa(i%50), strings.Repeat("y", 90), 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if s.gen != 2 {
+			t.Fatalf("folded again with a log of %d bytes and a snapshot of %d", s.size, s.snap)
+		}
+	}
+	for i := 0; s.gen == 2 && i < 100; i++ {
+		s.Client().Set(ctx, "k0", strings.Repeat("y", 90), 0)
+	}
+	if s.gen != 3 || s.size != 0 && s.size > 1<<10 {
+		t.Fatalf("generation %d, log %d bytes: a log past twice the snapshot was not folded", s.gen, s.size)
 	}
 }
 

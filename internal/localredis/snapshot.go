@@ -68,6 +68,12 @@ func (s *Store) snapshotLocked(ctx context.Context) error {
 	}
 	err = errors.Join(err, f.Close())
 	if err == nil {
+		var info os.FileInfo
+		if info, err = os.Stat(tmp); err == nil {
+			s.snap = info.Size()
+		}
+	}
+	if err == nil {
 		err = os.Rename(tmp, filepath.Join(s.dir, snapshotName))
 	}
 	if err == nil {

@@ -4,6 +4,9 @@
 package sqlitefile
 
 import (
+	"context"
+	"database/sql"
+	"errors"
 	"strings"
 )
 
@@ -11,7 +14,9 @@ import (
 // block the writer), a 10 s busy timeout, synchronous NORMAL (durable at
 // each checkpoint, safe with WAL), and a WAL truncated to 16 MiB after a
 // checkpoint, so a large batch does not leave a large file behind.
-var Pragmas = []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "journal_size_limit(16777216)"}
+var Pragmas = []string{"journal_mode(WAL)", "busy_timeout(" + busyMillis + ")", "synchronous(NORMAL)", "journal_size_limit(16777216)"}
+
+const busyMillis = "10000"
 
 // DSN is the driver's name for the file at path with Pragmas and extra.
 // The path is escaped: in a file: URI, '?' starts the parameters and '#'
@@ -29,4 +34,30 @@ func DSN(path string, extra ...string) string {
 		b.WriteString("_pragma=" + p)
 	}
 	return b.String()
+}
+
+// BigBatch is the number of rows after whose transaction a writer calls
+// TruncateWAL.
+const BigBatch = 1000
+
+// TruncateWAL copies the write-ahead log into the database and truncates
+// it to nothing, if no reader holds it (then it leaves it for the next
+// time). The log holds every page of the largest transaction until a
+// checkpoint resets it, so after a large batch it would stay that size
+// (tens of MiB on a catch-up) while the file is idle; the log size limit
+// only applies once the next transaction starts it over. A reader is not
+// waited for: the writer does not stall behind a long report.
+func TruncateWAL(ctx context.Context, db *sql.DB) error {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		return err
+	}
+	var busy, logPages, done int
+	err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logPages, &done)
+	_, err2 := conn.ExecContext(ctx, "PRAGMA busy_timeout = "+busyMillis)
+	return errors.Join(err, err2)
 }

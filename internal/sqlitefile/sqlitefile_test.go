@@ -1,10 +1,13 @@
 package sqlitefile
 
 import (
+	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 )
@@ -38,5 +41,80 @@ func TestDSNOpensThatFile(t *testing.T) {
 	}
 	if err := db.QueryRow(`PRAGMA journal_size_limit`).Scan(&limit); err != nil || limit != 16<<20 {
 		t.Errorf("journal_size_limit %d %v", limit, err)
+	}
+}
+
+// TestTruncateWAL: after a large transaction the log is empty again, and
+// a reader holding it makes TruncateWAL leave it without waiting.
+func TestTruncateWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.db")
+	db, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	if _, err := db.Exec(`CREATE TABLE t (x TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	big := func() {
+		tx, err := db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 6000; i++ {
+			if _, err := tx.Exec(`INSERT INTO t VALUES (?)`, strings.Repeat("x", 4000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walSize := func() int64 {
+		info, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Size()
+	}
+	big()
+	if n := walSize(); n < 20<<20 {
+		t.Fatalf("the log after a 24 MB transaction is %d bytes: the test shows nothing", n)
+	}
+	if err := TruncateWAL(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if n := walSize(); n != 0 {
+		t.Errorf("log %d bytes after TruncateWAL, want 0", n)
+	}
+	// A reader in the middle of a read transaction on another connection.
+	rd, err := sql.Open("sqlite", DSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	rtx, err := rd.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	big()
+	start := time.Now()
+	if err := TruncateWAL(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	// Not the busy timeout (10 s): it did not wait for the reader.
+	if waited := time.Since(start); waited >= 9*time.Second {
+		t.Errorf("TruncateWAL waited %s for the reader", waited)
+	}
+	rtx.Rollback()
+	var timeout int
+	if err := db.QueryRow(`PRAGMA busy_timeout`).Scan(&timeout); err != nil || timeout != 10000 {
+		t.Errorf("busy_timeout %d after TruncateWAL (%v), want 10000", timeout, err)
 	}
 }

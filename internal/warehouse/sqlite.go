@@ -49,10 +49,12 @@ func (s *sqliteStore) Write(ctx context.Context, consumer string, b *Batch) erro
 		return err
 	}
 	defer tx.Rollback()
+	rows := 0
 	for _, t := range tables(b) {
 		if len(t.rows) == 0 {
 			continue
 		}
+		rows += len(t.rows)
 		q := fmt.Sprintf("INSERT OR IGNORE INTO %s (%s) VALUES (%s)", t.name, strings.Join(t.cols, ", "),
 			strings.TrimSuffix(strings.Repeat("?, ", len(t.cols)), ", "))
 		st, err := tx.PrepareContext(ctx, q)
@@ -73,7 +75,13 @@ func (s *sqliteStore) Write(ctx context.Context, consumer string, b *Batch) erro
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if rows >= sqlitefile.BigBatch {
+		return sqlitefile.TruncateWAL(ctx, s.db)
+	}
+	return nil
 }
 
 // sqliteArgs formats timestamps as RFC 3339 text.
