@@ -147,15 +147,6 @@ func (s *Store) ensureRec(ctx context.Context, tx *batchTx, r recRow, booked boo
 	if err != nil {
 		return 0, false, false, err
 	}
-	var b int
-	err = tx.QueryRowContext(ctx, s.q(`SELECT rec, booked FROM case_recs WHERE record_id = ? AND file_id = ? AND source_position = ?`),
-		r.id, fid, r.pos).Scan(&rec, &b)
-	if err == nil {
-		return rec, false, b == 1, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, false, false, fmt.Errorf("record %s: %w", r.id, err)
-	}
 	aid, err := s.acctID(ctx, tx, r.account, r.currency)
 	if err != nil {
 		return 0, false, false, err
@@ -164,16 +155,35 @@ func (s *Store) ensureRec(ctx context.Context, tx *batchTx, r recRow, booked boo
 	if booked {
 		bk = 1
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_recs (record_id, file_id, source_position, side, acct_id, booked, amount,
-		booking_date, reference, counterparty, description, settled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		r.id, fid, r.pos, r.side, aid, bk, r.amount, r.booking.String(), r.reference, r.counterparty, r.descr, notSettled); err != nil {
+	var b int
+	lookup := func() error {
+		return tx.QueryRowContext(ctx, s.q(`SELECT rec, booked FROM case_recs WHERE record_id = ? AND file_id = ? AND source_position = ?`),
+			r.id, fid, r.pos).Scan(&rec, &b)
+	}
+	if !booked {
+		// A match's member: usually read already.
+		if err := lookup(); err == nil {
+			return rec, false, b == 1, nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return 0, false, false, fmt.Errorf("record %s: %w", r.id, err)
+		}
+	}
+	// One statement for a new record (a record read is usually new), a
+	// second to read a stored one.
+	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO case_recs (record_id, file_id, source_position, side, acct_id, booked, amount,
+		booking_date, reference, counterparty, description, settled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (record_id, file_id, source_position) DO NOTHING RETURNING rec`),
+		r.id, fid, r.pos, r.side, aid, bk, r.amount, r.booking.String(), r.reference, r.counterparty, r.descr, notSettled).Scan(&rec)
+	if err == nil {
+		return rec, true, false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, false, false, fmt.Errorf("record %s: %w", r.id, err)
 	}
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT rec FROM case_recs WHERE record_id = ? AND file_id = ? AND source_position = ?`),
-		r.id, fid, r.pos).Scan(&rec); err != nil {
+	if err := lookup(); err != nil {
 		return 0, false, false, fmt.Errorf("record %s: %w", r.id, err)
 	}
-	return rec, true, false, nil
+	return rec, false, b == 1, nil
 }
 
 // matchItems reads the members of the matches with the row keys mrows:
