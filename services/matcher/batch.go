@@ -112,10 +112,15 @@ func (s *Service) processBatch(ctx context.Context, p int32, recs []*kgo.Record,
 		return nil
 	case errors.Is(err, redisstate.ErrApplied):
 		// Another instance of this owner's epoch cannot exist, so this is
-		// a retried batch whose first attempt got through: load the
-		// partition again from Redis.
+		// a retried batch whose first attempt got through (its reply was
+		// lost, as in a Redis failover): load the partition again from
+		// Redis, and publish the outputs that attempt left in the outbox
+		// now rather than at the partition's next claim.
 		s.log.Warn("batch already applied; reloading the partition", "partition", p)
-		return s.reload(ctx, p, ps)
+		if err := s.reload(ctx, p, ps); err != nil {
+			return err
+		}
+		return s.drainOutbox(ctx, p)
 	case err != nil:
 		return err
 	}

@@ -2,8 +2,10 @@ package matcher
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,4 +149,74 @@ func TestIntradaySupersede(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// lostReply runs the first batch write that puts outputs in an outbox
+// twice, as a write whose reply a Redis failover lost is retried after the
+// primary ran (and replicated) it: the caller sees the second answer.
+type lostReply struct{ done bool }
+
+func (h *lostReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *lostReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *lostReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		name := strings.ToLower(cmd.Name())
+		if h.done || err != nil || name != "evalsha" && name != "eval" || len(cmd.Args()) < 7 ||
+			!strings.HasSuffix(fmt.Sprint(cmd.Args()[5]), ":outbox") {
+			return err
+		}
+		if ids, _ := cmd.(*redis.Cmd).StringSlice(); len(ids) == 0 {
+			return nil
+		}
+		// The reply is lost; the write is sent again (redisconn.OnPrimary
+		// retries a lost connection) and finds the batch applied.
+		h.done = true
+		return next(ctx, cmd)
+	}
+}
+
+// TestOutputsOfABatchWhoseReplyWasLost: a batch's write went through but
+// its reply was lost; the retry finds it applied and reloads the
+// partition, and the outputs the first attempt put in the outbox are
+// published then, not only at the next claim of the partition.
+func TestOutputsOfABatchWhoseReplyWasLost(t *testing.T) {
+	e := newEnv(t)
+	mr := miniredis.RunT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Defaults()
+	cfg.Kafka, cfg.Group, cfg.MinPending, cfg.IdleAdvance = e.kc, "m", time.Millisecond, time.Hour
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	hook := &lostReply{}
+	rdb.AddHook(hook)
+	m, err := New(ctx, cfg, Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(), Redis: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	// One account: both records land on the same partition.
+	e.produce(tx("b1", record.Bank, "INV-7", "", 10000, 2, false))
+	e.produce(tx("l1", record.Ledger, "INV-7", "", 10000, 2, false))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ms, _ := e.outputs()
+		if len(ms) == 1 && hook.done {
+			break
+		}
+		if len(ms) > 1 {
+			t.Fatalf("%d matches, want one", len(ms))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %d matches (reply lost: %v); the outbox was not published", len(ms), hook.done)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("matcher: %v", err)
+	}
 }
