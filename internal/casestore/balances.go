@@ -313,11 +313,13 @@ func (s *Store) normaliseRecords(ctx context.Context, sqlTx *sql.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	booked := make(map[int64]bool, len(recs)) // settled dates carried over
 	for _, o := range recs {
 		rec, _, _, err := s.ensureRec(ctx, tx, o.r, true)
 		if err != nil {
 			return err
 		}
+		booked[rec] = true
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_recs SET settled = ? WHERE rec = ?`), o.settled, rec); err != nil {
 			return err
 		}
@@ -366,13 +368,8 @@ func (s *Store) normaliseRecords(ctx context.Context, sqlTx *sql.Tx) error {
 		return err
 	}
 	// Records only a match named have no settled date yet.
-	for _, o := range recs {
-		fid, _ := s.fileID(ctx, tx, o.r.file)
-		var rec int64
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT rec FROM case_recs WHERE record_id = ? AND file_id = ? AND source_position = ?`),
-			o.r.id, fid, o.r.pos).Scan(&rec); err == nil {
-			delete(touched, rec)
-		}
+	for rec := range booked {
+		delete(touched, rec)
 	}
 	return s.resettle(ctx, tx, touched)
 }

@@ -73,6 +73,19 @@ func (ns *nodes) running(n int) bool {
 	return ns.procs[n] != nil
 }
 
+// exited reports whether node n's process ended.
+func (ns *nodes) exited(n int) bool {
+	ns.mu.Lock()
+	done := ns.done[n]
+	ns.mu.Unlock()
+	select {
+	case <-done:
+		return true
+	default:
+		return false
+	}
+}
+
 // state says what became of node n, for a failure message.
 func (ns *nodes) state(n int) string {
 	ns.mu.Lock()

@@ -2,14 +2,9 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -154,51 +149,18 @@ func freePorts(t testing.TB, n int) []int {
 // (for 127.0.0.1 and localhost) as one PEM keystore, and a second,
 // unrelated CA.
 func writeCerts(caFile, otherCAFile, keystore string) error {
-	newCA := func(name string) (*x509.Certificate, *rsa.PrivateKey, []byte, error) {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		cert, err := x509.ParseCertificate(der)
-		return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), err
-	}
-	ca, caKey, caPEM, err := newCA("recon test CA")
+	ca, err := newTestCA("recon test CA")
 	if err != nil {
 		return err
 	}
-	_, _, otherPEM, err := newCA("some other CA")
+	other, err := newTestCA("some other CA")
 	if err != nil {
 		return err
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	cert, key, err := ca.issue("localhost")
 	if err != nil {
 		return err
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano() + 1), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), DNSNames: []string{"localhost"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	store := append(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	store = append(store, caPEM...)
-	for f, b := range map[string][]byte{caFile: caPEM, otherCAFile: otherPEM, keystore: store} {
-		if err := os.WriteFile(f, b, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	store := append(append(key, cert...), ca.PEM...)
+	return writeFiles(map[string][]byte{caFile: ca.PEM, otherCAFile: other.PEM, keystore: store})
 }

@@ -1,18 +1,9 @@
 package testenv
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -25,37 +16,25 @@ import (
 // ends, and waits until ready answers nil.
 func child(t testing.TB, name string, ready func() error, bin string, args ...string) {
 	t.Helper()
-	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		logf.Close()
-	})
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	ns := newNodes()
+	ns.start(t, 0, logPath, bin, args...)
+	t.Cleanup(ns.stopAll)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		err := ready()
 		if err == nil {
 			return
 		}
-		select {
-		case <-done:
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("%s exited while starting: %s", name, tail(string(b), 2000))
-		default:
+		fail := func(why string) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s %s: %s", name, why, tail(string(b), 2000))
+		}
+		if ns.exited(0) {
+			fail("exited while starting")
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("%s not ready in 60 s (%v): %s", name, err, tail(string(b), 2000))
+			fail(fmt.Sprintf("not ready in 60 s (%v)", err))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -133,38 +112,13 @@ func Mailpit(t *testing.T) Mail {
 // writeServerCert writes a new CA (caFile) and a certificate for host
 // signed by it (certFile, keyFile), all PEM.
 func writeServerCert(caFile, certFile, keyFile, host string) error {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := newTestCA("recon test CA")
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "recon test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	cert, key, err := ca.issue(host)
 	if err != nil {
 		return err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return err
-	}
-	for f, b := range map[string]*pem.Block{caFile: {Type: "CERTIFICATE", Bytes: caDER}, certFile: {Type: "CERTIFICATE", Bytes: leafDER},
-		keyFile: {Type: "EC PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(f, pem.EncodeToMemory(b), 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	return writeFiles(map[string][]byte{caFile: ca.PEM, certFile: cert, keyFile: key})
 }
