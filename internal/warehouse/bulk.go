@@ -16,9 +16,9 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
+	"github.com/openrecon/recon/internal/awsconn"
 )
 
 // Staging is Redshift's bulk path: each batch's tables are written as
@@ -95,21 +95,11 @@ func (st *Staging) prepare(ctx context.Context) error {
 	if st.store != nil {
 		return nil
 	}
-	var opts []func(*awsconfig.LoadOptions) error
-	if st.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(st.Region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconn.Config(ctx, st.Region, "", "")
 	if err != nil {
 		return fmt.Errorf("warehouse: staging: %w", err)
 	}
-	st.store = &s3Objects{bucket: st.bucket, cl: s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if st.Endpoint != "" {
-			o.BaseEndpoint = aws.String(st.Endpoint)
-		}
-		o.UsePathStyle = st.PathStyle
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})}
+	st.store = &s3Objects{bucket: st.bucket, cl: awsconn.S3(cfg, st.Endpoint, st.PathStyle)}
 	return nil
 }
 

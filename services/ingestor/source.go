@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/openrecon/recon/internal/awsconn"
 	"github.com/openrecon/recon/internal/record"
 )
 
@@ -43,15 +42,7 @@ var _ objectStore = (*s3Store)(nil)
 // awsConfig is the AWS configuration of region with the S3 settings'
 // static credentials, or the default chain (env, IRSA, instance role).
 func awsConfig(ctx context.Context, c S3Config, region string) (aws.Config, error) {
-	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(region)}
-	if c.AccessKey != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.secretKey, "")))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, fmt.Errorf("aws config: %w", err)
-	}
-	return cfg, nil
+	return awsconn.Config(ctx, region, c.AccessKey, c.secretKey)
 }
 
 func newS3Store(ctx context.Context, c S3Config) (*s3Store, error) {
@@ -59,16 +50,7 @@ func newS3Store(ctx context.Context, c S3Config) (*s3Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if c.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.Endpoint)
-		}
-		o.UsePathStyle = c.PathStyle
-		// S3-compatible stores often send no checksum; the SDK would log
-		// that on every read.
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-	return &s3Store{cl: cl, prefix: c.QuarantinePrefix}, nil
+	return &s3Store{cl: awsconn.S3(cfg, c.Endpoint, c.PathStyle), prefix: c.QuarantinePrefix}, nil
 }
 
 func (s *s3Store) Get(ctx context.Context, bucket, key string) (io.ReadCloser, error) {

@@ -26,10 +26,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
+	"github.com/openrecon/recon/internal/awsconn"
 	"github.com/openrecon/recon/internal/money"
 	"github.com/openrecon/recon/internal/record"
 )
@@ -224,13 +224,9 @@ type snsSender struct {
 }
 
 func newSNSSender(ctx context.Context, c *ChannelConfig) (*snsSender, error) {
-	var opts []func(*awsconfig.LoadOptions) error
-	if c.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(c.Region))
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconn.Config(ctx, c.Region, "", "")
 	if err != nil {
-		return nil, fmt.Errorf("channel %q: aws config: %w", c.name, err)
+		return nil, fmt.Errorf("channel %q: %w", c.name, err)
 	}
 	cl := sns.NewFromConfig(cfg, func(o *sns.Options) {
 		if c.Endpoint != "" {
