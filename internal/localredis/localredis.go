@@ -41,7 +41,8 @@ type Options struct {
 	// than this and than twice the last snapshot (as Redis rewrites its
 	// append-only file: the log stays within a small multiple of what is
 	// live, and a large live state is not rewritten again and again).
-	// Default 32 MiB.
+	// Default 8 MiB: once a day is matched little is live, and the log of
+	// its writes would otherwise stay on disk until the next fold.
 	SnapshotBytes int64
 	// Progress, if set, is called about once a second while Open loads the
 	// snapshot and replays the log.
@@ -89,7 +90,7 @@ func logName(gen uint64) string { return "log." + strconv.FormatUint(gen, 10) }
 // and replaying the log found there.
 func Open(ctx context.Context, dir string, opt Options) (*Store, error) {
 	if opt.SnapshotBytes <= 0 {
-		opt.SnapshotBytes = 32 << 20
+		opt.SnapshotBytes = 8 << 20
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)

@@ -1,6 +1,7 @@
 package ingestor
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -35,6 +36,9 @@ func (s *Service) watchInbox(ctx context.Context) error {
 		if err := os.MkdirAll(filepath.Join(s.cfg.Inbox, d), 0o755); err != nil {
 			return fmt.Errorf("inbox: %w", err)
 		}
+	}
+	if s.cfg.CompressProcessed {
+		s.compressLeftovers()
 	}
 	seen := map[string]seenFile{}
 	t := time.NewTicker(s.cfg.PollInterval)
@@ -112,7 +116,7 @@ func (s *Service) IngestInboxFile(ctx context.Context, rel string) (*Result, err
 		return f, nil
 	}
 	j.quarantine = func(_ context.Context, reason string) (string, error) {
-		dst := uniquePath(filepath.Join(s.cfg.Inbox, QuarantineDir, filepath.Base(rel)))
+		dst := uniquePath(filepath.Join(s.cfg.Inbox, QuarantineDir, filepath.Base(rel)), "")
 		if err := os.Rename(full, dst); err != nil {
 			return "", err
 		}
@@ -123,7 +127,11 @@ func (s *Service) IngestInboxFile(ctx context.Context, rel string) (*Result, err
 		return nil, err
 	}
 	if res.Outcome != record.OutcomeQuarantined {
-		dst := uniquePath(filepath.Join(s.cfg.Inbox, ProcessedDir, filepath.Base(rel)))
+		gz := ""
+		if s.cfg.CompressProcessed {
+			gz = ".gz"
+		}
+		dst := uniquePath(filepath.Join(s.cfg.Inbox, ProcessedDir, filepath.Base(rel)), gz)
 		if err := os.Rename(full, dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("inbox: move to processed: %w", err)
 		}
@@ -133,21 +141,92 @@ func (s *Service) IngestInboxFile(ctx context.Context, rel string) (*Result, err
 				s.log.Error("inbox: could not write the reason", "file", dst, "err", err)
 			}
 		}
+		if gz != "" {
+			s.compress(dst)
+		}
 	}
 	return res, nil
 }
 
-// uniquePath adds a numeric suffix when p exists.
-func uniquePath(p string) string {
-	if _, err := os.Stat(p); err != nil {
+// uniquePath adds a numeric suffix when p (or p with the suffix also,
+// the name it will have once compressed) exists.
+func uniquePath(p, also string) string {
+	free := func(q string) bool {
+		_, err := os.Stat(q)
+		if err != nil && also != "" {
+			_, err = os.Stat(q + also)
+		}
+		return err != nil
+	}
+	if free(p) {
 		return p
 	}
 	ext := filepath.Ext(p)
 	base := strings.TrimSuffix(p, ext)
 	for i := 1; ; i++ {
 		q := fmt.Sprintf("%s.%d%s", base, i, ext)
-		if _, err := os.Stat(q); err != nil {
+		if free(q) {
 			return q
+		}
+	}
+}
+
+// compress replaces the handled file path by path.gz. The file was
+// acknowledged before: a failure (a full disk) leaves it as it is, and a
+// stop halfway leaves it for compressLeftovers at the next start.
+func (s *Service) compress(path string) {
+	if err := gzipFile(path); err != nil {
+		s.log.Error("inbox: could not compress a handled file; it stays as it is", "file", path, "err", err)
+	}
+}
+
+// gzipFile writes path.gz through a temporary file, synced before it is
+// renamed, and only then removes path.
+func gzipFile(path string) error {
+	in, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := path + ".gz.tmp"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	zw := gzip.NewWriter(out)
+	zw.Name = filepath.Base(path)
+	_, err = io.Copy(zw, in)
+	err = errors.Join(err, zw.Close())
+	if err == nil {
+		err = out.Sync()
+	}
+	err = errors.Join(err, out.Close())
+	if err == nil {
+		err = os.Rename(tmp, path+".gz")
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Remove(path)
+}
+
+// compressLeftovers finishes what a stop interrupted: a handled file not
+// yet compressed is compressed, a half-written one dropped.
+func (s *Service) compressLeftovers() {
+	dir := filepath.Join(s.cfg.Inbox, ProcessedDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		switch {
+		case !e.Type().IsRegular(), strings.HasSuffix(name, ".gz"), strings.HasSuffix(name, ".reason.txt"):
+		case strings.HasSuffix(name, ".gz.tmp"):
+			os.Remove(filepath.Join(dir, name))
+		default:
+			s.compress(filepath.Join(dir, name))
 		}
 	}
 }

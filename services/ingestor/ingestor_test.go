@@ -351,6 +351,8 @@ func TestRestartSkipsIngestedFiles(t *testing.T) {
 	cfg.Kafka.Brokers, cfg.Kafka.Partitions, cfg.TransactionalID, cfg.Inbox, cfg.ConsumeEvents = brokers, 4, "test-inbox-"+run, inbox, false
 	cfg.PollInterval, cfg.MaxFileSize, cfg.TempDir = 50*time.Millisecond, 1<<20, t.TempDir()
 	for round := 0; round < 2; round++ {
+		// The second instance keeps what it handled compressed.
+		cfg.CompressProcessed = round == 1
 		s, _, stop := startIngestor(t, cfg, nil)
 		if err := os.MkdirAll(filepath.Join(inbox, "ledger"), 0o755); err != nil {
 			t.Fatal(err)
@@ -359,10 +361,22 @@ func TestRestartSkipsIngestedFiles(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(inbox, "ledger", name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		kept := filepath.Join(inbox, ProcessedDir, name)
+		if cfg.CompressProcessed {
+			kept += ".gz"
+		}
 		waitFor(t, func() bool {
-			_, err := os.Stat(filepath.Join(inbox, ProcessedDir, name))
+			_, err := os.Stat(kept)
 			return err == nil
 		})
+		if cfg.CompressProcessed {
+			if got, _ := readGzip(t, kept); got != body {
+				t.Errorf("%s holds %q, want %q", kept, got, body)
+			}
+			if _, err := os.Stat(filepath.Join(inbox, ProcessedDir, name)); err == nil {
+				t.Errorf("%s is kept twice", name)
+			}
+		}
 		_ = s
 		stop()
 	}

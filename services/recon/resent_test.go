@@ -42,7 +42,7 @@ func TestUpStatementResent(t *testing.T) {
 	drop := func(side, name string, b []byte) string {
 		u.drop(side, name, b)
 		waitFor(t, 60*time.Second, name+" to be ingested", func() bool {
-			_, err := os.Stat(filepath.Join(u.inbox, "processed", name))
+			_, err := os.Stat(filepath.Join(u.inbox, "processed", name+".gz"))
 			return err == nil
 		})
 		reason, _ := os.ReadFile(filepath.Join(u.inbox, "processed", name+".reason.txt"))

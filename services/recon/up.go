@@ -138,6 +138,7 @@ func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 		{"ingestor", func() (runnable, error) {
 			ic := ingestor.Defaults()
 			ic.Kafka, ic.TransactionalID, ic.Inbox, ic.ConsumeEvents, ic.PollInterval = kc, ingestorTxnID(), inbox, false, 500*time.Millisecond
+			ic.CompressProcessed = true // kept as they came, in a fifth of the laptop's disk
 			return ingestor.New(ctx, ic, ingestor.Deps{Log: log, Metrics: reg})
 		}},
 		{"matcher", func() (runnable, error) {
@@ -203,7 +204,7 @@ func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "           sign in as viewer, preparer, preparer2, approver, admin or editor (rules), password %s\n", con.DemoPassword)
 		fmt.Fprintf(stdout, "           (an embedded OpenID provider on loopback: for this laptop only, never production)\n")
 	}
-	fmt.Fprintf(stdout, "  handled files move to %s, unreadable ones to %s\nCtrl-C stops.\n",
+	fmt.Fprintf(stdout, "  handled files move to %s (gzip-compressed: NAME.gz), unreadable ones to %s\nCtrl-C stops.\n",
 		filepath.Join(abs, ingestor.ProcessedDir), filepath.Join(abs, ingestor.QuarantineDir))
 	if c.Demo {
 		d, err := makeDemo(time.Now())
