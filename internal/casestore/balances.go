@@ -287,6 +287,7 @@ func (s *Store) resettle(ctx context.Context, tx *batchTx, touched map[int64]boo
 // case_matches already.
 func (s *Store) normaliseRecords(ctx context.Context, sqlTx *sql.Tx) error {
 	tx := newBatchTx(sqlTx)
+	tx.atNormalise = true
 	defer tx.close()
 	rows, err := tx.QueryContext(ctx, `SELECT record_id, source_file, source_position, side, account, currency, amount, booking_date,
 		reference, counterparty, settled FROM case_records ORDER BY booking_date, record_id, source_file, source_position`)

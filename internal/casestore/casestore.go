@@ -186,6 +186,9 @@ type batchTx struct {
 	// (recs.go), for the store's cache once it commits.
 	files map[string]int64
 	accts map[acctKey]int64
+	// atNormalise: the transaction is the normalise-records migration,
+	// which runs before case_recs has the columns later steps add.
+	atNormalise bool
 }
 
 func newBatchTx(tx *sql.Tx) *batchTx {

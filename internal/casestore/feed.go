@@ -89,12 +89,20 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 		}
 		for _, m := range b.Matches {
 			clears, _ := json.Marshal(append([]string{}, m.ClearsBreakIDs...))
+			// A proposed match confirmed takes the confirmation's status
+			// and explanation; the first ones stay beside them for the
+			// warehouse's views (warehouse.go), which show a match as it
+			// was first decided, as the loader keeps it.
 			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
-				explanation, decided_at, clears, members, rule_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, explanation = excluded.explanation, clears = excluded.clears
+				explanation, decided_at, clears, members, rule_version, decided_ms, loaded_s, bank_n)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, explanation = excluded.explanation, clears = excluded.clears,
+				emitted_status = COALESCE(case_matches.emitted_status, case_matches.status),
+				emitted_explanation = COALESCE(case_matches.emitted_explanation, case_matches.explanation)
 				WHERE excluded.status = 'confirmed' AND case_matches.status <> 'confirmed'`),
 				m.MatchID, m.Rule, string(m.Status), int(m.Confidence), m.Account, m.Currency, m.Difference.String(), m.Explanation,
-				m.DecidedAt.UTC().Format("2006-01-02"), string(clears), len(m.Bank)+len(m.Ledger), m.RuleVersion); err != nil {
+				m.DecidedAt.UTC().Format("2006-01-02"), string(clears), len(m.Bank)+len(m.Ledger), m.RuleVersion,
+				m.DecidedAt.UnixMilli(), now.Unix(), len(m.Bank)); err != nil {
 				return fmt.Errorf("match %s: %w", m.MatchID, err)
 			}
 		}

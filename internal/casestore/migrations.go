@@ -367,6 +367,18 @@ var migrations = []string{
 	`CREATE INDEX case_matches_span ON case_matches (account, currency, last_date)`,
 	`CREATE INDEX case_match_recs_match ON case_match_recs (mrow)`,
 	`CREATE INDEX case_recs_open ON case_recs (acct_id, settled, booking_date)`,
+	// What the warehouse's views over this store (warehouse.go) show
+	// beyond what the console needs: each record's bank reference and
+	// ingestion time, each match's decision time to the millisecond, when
+	// it was stored, how many of its items are the bank's, and its first
+	// status and explanation when a confirmation replaced them.
+	`ALTER TABLE case_recs ADD COLUMN bank_reference TEXT`,
+	`ALTER TABLE case_recs ADD COLUMN ingested_ms BIGINT`,
+	`ALTER TABLE case_matches ADD COLUMN decided_ms BIGINT`,
+	`ALTER TABLE case_matches ADD COLUMN loaded_s BIGINT`,
+	`ALTER TABLE case_matches ADD COLUMN bank_n INTEGER`,
+	`ALTER TABLE case_matches ADD COLUMN emitted_status VARCHAR(16)`,
+	`ALTER TABLE case_matches ADD COLUMN emitted_explanation TEXT`,
 }
 
 // The columns and keys of case_records and case_match_members as the

@@ -128,16 +128,18 @@ type recRow struct {
 	amount                         string
 	booking                        record.Date
 	reference, counterparty, descr string
+	bankRef                        string
+	ingested                       int64 // Unix milliseconds (the zero time's too: the warehouse's views show it as the loader did)
 }
 
 func recOfTransaction(t *record.Transaction) recRow {
 	return recRow{t.ID, t.SourceFile, t.SourcePosition, string(t.Side), t.Account, t.Currency, t.Amount.String(), t.BookingDate,
-		t.Reference, t.Counterparty, t.Description}
+		t.Reference, t.Counterparty, t.Description, t.BankReference, t.IngestedAt.UnixMilli()}
 }
 
 func recOfItem(it record.Item, side record.Side, account, currency string) recRow {
 	return recRow{it.ID, it.SourceFile, it.SourcePosition, string(side), account, currency, it.Amount.String(), it.BookingDate,
-		it.Reference, it.Counterparty, it.Description}
+		it.Reference, it.Counterparty, it.Description, it.BankReference, it.IngestedAt.UnixMilli()}
 }
 
 // ensureRec returns the key of r, stored with booked if it is new; isNew
@@ -170,10 +172,13 @@ func (s *Store) ensureRec(ctx context.Context, tx *batchTx, r recRow, booked boo
 	}
 	// One statement for a new record (a record read is usually new), a
 	// second to read a stored one.
+	cols, vals, args := "", "", []any{r.id, fid, r.pos, r.side, aid, bk, r.amount, r.booking.String(), r.reference, r.counterparty, r.descr, notSettled}
+	if !tx.atNormalise {
+		cols, vals, args = ", bank_reference, ingested_ms", ", ?, ?", append(args, r.bankRef, r.ingested)
+	}
 	err = tx.QueryRowContext(ctx, s.q(`INSERT INTO case_recs (record_id, file_id, source_position, side, acct_id, booked, amount,
-		booking_date, reference, counterparty, description, settled) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (record_id, file_id, source_position) DO NOTHING RETURNING rec`),
-		r.id, fid, r.pos, r.side, aid, bk, r.amount, r.booking.String(), r.reference, r.counterparty, r.descr, notSettled).Scan(&rec)
+		booking_date, reference, counterparty, description, settled`+cols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`+vals+`)
+		ON CONFLICT (record_id, file_id, source_position) DO NOTHING RETURNING rec`), args...).Scan(&rec)
 	if err == nil {
 		return rec, true, false, nil
 	}

@@ -21,6 +21,10 @@ const busyMillis = "10000"
 // DSN is the driver's name for the file at path with Pragmas and extra.
 // The path is escaped: in a file: URI, '?' starts the parameters and '#'
 // a fragment, so a folder named "day#2" would otherwise open another file.
+// Transactions begin IMMEDIATE: one that reads before it writes holds the
+// write lock from its start, so a writer on another connection to the
+// same file (recon up: the loader and the console's feed share one) makes
+// it wait its busy timeout rather than fail when it comes to write.
 func DSN(path string, extra ...string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
 	var b strings.Builder
@@ -33,6 +37,7 @@ func DSN(path string, extra ...string) string {
 		}
 		b.WriteString("_pragma=" + p)
 	}
+	b.WriteString("&_txlock=immediate")
 	return b.String()
 }
 

@@ -95,7 +95,7 @@ func TestTruncateWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Close()
-	rtx, err := rd.Begin()
+	rtx, err := rd.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // a reader's transaction does not take the write lock
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,5 +116,53 @@ func TestTruncateWAL(t *testing.T) {
 	var timeout int
 	if err := db.QueryRow(`PRAGMA busy_timeout`).Scan(&timeout); err != nil || timeout != 10000 {
 		t.Errorf("busy_timeout %d after TruncateWAL (%v), want 10000", timeout, err)
+	}
+}
+
+// TestWritersWait: two connections to one file (recon up's loader and the
+// console's feed), one in a transaction that read before it writes while
+// the other writes: the second waits for the first, and both writes land
+// (a transaction begun deferred would fail with SQLITE_BUSY when it came
+// to write after the other's commit).
+func TestWritersWait(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.db")
+	open := func() *sql.DB {
+		db, err := sql.Open("sqlite", DSN(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	if _, err := a.Exec(`CREATE TABLE t (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := a.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := b.Exec(`INSERT INTO t VALUES (2)`)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the other writer has tried by now
+	if _, err := tx.Exec(`INSERT INTO t VALUES (1)`); err != nil {
+		t.Fatalf("the write after a read: %v", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the other connection's write: %v", err)
+	}
+	if err := a.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows (%v), want both writes", n, err)
 	}
 }

@@ -12,7 +12,13 @@ import (
 	"github.com/openrecon/recon/internal/sqlitefile"
 )
 
-type sqliteStore struct{ db *sql.DB }
+type sqliteStore struct {
+	db *sql.DB
+	// views are the tables the file has as views over the console's case
+	// store (recon up: casestore.ServeWarehouse); the loader leaves them
+	// to the console's feed. Read at the first write.
+	views map[string]bool
+}
 
 var _ Store = (*sqliteStore)(nil)
 
@@ -49,9 +55,14 @@ func (s *sqliteStore) Write(ctx context.Context, consumer string, b *Batch) erro
 		return err
 	}
 	defer tx.Rollback()
+	if s.views == nil {
+		if s.views, err = viewsOf(ctx, tx); err != nil {
+			return fmt.Errorf("warehouse: %w", err)
+		}
+	}
 	rows := 0
 	for _, t := range tables(b) {
-		if len(t.rows) == 0 {
+		if len(t.rows) == 0 || s.views[t.name] {
 			continue
 		}
 		rows += len(t.rows)
@@ -82,6 +93,24 @@ func (s *sqliteStore) Write(ctx context.Context, consumer string, b *Batch) erro
 		return sqlitefile.TruncateWAL(ctx, s.db)
 	}
 	return nil
+}
+
+// viewsOf names the warehouse's tables that are views in the file.
+func viewsOf(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'view' AND name IN ('recon_matches', 'recon_match_items')`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	views := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		views[name] = true
+	}
+	return views, rows.Err()
 }
 
 // sqliteArgs formats timestamps as RFC 3339 text.
