@@ -158,7 +158,11 @@ def main():
     if not a.pending_only:
         # The console's case store is fed from the same topics: the day is
         # in only once it holds every match too.
+        # (In one file with the warehouse since the warehouse's matches
+        # are views over it; a data dir from before has cases.db.)
         cases = os.path.join(data, "cases.db")
+        if not os.path.exists(cases):
+            cases = db
         while rows(cases, "case_matches") < a.pairs:
             time.sleep(2)
         print(f"  the console's case store holds every match ({time.time() - t0:.0f} s)", flush=True)
@@ -168,7 +172,9 @@ def main():
                    (os.path.getsize(os.path.join(data, n)) if os.path.exists(os.path.join(data, n)) else 0) for n in names) / 2**20
     print(f"day in: {records:,} records in {loaded_s:.0f} s (warehouse); input {inp / 2**20:.0f} MiB; data dir {du(data) / 2**20:.0f} MiB "
           f"({du(data) / inp:.1f}x the input: inbox {mib('inbox'):.0f}, kafka {mib('kafka'):.0f}, redis {mib('redis'):.0f}, "
-          f"warehouse {mib('recon.db', 'recon.db-wal', 'recon.db-shm'):.0f}, case store {mib('cases.db', 'cases.db-wal', 'cases.db-shm'):.0f}); "
+          + (f"warehouse {mib('recon.db', 'recon.db-wal', 'recon.db-shm'):.0f}, case store {mib('cases.db', 'cases.db-wal', 'cases.db-shm'):.0f}); "
+             if os.path.exists(os.path.join(data, "cases.db")) else
+             f"warehouse and case store {mib('recon.db', 'recon.db-wal', 'recon.db-shm'):.0f}); ") +
           f"peak RSS while loading {peak_rss(up.proc.pid)}", flush=True)
     for name, sig in (("SIGKILL", signal.SIGKILL), ("Ctrl-C", signal.SIGINT)):
         t = time.time()

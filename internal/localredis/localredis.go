@@ -44,6 +44,12 @@ type Options struct {
 	// Default 8 MiB: once a day is matched little is live, and the log of
 	// its writes would otherwise stay on disk until the next fold.
 	SnapshotBytes int64
+	// IdleFold folds a log of more than a MiB once no write came for this
+	// long (default 10 s): when a day is matched the windows are nearly
+	// empty, and the log of how they filled and emptied, up to twice the
+	// largest snapshot, would otherwise stay on disk until the next
+	// burst of writes. Negative: never.
+	IdleFold time.Duration
 	// Progress, if set, is called about once a second while Open loads the
 	// snapshot and replays the log.
 	Progress func(Progress)
@@ -76,6 +82,8 @@ type Store struct {
 	scripts map[string]string
 	failed  atomic.Pointer[error] // sticky: the store stopped
 	closed  bool
+	written time.Time     // the last logged write
+	stop    chan struct{} // ends idleFolds
 }
 
 const (
@@ -91,6 +99,9 @@ func logName(gen uint64) string { return "log." + strconv.FormatUint(gen, 10) }
 func Open(ctx context.Context, dir string, opt Options) (*Store, error) {
 	if opt.SnapshotBytes <= 0 {
 		opt.SnapshotBytes = 8 << 20
+	}
+	if opt.IdleFold == 0 {
+		opt.IdleFold = 10 * time.Second
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
@@ -130,8 +141,36 @@ func Open(ctx context.Context, dir string, opt Options) (*Store, error) {
 	s.mr.SetTime(time.Now())
 	s.cli = redis.NewClient(&redis.Options{Addr: s.mr.Addr(), MaxRetries: -1, Protocol: 2})
 	s.cli.AddHook(hook{s})
+	s.stop = make(chan struct{})
+	if opt.IdleFold > 0 {
+		go s.idleFolds()
+	}
 	ok = true
 	return s, nil
+}
+
+// idleFoldMin is the least log idleFolds folds.
+const idleFoldMin = 1 << 20
+
+// idleFolds folds the log once writes pause (Options.IdleFold).
+func (s *Store) idleFolds() {
+	t := time.NewTicker(max(s.opt.IdleFold/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		if !s.closed && s.failure() == nil && s.size > idleFoldMin && time.Since(s.written) >= s.opt.IdleFold {
+			if err := s.snapshotLocked(context.Background()); err != nil {
+				s.fail(err)
+				s.log.Error("embedded redis: fold while idle", "err", err)
+			}
+		}
+		s.mu.Unlock()
+	}
 }
 
 // Client is the client every service of the process uses.
@@ -150,6 +189,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
 	var err error
 	if s.failure() == nil {
 		err = s.snapshotLocked(context.Background())
@@ -374,6 +414,7 @@ func (s *Store) write(ctx context.Context, cmds []redis.Cmder, next func(context
 			return s.fail(fmt.Errorf("embedded redis: sync log: %w", err))
 		}
 		s.size += int64(len(s.buf))
+		s.written = time.Now()
 		for _, c := range logged {
 			s.learnScript(c)
 		}

@@ -21,6 +21,7 @@ import (
 func crash(s *Store) {
 	s.mu.Lock()
 	s.closed = true
+	close(s.stop)
 	s.f.Close()
 	s.mu.Unlock()
 	s.cli.Close()
@@ -356,4 +357,49 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("valid %d > %d bytes", rd.valid, len(b))
 		}
 	})
+}
+
+// A log of more than a MiB is folded once writes pause, though it is far
+// below the size that folds it while they go on; what it held is there
+// after a crash.
+func TestFoldWhileIdle(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{IdleFold: 100 * time.Millisecond})
+	ctx := context.Background()
+	for i := 0; i < 24; i++ {
+		if err := s.Client().Set(ctx, "k"+strconv.Itoa(i), strings.Repeat("v", 64<<10), 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		s.Client().Del(ctx, "k"+strconv.Itoa(i))
+	}
+	state := func() (uint64, int64) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.gen, s.size
+	}
+	gen, size := state()
+	if size < 1<<20 || size > s.opt.SnapshotBytes {
+		t.Fatalf("a log of %d bytes shows nothing", size)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for g, _ := state(); g == gen; g, _ = state() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log (%d bytes) was not folded in 30 s without writes", size)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, size := state(); size != 0 {
+		t.Errorf("log %d bytes after the fold", size)
+	}
+	if s.snap > 5*64<<10 {
+		t.Errorf("snapshot %d bytes for 4 values of 64 KiB", s.snap)
+	}
+	crash(s)
+	s = open(t, dir, Options{IdleFold: -1})
+	defer s.Close()
+	if n, err := s.Client().DBSize(ctx).Result(); err != nil || n != 4 {
+		t.Fatalf("%d keys after the crash (%v), want 4", n, err)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/config"
 	"github.com/openrecon/recon/internal/kafka"
+	"github.com/openrecon/recon/internal/sqlitefile"
 	"github.com/openrecon/recon/internal/telemetry"
+	"github.com/openrecon/recon/internal/warehouse"
 	"github.com/openrecon/recon/services/console"
 	"github.com/openrecon/recon/services/ingestor"
 	"github.com/openrecon/recon/services/loader"
@@ -122,6 +126,16 @@ func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 	rdb := store.Client()
 	dbPath := filepath.Join(c.DataDir, "recon.db")
 	casesPath := filepath.Join(c.DataDir, "cases.db")
+	// One file for the warehouse and the console's case store, the
+	// warehouse's matches served by the case store's (one copy of the
+	// day); a data dir from before keeps its two files.
+	shared, err := shareWarehouse(ctx, dbPath, casesPath)
+	if err != nil {
+		return err
+	}
+	if shared {
+		casesPath = dbPath
+	}
 
 	// The services' own configurations, from their defaults, on the
 	// embedded servers.
@@ -178,6 +192,15 @@ func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 			return err
 		}
 		services["console"] = con
+	} else if shared {
+		// No console, but the warehouse's matches are the case store's:
+		// its feed runs alone.
+		feed, err := feedOnly(ctx, kc, "sqlite:"+casesPath, log)
+		if err != nil {
+			return err
+		}
+		defer feed.close()
+		services["console-feed"] = feed
 	}
 	checks := telemetry.Checks{}
 	for name, s := range services {
@@ -196,7 +219,7 @@ func up(ctx context.Context, c upConfig, stdout, stderr io.Writer) error {
 	absDB, _ := filepath.Abs(dbPath)
 	fmt.Fprintf(stdout, "recon up: all services in one process (embedded Kafka %s, embedded Redis %s)\n", cluster.ListenAddrs()[0], store.Addr())
 	fmt.Fprintf(stdout, "  inbox:   %s (drop files into bank/ or ledger/)\n", abs)
-	fmt.Fprintf(stdout, "  results: %s (SQLite: tables recon_matches, recon_match_items, recon_breaks; view recon_break_status)\n", absDB)
+	fmt.Fprintf(stdout, "  results: %s (SQLite: recon_matches, recon_match_items, recon_breaks, recon_break_status)\n", absDB)
 	fmt.Fprintf(stdout, "  breaks:  logged below as they happen\n")
 	fmt.Fprintf(stdout, "  metrics: http://%s/metrics\n", ops.Addr)
 	if con != nil {
@@ -259,4 +282,82 @@ func runAll(ctx context.Context, log *slog.Logger, services map[string]runnable)
 	wg.Wait()
 	close(errs)
 	return <-errs
+}
+
+// shareWarehouse prepares recon up's SQLite file dbPath to hold the
+// console's case store beside the warehouse, the warehouse's
+// recon_matches and recon_match_items views over the case store's
+// matches and records (casestore.ServeWarehouse), and reports whether it
+// does. A data dir from before keeps its layout: one with the case store
+// in casesPath, or whose warehouse the loader has written matches into.
+func shareWarehouse(ctx context.Context, dbPath, casesPath string) (bool, error) {
+	if _, err := os.Stat(casesPath); err == nil {
+		return false, nil
+	}
+	wh, err := warehouse.Open(ctx, "sqlite:"+dbPath)
+	if err != nil {
+		return false, err
+	}
+	defer wh.Close()
+	if err := wh.Migrate(ctx); err != nil {
+		return false, err
+	}
+	if loaded, err := loadedMatches(ctx, dbPath); err != nil || loaded {
+		return false, err
+	}
+	cs, err := casestore.Open(ctx, "sqlite:"+dbPath)
+	if err != nil {
+		return false, err
+	}
+	defer cs.Close()
+	if err := cs.Migrate(ctx); err != nil {
+		return false, err
+	}
+	return cs.ServeWarehouse(ctx)
+}
+
+// loadedMatches says whether the warehouse in path has recon_matches as
+// a table with rows (a loader wrote them).
+func loadedMatches(ctx context.Context, path string) (bool, error) {
+	db, err := sql.Open("sqlite", sqlitefile.DSN(path))
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	var kind string
+	if err := db.QueryRowContext(ctx, `SELECT type FROM sqlite_master WHERE name = 'recon_matches'`).Scan(&kind); err != nil {
+		return false, fmt.Errorf("warehouse %s: %w", path, err)
+	}
+	if kind != "table" {
+		return false, nil
+	}
+	var any int
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recon_matches)`).Scan(&any); err != nil {
+		return false, fmt.Errorf("warehouse %s: %w", path, err)
+	}
+	return any == 1, nil
+}
+
+// consoleFeed is the console's feed run without the console.
+type consoleFeed struct {
+	*console.Feed
+	store *casestore.Store
+}
+
+func (f consoleFeed) Ready() error { return f.LastErr() }
+func (f consoleFeed) close()       { f.store.Close() }
+
+func feedOnly(ctx context.Context, kc kafka.Config, url string, log *slog.Logger) (consoleFeed, error) {
+	st, err := casestore.Open(ctx, url)
+	if err != nil {
+		return consoleFeed{}, err
+	}
+	fc := console.FeedDefaults()
+	fc.Kafka, fc.BatchInterval = kc, 200*time.Millisecond
+	f, err := console.NewFeed(ctx, fc, st, log)
+	if err != nil {
+		st.Close()
+		return consoleFeed{}, err
+	}
+	return consoleFeed{f, st}, nil
 }
