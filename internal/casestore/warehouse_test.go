@@ -261,7 +261,14 @@ func TestWarehouseViews(t *testing.T) {
 				len(want.Matches), len(want.Breaks))
 		}
 	}
-	// The loader wrote none of the views' rows: they are the feed's.
+	// The loader wrote none of the views' rows, and does not count them.
+	one := &warehouse.Batch{Matches: b.Matches[:1]}
+	if n := warehouse.Written(wh, one); n["recon_matches"] != 0 || n["recon_match_items"] != 0 {
+		t.Errorf("the loader counts %v rows written into the views", n)
+	}
+	if n := warehouse.Written(own, one); n["recon_matches"] != 1 || n["recon_match_items"] != 2 {
+		t.Errorf("the loader counts %v rows written into its own tables", n)
+	}
 	var tables int
 	if err := cases.db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('recon_matches', 'recon_match_items')`).Scan(&tables); err != nil || tables != 0 {
 		t.Fatalf("%d of the two are tables (%v)", tables, err)

@@ -71,6 +71,19 @@ func (b *Batch) Rows() map[string]int {
 	return out
 }
 
+// Written counts the rows st stored of a batch it wrote, by table: Rows
+// without the tables that are views over the console's case store (recon
+// up), whose rows the console's feed stores.
+func Written(st Store, b *Batch) map[string]int {
+	out := b.Rows()
+	if s, ok := st.(*sqliteStore); ok {
+		for name := range s.views {
+			delete(out, name)
+		}
+	}
+	return out
+}
+
 // Store is a warehouse connection.
 type Store interface {
 	// Migrate creates or upgrades the tables.

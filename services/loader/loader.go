@@ -352,7 +352,7 @@ func (w *warehouseSink) Write(ctx context.Context, b *warehouse.Batch) error {
 	}
 	w.m.duration.Observe(time.Since(start).Seconds())
 	w.m.batches.Inc()
-	for table, n := range b.Rows() {
+	for table, n := range warehouse.Written(w.store, b) {
 		w.m.rows.WithLabelValues(table).Add(float64(n))
 	}
 	return nil

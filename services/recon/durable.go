@@ -24,7 +24,9 @@ import (
 //     producer ids; a transaction open at a crash is aborted on load;
 //   - redis/: the window state and the notifier's notified set, a write-ahead
 //     command log fsynced before each write runs (package localredis);
-//   - recon.db: SQLite, each loader batch and its offsets in one transaction.
+//   - recon.db: SQLite, the warehouse and the console's case store (the
+//     warehouse's matches are views over the case store's), each loader
+//     batch and each feed batch in one transaction with its offsets.
 //
 // So the exactly-once argument of the production mode (DESIGN.md §5) holds
 // unchanged: nothing is re-derived on a start, so nothing can come out

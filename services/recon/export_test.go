@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/openrecon/recon/internal/casestore"
 	"github.com/openrecon/recon/internal/gen"
 )
 
@@ -34,12 +37,29 @@ func TestUpExportEqualsReconcile(t *testing.T) {
 		t.Fatalf("the batch run decided little: %d matches, %d breaks", m, b)
 	}
 	for _, c := range []struct {
-		name  string
-		first string
-		delay time.Duration
-	}{{"bank first", "bank", 3 * time.Second}, {"ledger first", "ledger", 3 * time.Second}, {"together", "bank", 0}} {
+		name   string
+		first  string
+		delay  time.Duration
+		before bool // a data dir from before: the case store in its own file
+	}{{"bank first", "bank", 3 * time.Second, false}, {"ledger first", "ledger", 3 * time.Second, false}, {"together", "bank", 0, false},
+		{"data dir from before", "ledger", 3 * time.Second, true}} {
 		t.Run(c.name, func(t *testing.T) {
-			u := startUp(t, "--idle-advance", "8s", "--min-pending", "2s")
+			data := filepath.Join(t.TempDir(), "data")
+			if c.before {
+				if err := os.MkdirAll(data, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				cs, err := casestore.Open(context.Background(), "sqlite:"+filepath.Join(data, "cases.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = cs.Migrate(context.Background())
+				cs.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			u := startUpAt(t, data, "--idle-advance", "8s", "--min-pending", "2s")
 			second := map[string]string{"bank": "ledger", "ledger": "bank"}[c.first]
 			u.drop(c.first, "day.csv", files[c.first])
 			time.Sleep(c.delay)
@@ -49,6 +69,18 @@ func TestUpExportEqualsReconcile(t *testing.T) {
 			// run, and they stay so.
 			u.settle(want)
 			u.exportEquals(want, "recon reconcile's")
+			// A new data dir keeps one copy of the day: the warehouse's
+			// matches are views over the case store's, fed without a
+			// console; one from before keeps the loader's tables.
+			kind := map[bool]string{false: "view", true: "table"}[c.before]
+			for _, name := range []string{"recon_matches", "recon_match_items"} {
+				if k := u.kind(name); k != kind {
+					t.Errorf("%s is a %q, want a %s", name, k, kind)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(data, "cases.db")); err == nil != c.before {
+				t.Errorf("cases.db there: %v, want %v", err == nil, c.before)
+			}
 		})
 	}
 }

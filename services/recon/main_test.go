@@ -125,8 +125,12 @@ func TestUpDemo(t *testing.T) {
 			t.Errorf("%s records ingested: %d, want a few hundred over the day", m[1], v)
 		}
 	}
-	// The console's case store: every break reason, proposals waiting.
-	cases, err := sql.Open("sqlite", filepath.Join(dir, "cases.db"))
+	// The console's case store (in the warehouse's file, which has no
+	// cases.db beside it): every break reason, proposals waiting.
+	if _, err := os.Stat(filepath.Join(dir, "cases.db")); err == nil {
+		t.Error("a new data dir has a cases.db: the case store is in recon.db")
+	}
+	cases, err := sql.Open("sqlite", filepath.Join(dir, "recon.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,13 @@ type upRun struct {
 // port) with args added, and stops it when the test ends.
 func startUp(t *testing.T, args ...string) *upRun {
 	t.Helper()
-	u := &upRun{t: t, data: filepath.Join(t.TempDir(), "data"), out: &testenv.Buffer{}}
+	return startUpAt(t, filepath.Join(t.TempDir(), "data"), args...)
+}
+
+// startUpAt is startUp on the data dir data.
+func startUpAt(t *testing.T, data string, args ...string) *upRun {
+	t.Helper()
+	u := &upRun{t: t, data: data, out: &testenv.Buffer{}}
 	u.inbox = filepath.Join(u.data, "inbox")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -74,6 +80,13 @@ func (u *upRun) warehouse() *sql.DB {
 		}
 	}
 	return u.wh
+}
+
+// kind is what the warehouse's name is: table or view.
+func (u *upRun) kind(name string) string {
+	var k string
+	_ = u.warehouse().QueryRow(`SELECT type FROM sqlite_master WHERE name = ?`, name).Scan(&k)
+	return k
 }
 
 // count runs a COUNT query on the warehouse (0 when it fails: the tables
