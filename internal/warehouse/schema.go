@@ -7,6 +7,9 @@ import (
 )
 
 // migrations are applied in order; each runs once (recon_schema_migrations).
+// In recon up's data dir recon_matches and recon_match_items are views
+// over the case store (casestore.ServeWarehouse): a step that changes
+// either must change those views too, not ALTER a table that is not there.
 // They are written in the subset of SQL that PostgreSQL, Redshift and SQLite
 // share; {{NUMERIC}}, {{TS}} and {{TEXT}} are replaced per dialect. Redshift
 // has no enforced unique indexes, so idempotency never relies on them: the
