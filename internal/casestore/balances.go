@@ -142,7 +142,8 @@ func (s *Store) records(ctx context.Context, tx *batchTx, txs []*record.Transact
 		if t.Provisional {
 			continue // intraday: superseded by the booked entry
 		}
-		rec, isNew, wasBooked, err := s.ensureRec(ctx, tx, recOfTransaction(t), true)
+		r := recOfTransaction(t)
+		rec, isNew, wasBooked, err := s.ensureRec(ctx, tx, r, true)
 		if err != nil {
 			return err
 		}
@@ -154,6 +155,7 @@ func (s *Store) records(ctx context.Context, tx *batchTx, txs []*record.Transact
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_recs SET booked = 1 WHERE rec = ?`), rec); err != nil {
 				return fmt.Errorf("record %s: %w", t.ID, err)
 			}
+			tx.booked(r, rec)
 		}
 		k := dayKey{t.Account, t.Currency, string(t.Side), t.BookingDate.String()}
 		if add[k] == nil {
@@ -209,17 +211,10 @@ func matchSpan(m *record.Match) (first, last record.Date, diffZero int) {
 
 // members stores the members of a batch's (stored) matches, a record a
 // match names before it is read included, and marks them for resettling.
-func (s *Store) members(ctx context.Context, tx *batchTx, ms []*record.Match, touched map[int64]bool) error {
+// mrows are the matches' row keys.
+func (s *Store) members(ctx context.Context, tx *batchTx, ms []*record.Match, mrows map[string]int64, touched map[int64]bool) error {
 	for _, m := range ms {
-		first, last, diffZero := matchSpan(m)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE case_matches SET first_date = ?, last_date = ?, diff_zero = ? WHERE match_id = ?`),
-			first.String(), last.String(), diffZero, m.MatchID); err != nil {
-			return fmt.Errorf("match %s: %w", m.MatchID, err)
-		}
-		var mrow int64
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT mrow FROM case_matches WHERE match_id = ?`), m.MatchID).Scan(&mrow); err != nil {
-			return fmt.Errorf("match %s: %w", m.MatchID, err)
-		}
+		mrow := mrows[m.MatchID]
 		item := 0
 		for i, its := range [][]record.Item{m.Bank, m.Ledger} {
 			side := record.Bank
@@ -364,8 +359,20 @@ func (s *Store) normaliseRecords(ctx context.Context, sqlTx *sql.Tx) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	// The span of each match's members, which the old rows lack, and
+	// its row key.
+	mrows := make(map[string]int64, len(ms))
+	for _, m := range ms {
+		first, last, diffZero := matchSpan(m)
+		var mrow int64
+		if err := tx.QueryRowContext(ctx, s.q(`UPDATE case_matches SET first_date = ?, last_date = ?, diff_zero = ? WHERE match_id = ? RETURNING mrow`),
+			first.String(), last.String(), diffZero, m.MatchID).Scan(&mrow); err != nil {
+			return fmt.Errorf("match %s: %w", m.MatchID, err)
+		}
+		mrows[m.MatchID] = mrow
+	}
 	touched := map[int64]bool{}
-	if err := s.members(ctx, tx, ms, touched); err != nil {
+	if err := s.members(ctx, tx, ms, mrows, touched); err != nil {
 		return err
 	}
 	// Records only a match named have no settled date yet.

@@ -186,13 +186,16 @@ type batchTx struct {
 	// (recs.go), for the store's cache once it commits.
 	files map[string]int64
 	accts map[acctKey]int64
+	// recs are the records this transaction read or stored: a batch's
+	// matches name the records read in the same batch.
+	recs map[recKey]recState
 	// atNormalise: the transaction is the normalise-records migration,
 	// which runs before case_recs has the columns later steps add.
 	atNormalise bool
 }
 
 func newBatchTx(tx *sql.Tx) *batchTx {
-	return &batchTx{Tx: tx, stmts: map[string]*sql.Stmt{}, files: map[string]int64{}, accts: map[acctKey]int64{}}
+	return &batchTx{Tx: tx, stmts: map[string]*sql.Stmt{}, files: map[string]int64{}, accts: map[acctKey]int64{}, recs: map[recKey]recState{}}
 }
 
 func (t *batchTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {

@@ -87,24 +87,34 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 				return fmt.Errorf("break %s: %w", br.BreakID, err)
 			}
 		}
+		mrows := make(map[string]int64, len(b.Matches))
 		for _, m := range b.Matches {
 			clears, _ := json.Marshal(append([]string{}, m.ClearsBreakIDs...))
+			first, last, diffZero := matchSpan(m)
 			// A proposed match confirmed takes the confirmation's status
 			// and explanation; the first ones stay beside them for the
 			// warehouse's views (warehouse.go), which show a match as it
 			// was first decided, as the loader keeps it.
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
-				explanation, decided_at, clears, members, rule_version, decided_ms, loaded_s, bank_n)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			// The span of its members' dates is the match's own: the same
+			// for the same id, so a stored match keeps it.
+			var mrow int64
+			err := tx.QueryRowContext(ctx, s.q(`INSERT INTO case_matches (match_id, rule, status, confidence, account, currency, difference,
+				explanation, decided_at, clears, members, rule_version, decided_ms, loaded_s, bank_n, first_date, last_date, diff_zero)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (match_id) DO UPDATE SET status = excluded.status, explanation = excluded.explanation, clears = excluded.clears,
 				emitted_status = COALESCE(case_matches.emitted_status, case_matches.status),
 				emitted_explanation = COALESCE(case_matches.emitted_explanation, case_matches.explanation)
-				WHERE excluded.status = 'confirmed' AND case_matches.status <> 'confirmed'`),
+				WHERE excluded.status = 'confirmed' AND case_matches.status <> 'confirmed' RETURNING mrow`),
 				m.MatchID, m.Rule, string(m.Status), int(m.Confidence), m.Account, m.Currency, m.Difference.String(), m.Explanation,
 				m.DecidedAt.UTC().Format("2006-01-02"), string(clears), len(m.Bank)+len(m.Ledger), m.RuleVersion,
-				m.DecidedAt.UnixMilli(), now.Unix(), len(m.Bank)); err != nil {
+				m.DecidedAt.UnixMilli(), now.Unix(), len(m.Bank), first.String(), last.String(), diffZero).Scan(&mrow)
+			if errors.Is(err, sql.ErrNoRows) { // stored already, unchanged
+				err = tx.QueryRowContext(ctx, s.q(`SELECT mrow FROM case_matches WHERE match_id = ?`), m.MatchID).Scan(&mrow)
+			}
+			if err != nil {
 				return fmt.Errorf("match %s: %w", m.MatchID, err)
 			}
+			mrows[m.MatchID] = mrow
 		}
 		if err := s.statements(ctx, tx, b.Statements); err != nil {
 			return err
@@ -115,7 +125,7 @@ func (s *Store) Apply(ctx context.Context, consumer string, b *Batch) error {
 			return err
 		}
 		settle := map[int64]bool{}
-		if err := s.members(ctx, tx, b.Matches, settle); err != nil {
+		if err := s.members(ctx, tx, b.Matches, mrows, settle); err != nil {
 			return err
 		}
 		touched, err := s.outcomes(ctx, tx, b, settle)

@@ -142,9 +142,39 @@ func recOfItem(it record.Item, side record.Side, account, currency string) recRo
 		it.Reference, it.Counterparty, it.Description, it.BankReference, it.IngestedAt.UnixMilli()}
 }
 
+// recKey is a record's identity in case_recs; recState its row key and
+// whether it is booked.
+type recKey struct {
+	id, file string
+	pos      int64
+}
+
+type recState struct {
+	rec    int64
+	booked bool
+}
+
+// booked notes that the transaction marked r (row rec) booked.
+func (t *batchTx) booked(r recRow, rec int64) {
+	t.recs[recKey{r.id, r.file, r.pos}] = recState{rec, true}
+}
+
 // ensureRec returns the key of r, stored with booked if it is new; isNew
 // says it was inserted, wasBooked what a stored row said.
 func (s *Store) ensureRec(ctx context.Context, tx *batchTx, r recRow, booked bool) (rec int64, isNew, wasBooked bool, err error) {
+	k := recKey{r.id, r.file, r.pos}
+	if st, ok := tx.recs[k]; ok {
+		return st.rec, false, st.booked, nil
+	}
+	rec, isNew, wasBooked, err = s.storeRec(ctx, tx, r, booked)
+	if err == nil {
+		tx.recs[k] = recState{rec, wasBooked || isNew && booked}
+	}
+	return rec, isNew, wasBooked, err
+}
+
+// storeRec is ensureRec for a record the transaction has not seen.
+func (s *Store) storeRec(ctx context.Context, tx *batchTx, r recRow, booked bool) (rec int64, isNew, wasBooked bool, err error) {
 	fid, err := s.fileID(ctx, tx, r.file)
 	if err != nil {
 		return 0, false, false, err
