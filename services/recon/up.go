@@ -331,11 +331,11 @@ func loadedMatches(ctx context.Context, path string) (bool, error) {
 	if kind != "table" {
 		return false, nil
 	}
-	var any int
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recon_matches)`).Scan(&any); err != nil {
+	var rows int
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM recon_matches)`).Scan(&rows); err != nil {
 		return false, fmt.Errorf("warehouse %s: %w", path, err)
 	}
-	return any == 1, nil
+	return rows == 1, nil
 }
 
 // consoleFeed is the console's feed run without the console.
