@@ -51,7 +51,7 @@ func upDefaults() upConfig {
 
 // Register declares the settings on l, with c's values as their defaults.
 func (c *upConfig) Register(l *config.Loader) {
-	l.String(&c.DataDir, "data-dir", c.DataDir, "folder for the inbox and the SQLite warehouse")
+	l.String(&c.DataDir, "data-dir", c.DataDir, "folder for the inbox, the embedded Kafka and Redis, and the SQLite warehouse and case store (recon.db)")
 	l.String(&c.OpsAddr, "ops-addr", c.OpsAddr, "address of /metrics, /healthz, /readyz")
 	l.String(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	l.Int(&c.Partitions, "partitions", c.Partitions, "partitions of the keyed topics")
