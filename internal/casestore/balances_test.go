@@ -129,6 +129,17 @@ func genBook(seed uint64, missingBank bool) *book {
 func (bk *book) apply(t *testing.T, s *Store, seed uint64) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 2))
+	for _, one := range batches(bk.parts(rng), rng) {
+		if err := s.Apply(context.Background(), "feed", one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bk.adjustments(t, s)
+}
+
+// parts are the book's records, matches, breaks, outcomes and statements
+// one by one, in a random order.
+func (bk *book) parts(rng *rand.Rand) []Batch {
 	var parts []Batch
 	b := bk.batch
 	for _, r := range b.Records {
@@ -147,9 +158,15 @@ func (bk *book) apply(t *testing.T, s *Store, seed uint64) {
 		parts = append(parts, Batch{Statements: []*record.Statement{st}})
 	}
 	rng.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	return parts
+}
+
+// batches joins parts, in their order, into batches of 1 to 40 parts.
+func batches(parts []Batch, rng *rand.Rand) []*Batch {
+	var out []*Batch
 	for len(parts) > 0 {
 		k := min(len(parts), rng.IntN(40)+1)
-		var one Batch
+		one := &Batch{}
 		for _, p := range parts[:k] {
 			one.Records = append(one.Records, p.Records...)
 			one.Matches = append(one.Matches, p.Matches...)
@@ -157,12 +174,9 @@ func (bk *book) apply(t *testing.T, s *Store, seed uint64) {
 			one.Outcomes = append(one.Outcomes, p.Outcomes...)
 			one.Statements = append(one.Statements, p.Statements...)
 		}
-		parts = parts[k:]
-		if err := s.Apply(context.Background(), "feed", &one); err != nil {
-			t.Fatal(err)
-		}
+		out, parts = append(out, one), parts[k:]
 	}
-	bk.adjustments(t, s)
+	return out
 }
 
 // adjustments approves the book's adjusting entries.
